@@ -1248,38 +1248,10 @@ static sqlite3_stmt *s_point_stmt(sqlite3 *db)
                           "WHERE seq = ?1");
 }
 
-/* Checks one checkpoint row, read through point (s_point_stmt): its hash
- * equals the chain at its seq, and it is signed under one of the keys: the
- * member's keys before the log binds them to entries, the key in force
- * after (s_key_in_force); when next is set, it is also countersigned by
- * next (a switch, lt_audit_switch_keys). *by (may be NULL) is set to the
- * key that signed it, NULL when seq has no checkpoint. */
-static int s_check_point(sqlite3_stmt *point, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
-                         const uint8_t *hash, const uint8_t *next, const uint8_t **by)
-{
-    uint8_t msg[POINT_BYTES];
-    const uint8_t *key = NULL;
-    int ok = 1; /* entries between checkpoints have none of their own */
-    if (by)
-        *by = NULL;
-    if (!point)
-        return 0;
-    s_point_msg(seq, hash, msg);
-    sqlite3_bind_int64(point, 1, (int64_t)seq);
-    if (sqlite3_step(point) == SQLITE_ROW) {
-        ok = sqlite3_column_bytes(point, 0) == LT_HASH_BYTES &&
-             memcmp(sqlite3_column_blob(point, 0), hash, LT_HASH_BYTES) == 0 &&
-             sqlite3_column_bytes(point, 1) == LT_SIG_BYTES &&
-             (key = s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(point, 1))) &&
-             (!next || (sqlite3_column_bytes(point, 2) == LT_SIG_BYTES &&
-                        lt_keys_verify(next, SWITCH_DOMAIN, msg, sizeof msg,
-                                       sqlite3_column_blob(point, 2)) == 0));
-        if (by)
-            *by = key;
-    }
-    sqlite3_reset(point);
-    return ok;
-}
+/* What a check that SQLite could not read says after SQLite's error: damage
+ * or an I/O error, not a failed signature, which an operator looks for
+ * elsewhere. */
+#define S_UNREADABLE " (the file is damaged or could not be read: its checkpoints are not verified)"
 
 /* Which signing key may sign the checkpoints of a log (docs/ARCHITECTURE.md,
  * "Audit log", "Keys and entries"). A log that names keys (version 2 on)
@@ -1301,7 +1273,49 @@ typedef struct {
     uint64_t since;            /* the entry that made it so */
     uint8_t key[LT_KEY_BYTES]; /* the key in force when bound */
     uint64_t loose_first, loose_last; /* checkpoints accepted under any key (0: none) */
+    char unread[200];                 /* why a checkpoint could not be read ("" when all were) */
 } s_keys_t;
+
+/* Checks one checkpoint row, read through ks->point (s_point_stmt): its
+ * hash equals the chain at its seq, and it is signed under one of the keys:
+ * the member's keys before the log binds them to entries, the key in force
+ * after (s_key_in_force); when next is set, it is also countersigned by
+ * next (a switch, lt_audit_switch_keys). *by (may be NULL) is set to the
+ * key that signed it, NULL when seq has no checkpoint. A row SQLite cannot
+ * read (a damaged page, an I/O error) fails it, saying why in ks->unread:
+ * taken for "no checkpoint", its signature would go unchecked. */
+static int s_check_point(s_keys_t *ks, const uint8_t *const *pks, size_t n_pks, uint64_t seq,
+                         const uint8_t *hash, const uint8_t *next, const uint8_t **by)
+{
+    uint8_t msg[POINT_BYTES];
+    const uint8_t *key = NULL;
+    sqlite3_stmt *point = ks->point;
+    int ok = 1, step; /* entries between checkpoints have none of their own */
+    if (by)
+        *by = NULL;
+    if (!point)
+        return 0;
+    s_point_msg(seq, hash, msg);
+    sqlite3_bind_int64(point, 1, (int64_t)seq);
+    if ((step = sqlite3_step(point)) == SQLITE_ROW) {
+        ok = sqlite3_column_bytes(point, 0) == LT_HASH_BYTES &&
+             memcmp(sqlite3_column_blob(point, 0), hash, LT_HASH_BYTES) == 0 &&
+             sqlite3_column_bytes(point, 1) == LT_SIG_BYTES &&
+             (key = s_signed_by_any(pks, n_pks, msg, sizeof msg, sqlite3_column_blob(point, 1))) &&
+             (!next || (sqlite3_column_bytes(point, 2) == LT_SIG_BYTES &&
+                        lt_keys_verify(next, SWITCH_DOMAIN, msg, sizeof msg,
+                                       sqlite3_column_blob(point, 2)) == 0));
+        if (by)
+            *by = key;
+    } else if (step != SQLITE_DONE) {
+        ok = 0;
+        if (!ks->unread[0])
+            snprintf(ks->unread, sizeof ks->unread, "cannot read the checkpoint of entry %llu: %s",
+                     (unsigned long long)seq, sqlite3_errmsg(sqlite3_db_handle(point)));
+    }
+    sqlite3_reset(point);
+    return ok;
+}
 
 /* 1 if pk is one of the member's keys. */
 static int s_known_key(const s_keys_t *ks, const uint8_t *pk)
@@ -1348,12 +1362,11 @@ static int s_switch_names(const char *const text[N_TEXT], uint8_t next[LT_KEY_BY
 /* Why the checkpoint at seq fails under the key in force: the key that
  * did sign it, when one of the member's did, is named (an operator must
  * see a retired key at work), else the chain is broken there. */
-static void s_unbound_why(const s_keys_t *ks, uint64_t seq, const uint8_t *hash, char *err,
-                          size_t errlen)
+static void s_unbound_why(s_keys_t *ks, uint64_t seq, const uint8_t *hash, char *err, size_t errlen)
 {
     const uint8_t *by = NULL;
     char zby[LT_Z85_KEY_LEN + 1], zin[LT_Z85_KEY_LEN + 1];
-    if (!s_check_point(ks->point, ks->pks, ks->n_pks, seq, hash, NULL, &by) || !by) {
+    if (!s_check_point(ks, ks->pks, ks->n_pks, seq, hash, NULL, &by) || !by) {
         snprintf(err, errlen, "audit chain broken at entry %llu", (unsigned long long)seq);
         return;
     }
@@ -1391,8 +1404,8 @@ static int s_key_in_force(s_keys_t *ks, uint64_t seq, const uint8_t *hash,
     if (!ks->bound && seq > ks->named && ks->last)
         s_bind(ks, ks->last, ks->last_seq);
     if (names == 0) {
-        if (ks->bound ? s_check_point(ks->point, bound, 1, seq, hash, NULL, NULL)
-                      : s_check_point(ks->point, ks->pks, ks->n_pks, seq, hash, NULL, &by)) {
+        if (ks->bound ? s_check_point(ks, bound, 1, seq, hash, NULL, NULL)
+                      : s_check_point(ks, ks->pks, ks->n_pks, seq, hash, NULL, &by)) {
             if (by) {
                 ks->last = by;
                 ks->last_seq = seq;
@@ -1411,8 +1424,7 @@ static int s_key_in_force(s_keys_t *ks, uint64_t seq, const uint8_t *hash,
     }
     const uint8_t *in_force = ks->bound ? ks->key : ks->last;
     if ((in_force ? memcmp(prev, in_force, LT_KEY_BYTES) != 0 : !s_known_key(ks, prev)) ||
-        !s_known_key(ks, next) || !s_check_point(ks->point, prevs, 1, seq, hash, next, &by) ||
-        !by) {
+        !s_known_key(ks, next) || !s_check_point(ks, prevs, 1, seq, hash, next, &by) || !by) {
         snprintf(err, errlen,
                  "audit entry %llu (keys-switched) is not authorised: it must be "
                  "signed by the key in force, which it names as the previous key, countersigned "
@@ -1429,7 +1441,7 @@ static int s_key_in_force(s_keys_t *ks, uint64_t seq, const uint8_t *hash,
 static int s_named(sqlite3 *db, uint64_t *named, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int version = 0, rc = -1;
+    int version = 0, rc = -1, step = SQLITE_ERROR;
     *named = UINT64_MAX;
     if (s_version(db, &version, err, errlen) != 0)
         return -1;
@@ -1438,15 +1450,19 @@ static int s_named(sqlite3 *db, uint64_t *named, char *err, size_t errlen)
     if (sqlite3_prepare_v2(db,
                            "SELECT since FROM keys_named WHERE typeof(since) = 'integer' AND "
                            "since >= 0",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
+                           -1, &st, NULL) == SQLITE_OK)
+        step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
         *named = (uint64_t)sqlite3_column_int64(st, 0);
         rc = 0;
-    } else {
+    } else if (step == SQLITE_DONE || sqlite3_errcode(db) == SQLITE_ERROR) {
+        /* no row, or no table (SQLITE_ERROR: "no such table") */
         snprintf(err, errlen,
                  "the log is of version %d, which names keys, but has no valid keys_named row: "
                  "the file was altered",
                  version);
+    } else {
+        snprintf(err, errlen, "cannot read keys_named: %s" S_UNREADABLE, sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     return rc;
@@ -1478,7 +1494,7 @@ static int s_anchor_key(s_keys_t *ks, uint64_t anchor, const uint8_t *hash, cons
                  (unsigned long long)anchor, z);
         return -1;
     }
-    if (!s_check_point(ks->point, keys, 1, anchor, hash, NULL, &by) || !by) {
+    if (!s_check_point(ks, keys, 1, anchor, hash, NULL, &by) || !by) {
         s_unbound_why(ks, anchor, hash, err, errlen);
         return -1;
     }
@@ -1524,10 +1540,13 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
     sqlite3_stmt *st = s_anchor_stmt(db);
     const uint8_t *by = NULL;
     uint8_t key[LT_KEY_BYTES];
-    int rc = 0, said = 0;
+    int rc = 0, said = 0, step;
     if (!st)
         return 0; /* none */
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = -1; /* not "no anchor": the chain would start at entry 1 */
+        snprintf(err, errlen, "cannot read the anchor: %s" S_UNREADABLE, sqlite3_errmsg(db));
+    } else if (step == SQLITE_ROW) {
         int has_key = sqlite3_column_bytes(st, 2) == LT_KEY_BYTES;
         if (has_key)
             memcpy(key, sqlite3_column_blob(st, 2), LT_KEY_BYTES);
@@ -1544,7 +1563,7 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
             rep->anchor_bound = rc == 0;
             memcpy(rep->anchor_key, ks->key, LT_KEY_BYTES);
         } else if (rc == 0 &&
-                   !s_check_point(ks->point, ks->pks, ks->n_pks, rep->anchor, head, NULL, &by)) {
+                   !s_check_point(ks, ks->pks, ks->n_pks, rep->anchor, head, NULL, &by)) {
             rc = -1;
         } else if (rc == 0 && !by) {
             rc = said = -1;
@@ -1585,11 +1604,12 @@ static sqlite3_stmt *s_entries(sqlite3 *db, uint64_t after)
 static int s_tail(sqlite3 *db, lt_audit_report_t *rep, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = -1;
+    int rc = -1, step = SQLITE_ERROR;
     if (sqlite3_prepare_v2(db, "SELECT seq, at_ms FROM checkpoints ORDER BY seq DESC LIMIT 1", -1,
-                           &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-    } else if (sqlite3_step(st) != SQLITE_ROW) {
+                           &st, NULL) != SQLITE_OK ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        snprintf(err, errlen, "cannot read the newest checkpoint: %s", sqlite3_errmsg(db));
+    } else if (step == SQLITE_DONE) {
         rc = rep->last == rep->anchor ? 0 : -1; /* nothing was ever signed */
         if (rc)
             snprintf(err, errlen, "no signed checkpoint covers the entries");
@@ -1695,6 +1715,10 @@ static int s_check(sqlite3 *db, const uint8_t *const *pks, size_t n_pks, const u
              (rep->last > rep->anchor || ks.bound || ks.last))
         rc = s_tail_current(&ks, current, rep, err, errlen);
 out:
+    if (ks.unread[0]) {
+        snprintf(err, errlen, "%s: %s" S_UNREADABLE, path, ks.unread);
+        rc = -1;
+    }
     sqlite3_finalize(st);
     sqlite3_finalize(ks.point);
     return rc;

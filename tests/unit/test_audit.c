@@ -121,6 +121,54 @@ static void test_truncation_detected(void)
     lt_keys_destroy(&k);
 }
 
+/* Overwrites the type byte of the first leaf page of the checkpoints
+ * table in the log at s_path, so that SQLite reports the page as corrupt
+ * (SQLITE_CORRUPT) on reading the checkpoints it holds, and on no other
+ * read: the newest checkpoint lies in another leaf. */
+static void s_damage_first_checkpoints_leaf(void)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(s_path, &db) == SQLITE_OK);
+    int64_t page = ut_sql_count(db, "SELECT pageno FROM dbstat WHERE name = 'checkpoints' AND "
+                                    "path = '/000/' AND pagetype = 'leaf'");
+    int64_t size = ut_sql_count(db, "PRAGMA page_size");
+    CU_ASSERT_FATAL(ut_sql_count(db, "SELECT count(*) FROM dbstat WHERE name = 'checkpoints' AND "
+                                     "pagetype = 'leaf'") > 1);
+    sqlite3_close(db);
+    FILE *f = fopen(s_path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT(fseek(f, (long)((page - 1) * size), SEEK_SET) == 0);
+    CU_ASSERT(fputc(0xff, f) == 0xff);
+    CU_ASSERT(fclose(f) == 0);
+}
+
+/* A checkpoint SQLite cannot read is a failed check naming the error, not
+ * an entry without a checkpoint (whose signature goes unchecked). */
+static void test_unreadable_checkpoint_fails(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(1000); /* 100 checkpoints: more than one page */
+    char err[512] = "";
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == 1000);
+    s_damage_first_checkpoints_leaf();
+    CU_ASSERT(lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read the checkpoint of entry 1:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "malformed"));
+    CU_ASSERT_PTR_NULL(strstr(err, "chain broken"));
+    /* The same check outside a transaction (an exported segment's,
+     * lt_auditarc), where no failed COMMIT comes after to catch it. */
+    const uint8_t *pks[1] = {lt_keys_signing_public(k)};
+    lt_audit_report_t rep;
+    sqlite3 *db = NULL;
+    err[0] = '\0';
+    CU_ASSERT_FATAL(sqlite3_open_v2(s_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    CU_ASSERT(lt_audit_check_db(db, pks, 1, &rep, err, sizeof err) == -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot read the checkpoint of entry 1: database disk "
+                                       "image is malformed"));
+    sqlite3_close(db);
+    lt_keys_destroy(&k);
+}
+
 static void test_rewritten_chain_detected(void)
 {
     s_fresh();
@@ -1970,6 +2018,8 @@ int main(void)
         {"a deleted entry is detected", test_delete_detected},
         {"a cut-off tail is detected by the last checkpoint", test_truncation_detected},
         {"checkpoints verify only under the gateway's key", test_rewritten_chain_detected},
+        {"a checkpoint SQLite cannot read fails the check, naming the error",
+         test_unreadable_checkpoint_fails},
         {"old segments export to files that verify and join the live log", test_export},
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"an export checks a log passed off as version 1 before bringing it up",
