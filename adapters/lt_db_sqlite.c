@@ -342,9 +342,16 @@ static char *s_sql_triggers(sqlite3 *db, const lt_db_table_t *t)
 static int s_conflict_index(sqlite3 *db, sqlite3_stmt *col, const char *index, const char *key,
                             sqlite3_str *s, const char *sep, char *err, size_t errlen)
 {
-    sqlite3_str *c = sqlite3_str_new(db);
+    sqlite3_str *c = NULL;
     int n = 0, expr = 0, only_key = 1, step;
-    sqlite3_bind_text(col, 1, index, -1, SQLITE_TRANSIENT);
+    /* Unbound (out of memory), the index would be NULL and have no
+     * columns: skipped, its conflicts never published as removals. */
+    if (!index || sqlite3_bind_text(col, 1, index, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read index %s: %s", index ? index : "(unnamed)",
+                 sqlite3_errmsg(db));
+        return -1;
+    }
+    c = sqlite3_str_new(db);
     while ((step = sqlite3_step(col)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(col, 0);
         const char *coll = (const char *)sqlite3_column_text(col, 1);

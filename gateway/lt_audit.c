@@ -1147,7 +1147,13 @@ int lt_audit_by_subject(sqlite3 *db, const char *subject, sqlite3_stmt **out)
         sqlite3_prepare_v2(db, older[0], -1, out, NULL) != SQLITE_OK &&
         sqlite3_prepare_v2(db, older[1], -1, out, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_text(*out, 1, subject, -1, SQLITE_TRANSIENT);
+    /* Unbound (out of memory), the subject would be NULL and match no
+     * entry: a report of no access, not an error. The error stays on db. */
+    if (sqlite3_bind_text(*out, 1, subject, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }
 
