@@ -276,19 +276,22 @@
 #define LT_QUERY_DEDUP_CALLER_REFUSED 1000
 /* The owner's budget of verify no-matches (7.6): each caller member may get
  * at most LT_VERIFY_MISS_MAX CLAIM_NO_MATCH answers on one (key, field) in
- * LT_VERIFY_MISS_WINDOW_S seconds from the first; past them every claim of
- * its on that (key, field) is answered CLAIM_NOT_ALLOWED until the window
- * ends, so that guessing a value one claim per request takes years, not a
- * second. Each caller's (key, field) pairs are a table of its own of
- * LT_VERIFY_MISS_KEYS entries (24 bytes each), made at its first no-match;
- * when no entry is free within LT_VERIFY_MISS_PROBE slots of a new pair, it
- * takes over the one with the fewest no-matches below the budget, and only
- * when all of them are spent are that caller's claims on it refused too: a
- * flood spends its own table, never another's. */
+ * any LT_VERIFY_MISS_WINDOW_S seconds; past them every claim of its on that
+ * (key, field) is answered CLAIM_NOT_ALLOWED until the window after the one
+ * they were counted in ends, so that guessing a value one claim per request
+ * takes years, not a second. Each caller's counts are a count-min sketch of
+ * its own (lt_vmiss.h), made at its first no-match: LT_VERIFY_MISS_DEPTH
+ * rows of LT_VERIFY_MISS_WIDTH 4-bit counters for each of two windows, 384
+ * KiB. A pair's count is never lost to other pairs (a table that gave up
+ * entries let a caller push its target out and guess again); other pairs
+ * can only raise it: with 100,000 no-matches of a caller an hour, a claim
+ * is refused wrongly with probability under 7e-12. A flood fills its own
+ * caller's counters, never another's. MAX is at most 15 (4-bit counters);
+ * DEPTH x log2(WIDTH) at most 64 (one 64-bit hash). */
 #define LT_VERIFY_MISS_MAX      8
 #define LT_VERIFY_MISS_WINDOW_S 3600
-#define LT_VERIFY_MISS_KEYS     4096
-#define LT_VERIFY_MISS_PROBE    64
+#define LT_VERIFY_MISS_WIDTH    131072
+#define LT_VERIFY_MISS_DEPTH    3
 /* Lookups and verifies a caller gateway has outstanding at owners at once,
  * for local applications and for its own modules (profile parts) together
  * (implementation, 7.4, 8.3): beyond it a local request is refused with

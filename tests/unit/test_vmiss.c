@@ -1,13 +1,14 @@
 /* test_vmiss: CUnit suite for gateway/lt_vmiss, the owner's budget of
  * verify no-matches (PROTOCOL.md 7.6): the no-match past the budget on one
  * (key, field) is refused, and every claim on the pair after it, a match
- * too, until the window ends; a match does not count; another caller,
- * another field, another key are unaffected; a caller whose table is full
- * of spent pairs is refused on new pairs, no other caller is; a table full
- * of pairs below their budget takes over the least spent; a window's end
- * frees both. */
+ * too, until the window after its own ends; a match does not count;
+ * another caller, another field, another key are unaffected; a pair's
+ * count survives floods of the caller's claims on other pairs; a caller
+ * with many pairs below their budget is not refused; one whose guesses
+ * fill its counters is refused on new pairs, no other caller is. */
 #include "unit_util.h"
 
+#include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_vmiss.h"
 
@@ -17,8 +18,8 @@
 
 static int64_t s_now;
 
-/* calloc is wrapped (CMakeLists.txt) to fail the tables of one size: a
- * caller's table is made only on its first no-match. */
+/* calloc is wrapped (CMakeLists.txt) to fail the sketches of one size: a
+ * caller's sketch is made only on its first no-match. */
 void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 static size_t g_fail_n;
@@ -47,9 +48,10 @@ static int suite_clean(void)
 
 #define WINDOW 1000
 
-static lt_vmiss_t *s_new(size_t keys)
+/* Counters of one window: width x depth / 2 bytes; a sketch holds two. */
+static lt_vmiss_t *s_new(size_t width, size_t depth)
 {
-    lt_vmiss_limits_t lim = {.keys = keys, .probe = keys, .max = 8, .window_ms = WINDOW};
+    lt_vmiss_limits_t lim = {.width = width, .depth = depth, .max = 8, .window_ms = WINDOW};
     lt_vmiss_t *v = lt_vmiss_new(&lim);
     CU_ASSERT_PTR_NOT_NULL_FATAL(v);
     lt_vmiss_set_clock(v, s_clock, NULL);
@@ -58,8 +60,8 @@ static lt_vmiss_t *s_new(size_t keys)
 
 static void test_ninth_no_match_refused(void)
 {
-    lt_vmiss_t *v = s_new(64);
-    s_now = 5000;
+    lt_vmiss_t *v = s_new(1024, 3);
+    s_now = 5 * WINDOW + 500;
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 1); /* not counted */
     for (int i = 0; i < 8; i++)
         CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 1);
@@ -73,10 +75,11 @@ static void test_ninth_no_match_refused(void)
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "002", "date_of_birth", 0), 1);
     /* ("00", "1date...") is not ("001", "date..."). */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "00", "1date_of_birth", 0), 1);
-    /* The window runs from the first no-match. */
-    s_now = 5000 + WINDOW - 1;
+    /* The no-matches of a window still count in the next one: any window's
+     * span of the clock holds at most 8 answered. */
+    s_now = 7 * WINDOW - 1;
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 0);
-    s_now = 5000 + WINDOW;
+    s_now = 7 * WINDOW;
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 1), 1);
     for (int i = 0; i < 8; i++)
         CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "date_of_birth", 0), 1);
@@ -85,64 +88,88 @@ static void test_ninth_no_match_refused(void)
     lt_vmiss_destroy(&v);
 }
 
-/* n no-matches of caller on (key, field), each expected answered. */
-static void s_misses(lt_vmiss_t *v, const char *caller, const char *key, int n)
+/* A caller whose guesses fill its counters (a sketch of 4 x 2) is refused
+ * on every pair, a match too; another caller is not; two windows on, its
+ * counters are empty again. */
+static void test_full_sketch_hurts_its_caller_only(void)
 {
-    for (int i = 0; i < n; i++)
-        CU_ASSERT_EQUAL(lt_vmiss_claim(v, caller, key, "full_name", 0), 1);
-}
-
-static void test_full_table_hurts_its_caller_only(void)
-{
-    lt_vmiss_t *v = s_new(8);
+    lt_vmiss_t *v = s_new(4, 2);
     s_now = 100;
     char key[16];
-    /* A table full of spent pairs: no room for a ninth, refused, a match
-     * too. */
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 200; i++) {
         snprintf(key, sizeof key, "%03d", i);
-        s_misses(v, "VN/A", key, 8);
+        (void)lt_vmiss_claim(v, "VN/A", key, "full_name", 0);
     }
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 0);
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 1), 0);
-    /* Another caller has its table. */
+    /* Another caller has its sketch. */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/B", "999", "full_name", 0), 1);
-    s_now = 100 + WINDOW; /* every entry's window ended: free again */
+    s_now = 2 * WINDOW;
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 1);
     lt_vmiss_destroy(&v);
 }
 
-/* A table full of pairs below their budget takes a new pair over the one
- * with the fewest no-matches: a caller verifying many records with a few
- * mismatches each is never refused for room, and the pairs nearest their
- * budget keep their counts. */
-static void test_full_table_takes_over_the_least_spent(void)
+/* The displacement attack (PROTOCOL.md 7.6): a caller guesses at one
+ * (key, field), and between guesses makes a no-match on each of thousands
+ * of other pairs it knows (its own subscribers), so that a table keeping
+ * a bounded number of pairs gives up its target's count (the oldest of
+ * the least spent) and it starts again from zero. Before, with the table
+ * of 4096 pairs, each of the 24 guesses was answered CLAIM_NO_MATCH; now 8
+ * are, the rest refused, and the flood's own claims are all answered. */
+static void test_flood_keeps_the_count(void)
 {
-    lt_vmiss_t *v = s_new(8);
+    lt_vmiss_t *v = lt_vmiss_new(NULL); /* lt_limits.h's */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    lt_vmiss_set_clock(v, s_clock, NULL);
     s_now = 100;
-    char key[16];
-    for (int i = 0; i < 7; i++) {
-        snprintf(key, sizeof key, "%03d", i);
-        s_misses(v, "VN/A", key, 7);
+    static const char *fields[] = {"full_name", "date_of_birth", "sex"};
+    char key[32];
+    int answered = 0, flood_refused = 0;
+    for (int round = 0; round < 24; round++) {
+        answered += lt_vmiss_claim(v, "VN/A", "K2", "date_of_birth", 0) == 1;
+        for (int i = 0; i < 2000; i++) {
+            snprintf(key, sizeof key, "sub%02d-%05d", round, i);
+            for (int f = 0; f < 3; f++, s_now++) /* 144 s in all, well within the window */
+                flood_refused += lt_vmiss_claim(v, "VN/A", key, fields[f], 0) != 1;
+        }
     }
-    s_misses(v, "VN/A", "007", 1);
-    /* The ninth pair takes over 007's slot, match or not. */
-    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 1), 1);
-    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "999", "full_name", 0), 1);
-    /* 000 kept its seven: one more no-match, then refused. */
-    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "000", "full_name", 0), 1);
-    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "000", "full_name", 0), 0);
+    CU_ASSERT_EQUAL(answered, 8);
+    CU_ASSERT_EQUAL(flood_refused, 0);
+    /* The right value is refused too: a match would tell it. */
+    CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "K2", "date_of_birth", 1), 0);
     lt_vmiss_destroy(&v);
 }
 
-/* A caller's matches make no table (96 KiB each by default): with no
- * table to be had, they are still answered, and its first no-match is
- * not (out of memory), nor answered as a refusal. */
-static void test_match_makes_no_table(void)
+/* A caller verifying many subscribers, 100,000 of them not matching in
+ * each of two windows (the sketch's bound, lt_vmiss.h), is refused none:
+ * the chance of one false refusal here is about 1e-6. */
+static void test_busy_caller_not_refused(void)
 {
-    lt_vmiss_t *v = s_new(64);
+    lt_vmiss_t *v = lt_vmiss_new(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    lt_vmiss_set_clock(v, s_clock, NULL);
+    char key[32];
+    int refused = 0;
+    for (int w = 0; w < 2; w++) {
+        s_now = (int64_t)w * LT_VERIFY_MISS_WINDOW_S * 1000;
+        for (int i = 0; i < 100000; i++) {
+            snprintf(key, sizeof key, "%d-%06d", w, i);
+            refused += lt_vmiss_claim(v, "VN/A", key, "full_name", 0) != 1;
+        }
+    }
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT_EQUAL(lt_vmiss_refused(v), 0);
+    lt_vmiss_destroy(&v);
+}
+
+/* A caller's matches make no sketch (384 KiB each by default): with no
+ * sketch to be had, they are still answered, and its first no-match is
+ * not (out of memory), nor answered as a refusal. */
+static void test_match_makes_no_sketch(void)
+{
+    lt_vmiss_t *v = s_new(64, 3);
     CU_ASSERT_FATAL(v != NULL);
-    g_fail_n = 64;
+    g_fail_n = 2 * 64 * 3 / 2; /* two windows of 4-bit counters */
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 1), 1);
     CU_ASSERT_EQUAL(lt_vmiss_claim(v, "VN/A", "001", "full_name", 0), -1);
     CU_ASSERT_EQUAL(lt_vmiss_refused(v), 0);
@@ -154,8 +181,17 @@ static void test_match_makes_no_table(void)
 static void test_odd_limits(void)
 {
     lt_vmiss_t *v = NULL;
-    lt_vmiss_limits_t odd = {.keys = 6, .probe = 6, .max = 8, .window_ms = WINDOW};
-    CU_ASSERT_PTR_NULL(lt_vmiss_new(&odd));
+    static const lt_vmiss_limits_t odd[] = {
+        {.width = 6, .depth = 3, .max = 8, .window_ms = WINDOW},
+        {.width = 1, .depth = 3, .max = 8, .window_ms = WINDOW},
+        {.width = 64, .depth = 0, .max = 8, .window_ms = WINDOW},
+        {.width = 1 << 17, .depth = 4, .max = 8, .window_ms = WINDOW}, /* 68 bits of hash */
+        {.width = 64, .depth = 3, .max = 16, .window_ms = WINDOW},     /* past a 4-bit counter */
+        {.width = 64, .depth = 3, .max = 0, .window_ms = WINDOW},
+        {.width = 64, .depth = 3, .max = 8, .window_ms = 0},
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        CU_ASSERT_PTR_NULL(lt_vmiss_new(&odd[i]));
     CU_ASSERT_PTR_NOT_NULL(v = lt_vmiss_new(NULL)); /* lt_limits.h's */
     lt_vmiss_destroy(&v);
 }
@@ -171,13 +207,13 @@ static void test_logged_once_per_window(void)
     CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
     close(fd);
     lt_log_set_level(LT_LOG_WARN);
-    lt_vmiss_t *v = s_new(64);
+    lt_vmiss_t *v = s_new(64, 3);
     s_now = 100;
     for (int i = 0; i < 20; i++) /* 8 answered, 12 refused */
         (void)lt_vmiss_claim(v, "VN/A", "001", "full_name", 0);
     for (int i = 0; i < 9; i++)
         (void)lt_vmiss_claim(v, "VN/B", "001", "full_name", 0);
-    s_now = 100 + WINDOW; /* A's next window: its pair is free again */
+    s_now = 2 * WINDOW; /* two windows on: A's pair is free again */
     for (int i = 0; i < 10; i++)
         (void)lt_vmiss_claim(v, "VN/A", "001", "full_name", 0);
     CU_ASSERT_EQUAL(lt_vmiss_refused(v), 12 + 1 + 2);
@@ -195,14 +231,16 @@ static void test_logged_once_per_window(void)
 int main(void)
 {
     static const ut_test_t tests[] = {
-        {"the ninth no-match on a (key, field) is refused, and all after it in the window",
+        {"the ninth no-match on a pair is refused, and all after it till the next window ends",
          test_ninth_no_match_refused},
-        {"a caller's table full of spent pairs refuses its new pairs, no other caller's",
-         test_full_table_hurts_its_caller_only},
-        {"a table full of pairs below their budget takes over the least spent",
-         test_full_table_takes_over_the_least_spent},
-        {"a caller's matches make no table", test_match_makes_no_table},
-        {"limits that are not a power of two refused", test_odd_limits},
+        {"a caller's sketch filled by its guesses refuses its new pairs, no other caller's",
+         test_full_sketch_hurts_its_caller_only},
+        {"a flood of no-matches on other pairs does not reset a pair's count",
+         test_flood_keeps_the_count},
+        {"a caller with 100,000 no-matches a window on distinct pairs is not refused",
+         test_busy_caller_not_refused},
+        {"a caller's matches make no sketch", test_match_makes_no_sketch},
+        {"limits out of range refused", test_odd_limits},
         {"a caller's refusals are logged once per window", test_logged_once_per_window},
         {NULL, NULL},
     };
