@@ -1349,6 +1349,7 @@ int lt_gateway_run(lt_gateway_t *self)
         lt_zap_tick(self->zap);
         lt_guard_tick(self->guard);
         lt_reject_tick(self->shared.reject);
+        lt_peererr_tick(self->shared.peer_errors);
         lt_publish_obs_tick(self->publish_obs);
         if (self->peer_mon)
             lt_sockmon_tick(self->peer_mon);
@@ -1492,9 +1493,10 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     if (s_private_db(path, err, errlen) != 0)
         return -1;
     self->shared.audit = lt_audit_open(path, self->shared.keys, err, errlen);
-    if (self->shared.audit && (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
-                               !(self->shared.reject = lt_reject_new(self->shared.stats,
-                                                                     self->shared.audit)))) {
+    if (self->shared.audit &&
+        (lt_audit_set_stats(self->shared.audit, self->shared.stats) != 0 ||
+         !(self->shared.reject = lt_reject_new(self->shared.stats, self->shared.audit)) ||
+         !(self->shared.peer_errors = lt_peererr_new(self->shared.stats, 0)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -1636,6 +1638,7 @@ void lt_gateway_destroy(lt_gateway_t **self_p)
     lt_zap_destroy(&self->zap);
     lt_guard_destroy(&self->guard);
     lt_reject_destroy(&self->shared.reject);
+    lt_peererr_destroy(&self->shared.peer_errors);
     lt_offers_destroy(&self->offers);
     lt_writer_destroy(&self->shared.writer); /* waits for its commit */
     lt_feed_apply_t *left = NULL;

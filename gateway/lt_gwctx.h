@@ -19,6 +19,7 @@
 #include "lt_dir.h"
 #include "lt_gwcfg.h"
 #include "lt_keys.h"
+#include "lt_peererr.h"
 #include "lt_reject.h"
 #include "lt_stats.h"
 #include "lt_store.h"
@@ -38,6 +39,8 @@ typedef struct {
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */
     lt_reject_t *reject;   /* rejected input, reported and rate limited (4.4); NULL: log and answer */
+    lt_peererr_t *peer_errors; /* Errors other members send, counted and logged in aggregate;
+                                * NULL: each logged */
     lt_feed_t *feed;       /* the feeds, which tell the views not served (lt_feed_view_stale);
                             * NULL in tests: every view is */
 } lt_gwctx_t;

@@ -91,15 +91,20 @@ static int s_dispatch(const lt_linkrx_t *self, size_t i, void *link, const char 
         lt_query_on_answer(self->query, self->local, member, env, frame);
         return LT_LINKRX_ANSWER;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("link", "%s reports %s: %s", member, lt_wire_error_name(env->error->code),
-                env->error->message);
+        lt_peererr_note(self->ctx->peer_errors, "link", member, env->error);
         /* A Range's answer carries its request_id, which no lookup holds. */
         if (!lt_feed_on_error(self->feed, member, env->error))
             lt_query_on_error(self->query, self->local, member, env->error);
         break;
-    default:
-        lt_warn("link", "unexpected %s from %s ignored", lt_wire_body_name(env->body_case), member);
+    default: {
+        /* Counted and reported within the member's rate like any refusal:
+         * a member may send any number. Still 0: nothing was dropped that
+         * a link carries. */
+        char why[96];
+        snprintf(why, sizeof why, "unexpected %s ignored", lt_wire_body_name(env->body_case));
+        s_refuse(self, member, "message on its link", LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, why);
         break;
+    }
     }
     return 0;
 }

@@ -62,7 +62,9 @@ typedef struct {
 
 /* Handles one message received on link i of ctx->peers (in): returns
  * LT_LINKRX_ANSWER for a signed answer, 0 when it was handed to its
- * module or logged (a type links do not carry is ignored), -1 when it was
+ * module (an Error is also counted and logged through ctx->peer_errors)
+ * or ignored (a type links do not carry, counted in self->refused and
+ * reported through ctx->reject like a refusal), -1 when it was
  * dropped: the link's member is no longer active in the directory, the
  * message is not one frame or does not decode, or it is a directory offer
  * held back; each counted in self->refused and reported through

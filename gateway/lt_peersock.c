@@ -133,8 +133,8 @@ static int s_dispatch(const lt_peersock_t *self, void *sock, const lt_wire_in_t 
         lt_feed_on_range_request(self->feed, sock, in, env->range);
         break;
     case LIENTHONG__ENVELOPE__BODY_ERROR:
-        lt_warn("peer", "%s reports %s: %s", in->user_id, lt_wire_error_name(env->error->code),
-                env->error->message);
+        /* Never answered (4.4); a member may send any number. */
+        lt_peererr_note(self->ctx->peer_errors, "peer", in->user_id, env->error);
         break;
     default:
         lt_peersock_refuse(self, sock, in, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED,

@@ -3,7 +3,8 @@
  * User-Id (never by its content), decoded (one frame, the size cap), held
  * back while this gateway serves no data to peers (5.4, 5.6), and handed
  * to the module that owns its type (lt_peers, lt_query, lt_feed); a
- * DirectoryOffer goes to the poll loop, which adopts.
+ * DirectoryOffer goes to the poll loop, which adopts; an Error, never
+ * answered, is counted and logged through ctx->peer_errors (lt_peererr).
  *
  * Apart from lt_gateway so that the poll loop and the fuzz target of the
  * owner's side (tests/fuzz/fuzz_owner.c) run the same dispatch.

@@ -14,6 +14,7 @@
 #include "lt_recent.h"
 #include "lt_refuse.h"
 #include "lt_schema.h"
+#include "lt_tally.h"
 #include "lt_valid.h"
 #include "lt_vmiss.h"
 
@@ -170,6 +171,7 @@ struct _lt_query_t {
     op_stats_t ops[N_OPS];
     lt_stats_series_t *rejected; /* caller: answers dropped as forged or replayed */
     lt_refuse_t *refusals;       /* owner: log lines of refused lookups and verifies */
+    lt_tally_t *ended;           /* caller: log lines of requests ended unanswered (s_log_ended) */
     lt_vmiss_t *misses;          /* owner: each caller's verify no-matches (7.6) */
     lt_stats_family_t *over;     /* owner: claims misses refused, by caller */
     /* Owner: the record an answer is made from, decoded (lt_arena.h) and
@@ -259,6 +261,49 @@ static int s_same(const void *entry, const char *member, uint64_t id)
     return d->key.id == id && strcmp(d->key.member, member) == 0;
 }
 
+/* Caller: one request that ended without an answer, for its log line. */
+typedef struct {
+    char owner[LT_ID_MAX];
+    char how[16];  /* "timed out", "ended": with the owner, the key */
+    char why[512]; /* ": why" or " after N attempt(s)", and what the owner last said */
+    uint64_t id;
+} ended_t;
+
+static void s_report_ended(void *arg, const lt_tally_report_t *rep)
+{
+    (void)arg;
+    const ended_t *e = rep->info;
+    unsigned long long n = (unsigned long long)rep->count, id = (unsigned long long)e->id;
+    if (rep->kind == LT_TALLY_FIRST)
+        lt_warn("query", "request %llu to %s %s%s", id, e->owner, e->how, e->why);
+    else if (rep->kind == LT_TALLY_COUNT)
+        lt_warn("query", "%llu more requests to %s %s in %lld s (last: request %llu%s)", n,
+                e->owner, e->how, (long long)rep->seconds, id, e->why);
+    else
+        lt_warn("query",
+                "%llu more requests ended unanswered in %lld s to owners beyond the %d tracked "
+                "(last: request %llu to %s %s%s)",
+                n, (long long)rep->seconds, LT_REFUSE_MAX_SOURCES, id, e->owner, e->how, e->why);
+}
+
+/* Logs a request to an owner that ended without its answer ("timed out",
+ * "ended"; tail says more) per (owner, how) through lt_tally: the first at
+ * once, later ones as one line per interval with their count, so that an
+ * owner refusing or ignoring every request cannot make a line of each
+ * (docs/operations.md, "Errors from other members"). */
+static void s_log_ended(lt_query_t *self, const outstanding_t *o, const char *how, const char *tail)
+{
+    ended_t e = {.id = o->id};
+    snprintf(e.owner, sizeof e.owner, "%s", o->owner);
+    snprintf(e.how, sizeof e.how, "%s", how);
+    const char *said = o->owner_said ? o->owner_said : "";
+    int cut = lt_valid_cut(said, sizeof e.why / 2);
+    snprintf(e.why, sizeof e.why, "%s%s%.*s", tail, cut ? "; the owner last said " : "", cut, said);
+    char key[LT_ID_MAX + sizeof e.how + 1];
+    snprintf(key, sizeof key, "%s\n%s", e.owner, e.how);
+    lt_tally_note(self->ended, key, &e);
+}
+
 lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
 {
     static const lt_stats_def_t rejected = {
@@ -291,6 +336,8 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         s_op_stats(ctx->stats, &self->ops[OP_VERIFY], "verify") != 0 ||
         !(self->rejected = lt_gwstats_series(ctx->stats, &rejected, NULL)) ||
         !(self->refusals = lt_refuse_new("query", "request", 0, 0)) ||
+        !(self->ended = lt_tally_new(LT_REFUSE_INTERVAL_MS, LT_REFUSE_MAX_SOURCES, sizeof(ended_t),
+                                     s_report_ended, NULL)) ||
         !(self->misses = lt_vmiss_new(NULL)) ||
         lt_stats_register(ctx->stats, &over, &self->over) != 0)
         lt_query_destroy(&self);
@@ -305,6 +352,7 @@ void lt_query_set_budget(lt_query_t *self, const lt_query_budget_t *budget)
 void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
 {
     lt_refuse_set_clock(self->refusals, now_ms, arg);
+    lt_tally_set_clock(self->ended, now_ms, arg);
 }
 
 void lt_query_set_miss_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
@@ -420,6 +468,9 @@ void lt_query_destroy(lt_query_t **self_p)
     if (self->refusals)
         lt_refuse_flush(self->refusals); /* the counts not yet reported */
     lt_refuse_destroy(&self->refusals);
+    if (self->ended)
+        lt_tally_flush(self->ended);
+    lt_tally_destroy(&self->ended);
     lt_vmiss_destroy(&self->misses);
     free(self);
     *self_p = NULL;
@@ -2100,7 +2151,9 @@ void lt_query_dir_changed(lt_query_t *self, void *local)
             (void)lt_dir_inactive_say(self->ctx->dir, o->owner, said, sizeof said);
         }
         snprintf(why, sizeof why, "no answer will be taken: %s %s", whose, said);
-        lt_warn("query", "request %llu to %s ended: %s", (unsigned long long)o->id, o->owner, why);
+        char tail[sizeof why + 2];
+        snprintf(tail, sizeof tail, ": %s", why);
+        s_log_ended(self, o, "ended", tail);
         s_end_error(local, o, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
         s_out_free(self, o);
     }
@@ -2117,13 +2170,15 @@ void lt_query_forget(lt_query_t *self, uint64_t id)
 void lt_query_tick(lt_query_t *self, void *local)
 {
     lt_refuse_tick(self->refusals);
+    lt_tally_tick(self->ended);
     int64_t now = lt_clock_mono_ms();
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {
         if (now >= o->deadline) {
             lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
-            lt_warn("query", "request %llu to %s timed out after %d attempt(s)",
-                    (unsigned long long)o->id, o->owner, o->attempts);
+            char tail[64];
+            snprintf(tail, sizeof tail, " after %d attempt(s)", o->attempts);
+            s_log_ended(self, o, "timed out", tail);
             s_timeout(local, o);
             s_out_free(self, o);
             continue;

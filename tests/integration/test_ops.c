@@ -14,12 +14,15 @@
  * start is the same error, and is linked once a directory listing it is
  * adopted. After a consumer is killed, the owner's
  * status shows it disconnected within the heartbeat timeout (3.3) and keeps
- * its subscriber line with cursor, lag and since when (8.3).
+ * its subscriber line with cursor, lag and since when (8.3). A member
+ * sending thousands of Errors has each counted by member and code, and the
+ * log gets the first in full and then one line with the count (4.4).
  *
  * Usage: test_ops /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_feedtest.h"
 #include "lt_itest.h"
+#include "lt_limits.h"
 #include "lt_offers.h"
 #include "records/population.pb-c.h"
 
@@ -296,6 +299,20 @@ out:
 
 /* ---- a member's flood of refused directory offers ---------------------------- */
 
+/* The owner's gateway (of s_pair) running, and a test peer p with the
+ * consumer member's keys that it greeted. 0 or -1. */
+static int s_owner_greets(fed_t *x, lt_it_gw_t **owner, lt_it_peer_t *p)
+{
+    lt_it_gw_t *cons = NULL;
+    if (s_pair(x, owner, &cons, 0) != 0 || lt_it_gw_run(*owner, READY_MS) != 0 ||
+        lt_it_peer_open_gw(p, x->bhxh, *owner) != 0)
+        return -1;
+    Lienthong__Envelope *e = lt_it_peer_hello_retry(p, 1, 500, 5000);
+    int rc = e ? 0 : -1;
+    lt_wire_free(&e);
+    return rc;
+}
+
 /* A member offers a refused directory again and again: the owner checks
  * (and logs and audits) the first, holds the rest back for a second, then
  * adopts a valid one the same member offers after it. */
@@ -307,13 +324,8 @@ static void test_offer_flood(void)
     size_t v2_len = 0;
     Lienthong__Envelope *e = NULL;
     LT_IT_REQUIRE(s_fed(&x, 300) == 0);
-    lt_it_gw_t *owner = NULL, *cons = NULL;
-    LT_IT_REQUIRE(s_pair(&x, &owner, &cons, 0) == 0);
-    LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
-    LT_IT_REQUIRE(lt_it_peer_open_gw(&p, x.bhxh, owner) == 0);
-    e = lt_it_peer_hello_retry(&p, 1, 500, 5000);
-    LT_IT_REQUIRE(e != NULL);
-    lt_wire_free(&e);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_greets(&x, &owner, &p) == 0);
     memset(junk, 0x5a, sizeof junk);
     long mark = lt_it_log_mark(owner);
     Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
@@ -359,6 +371,62 @@ out:
     lt_it_peer_close(&p);
     free(v2);
     lt_wire_free(&e);
+    s_fed_free(&x);
+}
+
+/* A member sending Errors without end (a hostile or broken peer; they
+ * are never answered, 4.4): every one is counted by member and code, and
+ * the log holds the first of each pair in full, then one line of count
+ * per interval, never a line each (docs/operations.md, "Errors from
+ * other members"). */
+static void test_error_flood(void)
+{
+    enum { N = 2000 };
+    fed_t x;
+    lt_it_peer_t p = {0};
+    LT_IT_REQUIRE(s_fed(&x, 10) == 0);
+    lt_it_gw_t *owner = NULL;
+    LT_IT_REQUIRE(s_owner_greets(&x, &owner, &p) == 0);
+    long mark = lt_it_log_mark(owner);
+    char text[64];
+    Lienthong__Error err = LIENTHONG__ERROR__INIT;
+    err.code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    err.message = text;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_ERROR;
+    env.error = &err;
+    for (int i = 0; i < N; i++) {
+        snprintf(text, sizeof text, "flood %d", i); /* each its own text */
+        LT_IT_REQUIRE(lt_it_peer_send_env(&p, &env, REPLY_MS) == 0);
+    }
+    err.code = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+    snprintf(text, sizeof text, "refused");
+    LT_IT_REQUIRE(lt_it_peer_send_env(&p, &env, REPLY_MS) == 0);
+    CU_ASSERT_EQUAL(lt_it_gw_metric_wait(owner,
+                                         "lienthong_peer_errors_received_total{member=\"" ID_BHXH
+                                         "\",code=\"ERR_INTERNAL\"}",
+                                         N, REPLY_MS),
+                    N);
+    CU_ASSERT_EQUAL(lt_it_gw_metric_wait(owner,
+                                         "lienthong_peer_errors_received_total{member=\"" ID_BHXH
+                                         "\",code=\"ERR_FORBIDDEN\"}",
+                                         1, REPLY_MS),
+                    1);
+    /* The first of each pair in full, at once; the rest after the
+     * interval as one line with their count. */
+    CU_ASSERT_EQUAL(
+        lt_ft_log_count_lines(owner, mark, ID_BHXH " reports ERR_INTERNAL: flood 0", NULL), 1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, ID_BHXH " reports ERR_FORBIDDEN", NULL), 1);
+    CU_ASSERT_EQUAL(lt_it_log_wait(owner, mark, ID_BHXH " reported 1999 more ERR_INTERNAL",
+                                   "flood 1999", LT_REFUSE_INTERVAL_MS + REPLY_MS),
+                    0);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, "flood", NULL), 2);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, ID_BHXH " report", NULL), 3);
+    lt_it_peer_close(&p);
+    s_finish(&x);
+out:
+    lt_it_peer_close(&p);
     s_fed_free(&x);
 }
 
@@ -678,6 +746,7 @@ int main(int argc, char **argv)
          test_start_peer_retried},
         {"status after a peer dies", test_status_after_peer_dies},
         {"a member's refused directory offers are checked once per back-off", test_offer_flood},
+        {"a member's Errors are all counted and logged once per interval", test_error_flood},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"ops", NULL, NULL, s_test_start, s_teardown, tests};

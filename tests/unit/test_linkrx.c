@@ -4,7 +4,8 @@
  * owner_directory.h, replicating the population stream of VN/GOV/BCA. A
  * message on the link to a member the directory does not list, of two
  * frames, or that does not decode is dropped and counted by code, never
- * answered; a type links do not carry is ignored. The owner's checked
+ * answered; a type links do not carry is ignored, counted as refused
+ * (ERR_UNSUPPORTED). Errors are counted (lt_peererr). The owner's checked
  * batch goes to the queue hook with its envelope (one it refuses is done
  * as not run, the replica subscribing again from its cursor; without the
  * hook it commits at once), another member's never does. Signed answers
@@ -169,7 +170,8 @@ static int suite_init(void)
         zmq_setsockopt(G.app, ZMQ_ROUTING_ID, "app", 3) != 0 ||
         zmq_connect(G.app, LOCAL_END) != 0 || !(G.ctx.peers = lt_peers_new(&G.ctx, G.zctx, &so)) ||
         s_attach(OD_OWNER) != 0 || s_attach(OTHER) != 0 || s_attach(NOBODY) != 0 ||
-        !(G.feed = lt_feed_new(&G.ctx)) || !(G.query = lt_query_new(&G.ctx)))
+        !(G.ctx.peer_errors = lt_peererr_new(G.ctx.stats, 0)) || !(G.feed = lt_feed_new(&G.ctx)) ||
+        !(G.query = lt_query_new(&G.ctx)))
         return -1;
     G.rx = (lt_linkrx_t){.ctx = &G.ctx,
                          .refused = &G.refused,
@@ -196,6 +198,7 @@ static int suite_clean(void)
         zmq_close(G.app);
     if (G.zctx)
         zmq_ctx_term(G.zctx);
+    lt_peererr_destroy(&G.ctx.peer_errors);
     lt_stats_destroy(&G.ctx.stats);
     lt_store_destroy(&G.ctx.store);
     lt_dir_destroy(&G.ctx.dir);
@@ -320,11 +323,13 @@ static void test_malformed_and_unexpected(void)
     CU_ASSERT_EQUAL(s_refused(LIENTHONG__ERROR_CODE__ERR_MALFORMED), before + 1);
     CU_ASSERT_EQUAL(s_bytes(OD_OWNER, "\xff\xff", 2, 1), -1);
     CU_ASSERT_EQUAL(s_refused(LIENTHONG__ERROR_CODE__ERR_MALFORMED), before + 2);
-    uint64_t all = lt_gwstats_codes_sum(&G.refused);
+    uint64_t unsupported = s_refused(LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED);
     Lienthong__Subscribe m = LIENTHONG__SUBSCRIBE__INIT;
     m.stream = OD_POP;
+    /* Ignored, but counted and reported as a refusal (lt_reject): a
+     * member may send any number. */
     CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_SUBSCRIBE, &m), 0);
-    CU_ASSERT_EQUAL(lt_gwstats_codes_sum(&G.refused), all); /* ignored, not refused */
+    CU_ASSERT_EQUAL(s_refused(LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED), unsupported + 1);
     CU_ASSERT_EQUAL(s_drain(&from), 0);
 }
 
@@ -510,7 +515,9 @@ static void test_answers_and_errors(void)
     e.code = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
     e.request_id = 41;
     e.message = OD_POP ": no policy allows it";
+    uint64_t heard = lt_peererr_total(G.ctx.peer_errors);
     CU_ASSERT_EQUAL(s_body(OTHER, LIENTHONG__ENVELOPE__BODY_ERROR, &e), 0);
+    CU_ASSERT_EQUAL(lt_peererr_total(G.ctx.peer_errors), heard + 1); /* counted */
     got = s_app_recv(100);
     CU_ASSERT(got == NULL);
     lt_wire_free(&got);
@@ -530,7 +537,7 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"a member the directory does not list is dropped", test_unlisted_member},
-        {"two frames, undecodable: dropped; a type links do not carry: ignored",
+        {"two frames, undecodable: dropped; a type links do not carry: ignored, counted",
          test_malformed_and_unexpected},
         {"the owner's Hello greets its link", test_hello},
         {"a DirectoryRequest on a link is answered with an offer", test_directory_request},

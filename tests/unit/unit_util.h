@@ -90,6 +90,17 @@ static inline int ut_has_loc(const char *err, const char *path, int line)
     return strncmp(err, want, strlen(want)) == 0;
 }
 
+/* Starts a capture of stderr into the file path (emptied first): returns
+ * a dup of the original stderr, for ut_captured, which the caller closes. */
+static inline int ut_capture(const char *path)
+{
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    return saved;
+}
+
 /* Ends a capture of stderr into the file path: restores stderr from saved
  * (a dup of the original) and reads what was captured into out[cap]. */
 static inline void ut_captured(int saved, const char *path, char *out, size_t cap)
