@@ -4,7 +4,6 @@
 #include "lt_sink.h"
 #include "lt_source.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,18 +13,6 @@
 static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | --print-install] "
                                    "[--resync] [--once] [--check] [--forget DATASET]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
-
-/* Strict whole number: digits only, no sign, no trailing text. */
-static int s_number(const char *cmd, const char *opt, const char *text, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
-    if (!(text[0] >= '0' && text[0] <= '9') || errno || *end)
-        return lt_cli_fail(2, cmd, "%s: expected a whole number, got '%s'", opt, text);
-    *out = v;
-    return 0;
-}
 
 int lt_cmd_source(int argc, char **argv)
 {
@@ -42,7 +29,7 @@ int lt_cmd_source(int argc, char **argv)
     int install = 0, print = 0, resync = 0, once = 0, check = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'i')
@@ -101,14 +88,17 @@ int lt_cmd_sink(int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *config = NULL;
     int once = 0, check = 0, c;
-    uint64_t through = 0;
+    int64_t through = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 't') {
-            if (s_number(argv[0], "--once-through", optarg, &through))
+            /* The cursor is kept as an int64 in the database: a larger
+             * SEQ is never reached, and the sink would never end. */
+            if (lt_cli_i64_opt(argv[0], "--once-through", optarg, 0, INT64_MAX, "a sequence number",
+                               &through))
                 return 2;
             once = 1;
         } else if (c == 'k') {
@@ -129,7 +119,7 @@ int lt_cmd_sink(int argc, char **argv)
     lt_sink_t *sink = lt_sink_new(config, err, sizeof err);
     if (!sink)
         return lt_cli_fail(2, "sink", "%s", err);
-    int rc = lt_sink_run(sink, once, through);
+    int rc = lt_sink_run(sink, once, (uint64_t)through);
     lt_sink_destroy(&sink);
     return rc;
 }

@@ -37,7 +37,7 @@ static int s_token(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'a')
             app = optarg;
         else if (c == 'h') {
@@ -174,7 +174,7 @@ int lt_cmd_api(int argc, char **argv)
         return s_token(argc - 1, argv + 1);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'k')

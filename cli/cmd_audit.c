@@ -611,7 +611,7 @@ int lt_cmd_audit(int argc, char **argv)
         sub = argv[1], argc--, argv++;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         const char *given = c != 'h' ? lt_cli_opt_name(opts, c) : NULL;
         if (given && !misplaced)
             misplaced = s_misplaced(sub, given);
@@ -649,8 +649,6 @@ int lt_cmd_audit(int argc, char **argv)
         return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
     if (subject && have_last)
         return lt_cli_fail(2, "audit", "--subject and --last do not go together\nusage: %s", USAGE);
-    if (subject && !subject[0]) /* entries without a subject are not indexed */
-        return lt_cli_fail(2, "audit", "--subject needs a record key, not \"\"\nusage: %s", USAGE);
     const keysrc_t src = {z85, n_z85, dir_file, authority, config};
     if (sub && strcmp(sub, "verify") == 0) {
         if (!n_files)

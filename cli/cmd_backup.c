@@ -28,7 +28,7 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
         if (c == 'c')
             *config = optarg;
         else if (c == 'p' && path_opt)
@@ -49,6 +49,8 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
         return lt_cli_fail(2, argv[0], "missing --%s FILE\nusage: %s", path_opt, usage);
     if (stream && !*stream)
         return lt_cli_fail(2, argv[0], "missing STREAM\nusage: %s", usage);
+    if (stream && !(*stream)[0]) /* as no option takes "" (lt_cli_getopt) */
+        return lt_cli_fail(2, argv[0], "expected a STREAM, got ''\nusage: %s", usage);
     return -1;
 }
 

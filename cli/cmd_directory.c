@@ -5,7 +5,6 @@
 #include "lt_dirshow.h"
 #include "lt_file.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,32 +30,35 @@ static int s_help(void)
     return 0;
 }
 
-/* Digits only: strtoull would also take " 7", "+7" and "-7" (wrapped). */
-static int s_parse_u64(const char *s, uint64_t *out)
+/* --issued-at and --expires-at: unix seconds 1..INT64_MAX, as the
+ * directory keeps them (an int64). 0, which lt_dir_compile reads as "not
+ * given", is refused rather than taken silently for now or valid_days.
+ * Returns 0, or 2 with the value quoted. */
+static int s_time_opt(const char *opt, const char *s, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
-    if (!isdigit((unsigned char)s[0]) || errno || *end)
-        return -1;
-    *out = v;
-    return 0;
+    const char *omitted =
+        strcmp(opt, "--issued-at") == 0 ? "the current time" : "the issue time plus valid_days";
+    if (strcmp(s, "0") == 0)
+        return lt_cli_fail(2, "directory sign",
+                           "%s: got '0', which is not a time: leave the option out for %s", opt,
+                           omitted);
+    return lt_cli_i64_opt("directory sign", opt, s, 1, INT64_MAX, "unix seconds", out);
 }
 
 /* --expires-at, like valid_days, at most LT_DIR_MAX_VALID_DAYS after the
  * issue time (--issued-at, or now): lt_dir_validate refuses more, and a
  * value past the calendar would print as nothing readable (PROTOCOL.md
  * 5.3, A.3). Returns 0, or 2 with the value quoted. */
-static int s_check_expires_at(uint64_t issued, uint64_t expires)
+static int s_check_expires_at(int64_t issued, int64_t expires)
 {
     char ts[LT_CLOCK_UTC_LEN];
-    uint64_t from = issued ? issued : (uint64_t)time(NULL);
-    if (expires <= from || expires - from <= LT_DIR_MAX_VALID_DAYS * 86400ull)
+    int64_t from = issued ? issued : (int64_t)time(NULL);
+    if (expires <= from || (uint64_t)expires - (uint64_t)from <= LT_DIR_MAX_VALID_DAYS * 86400ull)
         return 0;
     return lt_cli_fail(2, "directory sign",
-                       "--expires-at %" PRIu64 " is more than %d days after the issue time %s: "
+                       "--expires-at %" PRId64 " is more than %d days after the issue time %s: "
                        "a directory is valid for %d days at most, as with valid_days",
-                       expires, LT_DIR_MAX_VALID_DAYS, lt_clock_utc((int64_t)from, ts, sizeof ts),
+                       expires, LT_DIR_MAX_VALID_DAYS, lt_clock_utc(from, ts, sizeof ts),
                        LT_DIR_MAX_VALID_DAYS);
 }
 
@@ -96,12 +98,11 @@ static int s_sign(int argc, char **argv)
         {0, 0, 0, 0},
     };
     const char *auth = NULL, *in = NULL, *out = NULL;
-    uint64_t version = 0, issued = 0, expires = 0;
+    int64_t version = 0, issued = 0, expires = 0;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        uint64_t *num = c == 'v' ? &version : c == 's' ? &issued : c == 'e' ? &expires : NULL;
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'h')
             return s_help();
         if (c == 'a')
@@ -110,17 +111,17 @@ static int s_sign(int argc, char **argv)
             in = optarg;
         else if (c == 'o')
             out = optarg;
-        else if (num && s_parse_u64(optarg, num) != 0)
-            return lt_cli_fail(2, "directory sign", "--%s: expected a whole number, got '%s'",
-                               lt_cli_opt_name(opts, c), optarg);
-        else if (!num)
-            return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
-        else if (c == 'v' && (version < 1 || version > INT64_MAX))
+        else if (c == 'v' && lt_cli_i64_opt("directory sign", "--version", optarg, 1, INT64_MAX,
+                                            "a whole number", &version) != 0)
             /* The source's version setting takes 1..INT64_MAX (lt_dir); 0
              * here meant "the source's version", silently. */
-            return lt_cli_fail(2, "directory sign",
-                               "--version: expected a whole number 1..%" PRId64 ", got '%s'",
-                               INT64_MAX, optarg);
+            return 2;
+        else if (c == 's' && s_time_opt("--issued-at", optarg, &issued) != 0)
+            return 2;
+        else if (c == 'e' && s_time_opt("--expires-at", optarg, &expires) != 0)
+            return 2;
+        else if (c != 'v' && c != 's' && c != 'e')
+            return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("directory sign", argv[optind], USAGE);
@@ -143,8 +144,9 @@ static int s_sign(int argc, char **argv)
         lt_cli_fail(1, "directory sign", "%s is a member key, not an authority key", auth);
         goto out;
     }
-    if (lt_dir_compile(in, version, (int64_t)issued, (int64_t)expires, &dir, &dir_len, err,
-                       sizeof err) != 0) {
+    /* version is 0 (the source's) or 1..INT64_MAX: the cast keeps it. */
+    uint64_t v = (uint64_t)version;
+    if (lt_dir_compile(in, v, issued, expires, &dir, &dir_len, err, sizeof err) != 0) {
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
@@ -223,7 +225,7 @@ static int s_show(int argc, char **argv, int must_verify)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'h')
             return s_help();
         if (c != 'k')

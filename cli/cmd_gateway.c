@@ -30,7 +30,7 @@ static int s_config_arg(int argc, char **argv, const char *usage, const char **c
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
         if (c == 'c')
             *config = optarg;
         else if (c == 'k' && check)

@@ -436,7 +436,7 @@ int lt_cmd_import(int argc, char **argv)
                    ? (printf("usage: %s\n", USAGE), 0)
                    : lt_cli_bad_word("import", "format", argc < 2 ? NULL : argv[1], "'csv'", USAGE);
     argc--, argv++;
-    while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'd' && (delimiter = s_delimiter(optarg)) < 0)

@@ -152,7 +152,7 @@ static int s_keygen(int argc, char **argv, lt_keys_kind_t kind, const char *usag
     int c, next = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:m:h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":o:m:h", opts)) != -1) {
         if (c == 'o')
             out = optarg;
         else if (c == 'm' && kind == LT_KEYS_MEMBER)
@@ -196,7 +196,7 @@ int lt_cmd_pubkey(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":h", opts)) != -1) {
         if (c != 'h')
             return lt_cli_bad_opt("pubkey", c, opts, argv, USAGE_PUB);
         printf("usage: %s\n", USAGE_PUB);
@@ -784,7 +784,7 @@ int lt_cmd_keys(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "promote") != 0)
         return lt_cli_bad_word("keys", "action", argc < 2 ? NULL : argv[1], "'promote'",
                                USAGE_KEYS);
-    while ((c = getopt_long(argc, argv, ":k:c:fh", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":k:c:fh", opts)) != -1) {
         if (c == 'k')
             key = optarg;
         else if (c == 'c')

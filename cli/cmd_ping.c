@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 static const char *USAGE = "lienthong ping --key KEYFILE --server-key Z85 --endpoint tcp://HOST:PORT "
@@ -31,7 +32,7 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
     long l;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'k')
             *key = optarg;
         else if (c == 's')
@@ -51,8 +52,22 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
     }
     if (optind < argc)
         return lt_cli_bad_arg("ping", argv[optind], USAGE);
-    return lt_cli_need("ping", USAGE, "--key", *key != NULL, "--server-key", *server != NULL,
-                       "--endpoint", *ep != NULL, NULL);
+    int rc = lt_cli_need("ping", USAGE, "--key", *key != NULL, "--server-key", *server != NULL,
+                         "--endpoint", *ep != NULL, NULL);
+    if (rc >= 0)
+        return rc;
+    /* A malformed endpoint is the caller's mistake, not an unreachable
+     * gateway: said as such before any key file is read. */
+    char host[256], why[128];
+    if (lt_sock_endpoint_parse(*ep, host, sizeof host, NULL, why, sizeof why) != 0)
+        return lt_cli_fail(2, "ping", "--endpoint: '%s' is not tcp://HOST:PORT: %s", *ep, why);
+    /* '*' binds to every address; there is nothing to connect to. */
+    if (strcmp(host, "*") == 0)
+        return lt_cli_fail(2, "ping",
+                           "--endpoint: '%s' names no host: '*' is for binding, give the "
+                           "gateway's name or address",
+                           *ep);
+    return -1;
 }
 
 static int s_exchange(void *s, int timeout)

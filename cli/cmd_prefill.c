@@ -47,7 +47,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     optind = 1;
     opterr = 0;
     a->timeout = 5000;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         long l;
         if (c == 'c') a->config = optarg;
         else if (c == 'k') a->key = optarg;

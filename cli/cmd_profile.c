@@ -67,7 +67,7 @@ static int s_parse(int argc, char **argv, args_t *a)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         char as_given[1024];
         long v;
         /* s_part cuts its argument up: the error quotes it as given. */

@@ -112,7 +112,7 @@ int lt_cmd_store(int argc, char **argv)
         return lt_cli_bad_word("store", "action", argc < 2 ? NULL : argv[1], "'verify'", USAGE);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
+    while ((c = lt_cli_getopt(argc - 1, argv + 1, ":", opts)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'd')

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,18 @@ int lt_cli_int(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int lt_cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts)
+{
+    /* Reset: glibc clears optarg for an option without a value, but POSIX
+     * does not say so. */
+    optarg = NULL;
+    int c = getopt_long(argc, argv, optstring, opts, NULL);
+    if (c == -1 || c == ':' || c == '?' || !optarg || optarg[0])
+        return c;
+    optopt = c;
+    return LT_CLI_OPT_EMPTY;
+}
+
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)
 {
     fprintf(stderr, "lienthong %s: unexpected argument '%s'\nusage: %s\n", cmd, arg, usage);
@@ -94,6 +107,10 @@ int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **arg
 {
     const char *arg = optind > 0 ? argv[optind - 1] : "", *name = lt_cli_opt_name(opts, optopt);
     int is_long = strncmp(arg, "--", 2) == 0;
+    if (c == LT_CLI_OPT_EMPTY && name)
+        return lt_cli_fail(2, cmd, "--%s needs a value, got ''\nusage: %s", name, usage);
+    if (c == LT_CLI_OPT_EMPTY)
+        return lt_cli_fail(2, cmd, "-%c needs a value, got ''\nusage: %s", optopt, usage);
     if (c == ':' && name)
         return lt_cli_fail(2, cmd, "--%s needs a value\nusage: %s", name, usage);
     if (c == ':')
@@ -116,6 +133,20 @@ int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, lo
     if (lt_cli_int(s, min, max, out) == 0)
         return 0;
     return lt_cli_fail(2, cmd, "%s: expected %s %ld..%ld, got '%s'", opt, what, min, max, s);
+}
+
+int lt_cli_i64_opt(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
+                   const char *what, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = s && isdigit((unsigned char)s[0]) ? strtoll(s, &end, 10) : -1;
+    if (s && isdigit((unsigned char)s[0]) && !errno && !*end && v >= min && v <= max) {
+        *out = (int64_t)v;
+        return 0;
+    }
+    return lt_cli_fail(2, cmd, "%s: expected %s %" PRId64 "..%" PRId64 ", got '%s'", opt, what, min,
+                       max, s ? s : "");
 }
 
 int lt_cli_need(const char *cmd, const char *usage, ...)

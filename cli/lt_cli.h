@@ -5,6 +5,7 @@
 #define LT_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 
 #include "lienthong.pb-c.h"
 #include "lt_gwcfg.h"
@@ -37,6 +38,16 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */
 int lt_cli_int(const char *s, long min, long max, long *out) __attribute__((warn_unused_result));
+/* What lt_cli_getopt returns for an option given an empty value: above
+ * any character or option val getopt_long returns. */
+#define LT_CLI_OPT_EMPTY 0x100
+/* getopt_long(argc, argv, optstring, opts, NULL) for the commands, except
+ * that an option given an empty value ("--out ''", "-o ''", "--out=", as
+ * an unset shell variable gives) returns LT_CLI_OPT_EMPTY with optopt set
+ * to the option's val, for lt_cli_bad_opt to refuse naming it: no option of
+ * lienthong means anything by "", and a path, id or purpose taken empty
+ * would act on the current directory, on /, or be sent to a gateway. */
+int lt_cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts);
 /* Reports a stray argument, quoting it. Returns 2. */
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
 /* Reports a sub-command word (what: "action", "format") that is missing
@@ -48,8 +59,9 @@ int lt_cli_bad_word(const char *cmd, const char *what, const char *word, const c
 const char *lt_cli_opt_name(const struct option *opts, int c);
 /* Reports what getopt_long returned c for when the command does not go on
  * with it: an unknown option ('?'), an option without its value (':', for
- * an optstring that starts with ':', as every command's does), or an
- * option of opts that this form of the command does not take. Returns 2. */
+ * an optstring that starts with ':', as every command's does), an option
+ * given an empty value (LT_CLI_OPT_EMPTY from lt_cli_getopt), or an option
+ * of opts that this form of the command does not take. Returns 2. */
 int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **argv,
                    const char *usage);
 /* The value s of option opt as lt_cli_int reads it: 0 with *out, or 2
@@ -57,6 +69,10 @@ int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **arg
  * milliseconds"). */
 int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, long max,
                    const char *what, long *out) __attribute__((warn_unused_result));
+/* lt_cli_int_opt for 64-bit values (sequence numbers, times, versions,
+ * which the directory and the store keep as int64). */
+int lt_cli_i64_opt(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
+                   const char *what, int64_t *out) __attribute__((warn_unused_result));
 /* Pairs (const char *option, int given) ended by NULL: -1 (go on) when
  * each was given, or 2 after naming every missing one ("missing --config,
  * --dataset") and the usage. */

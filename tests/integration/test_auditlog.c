@@ -551,7 +551,7 @@ static void test_export(void)
     CU_ASSERT_EQUAL(s_cli(both_ways, out, sizeof out), 2);
     const char *no_key[] = {"audit", "--config", g_owner->conf_path, "--subject", "", NULL};
     CU_ASSERT_EQUAL(s_cli(no_key, out, sizeof out), 2);
-    CU_ASSERT(lt_it_file_contains(out, "--subject needs a record key"));
+    CU_ASSERT(lt_it_file_contains(out, "--subject needs a value, got ''"));
     const char *wrapped[] = {"audit", "--config", g_owner->conf_path, "--last", "4294967297",
                              NULL};
     CU_ASSERT_EQUAL(s_cli(wrapped, out, sizeof out), 2);

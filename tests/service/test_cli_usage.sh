@@ -45,11 +45,36 @@ expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..600000, go
 expect 2 "verify: --timeout: expected whole milliseconds 1..600000, got '2147483647'" \
     verify --timeout 2147483647
 expect 2 "ping: --timeout: expected whole milliseconds" ping --timeout x
-expect 2 "prefill: --timeout: expected whole milliseconds 1..2147483647, got ''" prefill --timeout ''
+expect 2 "prefill: --timeout: expected whole milliseconds 1..2147483647, got '-1'" prefill --timeout -1
 expect 2 "profile: --deadline: expected whole milliseconds 1..60000, got '60001'" profile --deadline 60001
 expect 2 "audit: --last: expected a whole number 1..2147483647, got '0'" audit --last 0
 expect 2 "audit: --older-than: expected whole days 0..36500, got '-1'" audit --older-than -1
-expect 2 "directory sign: --version: expected a whole number, got '+7'" directory sign --version +7
+expect 2 "directory sign: --version: expected a whole number 1..9223372036854775807, got '+7'" \
+    directory sign --version +7
+# --issued-at and --expires-at are int64 unix seconds: larger values were
+# taken and cast negative; 0 silently meant "now" and "valid_days".
+for o in issued-at expires-at; do
+    for v in 9223372036854775808 18446744073709551615 -1 +7; do
+        expect 2 "directory sign: --$o: expected unix seconds 1..9223372036854775807, got '$v'" \
+            directory sign --authority a --in i --out o --$o "$v"
+    done
+    expect 2 "directory sign: --$o: got '0', which is not a time: leave the option out" \
+        directory sign --authority a --in i --out o --$o 0
+done
+# A sink's cursor is an int64: a larger --once-through would never end.
+for v in 9223372036854775808 18446744073709551615; do
+    expect 2 "sink: --once-through: expected a sequence number 0..9223372036854775807, got '$v'" \
+        sink --config c --once-through "$v"
+done
+# A malformed endpoint is a usage error, not an unreachable gateway.
+Z=0000000000000000000000000000000000000000
+for v in tcp://127.0.0.1:99999 tcp://127.0.0.1: tcp://127.0.0.1:0 tcp://127.0.0.1:10abc \
+    tcp://:5 udp://1.2.3.4:5 tcp://127.0.0.1:-1 127.0.0.1:5; do
+    expect 2 "ping: --endpoint: '$v' is not tcp://HOST:PORT" \
+        ping --key /nonexistent/k --server-key "$Z" --endpoint "$v"
+done
+expect 2 "ping: --endpoint: 'tcp://*:5' names no host" \
+    ping --key /nonexistent/k --server-key "$Z" --endpoint 'tcp://*:5'
 for v in 0 9223372036854775808 18446744073709551615; do
     expect 2 "directory sign: --version: expected a whole number 1..9223372036854775807, got '$v'" \
         directory sign --version "$v"
@@ -67,6 +92,31 @@ expect 2 "lienthong gateway: --config needs a value" gateway --config
 expect 2 "lookup: --timeout needs a value" lookup "${Q[@]}" --timeout
 expect 2 "store: --data-dir needs a value" store verify --data-dir
 expect 2 "directory sign: --in needs a value" directory sign --in
+
+# No option takes an empty value (an unset shell variable): named, in
+# every form, before anything is read, written or sent.
+expect 2 "keygen: --out needs a value, got ''" keygen --out ''
+expect 2 "keygen: --out needs a value, got ''" keygen -o ''
+expect 2 "keygen: --out needs a value, got ''" keygen --out=
+expect 2 "store: --data-dir needs a value, got ''" store verify --config x --data-dir ''
+expect 2 "restore: --from needs a value, got ''" restore --config x --from ''
+expect 2 "backup: --to needs a value, got ''" backup --config x --to ''
+expect 2 "resync: expected a STREAM, got ''" resync --config x ''
+for o in config dataset key purpose case field; do
+    expect 2 "lookup: --$o needs a value, got ''" lookup "${Q[@]}" --$o ''
+done
+expect 2 "verify: --claim needs a value, got ''" verify "${Q[@]}" --claim ''
+expect 2 "prefill: --purpose needs a value, got ''" prefill --config x --key k --purpose ''
+expect 2 "profile: --dataset needs a value, got ''" profile --config x --key k --dataset ''
+expect 2 "audit: --subject needs a value, got ''" audit --config x --subject ''
+expect 2 "directory sign: --out needs a value, got ''" directory sign --authority a --in i --out ''
+expect 2 "directory show: --authority-key needs a value, got ''" directory show --authority-key '' f
+expect 2 "ping: --endpoint needs a value, got ''" ping --key k --server-key "$Z" --endpoint ''
+expect 2 "source: --forget needs a value, got ''" source --config x --forget ''
+expect 2 "import csv: --report needs a value, got ''" import csv --config x --report '' f.csv
+expect 2 "api token: --app needs a value, got ''" api token --app ''
+expect 2 "keys: --config needs a value, got ''" keys promote --config ''
+expect 2 "gateway: --config needs a value, got ''" gateway --config ''
 
 # The missing required options are named.
 expect 2 "lookup: missing --purpose" lookup --config x --dataset d --key k
