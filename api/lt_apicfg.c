@@ -1,5 +1,6 @@
 /* lt_apicfg: strict loading of the HTTP API's configuration (see lt_apicfg.h). */
 #include "lt_apicfg.h"
+#include "lt_apicheck.h"
 #include "lt_cfgfile.h"
 
 #include <libconfig.h>
@@ -378,6 +379,16 @@ static int s_http(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     cfg->max_in_flight = (int)v[6];
     cfg->receive_timeout = (int)v[7];
     cfg->summary_interval = (int)v[8];
+    /* Refused here, with its line, as a configuration that cannot be
+     * loaded (exit 2): found only when the API starts, it was a runtime
+     * failure that systemd restarts for ever. */
+    struct sockaddr_storage ss;
+    int v6;
+    if (lt_apicheck_address(cfg, &ss, &v6) != 0)
+        return lt_cfgfile_err(config_lookup(c, "listen_address"), f, err, errlen,
+                              "'listen_address' must be a numeric IP address, e.g. "
+                              "\"127.0.0.1\", \"0.0.0.0\" or \"::1\", got \"%s\"",
+                              cfg->listen_address);
     return 0;
 }
 

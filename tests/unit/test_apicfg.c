@@ -190,6 +190,13 @@ static void test_http_errors(void)
     expect_error(NULL, "max_body = 10;\n", 3, "max_body");
     expect_error(NULL, "lookup_api = 1;\n", 3, "lookup_api");
     expect_error(NULL, "listen_address = 127;\n", 3, "listen_address");
+    /* Refused at load, with its line: lt_api_new refused it later,
+     * without one, as a failure to start rather than a bad file. */
+    expect_error(NULL, "listen_address = \"x\";\n", 3,
+                 "'listen_address' must be a numeric IP address, e.g. \"127.0.0.1\", "
+                 "\"0.0.0.0\" or \"::1\", got \"x\"");
+    expect_error(NULL, "\nlisten_address = \"256.1.1.1\";\n", 4, "got \"256.1.1.1\"");
+    expect_error(NULL, "listen_address = \"localhost\";\n", 3, "numeric IP address");
     expect_error(NULL, "tls_key = \"key.pem\";\n", 3, "set both tls_cert and tls_key");
     expect_error(NULL, "log_format = \"xml\";\n", 3, "log_format");
     expect_error(NULL, "port = ;\n", 3, "syntax error");
