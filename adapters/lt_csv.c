@@ -36,6 +36,7 @@
 #include "lt_valid.h"
 
 #include <csv.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <sodium.h>
@@ -51,6 +52,7 @@
 #define CHECK_DATE     1u
 #define CHECK_DIGITS   2u
 #define CHECK_REQUIRED 4u
+#define CHECK_DIGITS_MAX 256 /* the most digits:N may ask for */
 #define REASON_MAX     384
 /* The lines of one row after its first may hold this many bytes: a quoted
  * field may hold newlines, but a stray quote never closed must not make
@@ -157,10 +159,18 @@ static int s_parse_check(lt_csv_t *self, size_t i, const config_setting_t *s, ch
             self->checks[i] |= CHECK_REQUIRED;
         else if (strcmp(w, "digits") == 0)
             self->checks[i] |= CHECK_DIGITS;
-        else if (strncmp(w, "digits:", 7) == 0 &&
-                 (self->digits[i] = (int)strtol(w + 7, &end, 10)) > 0 && *end == 0)
+        else if (strncmp(w, "digits:", 7) == 0) {
+            /* Checked before the cast: (int) of 4294967308 was 12. */
+            errno = 0;
+            long n = strtol(w + 7, &end, 10);
+            if (!isdigit((unsigned char)w[7]) || errno || *end || n < 1 || n > CHECK_DIGITS_MAX)
+                return lt_cfgfile_err(s, self->path, err, errlen,
+                                      "check '%s': N of digits:N must be a whole number from 1 "
+                                      "to %d",
+                                      w, CHECK_DIGITS_MAX);
+            self->digits[i] = (int)n;
             self->checks[i] |= CHECK_DIGITS;
-        else
+        } else
             return lt_cfgfile_err(s, self->path, err, errlen,
                                   "unknown check '%s' (date, digits, digits:N, required)", w);
     }

@@ -585,6 +585,22 @@ static void test_config_refused(void)
          "check of field 'full_name', which 'columns' does not map"},
         {CONF_HEAD "columns = { personal_id = \"a\"; };\nchecks = { personal_id = \"dgits\"; };\n",
          "unknown check 'dgits'"},
+        /* N as written: (int) of 4294967308 was 12, of 99999999999 1215752191. */
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\n"
+                   "checks = { personal_id = \"digits:4294967308\"; };\n",
+         ":6: check 'digits:4294967308': N of digits:N must be a whole number from 1 to 256"},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\n"
+                   "checks = { personal_id = \"required, digits:99999999999\"; };\n",
+         "check 'digits:99999999999': N of digits:N"},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\n"
+                   "checks = { personal_id = \"digits:257\"; };\n",
+         "check 'digits:257': N of digits:N must be a whole number from 1 to 256"},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\n"
+                   "checks = { personal_id = \"digits:+12\"; };\n",
+         "check 'digits:+12'"},
+        {CONF_HEAD "columns = { personal_id = \"a\"; };\n"
+                   "checks = { personal_id = \"digits:0\"; };\n",
+         "check 'digits:0'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[1024] = "";
