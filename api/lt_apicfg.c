@@ -34,13 +34,18 @@ static int s_ids(const config_setting_t *g, const char *file, const char *who, c
         return lt_cfgfile_err(a, file, err, errlen, "%s'%s' has more than %zu entries", who, name,
                               max);
     for (int i = 0; i < config_setting_length(a); i++) {
-        const char *s = config_setting_get_string_elem(a, i);
+        /* Each error quotes the entry, at its line. */
+        const config_setting_t *e = config_setting_get_elem(a, (unsigned)i);
+        const char *s = config_setting_get_string(e);
+        char got[64];
         if (!s || !s[0] || strlen(s) >= LT_APICFG_ID_MAX)
-            return lt_cfgfile_err(a, file, err, errlen, "%sentry %d of '%s' must be a non-empty "
-                                  "string of at most %d bytes", who, i + 1, name,
-                                  LT_APICFG_ID_MAX - 1);
+            return lt_cfgfile_err(e, file, err, errlen,
+                                  "%sentry %d of '%s' must be a non-empty "
+                                  "string of at most %d bytes, got %s",
+                                  who, i + 1, name, LT_APICFG_ID_MAX - 1,
+                                  lt_cfgfile_shown(e, got, sizeof got));
         if (unique && lt_apicfg_has(out, *n, s))
-            return lt_cfgfile_err(a, file, err, errlen, "%s'%s' names \"%s\" twice", who, name, s);
+            return lt_cfgfile_err(e, file, err, errlen, "%s'%s' names \"%s\" twice", who, name, s);
         snprintf(out[(*n)++], LT_APICFG_ID_MAX, "%s", s);
     }
     return 0;
@@ -79,8 +84,9 @@ static int s_gateway(lt_apicfg_t *cfg, char *err, size_t errlen)
         goto out;
     for (size_t i = 0; i < n_keys; i++)
         if (lt_dir_pins_add(&cfg->pins, keys[i]) != 0) {
-            lt_cfgfile_err(config_lookup(&c, "authority_keys"), f, err, errlen,
-                           "authority key %zu is not a 40-character Z85 key", i + 1);
+            lt_cfgfile_err(
+                config_setting_get_elem(config_lookup(&c, "authority_keys"), (unsigned)i), f, err,
+                errlen, "authority key %zu, \"%s\", is not a 40-character Z85 key", i + 1, keys[i]);
             goto out;
         }
     const char *slash = strchr(cfg->member, '/');
@@ -125,18 +131,26 @@ static int s_rate(const config_setting_t *g, const char *file, const char *name,
     if (!s)
         return 0;
     int type = config_setting_type(s);
-    if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)
-        *rate = (double)config_setting_get_int64(s);
-    else if (type == CONFIG_TYPE_FLOAT)
+    char who[LT_APICFG_NAME_MAX + 32];
+    snprintf(who, sizeof who, "application '%s': ", name);
+    long long whole;
+    if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+        /* As written: libconfig keeps only the low 32 bits of 4294967346. */
+        if (lt_cfgfile_int_of(s, file, who, &whole, err, errlen) != 0)
+            return -1;
+        *rate = (double)whole;
+    } else if (type == CONFIG_TYPE_FLOAT) {
         *rate = config_setting_get_float(s);
-    else
-        return lt_cfgfile_err(s, file, err, errlen, "application '%s': 'rate' must be a number of "
-                              "requests per second (e.g. rate = 20;), got %s", name,
-                              lt_cfgfile_shown(s, got, sizeof got));
+    } else
+        return lt_cfgfile_err(s, file, err, errlen,
+                              "%s'rate' must be a number of requests per "
+                              "second (e.g. rate = 20;), got %s",
+                              who, lt_cfgfile_shown(s, got, sizeof got));
     if (!(*rate > 0 && *rate <= 100000))
-        return lt_cfgfile_err(s, file, err, errlen, "application '%s': 'rate' must be greater "
-                              "than 0 and at most 100000 requests per second, got %s", name,
-                              lt_cfgfile_shown(s, got, sizeof got));
+        return lt_cfgfile_err(s, file, err, errlen,
+                              "%s'rate' must be greater than 0 and at most "
+                              "100000 requests per second, got %s",
+                              who, lt_cfgfile_shown(s, got, sizeof got));
     return 0;
 }
 

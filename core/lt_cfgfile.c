@@ -12,12 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int s_literal(const config_setting_t *s, const char **lit, size_t *len);
+static unsigned s_source_line(const config_setting_t *s);
+
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                 const char *fmt, ...)
 {
     if (!file)
         file = s && config_setting_source_file(s) ? config_setting_source_file(s) : "?";
-    unsigned line = s ? config_setting_source_line(s) : 0;
+    unsigned line = s ? s_source_line(s) : 0;
     int n = line ? snprintf(err, errlen, "%s:%u: ", file, line) : snprintf(err, errlen, "%s: ", file);
     va_list ap;
     va_start(ap, fmt);
@@ -36,9 +39,16 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
         break;
     }
     case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        snprintf(buf, cap, "%lld", config_setting_get_int64(s));
+    case CONFIG_TYPE_INT64: {
+        /* As written: libconfig may have kept only the low 32 bits. */
+        const char *lit;
+        size_t len;
+        if (s_literal(s, &lit, &len) == 1)
+            snprintf(buf, cap, "%.*s%s", len > 40 ? 40 : (int)len, lit, len > 40 ? "..." : "");
+        else
+            snprintf(buf, cap, "%lld", config_setting_get_int64(s));
         break;
+    }
     case CONFIG_TYPE_FLOAT:
         snprintf(buf, cap, "%g", config_setting_get_float(s));
         break;
@@ -154,14 +164,109 @@ static const char *s_line(const s_text_t *t, unsigned n)
     return n >= 1 && n <= t->n_lines ? t->lines[n - 1] : NULL;
 }
 
+/* 1 when line holds nothing but blanks and comments. */
+static int s_blank(const char *line)
+{
+    line += strspn(line, " \t\r");
+    return !*line || *line == '#' || (line[0] == '/' && line[1] == '/');
+}
+
+/* The line setting s was written on. libconfig records for a number or
+ * string in a list the line of the token after it: the ']' on a line of
+ * its own, say. Such a line's element is on the last line before it that
+ * holds something (from the kept text). */
+static unsigned s_source_line(const config_setting_t *s)
+{
+    unsigned n = config_setting_source_line(s);
+    const config_setting_t *up = config_setting_parent(s);
+    if (!n || config_setting_name(s) || config_setting_is_aggregate(s) || !up ||
+        config_setting_is_group(up))
+        return n;
+    const s_text_t *t = s_text_of(s);
+    const char *line = t ? s_line(t, n) : NULL;
+    if (!line || !strchr("]),", line[strspn(line, " \t\r")]) || !line[strspn(line, " \t\r")])
+        return n;
+    while (n > 1 && s_blank(s_line(t, n - 1)))
+        n--;
+    return n > 1 ? n - 1 : n;
+}
+
+#define NAME_MAX_LEN   64
+#define NAMES_PER_LINE 8
+
+/* The setting names written on line (names followed by '=' or ':', outside
+ * strings and comments), at most NAMES_PER_LINE; how many. */
+static size_t s_names_on(const char *line, char names[][NAME_MAX_LEN])
+{
+    size_t k = 0;
+    for (const char *p = line; p && *p && k < NAMES_PER_LINE;) {
+        if (*p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*')))
+            break; /* a comment: the rest of the line is not read */
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                p += p[0] == '\\' && p[1];
+            p += *p == '"';
+            continue;
+        }
+        /* libconfig's names: [A-Za-z*][-A-Za-z0-9_*]* */
+        if (!isalpha((unsigned char)*p) && *p != '*') {
+            p++;
+            continue;
+        }
+        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*");
+        const char *q = p + len + strspn(p + len, " \t");
+        if ((*q == '=' || *q == ':') && len < NAME_MAX_LEN)
+            snprintf(names[k++], NAME_MAX_LEN, "%.*s", (int)len, p);
+        p += len;
+    }
+    return k;
+}
+
+/* 1 when name is written as a setting on line n of t, before its index i
+ * there, or on a line before n. */
+static int s_named_before(const s_text_t *t, unsigned n, size_t i, const char *name)
+{
+    char names[NAMES_PER_LINE][NAME_MAX_LEN];
+    for (unsigned m = 1; m <= n; m++) {
+        size_t k = s_names_on(s_line(t, m), names);
+        for (size_t j = 0; j < (m == n ? i : k); j++)
+            if (strcmp(names[j], name) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* The name of the setting libconfig found twice on line n of path: the
+ * setting written on that line, or of those written there the first one
+ * written before too. out is "" when it cannot be told. */
+static void s_duplicate_name(const char *path, unsigned n, char out[NAME_MAX_LEN])
+{
+    char names[NAMES_PER_LINE][NAME_MAX_LEN];
+    s_text_t *t = s_text_read(path);
+    const char *line = t && t->text ? s_line(t, n) : NULL;
+    size_t k = line ? s_names_on(line, names) : 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++)
+        if (k == 1 || s_named_before(t, n, i, names[i])) {
+            memcpy(out, names[i], NAME_MAX_LEN);
+            break;
+        }
+    s_texts_free(t);
+}
+
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
 {
     if (config_read_file(c, path) != CONFIG_TRUE) {
         if (config_error_type(c) == CONFIG_ERR_FILE_IO)
             return lt_err_set(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
-        return lt_err_set(err, errlen, "%s:%d: %s",
-                          config_error_file(c) ? config_error_file(c) : path, config_error_line(c),
-                          config_error_text(c));
+        const char *file = config_error_file(c) ? config_error_file(c) : path;
+        const char *text = config_error_text(c);
+        char name[NAME_MAX_LEN] = "";
+        /* libconfig does not say which setting it found twice. */
+        if (text && strcmp(text, "duplicate setting name") == 0 && config_error_line(c) > 0)
+            s_duplicate_name(file, (unsigned)config_error_line(c), name);
+        return lt_err_set(err, errlen, "%s:%d: %s%s%s%s", file, config_error_line(c), text,
+                          name[0] ? " '" : "", name, name[0] ? "'" : "");
     }
     s_text_t *t = s_text_read(path);
     if (!t)
@@ -254,8 +359,11 @@ static int s_skip(const s_text_t *t, unsigned *n, const char **q)
     }
 }
 
-/* The value of setting s as written from line n on: *v, and 1 when found. */
-static int s_literal_on(const s_text_t *t, unsigned n, const char *name, long long *v)
+/* Where the whole number written for setting `name` from line n on begins
+ * (a sign, then a digit): *lit, its length *len (sign, digits and any
+ * suffix), and 1 when found. */
+static int s_literal_on(const s_text_t *t, unsigned n, const char *name, const char **lit,
+                        size_t *len)
 {
     const char *line = s_line(t, n);
     size_t nl = strlen(name);
@@ -271,37 +379,69 @@ static int s_literal_on(const s_text_t *t, unsigned n, const char *name, long lo
         unsigned m = n;
         if (s_skip(t, &m, &q) != 0)
             return 0;
-        int neg = *q == '-';
-        const char *digits = q + neg;
-        int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
-        char *end;
-        errno = 0;
-        long long x = strtoll(digits, &end, hex ? 16 : 10);
-        if (end == digits || errno)
+        const char *digits = q + (*q == '-' || *q == '+');
+        if (!isdigit((unsigned char)*digits))
             continue; /* not this one: the name inside a string, say */
-        *v = neg ? -x : x;
+        *lit = q;
+        *len = (size_t)(digits - q) + strspn(digits, "0123456789abcdefABCDEFxXL");
         return 1;
     }
     return 0;
 }
 
-/* 1 when the 32-bit setting s did not fit (*v is then what was written),
- * 0 when the stored value is it (or its text is not known: the stored
- * value stands), -1 when its text is known but the number written cannot
- * be found in it: the stored value may be a wrapped one. */
-static int s_wrapped(const config_setting_t *s, long long *v)
+/* The literal of s as written, for a named whole number not written with
+ * the L suffix: *lit and *len, and 1; 0 when its text is not known (a
+ * configuration not read by lt_cfgfile_read, a file that cannot be read);
+ * -1 when the text is known but the number cannot be found in it. */
+static int s_literal(const config_setting_t *s, const char **lit, size_t *len)
 {
-    const s_text_t *t = s_text_of(s);
+    const char *name = config_setting_name(s);
     unsigned want = config_setting_source_line(s);
-    long long x;
-    if (!t || !want || !s_line(t, want))
+    const s_text_t *t =
+        name && want && config_setting_type(s) == CONFIG_TYPE_INT ? s_text_of(s) : NULL;
+    if (!t || !s_line(t, want))
         return 0;
-    if (!s_literal_on(t, want, config_setting_name(s), &x))
-        return -1;
-    if (x == (long long)config_setting_get_int(s))
-        return 0;
-    *v = x;
-    return 1;
+    return s_literal_on(t, want, name, lit, len) ? 1 : -1;
+}
+
+/* The number the whole-number setting s holds, as written, into *v: 0
+ * (libconfig's stored value when the text is not known, or for a number
+ * written with the L suffix, which it keeps whole); -1 when its text is
+ * known but the number written cannot be found in it (the stored value
+ * may be a wrapped one); -2 when the number written is past 64 bits. */
+static int s_written(const config_setting_t *s, long long *v)
+{
+    const char *lit;
+    size_t len;
+    *v = config_setting_get_int64(s);
+    int found = s_literal(s, &lit, &len);
+    if (found <= 0)
+        return found;
+    int neg = *lit == '-';
+    const char *digits = lit + (*lit == '-' || *lit == '+');
+    int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+    errno = 0;
+    long long x = strtoll(digits, NULL, hex ? 16 : 10);
+    if (errno == ERANGE)
+        return -2;
+    *v = neg ? -x : x; /* what the operator wrote, not what libconfig kept of it */
+    return 0;
+}
+
+int lt_cfgfile_int_of(const config_setting_t *s, const char *file, const char *who, long long *out,
+                      char *err, size_t errlen)
+{
+    char got[64];
+    int rc = s_written(s, out);
+    if (rc == -1)
+        return lt_cfgfile_err(s, file, err, errlen,
+                              "%s'%s': cannot find the number written for it; write it as "
+                              "%s = NUMBER;",
+                              who, config_setting_name(s), config_setting_name(s));
+    if (rc == -2)
+        return lt_cfgfile_err(s, file, err, errlen, "%s'%s' is out of range, got %s", who,
+                              config_setting_name(s), lt_cfgfile_shown(s, got, sizeof got));
+    return 0;
 }
 
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
@@ -316,19 +456,13 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
         return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a whole number, got %s", name,
                               lt_cfgfile_shown(s, got, sizeof got));
-    *out = config_setting_get_int64(s);
-    long long written;
-    int wrapped = type == CONFIG_TYPE_INT ? s_wrapped(s, &written) : 0;
-    if (wrapped < 0)
-        return lt_cfgfile_err(s, file, err, errlen,
-                              "'%s': cannot find the number written for it; write it as "
-                              "%s = NUMBER;",
-                              name, name);
-    if (wrapped)
-        *out = written; /* what the operator wrote, not what libconfig kept of it */
-    if (*out < lo || *out > hi)
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be between %lld and %lld, got %lld",
-                           name, lo, hi, *out);
+    int rc = s_written(s, out);
+    if (rc == -1)
+        return lt_cfgfile_int_of(s, file, "", out, err, errlen);
+    if (rc == -2 || *out < lo || *out > hi)
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' %smust be between %lld and %lld, got %s",
+                              name, rc == -2 ? "is out of range: it " : "", lo, hi,
+                              lt_cfgfile_shown(s, got, sizeof got));
     return 0;
 }
 

@@ -18,11 +18,14 @@
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The value of setting s as written, for an error that quotes it: a
- * string in double quotes (cut at 40 bytes), a number, true or false, or
- * "a group", "a list", "an array". Returns buf. */
+ * string in double quotes (cut at 40 bytes), a number (a named whole
+ * number as its file's kept text has it: libconfig may have kept only its
+ * low 32 bits), true or false, or "a group", "a list", "an array".
+ * Returns buf. */
 const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap);
 /* Reads a libconfig file, and keeps its text with c (freed by
- * config_destroy) for lt_cfgfile_int. Returns 0, or -1 with err set. */
+ * config_destroy) for lt_cfgfile_int. Returns 0, or -1 with err set
+ * ("FILE:LINE: problem"; a setting written twice is named). */
 int lt_cfgfile_read(config_t *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Wipes the value of the string setting `name` (a secret) in c's memory,
@@ -48,6 +51,13 @@ int lt_cfgfile_string(const config_t *c, const char *file, const char *name, con
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
                 long long lo, long long hi, long long *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The number the whole-number setting s (of type int or int64: a member of
+ * a group, say) holds, read as lt_cfgfile_int reads one, into *out; who
+ * prefixes the errors ("application 'hr': "). Returns 0, or -1 with err
+ * set when the number written is past 64 bits or cannot be found in the
+ * kept text (the stored value may be a wrapped one). */
+int lt_cfgfile_int_of(const config_setting_t *s, const char *file, const char *who, long long *out,
+                      char *err, size_t errlen) __attribute__((warn_unused_result));
 /* A boolean (true/false), dflt when absent. */
 int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
                  char *err, size_t errlen) __attribute__((warn_unused_result));

@@ -22,12 +22,14 @@ static int s_pins(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
         return lt_cfgfile_err(a, cfg->path, err, errlen, "'authority_keys' must be a non-empty list of "
                      "strings, e.g. [\"Z85...\"]");
     for (int i = 0; i < config_setting_length(a); i++) {
-        const char *k = config_setting_get_string_elem(a, i);
+        const config_setting_t *e = config_setting_get_elem(a, (unsigned)i);
+        const char *k = config_setting_get_string(e);
+        char got[64];
         if (!k || lt_dir_pins_add(&cfg->pins, k) != 0)
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
-                                  "authority key %d \"%s\" is not a "
-                                  "40-character Z85 key (or more than %d keys)",
-                                  i + 1, k ? k : "", LT_DIR_MAX_PINS);
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
+                                  "authority key %d, %s, is not a "
+                                  "40-character Z85 key in double quotes (or more than %d keys)",
+                                  i + 1, lt_cfgfile_shown(e, got, sizeof got), LT_DIR_MAX_PINS);
     }
     return 0;
 }
@@ -40,30 +42,32 @@ static int s_peers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
         return lt_cfgfile_err(a, cfg->path, err, errlen, "'peers' must be a list of member ids");
     for (int i = 0; i < config_setting_length(a); i++) {
-        const char *p = config_setting_get_string_elem(a, i);
+        /* Each error at the line of the peer it is about. */
+        const config_setting_t *e = config_setting_get_elem(a, (unsigned)i);
+        const char *p = config_setting_get_string(e);
         char got[64];
-        lt_cfgfile_shown(config_setting_get_elem(a, (unsigned)i), got, sizeof got);
+        lt_cfgfile_shown(e, got, sizeof got);
         if (!p || !p[0])
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
                                   "peer %d must be a member id string, got %s", i + 1, got);
         if (strlen(p) >= LT_ID_MAX)
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
                                   "peer %d, %s, is longer than a member id may be (%d bytes)",
                                   i + 1, got, LT_ID_MAX - 1);
         if (cfg->n_peers >= LT_GWCFG_MAX_PEERS)
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
                                   "peer %d, %s, is one too many: 'peers' lists at most %d members",
                                   i + 1, got, LT_GWCFG_MAX_PEERS);
         if (!lt_dir_member_id_ok(p))
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
                                   "peer %d must be a member id INSTANCE/CLASS/CODE, got \"%s\"",
                                   i + 1, p);
         if (strcmp(p, cfg->member) == 0)
-            return lt_cfgfile_err(a, cfg->path, err, errlen,
+            return lt_cfgfile_err(e, cfg->path, err, errlen,
                                   "peer %d is \"%s\", this gateway's own member", i + 1, p);
         for (size_t k = 0; k < cfg->n_peers; k++)
             if (strcmp(cfg->peers[k], p) == 0)
-                return lt_cfgfile_err(a, cfg->path, err, errlen, "peer %d, \"%s\", is listed twice",
+                return lt_cfgfile_err(e, cfg->path, err, errlen, "peer %d, \"%s\", is listed twice",
                                       i + 1, p);
         snprintf(cfg->peers[cfg->n_peers++], LT_ID_MAX, "%s", p);
     }
@@ -112,7 +116,12 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
             return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
                          "VIEW id\";");
         char got[64];
-        lt_cfgfile_shown(config_setting_get_member(g, "stream"), got, sizeof got);
+        const config_setting_t *stream = config_setting_get_member(g, "stream");
+        lt_cfgfile_shown(stream, got, sizeof got);
+        if (!st[0])
+            return lt_cfgfile_err(stream, cfg->path, err, errlen,
+                                  "subscription %d: stream must name a dataset or view, got \"\"",
+                                  i + 1);
         if (strlen(st) >= sizeof cfg->subs[0].stream)
             return lt_cfgfile_err(g, cfg->path, err, errlen,
                                   "subscription %d, %s, is longer than a stream id may be "

@@ -210,6 +210,14 @@ static void test_app_errors(void)
                  "per second, got 0");
     expect_error("rate = 100001.0;", NULL, 2, "got 100001");
     expect_error("rate = -0.5;", NULL, 2, "'rate' must be greater than 0");
+    /* Past 32 bits, as written: libconfig keeps 50, 50 and 0 of these. */
+    expect_error("rate = 4294967346;", NULL, 2,
+                 "application 'hr': 'rate' must be greater than 0 and at most 100000 requests "
+                 "per second, got 4294967346");
+    expect_error("rate = -4294967246;", NULL, 2, "got -4294967246");
+    expect_error("rate = 4294967296;", NULL, 2, "got 4294967296");
+    expect_error("rate = 99999999999999999999;", NULL, 2,
+                 "application 'hr': 'rate' is out of range, got 99999999999999999999");
     expect_error(NULL, "extra = ( { name = \"x\"; } );\n", 3, "unknown setting 'extra'");
     char path[700], text[2048];
     snprintf(path, sizeof path, "%s/dup.conf", g_dir);
@@ -268,7 +276,9 @@ static void test_grant_errors(void)
         "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"hr\"; token_hash = \"%s\";\n"
         "    datasets = [\"d\"];\n    fields = [\"f\", \"\"];\n    purposes = [\"p\"]; }\n);\n",
         g_hash);
-    load_fails(path, text, path, 5, "entry 2 of 'fields'");
+    load_fails(path, text, path, 5,
+               "entry 2 of 'fields' must be a non-empty string of at most "
+               "127 bytes, got \"\"");
     snprintf(
         text, sizeof text,
         "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"hr\"; token_hash = \"%s\";\n"
@@ -414,7 +424,19 @@ static void test_gateway_errors(void)
     CU_ASSERT_FATAL(ut_write_text(gw, "member = \"VN/COM/VIETTEL\";\ndirectory = \"d.signed\";\n"
                                       "authority_keys = [ \"not-a-key\" ];\n") == 0);
     load_fails(path, "gateway_config = \"badgw.conf\";\n", gw, 3,
-               "authority key 1 is not a 40-character Z85 key");
+               "authority key 1, \"not-a-key\", is not a 40-character Z85 key");
+    /* Each key at its own line, quoted, also when not a string. */
+    snprintf(text, sizeof text,
+             "member = \"VN/COM/VIETTEL\";\ndirectory = \"d.signed\";\n"
+             "authority_keys = [\n  \"%s\",\n  \"not-a-key\"\n];\n",
+             g_pin);
+    CU_ASSERT_FATAL(ut_write_text(gw, text) == 0);
+    load_fails(path, NULL, gw, 5, "authority key 2, \"not-a-key\", is not");
+    CU_ASSERT_FATAL(ut_write_text(gw, "member = \"VN/COM/VIETTEL\";\ndirectory = \"d.signed\";\n"
+                                      "authority_keys = [ 5 ];\n") == 0);
+    load_fails(path, NULL, gw, 3,
+               "entry 1 of 'authority_keys' must be a non-empty string of at "
+               "most 127 bytes, got 5");
     snprintf(text, sizeof text, "directory = \"d.signed\";\nauthority_keys = [ \"%s\" ];\n", g_pin);
     CU_ASSERT_FATAL(ut_write_text(gw, text) == 0);
     load_fails(path, NULL, gw, 0, "missing required setting 'member'");

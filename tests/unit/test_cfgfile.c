@@ -5,7 +5,9 @@
  * change what lt_cfgfile_int reads, also for a file it @includes; a
  * configuration read again reads the new file; the value may be written
  * on a line after the '=', and one that cannot be found is refused; a
- * secret setting is wiped in libconfig's memory by lt_cfgfile_wipe. */
+ * secret setting is wiped in libconfig's memory by lt_cfgfile_wipe; errors
+ * quote numbers as written, name a setting written twice and give an
+ * element of a list its own line. */
 #include "unit_util.h"
 
 #include "lt_cfgfile.h"
@@ -53,7 +55,87 @@ static void test_past_32_bits(void)
     /* Out of range as written, not as kept (1). */
     long long v;
     CU_ASSERT(lt_cfgfile_int(&c, NULL, "hex", 0, 1, 100, &v, err, sizeof err) == -1);
-    CU_ASSERT(strstr(err, "got 4294967297") != NULL);
+    CU_ASSERT(strstr(err, "got 0x100000001") != NULL);
+    config_destroy(&c);
+}
+
+/* Errors quote a number as written: a type error quoted the 50 libconfig
+ * kept of 4294967346, and a number past 64 bits was "cannot find the
+ * number written". */
+static void test_quoted_as_written(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "quoted.cfg",
+           "create_table = 4294967346;\nbatch = 99999999999999999999;\n"
+           "g = { rate = 4294967346; low = -4294967246; huge = -99999999999999999999; n = 7; };\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    int b;
+    CU_ASSERT(lt_cfgfile_bool(&c, NULL, "create_table", 0, &b, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, ":1: 'create_table' must be true or false, got 4294967346") != NULL);
+    long long v;
+    CU_ASSERT(lt_cfgfile_int(&c, NULL, "batch", 0, 1, 100000, &v, err, sizeof err) == -1);
+    CU_ASSERT(strstr(err, ":2: 'batch' is out of range: it must be between 1 and 100000, got "
+                          "99999999999999999999") != NULL);
+    /* A member of a group, read as written: libconfig keeps 50 and 50. */
+    const config_setting_t *g = config_lookup(&c, "g");
+    CU_ASSERT_FATAL(g != NULL);
+    CU_ASSERT(lt_cfgfile_int_of(config_setting_get_member(g, "rate"), NULL, "", &v, err,
+                                sizeof err) == 0);
+    CU_ASSERT_EQUAL(v, 4294967346LL);
+    CU_ASSERT(
+        lt_cfgfile_int_of(config_setting_get_member(g, "low"), NULL, "", &v, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(v, -4294967246LL);
+    CU_ASSERT(lt_cfgfile_int_of(config_setting_get_member(g, "n"), NULL, "", &v, err, sizeof err) ==
+              0);
+    CU_ASSERT_EQUAL(v, 7);
+    CU_ASSERT(lt_cfgfile_int_of(config_setting_get_member(g, "huge"), NULL, "group g: ", &v, err,
+                                sizeof err) == -1);
+    CU_ASSERT(strstr(err, ":3: group g: 'huge' is out of range, got -99999999999999999999") !=
+              NULL);
+    config_destroy(&c);
+}
+
+/* libconfig says "duplicate setting name" without the name: it is added. */
+static void test_duplicate_named(void)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"a = 1;\ncredit = 5;\ncredit = 6;\n", ":3: duplicate setting name 'credit'"},
+        {"credit = 5;\nx = 1; credit = 6; # credit = 7\n", ":2: duplicate setting name 'credit'"},
+        {"g = { n = 1;\n  s = \"n = 2\"; n : 3; };\n", ":2: duplicate setting name 'n'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[600], err[256] = "";
+        s_file(path, sizeof path, "dup.cfg", cases[i].text);
+        config_t c;
+        config_init(&c);
+        CU_ASSERT(lt_cfgfile_read(&c, path, err, sizeof err) == -1);
+        if (!strstr(err, cases[i].want))
+            fprintf(stderr, "\n  got \"%s\", want \"%s\"\n", err, cases[i].want);
+        CU_ASSERT(strstr(err, cases[i].want) != NULL);
+        config_destroy(&c);
+    }
+}
+
+/* An element of a list is reported at its own line: libconfig records the
+ * line of the token after it, the ']' below the last one. */
+static void test_element_line(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "elems.cfg", "l = [\n  \"a\",\n  \"b\"  # last\n\n];\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    const config_setting_t *l = config_lookup(&c, "l");
+    CU_ASSERT_FATAL(l != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 0), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "elems.cfg:2: x") != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 1), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "elems.cfg:3: x") != NULL);
     config_destroy(&c);
 }
 
@@ -154,6 +236,10 @@ int main(void)
         {"a file changed or removed after parsing: the parsed text's values", test_changed_on_disk},
         {"an @included file: its text, kept from the first look", test_included},
         {"a secret setting wiped in libconfig's memory", test_wipe},
+        {"errors quote numbers as written; a group's member read as written",
+         test_quoted_as_written},
+        {"a duplicate setting is named", test_duplicate_named},
+        {"an element of a list at its own line", test_element_line},
         {NULL, NULL},
     };
     return ut_main("lt_cfgfile", suite_init, suite_clean, tests);

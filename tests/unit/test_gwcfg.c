@@ -168,6 +168,12 @@ static void test_bad_authority_key(void)
     expect_error("auth3.cfg", 6, "authority_keys = [ \"@PIN\", \"0000000000000000000000000000000000000 \" ];",
                  NULL, 6, "authority key 2");
     expect_error("auth4.cfg", 6, NULL, NULL, 0, "authority_keys");
+    /* The entry quoted, at its own line: it said 'authority key 1 "" is
+     * not...' at the list's line. */
+    expect_error("auth5.cfg", 6, "authority_keys = [ 5 ];", NULL, 6,
+                 "authority key 1, 5, is not a 40-character Z85 key in double quotes");
+    expect_error("auth6.cfg", 6, "authority_keys = [\n  \"@PIN\",\n  \"short\"\n];", NULL, 8,
+                 "authority key 2, \"short\", is not");
 }
 
 static void test_listen_not_tcp(void)
@@ -313,6 +319,10 @@ static void test_subscribe_strict(void)
         "subs2.cfg", 0, NULL,
         "subscribe = ( { stream = \"a\"; },\n  { stream = \"a\"; resync = \"auto\"; } );\n", 8,
         "subscription 2, \"a\", is listed twice");
+    /* An empty stream loaded, a subscription to nothing. */
+    expect_error("subs3.cfg", 0, NULL,
+                 "subscribe = ( { stream = \"a\"; },\n  { stream = \"\"; } );\n", 8,
+                 "subscription 2: stream must name a dataset or view, got \"\"");
 }
 
 /* peers: member ids, each once, never this gateway's own. */
@@ -326,6 +336,12 @@ static void test_peers(void)
                  "peer 2 must be a member id string, got 42");
     expect_error("peers5.cfg", 0, NULL, "peers = [ \"\" ];\n", 7,
                  "peer 1 must be a member id string, got \"\"");
+    /* Each at its own line, not the list's. */
+    expect_error("peers6.cfg", 0, NULL, "peers = [\n  \"VN/PROV/38\",\n  \"VN/PROV/38\"\n];\n", 9,
+                 "peer 2, \"VN/PROV/38\", is listed twice");
+    expect_error("peers7.cfg", 0, NULL,
+                 "peers = (\n  \"VN/PROV/38\",\n  \"bca\", \"VN/PROV/1\"\n);\n", 9,
+                 "peer 2 must be a member id INSTANCE/CLASS/CODE, got \"bca\"");
 }
 
 /* head, then n items (pre, the item's number 1..n, post) between sep,
