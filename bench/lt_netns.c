@@ -328,6 +328,7 @@ static int s_link(lt_netns_t *self, int i, char *err, size_t errlen)
     return 0;
 }
 
+_Static_assert(LT_NETNS_MAX < 255, "a province's subnet is 10.213.(1 + i).0");
 lt_netns_t *lt_netns_new(int n, const lt_netns_link_t *links, uint64_t seed, char *err,
                          size_t errlen)
 {
@@ -351,7 +352,10 @@ lt_netns_t *lt_netns_new(int n, const lt_netns_link_t *links, uint64_t seed, cha
     snprintf(self->addrs[0], sizeof self->addrs[0], "10.213.0.1");
     for (int i = 0; i < n; i++) {
         snprintf(self->names[1 + i], sizeof self->names[1 + i], PREFIX "%dp%d", (int)getpid(), i);
-        snprintf(self->addrs[1 + i], sizeof self->addrs[1 + i], "10.213.%d.2", i + 1);
+        /* i + 1 is at most LT_NETNS_MAX; the modulo tells the compiler the
+         * octet fits (-Wformat-truncation at -O1 and above). */
+        snprintf(self->addrs[1 + i], sizeof self->addrs[1 + i], "10.213.%u.2",
+                 (unsigned)(i + 1) % 256u);
     }
     for (int k = 0; k <= n; k++) {
         if (s_ip("netns", "add", self->names[k], NULL) != 0) {
