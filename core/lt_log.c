@@ -7,6 +7,7 @@
 #include "lt_log.h"
 #include "lt_valid.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,11 @@
 
 #define TAG_MAX 128
 
-static lt_log_level_t s_level = LT_LOG_INFO;
-static lt_log_format_t s_format = LT_LOG_TEXT;
+/* Atomic because a reload sets them on the poll loop while the gateway's
+ * other threads (the checkpointer, the writer) log; relaxed, since a line
+ * only needs some level and format, old or new, never a torn one. */
+static atomic_int s_level = LT_LOG_INFO;
+static atomic_int s_format = LT_LOG_TEXT;
 static char s_program[TAG_MAX] = "lienthong";
 static char s_member[TAG_MAX];
 static char s_dataset[TAG_MAX * 2];
@@ -50,12 +54,12 @@ void lt_log_set_dataset(const char *dataset)
 
 void lt_log_set_level(lt_log_level_t level)
 {
-    s_level = level;
+    atomic_store_explicit(&s_level, (int)level, memory_order_relaxed);
 }
 
 void lt_log_set_format(lt_log_format_t format)
 {
-    s_format = format;
+    atomic_store_explicit(&s_format, (int)format, memory_order_relaxed);
 }
 
 int lt_log_parse_level(const char *name, lt_log_level_t *level)
@@ -178,7 +182,7 @@ static void s_text_line(char *out, size_t cap, const char *ts, lt_log_level_t le
 
 void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
 {
-    if (level < s_level)
+    if ((int)level < atomic_load_explicit(&s_level, memory_order_relaxed))
         return;
     char msg[1024];
     va_list ap;
@@ -190,9 +194,11 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
             *p = ' ';
 
     int journal = lt_log_to_journal();
+    /* Read once: a reload meanwhile must not give a line of both formats. */
+    int json = atomic_load_explicit(&s_format, memory_order_relaxed) == LT_LOG_JSON;
     char ts[48] = "";
     /* The journal stamps every line itself; JSON keeps its time field. */
-    if (!journal || s_format == LT_LOG_JSON) {
+    if (!journal || json) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         struct tm tm;
@@ -202,7 +208,7 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
         snprintf(ts, sizeof ts, "%.24s.%03dZ", sec, (int)(tv.tv_usec / 1000) % 1000);
     }
     char line[16384]; /* room for every byte of msg escaped as \uXXXX */
-    if (s_format == LT_LOG_JSON) {
+    if (json) {
         s_json_line(line, sizeof line, ts, level, component, msg);
     } else { /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
         char text[sizeof msg * 4];

@@ -8,6 +8,7 @@
 #include "lt_log.h"
 
 #include <jansson.h>
+#include <pthread.h>
 
 static char g_dir[512];
 static char g_path[600];
@@ -203,6 +204,51 @@ static void test_controls_escaped(void)
     CU_ASSERT(strstr(out, "csi \\xc2\\x9b2J end") != NULL);
 }
 
+static void *s_logger(void *arg)
+{
+    for (int i = 0; i < 200; i++)
+        lt_warn("logger", "line %d", i);
+    return arg;
+}
+
+/* 1 when line is one whole line of the logger's, in either format. */
+static int whole_line(const char *line)
+{
+    if (line[0] != '{')
+        return strstr(line, " WARN lienthong-gateway member=VN/PROV/38 logger: line ") != NULL;
+    json_error_t e;
+    json_t *o = json_loads(line, 0, &e);
+    const char *m = json_string_value(json_object_get(o, "message"));
+    int ok = m && strncmp(m, "line ", 5) == 0;
+    json_decref(o);
+    return ok;
+}
+
+/* A reload sets the level and format on the poll loop while the other
+ * threads log: under ThreadSanitizer (LT_TSAN) plain globals there were a
+ * data race; every line stays whole in one format or the other. */
+static void test_set_while_another_thread_logs(void)
+{
+    char js[64], out[65536];
+    reset();
+    capture(js, sizeof js);
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, s_logger, NULL) == 0);
+    for (int i = 0; i < 200; i++) {
+        lt_log_set_level(i % 2 ? LT_LOG_DEBUG : LT_LOG_INFO);
+        lt_log_set_format(i % 3 ? LT_LOG_TEXT : LT_LOG_JSON);
+    }
+    pthread_join(t, NULL);
+    captured(out, sizeof out);
+    CU_ASSERT_EQUAL(count_lines(out), 200);
+    int whole = 0;
+    for (char *l = out, *nl; (nl = strchr(l, '\n')); l = nl + 1) {
+        *nl = '\0';
+        whole += whole_line(l);
+    }
+    CU_ASSERT_EQUAL(whole, 200);
+}
+
 static void test_parse(void)
 {
     lt_log_level_t l;
@@ -224,6 +270,7 @@ int main(void)
         {"text and json: control characters escaped, none reaches the file",
          test_controls_escaped},
         {"level and format names", test_parse},
+        {"level and format set while another thread logs", test_set_while_another_thread_logs},
         {NULL, NULL},
     };
     return ut_main("lt_log", suite_init, suite_clean, tests);
