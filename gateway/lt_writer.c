@@ -30,6 +30,7 @@ struct _lt_writer_t {
     void *wal_arg;
     int in_flight;  /* submitted, not yet received back */
     void *finished; /* received back by lt_writer_settle, not yet taken */
+    int open_failing; /* the thread logged that the store cannot open */
 };
 
 /* Opens the writer's connection with its page cache; 0 or -1 with err. */
@@ -42,14 +43,23 @@ static int s_open(lt_writer_t *self, char *err, size_t errlen)
 }
 
 /* On the thread: a connection that lt_writer_resume could not open is
- * tried again before each job (the job sees NULL while it fails). */
+ * tried again before each job (the job sees NULL while it fails). The
+ * failure is logged once until the store opens again, so that a store
+ * left unopenable does not log a line per job. */
 static void s_open_if_closed(lt_writer_t *self)
 {
     char err[512];
     if (self->store || !self->path[0])
         return;
-    if (s_open(self, err, sizeof err) != 0)
-        lt_error("writer", "cannot open the store: %s", err);
+    if (s_open(self, err, sizeof err) != 0) {
+        if (!self->open_failing)
+            lt_error("writer", "cannot open the store: %s (tried again before each job)", err);
+        self->open_failing = 1;
+        return;
+    }
+    if (self->open_failing)
+        lt_info("writer", "the store %s opens again", self->path);
+    self->open_failing = 0;
 }
 
 static void *s_run(void *arg)

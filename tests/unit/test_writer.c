@@ -7,7 +7,8 @@
  * done; suspended around a store file replaced (as lt_store_rebuild does)
  * the writer follows the new file and what the new file's connection
  * committed stays; a writer never resumed opens the store before its next
- * job; a writer destroyed with a job in flight waits for it. Jobs are held at a
+ * job, and one it cannot open is logged once until it opens again; a writer
+ * destroyed with a job in flight waits for it. Jobs are held at a
  * gate (a pipe) so that every step is ordered, never timed. */
 #include "unit_util.h"
 
@@ -184,6 +185,41 @@ static void test_suspend_around_a_new_file(void)
     lt_writer_destroy(&w);
 }
 
+/* A store the thread cannot open (a directory where the file was) is
+ * tried before each job and logged once, not once per job, until it opens
+ * again, which is logged too. */
+static void test_unopenable_store_logged_once(void)
+{
+    char err[300], moved[320], log[320], out[8192];
+    lt_writer_t *w = lt_writer_new(s_zctx, s_path, 16, NULL, NULL, err, sizeof err);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_FATAL(lt_writer_suspend(w) == 0);
+    snprintf(moved, sizeof moved, "%s.away", s_path);
+    snprintf(log, sizeof log, "%s/log", s_dir);
+    CU_ASSERT_FATAL(rename(s_path, moved) == 0 && mkdir(s_path, 0700) == 0);
+    int saved = ut_capture(log);
+    for (int i = 0; i < 5; i++) {
+        job_t j = {.gate = -1, .name = "VN/GOV/BCA/never"};
+        CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+        CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == -1);
+    }
+    ut_captured(saved, log, out, sizeof out);
+    close(saved);
+    CU_ASSERT_EQUAL(ut_lines(out, "cannot open the store"), 1);
+    CU_ASSERT_FATAL(rmdir(s_path) == 0 && rename(moved, s_path) == 0);
+    saved = ut_capture(log);
+    for (int i = 0; i < 2; i++) {
+        job_t j = {.gate = -1, .name = i ? "VN/GOV/BCA/reopened-2" : "VN/GOV/BCA/reopened"};
+        CU_ASSERT(lt_writer_submit(w, s_job, &j) == 0);
+        CU_ASSERT(s_readable(w) && lt_writer_done(w) == &j && j.rc == 0);
+    }
+    ut_captured(saved, log, out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, "opens again"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 1);
+    close(saved);
+    lt_writer_destroy(&w);
+}
+
 static void test_bad_path(void)
 {
     char err[300] = "";
@@ -198,6 +234,8 @@ int main(void)
         {"a job runs on the writer's thread; the caller is never blocked", test_job_on_its_own_thread},
         {"settle waits for the job and keeps it; destroy waits too", test_settle_keeps_the_job},
         {"suspended around a new store file, the writer follows it", test_suspend_around_a_new_file},
+        {"a store the thread cannot open: logged once until it opens again",
+         test_unopenable_store_logged_once},
         {"a store that cannot be opened: NULL, naming the path", test_bad_path},
         {NULL, NULL},
     };
