@@ -79,6 +79,10 @@ static void *s_run(void *arg)
         while (zmq_send(self->thread, &o.job, sizeof o.job, 0) < 0 && zmq_errno() == EINTR)
             ;
     }
+    /* Closed here, by the only thread that uses it, so that a thread
+     * lt_writer_destroy had to leave running still lets zmq_ctx_term end
+     * once the context's termination stops it. */
+    zmq_close(self->thread);
     return NULL;
 }
 
@@ -132,15 +136,29 @@ void lt_writer_destroy(lt_writer_t **self_p)
         if (lt_writer_settle(self) != 0)
             lt_error("writer", "the writer thread did not hand its job back");
         s_order_t stop = {NULL, NULL};
-        if (zmq_send(self->loop, &stop, sizeof stop, 0) == (int)sizeof stop)
+        if (zmq_send(self->loop, &stop, sizeof stop, 0) == (int)sizeof stop) {
             pthread_join(self->tid, NULL);
-        else /* cannot happen on a live pair: leave the thread rather than hang */
+        } else {
+            /* Cannot happen on a live pair (lt_gateway_destroy destroys the
+             * writer before it terminates the context). The thread may
+             * still run a job or wait on its socket: it is left running
+             * rather than joined (a hang), and self and the store are
+             * leaked, since freeing what it may still use would be a use
+             * after free; only the poll loop's socket is closed. */
+            lt_error("writer",
+                     "cannot stop the writer thread: %s; it is left running and its "
+                     "connection to the store is not closed",
+                     zmq_strerror(zmq_errno()));
             pthread_detach(self->tid);
+            zmq_close(self->loop);
+            *self_p = NULL;
+            return;
+        }
+    } else if (self->thread) {
+        zmq_close(self->thread); /* a started thread closes its own */
     }
     if (self->loop)
         zmq_close(self->loop);
-    if (self->thread)
-        zmq_close(self->thread);
     lt_store_destroy(&self->store);
     free(self);
     *self_p = NULL;

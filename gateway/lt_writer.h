@@ -29,7 +29,9 @@ typedef void(lt_writer_fn)(void *job, lt_store_t *store);
 lt_writer_t *lt_writer_new(void *zctx, const char *store_path, int cache_mb,
                            lt_store_wal_fn *wal_fn, void *wal_arg, char *err, size_t errlen);
 /* Waits for the job in flight, stops the thread and closes the connection.
- * A finished job not yet taken is dropped (its owner frees it). */
+ * A finished job not yet taken is dropped (its owner frees it). Called
+ * before zmq_ctx_term: should the stop order not be delivered, the thread
+ * is left running and what it uses leaked (logged) rather than freed. */
 void lt_writer_destroy(lt_writer_t **self_p);
 
 /* Starts fn(job, store) on the writer thread. -1 when a job is in flight or
