@@ -8,11 +8,12 @@
 #include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int s_literal(const config_setting_t *s, const char **lit, size_t *len);
+static int s_find_written(const config_setting_t *s, const char **lit, size_t *len, long long *v);
 static unsigned s_source_line(const config_setting_t *s);
 
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
@@ -43,7 +44,9 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
         /* As written: libconfig may have kept only the low 32 bits. */
         const char *lit;
         size_t len;
-        if (s_literal(s, &lit, &len) == 1)
+        long long v;
+        int found = s_find_written(s, &lit, &len, &v);
+        if (found == 1 || found == -2)
             snprintf(buf, cap, "%.*s%s", len > 40 ? 40 : (int)len, lit, len > 40 ? "..." : "");
         else
             snprintf(buf, cap, "%lld", config_setting_get_int64(s));
@@ -171,10 +174,31 @@ static int s_blank(const char *line)
     return !*line || *line == '#' || (line[0] == '/' && line[1] == '/');
 }
 
+/* 1 when line holds the text of element s as a token of its own: a string
+ * in its quotes, a whole number not inside a longer one. */
+static int s_elem_on(const char *line, const config_setting_t *s)
+{
+    char want[72];
+    if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        snprintf(want, sizeof want, "\"%.60s\"", config_setting_get_string(s));
+    else if (config_setting_type(s) == CONFIG_TYPE_INT ||
+             config_setting_type(s) == CONFIG_TYPE_INT64)
+        snprintf(want, sizeof want, "%lld", config_setting_get_int64(s));
+    else
+        return 0;
+    size_t len = strlen(want);
+    for (const char *p = strstr(line, want); p; p = strstr(p + 1, want))
+        if (want[0] == '"' ||
+            ((p == line || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[len])))
+            return 1;
+    return 0;
+}
+
 /* The line setting s was written on. libconfig records for a number or
  * string in a list the line of the token after it: the ']' on a line of
- * its own, say. Such a line's element is on the last line before it that
- * holds something (from the kept text). */
+ * its own, or the ',' that begins the next line in a list written comma
+ * first. Such a line's element, when the line does not hold it, is on the
+ * last line before it that holds something (from the kept text). */
 static unsigned s_source_line(const config_setting_t *s)
 {
     unsigned n = config_setting_source_line(s);
@@ -184,7 +208,8 @@ static unsigned s_source_line(const config_setting_t *s)
         return n;
     const s_text_t *t = s_text_of(s);
     const char *line = t ? s_line(t, n) : NULL;
-    if (!line || !strchr("]),", line[strspn(line, " \t\r")]) || !line[strspn(line, " \t\r")])
+    if (!line || !strchr("]),", line[strspn(line, " \t\r")]) || !line[strspn(line, " \t\r")] ||
+        s_elem_on(line, s))
         return n;
     while (n > 1 && s_blank(s_line(t, n - 1)))
         n--;
@@ -361,9 +386,10 @@ static int s_skip(const s_text_t *t, unsigned *n, const char **q)
 
 /* Where the whole number written for setting `name` from line n on begins
  * (a sign, then a digit): *lit, its length *len (sign, digits and any
- * suffix), and 1 when found. */
-static int s_literal_on(const s_text_t *t, unsigned n, const char *name, const char **lit,
-                        size_t *len)
+ * suffix), and 1 when found. The skip-th such number of the line (from
+ * 0): settings of one name in several groups may share a line. */
+static int s_literal_on(const s_text_t *t, unsigned n, const char *name, unsigned skip,
+                        const char **lit, size_t *len)
 {
     const char *line = s_line(t, n);
     size_t nl = strlen(name);
@@ -380,7 +406,7 @@ static int s_literal_on(const s_text_t *t, unsigned n, const char *name, const c
         if (s_skip(t, &m, &q) != 0)
             return 0;
         const char *digits = q + (*q == '-' || *q == '+');
-        if (!isdigit((unsigned char)*digits))
+        if (!isdigit((unsigned char)*digits) || skip-- > 0)
             continue; /* not this one: the name inside a string, say */
         *lit = q;
         *len = (size_t)(digits - q) + strspn(digits, "0123456789abcdefABCDEFxXL");
@@ -392,8 +418,9 @@ static int s_literal_on(const s_text_t *t, unsigned n, const char *name, const c
 /* The literal of s as written, for a named whole number not written with
  * the L suffix: *lit and *len, and 1; 0 when its text is not known (a
  * configuration not read by lt_cfgfile_read, a file that cannot be read);
- * -1 when the text is known but the number cannot be found in it. */
-static int s_literal(const config_setting_t *s, const char **lit, size_t *len)
+ * -1 when the text is known but the number cannot be found in it. The
+ * skip-th number written for its name on its line (s_literal_on). */
+static int s_literal(const config_setting_t *s, unsigned skip, const char **lit, size_t *len)
 {
     const char *name = config_setting_name(s);
     unsigned want = config_setting_source_line(s);
@@ -401,7 +428,42 @@ static int s_literal(const config_setting_t *s, const char **lit, size_t *len)
         name && want && config_setting_type(s) == CONFIG_TYPE_INT ? s_text_of(s) : NULL;
     if (!t || !s_line(t, want))
         return 0;
-    return s_literal_on(t, want, name, lit, len) ? 1 : -1;
+    return s_literal_on(t, want, name, skip, lit, len) ? 1 : -1;
+}
+
+/* The number a literal of s_literal_on writes, into *v; -1 past 64 bits. */
+static int s_parse_literal(const char *lit, long long *v)
+{
+    int neg = *lit == '-';
+    const char *digits = lit + (*lit == '-' || *lit == '+');
+    int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+    errno = 0;
+    long long x = strtoll(digits, NULL, hex ? 16 : 10);
+    if (errno == ERANGE)
+        return -1;
+    *v = neg ? -x : x;
+    return 0;
+}
+
+/* The number written for whole-number setting s: the first on its line,
+ * of its name, that libconfig's 32 bits agree with (another group's
+ * setting of the same name may come before it on the line: two
+ * applications' `rate`), its literal in *lit and *len, its value in *v,
+ * and 1; 0 when its text is not known (s_literal); -1 when the text is
+ * known but no such number is in it; -2 when the number is past 64 bits
+ * (*lit and *len set). */
+static int s_find_written(const config_setting_t *s, const char **lit, size_t *len, long long *v)
+{
+    long long stored = config_setting_get_int64(s);
+    for (unsigned skip = 0;; skip++) {
+        int found = s_literal(s, skip, lit, len);
+        if (found <= 0)
+            return skip && found < 0 ? -1 : found;
+        if (s_parse_literal(*lit, v) != 0)
+            return -2;
+        if ((uint32_t)*v == (uint32_t)stored)
+            return 1;
+    }
 }
 
 /* The number the whole-number setting s holds, as written, into *v: 0
@@ -413,19 +475,12 @@ static int s_written(const config_setting_t *s, long long *v)
 {
     const char *lit;
     size_t len;
+    long long x;
     *v = config_setting_get_int64(s);
-    int found = s_literal(s, &lit, &len);
-    if (found <= 0)
-        return found;
-    int neg = *lit == '-';
-    const char *digits = lit + (*lit == '-' || *lit == '+');
-    int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
-    errno = 0;
-    long long x = strtoll(digits, NULL, hex ? 16 : 10);
-    if (errno == ERANGE)
-        return -2;
-    *v = neg ? -x : x; /* what the operator wrote, not what libconfig kept of it */
-    return 0;
+    int found = s_find_written(s, &lit, &len, &x);
+    if (found == 1)
+        *v = x; /* what the operator wrote, not what libconfig kept of it */
+    return found == 1 ? 0 : found;
 }
 
 int lt_cfgfile_int_of(const config_setting_t *s, const char *file, const char *who, long long *out,

@@ -97,6 +97,35 @@ static void test_quoted_as_written(void)
     config_destroy(&c);
 }
 
+/* Settings of one name in several groups on one line: each reads its own
+ * number, the one libconfig's 32 bits agree with; the second application's
+ * rate read as the first's 5 before. */
+static void test_same_name_one_line(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "oneline.cfg",
+           "apps = ({ name = \"a\"; rate = 5; }, { name = \"b\"; rate = 500; },"
+           " { name = \"c\"; rate = 4294967346; });\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    const config_setting_t *apps = config_lookup(&c, "apps");
+    CU_ASSERT_FATAL(apps != NULL && config_setting_length(apps) == 3);
+    static const long long want[] = {5, 500, 4294967346LL};
+    for (int i = 0; i < 3; i++) {
+        long long v = -1;
+        const config_setting_t *rate =
+            config_setting_get_member(config_setting_get_elem(apps, (unsigned)i), "rate");
+        CU_ASSERT(lt_cfgfile_int_of(rate, NULL, "", &v, err, sizeof err) == 0);
+        CU_ASSERT_EQUAL(v, want[i]);
+        char got[64];
+        CU_ASSERT_STRING_EQUAL(lt_cfgfile_shown(rate, got, sizeof got), i == 0   ? "5"
+                                                                        : i == 1 ? "500"
+                                                                                 : "4294967346");
+    }
+    config_destroy(&c);
+}
+
 /* libconfig says "duplicate setting name" without the name: it is added. */
 static void test_duplicate_named(void)
 {
@@ -136,6 +165,22 @@ static void test_element_line(void)
     CU_ASSERT(strstr(err, "elems.cfg:2: x") != NULL);
     lt_cfgfile_err(config_setting_get_elem(l, 1), NULL, err, sizeof err, "x");
     CU_ASSERT(strstr(err, "elems.cfg:3: x") != NULL);
+    config_destroy(&c);
+    /* Comma first, the close on the last element's line: each element at
+     * its own line, not the line above (a "b" was named at line 2). */
+    s_file(path, sizeof path, "commas.cfg", "l = [ \"a\"\n  , \"b\" ]\n; n = [ 1\n , 12 ];\n");
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    CU_ASSERT_FATAL((l = config_lookup(&c, "l")) != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 0), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "commas.cfg:1: x") != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 1), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "commas.cfg:2: x") != NULL);
+    CU_ASSERT_FATAL((l = config_lookup(&c, "n")) != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 0), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "commas.cfg:3: x") != NULL);
+    lt_cfgfile_err(config_setting_get_elem(l, 1), NULL, err, sizeof err, "x");
+    CU_ASSERT(strstr(err, "commas.cfg:4: x") != NULL);
     config_destroy(&c);
 }
 
@@ -239,6 +284,8 @@ int main(void)
         {"errors quote numbers as written; a group's member read as written",
          test_quoted_as_written},
         {"a duplicate setting is named", test_duplicate_named},
+        {"settings of one name in several groups on one line: each its own number",
+         test_same_name_one_line},
         {"an element of a list at its own line", test_element_line},
         {NULL, NULL},
     };
