@@ -295,8 +295,8 @@ static PGresult *s_query(s_pg_t *self, const char *sql, int n, const char *const
     return s_check(self, res, want, what, err, errlen);
 }
 
-/* The server-side name of prepared statement `st` ("lt_N"); s_explain_apply
- * names ST_APPLY the same way in its EXECUTE. */
+/* The server-side name of prepared statement `st` ("lt_N"), for every
+ * use of it: PREPARE, EXECUTE (and its EXPLAIN), the pipeline's sends. */
 static void s_stmt_name(int st, char name[16])
 {
     snprintf(name, 16, "lt_%d", st);
@@ -1140,7 +1140,9 @@ static int s_column_types(s_pg_t *self, char *err, size_t errlen)
 static int s_explain_apply(s_pg_t *self, char *err, size_t errlen)
 {
     s_buf_t b = {0};
-    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE lt_%d(", ST_APPLY);
+    char name[16];
+    s_stmt_name(ST_APPLY, name);
+    s_add(&b, "EXPLAIN (COSTS OFF) EXECUTE %s(", name);
     for (size_t i = 0; i < self->table->n_columns; i++)
         s_add(&b, "%sNULL", i ? ", " : "");
     s_add(&b, ")");
