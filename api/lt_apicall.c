@@ -654,10 +654,11 @@ static int s_quality_json(json_t *j, const Lienthong__StreamStatus *s)
                                                     "number", (int)c->fields[i]->number, "present",
                                                     (json_int_t)c->fields[i]->present)) != 0)
             json_decref(fields), fields = NULL;
-    return json_object_set_new(j, "records", json_integer((json_int_t)c->records)) == 0 &&
-                   json_object_set_new(j, "fields", fields) == 0
-               ? 0
-               : -1;
+    /* Both set, whatever the first gives: the second takes fields, which
+     * would leak were it skipped. */
+    int rc = json_object_set_new(j, "records", json_integer((json_int_t)c->records));
+    rc |= json_object_set_new(j, "fields", fields);
+    return rc ? -1 : 0;
 }
 
 /* Every peer with a link or an incoming connection, connected or not;
