@@ -104,8 +104,39 @@ static void s_remember(lt_sockmon_t *self, int fd)
     snprintf(out, ADDR_MAX, "%s:%d", host, port);
 }
 
+const char *lt_sockmon_protocol_error(int32_t code)
+{
+    switch ((uint32_t)code) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+        return "CURVE cryptographic error (the peer holds another key for this gateway, or "
+               "its own is not the directory's)";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return "security mechanism mismatch (the peer does not use CURVE)";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+        return "CURVE key exchange failed";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_UNEXPECTED_COMMAND:
+    case ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE:
+        return "ZMTP command out of order";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_METADATA:
+        return "ZMTP metadata malformed";
+    default:
+        break;
+    }
+    uint32_t family = (uint32_t)code & 0xFF000000u;
+    if ((uint32_t)code >= ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_UNSPECIFIED &&
+        (uint32_t)code <= ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_WELCOME)
+        return "ZMTP command malformed";
+    return family == ZMQ_PROTOCOL_ERROR_ZAP_UNSPECIFIED    ? "ZAP handler's reply malformed"
+           : family == ZMQ_PROTOCOL_ERROR_ZMTP_UNSPECIFIED ? "ZMTP protocol error"
+                                                           : "protocol error";
+}
+
 void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value)
 {
+    /* The value is the connection's descriptor for ACCEPTED and
+     * DISCONNECTED only; for a failed handshake it is a ZMQ_PROTOCOL_ERROR_*
+     * code, and libzmq names no connection (an address looked up with it
+     * named another peer's). */
     const char *addr = value >= 0 ? self->addr[(unsigned)value % ADDRS] : "?";
     if (event == ZMQ_EVENT_ACCEPTED && value >= 0) {
         s_remember(self, value);
@@ -118,10 +149,8 @@ void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value)
                     addr[0] ? addr : "?", self->cap);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
         if (s_budget(self))
-            lt_warn("peer",
-                    "connection from %s failed its handshake: ZMTP or CURVE protocol error "
-                    "%d",
-                    addr[0] ? addr : "?", (int)value);
+            lt_warn("peer", "a connection failed its handshake: %s (0x%08x)",
+                    lt_sockmon_protocol_error(value), (unsigned)value);
     }
 }
 

@@ -34,6 +34,10 @@ typedef struct _lt_sockmon_t lt_sockmon_t;
 lt_sockmon_t *lt_sockmon_new(size_t cap, lt_stats_t *stats);
 void lt_sockmon_destroy(lt_sockmon_t **self_p);
 
+/* What a ZMQ_PROTOCOL_ERROR_* code (the value of a failed handshake's
+ * event) means, for a log line; never NULL. */
+const char *lt_sockmon_protocol_error(int32_t code);
+
 /* One monitor event (ZMQ_EVENT_*, with its value) of the watched socket. */
 void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value);
 

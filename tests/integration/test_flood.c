@@ -144,6 +144,45 @@ static void *s_unknown_key(const lt_it_gw_t *owner)
     return s;
 }
 
+/* A CURVE DEALER that takes a fresh key for the owner's: its HELLO cannot
+ * be opened, as a peer's that still holds the owner's key from before a
+ * rotation. */
+static void *s_wrong_server_key(const lt_it_gw_t *owner)
+{
+    char pub[41], sec[41], server[41], unused[41];
+    void *s = zmq_socket(lt_it_ctx(), ZMQ_DEALER);
+    int linger = 0;
+    if (!s || zmq_curve_keypair(pub, sec) != 0 || zmq_curve_keypair(server, unused) != 0 ||
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, 40) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0 ||
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40) != 0 ||
+        zmq_connect(s, owner->member->endpoint) != 0) {
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A handshake that fails for a key the owner does not hold is logged by
+ * what libzmq says went wrong, named, and names no connection: the event
+ * carries a ZMQ_PROTOCOL_ERROR_* code, which was taken for a descriptor
+ * and named another peer's address, or "?", with the code in decimal. */
+static void test_protocol_error_named(void)
+{
+    CU_ASSERT_FATAL(lt_it_gw_alive(g_owner) || lt_it_gw_run(g_owner, 10000) == 0);
+    long mark = lt_it_log_mark(g_owner);
+    void *s = s_wrong_server_key(g_owner);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT(lt_it_log_wait(g_owner, mark,
+                             "a connection failed its handshake: CURVE "
+                             "cryptographic error",
+                             "(0x11000001)", 10000) == 0);
+    CU_ASSERT(!lt_it_log_has(g_owner, mark, "protocol error 285212673", NULL));
+    zmq_close(s);
+}
+
 /* One round: the previous keys go, n new ones come. */
 static void s_churn(flood_t *f, int n)
 {
@@ -548,6 +587,8 @@ int main(int argc, char **argv)
         {"a handshake flood writes bounded log lines and audit entries", test_handshake_flood},
         {"refused keys held open: closed at once, a member is answered", test_refused_held},
         {"idle connections and churning keys: members served, no abort", test_fd_flood},
+        {"a peer holding another key for the owner: the handshake's error named",
+         test_protocol_error_named},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"flood", suite_init, suite_clean, NULL, s_teardown, tests};
