@@ -44,8 +44,10 @@ static void s_log_choice(const lt_dir_t *taken, const char *taken_path, const lt
     else if (!other)
         lt_info("directory", "starting with %s (%s)", taken_path, a);
     else
-        lt_info("directory", "starting with %s (%s): newer than %s (%s)", taken_path, a, other_path,
-                b);
+        lt_info("directory", "starting with %s (%s): %s %s (%s)", taken_path, a,
+                lt_dir_version(taken) == lt_dir_version(other) ? "the same version as"
+                                                               : "newer than",
+                other_path, b);
 }
 
 void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_t *base,
