@@ -123,15 +123,14 @@ static void s_idle_top_up(flood_t *f)
     }
 }
 
-/* A CURVE DEALER with a fresh key no directory lists; it reconnects by
- * itself after every refusal. */
-static void *s_unknown_key(const lt_it_gw_t *owner)
+/* A CURVE DEALER with a fresh key of its own, connected to the owner's peer
+ * port and taking server (Z85) for the owner's key. */
+static void *s_curve_dealer(const lt_it_gw_t *owner, const char *server)
 {
-    char pub[41], sec[41], server[41];
+    char pub[41], sec[41];
     void *s = zmq_socket(lt_it_ctx(), ZMQ_DEALER);
     int linger = 0;
     if (!s || zmq_curve_keypair(pub, sec) != 0 ||
-        !zmq_z85_encode(server, lt_it_gw_key(owner), 32) ||
         zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, 40) != 0 ||
         zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0 ||
@@ -144,25 +143,21 @@ static void *s_unknown_key(const lt_it_gw_t *owner)
     return s;
 }
 
+/* A CURVE DEALER with a fresh key no directory lists; it reconnects by
+ * itself after every refusal. */
+static void *s_unknown_key(const lt_it_gw_t *owner)
+{
+    char server[41];
+    return zmq_z85_encode(server, lt_it_gw_key(owner), 32) ? s_curve_dealer(owner, server) : NULL;
+}
+
 /* A CURVE DEALER that takes a fresh key for the owner's: its HELLO cannot
  * be opened, as a peer's that still holds the owner's key from before a
  * rotation. */
 static void *s_wrong_server_key(const lt_it_gw_t *owner)
 {
-    char pub[41], sec[41], server[41], unused[41];
-    void *s = zmq_socket(lt_it_ctx(), ZMQ_DEALER);
-    int linger = 0;
-    if (!s || zmq_curve_keypair(pub, sec) != 0 || zmq_curve_keypair(server, unused) != 0 ||
-        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, 40) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40) != 0 ||
-        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40) != 0 ||
-        zmq_connect(s, owner->member->endpoint) != 0) {
-        if (s)
-            zmq_close(s);
-        return NULL;
-    }
-    return s;
+    char server[41], unused[41];
+    return zmq_curve_keypair(server, unused) == 0 ? s_curve_dealer(owner, server) : NULL;
 }
 
 /* A handshake that fails for a key the owner does not hold is logged by
