@@ -80,7 +80,10 @@ static const char *s_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_STREAM_GET] = "SELECT id, last_seq, last_hash, source_cursor, history FROM streams "
                       "WHERE name = ?1",
-    [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1)",
+    /* Another connection to the file (the writer thread's, the poll
+     * loop's) may insert the name between our look-up and this insert:
+     * the stream then exists, and is read back. */
+    [ST_STREAM_ADD] = "INSERT INTO streams(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
     [ST_STREAM_SAVE] = "UPDATE streams SET last_seq = ?2, last_hash = ?3, source_cursor = ?4 "
                        "WHERE id = ?1",
     [ST_APPEND] = "INSERT INTO log(id, record, sum) VALUES (?1, ?2, ?3)",

@@ -8,6 +8,7 @@
 #include "unit_sqlite.h"
 
 #include <errno.h>
+#include <pthread.h>
 
 #include "lt_crypto.h"
 #include "lt_store.h"
@@ -129,6 +130,60 @@ static void test_streams(void)
     lt_store_destroy(&s);
     CU_ASSERT_PTR_NULL(s);
     lt_store_destroy(&s); /* idempotent */
+}
+
+/* Two connections to one file, the poll loop's and the writer thread's,
+ * each open a stream on first use: one asked by a subscriber, the other
+ * written by the source adapter. Between the one's look-up and its insert
+ * the other may insert the same name; the stream then exists, and opening
+ * it must find it rather than fail on the name taken. */
+#define RACE_STREAMS 400
+
+typedef struct {
+    int64_t ids[RACE_STREAMS];
+    int failed;
+} opener_t;
+
+static void *s_opener(void *arg)
+{
+    opener_t *o = arg;
+    char err[512] = "";
+    lt_store_t *s = lt_store_open(g_path, err, sizeof err);
+    if (!s) {
+        o->failed = -1;
+        return NULL;
+    }
+    for (int i = 0; i < RACE_STREAMS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "VN/GOV/BCA/s%d", i);
+        lt_stream_t st;
+        if (lt_store_stream(s, name, &st) != 0)
+            o->failed++;
+        else
+            o->ids[i] = st.id;
+    }
+    lt_store_destroy(&s);
+    return NULL;
+}
+
+static void test_stream_opened_by_two_connections(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open(); /* makes the schema before the two race */
+    lt_store_destroy(&s);
+    static opener_t o[2];
+    memset(o, 0, sizeof o);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, s_opener, &o[i]) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CU_ASSERT_EQUAL(o[0].failed, 0);
+    CU_ASSERT_EQUAL(o[1].failed, 0);
+    int same = 0;
+    for (int i = 0; i < RACE_STREAMS; i++)
+        same += o[0].ids[i] == o[1].ids[i] && o[0].ids[i] > 0;
+    CU_ASSERT_EQUAL(same, RACE_STREAMS);
 }
 
 static void test_read_order_and_budgets(void)
@@ -1719,6 +1774,8 @@ int main(void)
         {"streams are created on the write path only, and keep their cursors", test_streams},
         {"a view's definition is kept, replaced, listed and cleared with its stream",
          test_view_defs},
+        {"a stream two connections open at once is found by the one that did not insert it",
+         test_stream_opened_by_two_connections},
         {"reads follow sequence order within a stream and their budgets",
          test_read_order_and_budgets},
         {"sequence numbers up to 2^40 - 1 stay within their stream", test_high_sequence_numbers},
