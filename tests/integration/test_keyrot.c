@@ -43,6 +43,7 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ static const char *s_source =
 typedef struct {
     lt_it_gw_t *owner, *province;
     lt_ft_model_t *model;
-    volatile int stop;
+    atomic_int stop; /* set by the test's thread, read by the load's */
     int hold, held; /* publishes paused (lookups go on); the load saw it (under mu) */
     pthread_mutex_t mu;
     int lookups_ok, lookups_failed, publishes_ok, publishes_failed;
@@ -201,7 +202,7 @@ static void *s_load(void *arg)
         return NULL;
     }
     uint64_t id = 5000;
-    for (unsigned round = 0; !l->stop; round++) {
+    for (unsigned round = 0; !atomic_load(&l->stop); round++) {
         /* Decided and said at once: held means no publish is under way and
          * none starts until the hold ends (s_hold). */
         pthread_mutex_lock(&l->mu);
@@ -549,7 +550,7 @@ static void test_rotation_under_load(void)
     LT_IT_REQUIRE(s_roll_out(&f, owner, province, 7, next_auth) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
 
-    l.stop = 1;
+    atomic_store(&l.stop, 1);
     pthread_join(th, NULL);
     started = 0;
     fprintf(stderr, "\n  lookups %d ok, %d failed; publishes %d ok, %d failed\n", l.lookups_ok,
@@ -616,7 +617,7 @@ static void test_rotation_under_load(void)
     CU_ASSERT(!lt_it_file_contains(province->log_path, "runtime error:"));
 out:
     if (started) {
-        l.stop = 1;
+        atomic_store(&l.stop, 1);
         pthread_join(th, NULL);
     }
     if (CU_get_number_of_failures() != failures0)
