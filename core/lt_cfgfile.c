@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int s_find_written(const config_setting_t *s, const char **lit, size_t *len, long long *v);
+static int s_literal(const config_setting_t *s, const char **lit, size_t *len);
 static unsigned s_source_line(const config_setting_t *s);
 
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
@@ -44,9 +44,7 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
         /* As written: libconfig may have kept only the low 32 bits. */
         const char *lit;
         size_t len;
-        long long v;
-        int found = s_find_written(s, &lit, &len, &v);
-        if (found == 1 || found == -2)
+        if (s_literal(s, &lit, &len) == 1)
             snprintf(buf, cap, "%.*s%s", len > 40 ? 40 : (int)len, lit, len > 40 ? "..." : "");
         else
             snprintf(buf, cap, "%lld", config_setting_get_int64(s));
@@ -219,31 +217,51 @@ static unsigned s_source_line(const config_setting_t *s)
 #define NAME_MAX_LEN   64
 #define NAMES_PER_LINE 8
 
-/* The setting names written on line (names followed by '=' or ':', outside
- * strings and comments), at most NAMES_PER_LINE; how many. */
+/* libconfig's names: [A-Za-z*][-A-Za-z0-9_*]* */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*"
+
+/* The next setting name written on a line from *p on (a name followed by
+ * '=' or ':', outside strings and comments), its length in *len; *p is
+ * then past its '=' or ':'. NULL when the line has no more. */
+static const char *s_next_name(const char **p, size_t *len)
+{
+    for (const char *q = *p; q && *q;) {
+        if (*q == '#' || (q[0] == '/' && q[1] == '/'))
+            break; /* a comment: the rest of the line is not read */
+        if (q[0] == '/' && q[1] == '*') {
+            q = strstr(q + 2, "*/");
+            q = q ? q + 2 : NULL; /* a comment closed on a later line ends it */
+            continue;
+        }
+        if (*q == '"') {
+            for (q++; *q && *q != '"'; q++)
+                q += q[0] == '\\' && q[1];
+            q += *q == '"';
+            continue;
+        }
+        if (!isalpha((unsigned char)*q) && *q != '*') {
+            q++;
+            continue;
+        }
+        size_t n = strspn(q, NAME_CHARS);
+        const char *after = q + n + strspn(q + n, " \t");
+        if (*after == '=' || *after == ':') {
+            *p = after + 1;
+            *len = n;
+            return q;
+        }
+        q += n;
+    }
+    return NULL;
+}
+
+/* The setting names written on line, at most NAMES_PER_LINE; how many. */
 static size_t s_names_on(const char *line, char names[][NAME_MAX_LEN])
 {
-    size_t k = 0;
-    for (const char *p = line; p && *p && k < NAMES_PER_LINE;) {
-        if (*p == '#' || (p[0] == '/' && (p[1] == '/' || p[1] == '*')))
-            break; /* a comment: the rest of the line is not read */
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++)
-                p += p[0] == '\\' && p[1];
-            p += *p == '"';
-            continue;
-        }
-        /* libconfig's names: [A-Za-z*][-A-Za-z0-9_*]* */
-        if (!isalpha((unsigned char)*p) && *p != '*') {
-            p++;
-            continue;
-        }
-        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*");
-        const char *q = p + len + strspn(p + len, " \t");
-        if ((*q == '=' || *q == ':') && len < NAME_MAX_LEN)
-            snprintf(names[k++], NAME_MAX_LEN, "%.*s", (int)len, p);
-        p += len;
-    }
+    size_t k = 0, len;
+    for (const char *p = line, *name; k < NAMES_PER_LINE && (name = s_next_name(&p, &len));)
+        if (len < NAME_MAX_LEN)
+            snprintf(names[k++], NAME_MAX_LEN, "%.*s", (int)len, name);
     return k;
 }
 
@@ -384,103 +402,99 @@ static int s_skip(const s_text_t *t, unsigned *n, const char **q)
     }
 }
 
-/* Where the whole number written for setting `name` from line n on begins
- * (a sign, then a digit): *lit, its length *len (sign, digits and any
- * suffix), and 1 when found. The skip-th such number of the line (from
- * 0): settings of one name in several groups may share a line. */
-static int s_literal_on(const s_text_t *t, unsigned n, const char *name, unsigned skip,
-                        const char **lit, size_t *len)
+/* Where the whole number written for the k-th (from 0) setting called
+ * `name` on line n begins (a sign, then a digit; the number may be on a
+ * later line): *lit, its length *len (sign, digits and any suffix), and 1
+ * when found. How many settings so called line n holds in *count. */
+static int s_literal_on(const s_text_t *t, unsigned n, const char *name, size_t k, const char **lit,
+                        size_t *len, size_t *count)
 {
-    const char *line = s_line(t, n);
-    size_t nl = strlen(name);
-    for (const char *p = line ? strstr(line, name) : NULL; p; p = strstr(p + 1, name)) {
-        int starts = p == line || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
-        const char *q = p + nl;
-        if (!starts || isalnum((unsigned char)*q) || *q == '_')
+    size_t nl = strlen(name), l;
+    int found = 0;
+    *count = 0;
+    for (const char *p = s_line(t, n), *at; (at = s_next_name(&p, &l));) {
+        if (l != nl || memcmp(at, name, nl) != 0 || (*count)++ != k)
             continue;
-        q += strspn(q, " \t");
-        if (*q != '=' && *q != ':')
-            continue;
-        q++;
+        const char *q = p;
         unsigned m = n;
         if (s_skip(t, &m, &q) != 0)
-            return 0;
+            continue;
         const char *digits = q + (*q == '-' || *q == '+');
-        if (!isdigit((unsigned char)*digits) || skip-- > 0)
-            continue; /* not this one: the name inside a string, say */
+        if (!isdigit((unsigned char)*digits))
+            continue;
         *lit = q;
         *len = (size_t)(digits - q) + strspn(digits, "0123456789abcdefABCDEFxXL");
-        return 1;
+        found = 1;
     }
+    return found;
+}
+
+/* 1 when s is at or under `at`; else 0, with *k counting the settings
+ * before it, in the order of the text, that are called `name` and were
+ * written on line `line` of file. */
+static int s_count_before(const config_setting_t *at, const config_setting_t *s, const char *name,
+                          unsigned line, const char *file, size_t *k)
+{
+    if (at == s)
+        return 1;
+    const char *n = config_setting_name(at), *f = config_setting_source_file(at);
+    *k += n && f && strcmp(n, name) == 0 && config_setting_source_line(at) == line &&
+          strcmp(f, file) == 0;
+    for (int i = 0; config_setting_is_aggregate(at) && i < config_setting_length(at); i++)
+        if (s_count_before(config_setting_get_elem(at, (unsigned)i), s, name, line, file, k))
+            return 1;
     return 0;
 }
 
 /* The literal of s as written, for a named whole number not written with
  * the L suffix: *lit and *len, and 1; 0 when its text is not known (a
  * configuration not read by lt_cfgfile_read, a file that cannot be read);
- * -1 when the text is known but the number cannot be found in it. The
- * skip-th number written for its name on its line (s_literal_on). */
-static int s_literal(const config_setting_t *s, unsigned skip, const char **lit, size_t *len)
+ * -1 when the text is known but the number cannot be found in it. Of
+ * several settings of its name on its line (members of groups written on
+ * one line), it is the one at its place among them. */
+static int s_literal(const config_setting_t *s, const char **lit, size_t *len)
 {
     const char *name = config_setting_name(s);
     unsigned want = config_setting_source_line(s);
     const s_text_t *t =
         name && want && config_setting_type(s) == CONFIG_TYPE_INT ? s_text_of(s) : NULL;
+    size_t k = 0, count;
     if (!t || !s_line(t, want))
         return 0;
-    return s_literal_on(t, want, name, skip, lit, len) ? 1 : -1;
+    int rc = s_literal_on(t, want, name, 0, lit, len, &count);
+    if (count > 1) { /* the rare case: the tree is walked for its place */
+        s_count_before(config_root_setting(s->config), s, name, want, config_setting_source_file(s),
+                       &k);
+        rc = s_literal_on(t, want, name, k, lit, len, &count);
+    }
+    return rc ? 1 : -1;
 }
 
-/* The number a literal of s_literal_on writes, into *v; -1 past 64 bits. */
-static int s_parse_literal(const char *lit, long long *v)
+/* The number the whole-number setting s holds, as written, into *v: 0
+ * (libconfig's stored value when the text is not known, or for a number
+ * written with the L suffix, which it keeps whole); -1 when its text is
+ * known but the number written cannot be found in it, or the one found is
+ * not one libconfig kept the low 32 bits of (the stored value may be a
+ * wrapped one); -2 when the number written is past 64 bits. */
+static int s_written(const config_setting_t *s, long long *v)
 {
+    const char *lit;
+    size_t len;
+    *v = config_setting_get_int64(s);
+    int found = s_literal(s, &lit, &len);
+    if (found <= 0)
+        return found;
     int neg = *lit == '-';
     const char *digits = lit + (*lit == '-' || *lit == '+');
     int hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
     errno = 0;
     long long x = strtoll(digits, NULL, hex ? 16 : 10);
     if (errno == ERANGE)
-        return -1;
-    *v = neg ? -x : x;
-    return 0;
-}
-
-/* The number written for whole-number setting s: the first on its line,
- * of its name, that libconfig's 32 bits agree with (another group's
- * setting of the same name may come before it on the line: two
- * applications' `rate`), its literal in *lit and *len, its value in *v,
- * and 1; 0 when its text is not known (s_literal); -1 when the text is
- * known but no such number is in it; -2 when the number is past 64 bits
- * (*lit and *len set). */
-static int s_find_written(const config_setting_t *s, const char **lit, size_t *len, long long *v)
-{
-    long long stored = config_setting_get_int64(s);
-    for (unsigned skip = 0;; skip++) {
-        int found = s_literal(s, skip, lit, len);
-        if (found <= 0)
-            return skip && found < 0 ? -1 : found;
-        if (s_parse_literal(*lit, v) != 0)
-            return -2;
-        if ((uint32_t)*v == (uint32_t)stored)
-            return 1;
-    }
-}
-
-/* The number the whole-number setting s holds, as written, into *v: 0
- * (libconfig's stored value when the text is not known, or for a number
- * written with the L suffix, which it keeps whole); -1 when its text is
- * known but the number written cannot be found in it (the stored value
- * may be a wrapped one); -2 when the number written is past 64 bits. */
-static int s_written(const config_setting_t *s, long long *v)
-{
-    const char *lit;
-    size_t len;
-    long long x;
-    *v = config_setting_get_int64(s);
-    int found = s_find_written(s, &lit, &len, &x);
-    if (found == 1)
-        *v = x; /* what the operator wrote, not what libconfig kept of it */
-    return found == 1 ? 0 : found;
+        return -2;
+    *v = neg ? -x : x; /* what the operator wrote, not what libconfig kept of it */
+    /* libconfig kept its low 32 bits: other ones were read from the text
+     * of another setting (one the scan above was misled to), never used. */
+    return (int32_t)(uint64_t)*v == config_setting_get_int(s) ? 0 : -1;
 }
 
 int lt_cfgfile_int_of(const config_setting_t *s, const char *file, const char *who, long long *out,

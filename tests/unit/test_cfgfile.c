@@ -7,7 +7,8 @@
  * on a line after the '=', and one that cannot be found is refused; a
  * secret setting is wiped in libconfig's memory by lt_cfgfile_wipe; errors
  * quote numbers as written, name a setting written twice and give an
- * element of a list its own line. */
+ * element of a list its own line; settings of one name on one line are
+ * each read from their own text. */
 #include "unit_util.h"
 
 #include "lt_cfgfile.h"
@@ -97,32 +98,30 @@ static void test_quoted_as_written(void)
     config_destroy(&c);
 }
 
-/* Settings of one name in several groups on one line: each reads its own
- * number, the one libconfig's 32 bits agree with; the second application's
- * rate read as the first's 5 before. */
+/* Settings of one name on one line (members of groups written on a line)
+ * are each read from their own text: the second rate was read from the
+ * first one's, so that 4294967296 passed as 5, and a name inside a string
+ * or a comment was taken for a setting. (Found by fuzz_config.) */
 static void test_same_name_one_line(void)
 {
     char path[600], err[256] = "";
-    s_file(path, sizeof path, "oneline.cfg",
-           "apps = ({ name = \"a\"; rate = 5; }, { name = \"b\"; rate = 500; },"
-           " { name = \"c\"; rate = 4294967346; });\n");
+    s_file(path, sizeof path, "line.cfg",
+           "apps = ( { name = \"rate = 9\"; rate = 5; }, { /* rate = 8 */ rate = 4294967296; },"
+           " { rate = 0x100000007; } );\nx = { y = 1.5; }; y = 4294967298;\n");
     config_t c;
     config_init(&c);
     CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
     const config_setting_t *apps = config_lookup(&c, "apps");
     CU_ASSERT_FATAL(apps != NULL && config_setting_length(apps) == 3);
-    static const long long want[] = {5, 500, 4294967346LL};
-    for (int i = 0; i < 3; i++) {
+    static const long long want[] = {5, 4294967296LL, 4294967303LL};
+    for (unsigned i = 0; i < 3; i++) {
         long long v = -1;
         const config_setting_t *rate =
-            config_setting_get_member(config_setting_get_elem(apps, (unsigned)i), "rate");
+            config_setting_get_member(config_setting_get_elem(apps, i), "rate");
         CU_ASSERT(lt_cfgfile_int_of(rate, NULL, "", &v, err, sizeof err) == 0);
         CU_ASSERT_EQUAL(v, want[i]);
-        char got[64];
-        CU_ASSERT_STRING_EQUAL(lt_cfgfile_shown(rate, got, sizeof got), i == 0   ? "5"
-                                                                        : i == 1 ? "500"
-                                                                                 : "4294967346");
     }
+    CU_ASSERT_EQUAL(s_int(&c, "y"), 4294967298LL);
     config_destroy(&c);
 }
 
@@ -181,6 +180,33 @@ static void test_element_line(void)
     CU_ASSERT(strstr(err, "commas.cfg:3: x") != NULL);
     lt_cfgfile_err(config_setting_get_elem(l, 1), NULL, err, sizeof err, "x");
     CU_ASSERT(strstr(err, "commas.cfg:4: x") != NULL);
+    config_destroy(&c);
+}
+
+/* Applications' rates on one line, one past 32 bits: each reads its own
+ * number, and shows it as written. */
+static void test_same_name_rates(void)
+{
+    char path[600], err[256] = "";
+    s_file(path, sizeof path, "oneline.cfg",
+           "apps = ({ name = \"a\"; rate = 5; }, { name = \"b\"; rate = 500; },"
+           " { name = \"c\"; rate = 4294967346; });\n");
+    config_t c;
+    config_init(&c);
+    CU_ASSERT_FATAL(lt_cfgfile_read(&c, path, err, sizeof err) == 0);
+    const config_setting_t *apps = config_lookup(&c, "apps");
+    CU_ASSERT_FATAL(apps != NULL && config_setting_length(apps) == 3);
+    static const long long want[] = {5, 500, 4294967346LL};
+    static const char *shown[] = {"5", "500", "4294967346"};
+    for (int i = 0; i < 3; i++) {
+        long long v = -1;
+        char got[64];
+        const config_setting_t *rate =
+            config_setting_get_member(config_setting_get_elem(apps, (unsigned)i), "rate");
+        CU_ASSERT(lt_cfgfile_int_of(rate, NULL, "", &v, err, sizeof err) == 0);
+        CU_ASSERT_EQUAL(v, want[i]);
+        CU_ASSERT_STRING_EQUAL(lt_cfgfile_shown(rate, got, sizeof got), shown[i]);
+    }
     config_destroy(&c);
 }
 
@@ -284,9 +310,9 @@ int main(void)
         {"errors quote numbers as written; a group's member read as written",
          test_quoted_as_written},
         {"a duplicate setting is named", test_duplicate_named},
-        {"settings of one name in several groups on one line: each its own number",
-         test_same_name_one_line},
         {"an element of a list at its own line", test_element_line},
+        {"settings of one name on one line: each read from its own text", test_same_name_one_line},
+        {"applications' rates on one line: each its own, shown as written", test_same_name_rates},
         {NULL, NULL},
     };
     return ut_main("lt_cfgfile", suite_init, suite_clean, tests);
