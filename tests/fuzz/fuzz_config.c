@@ -9,8 +9,9 @@
  * Each input is written to one file of a private directory (the same file
  * for every run), read by lt_cfgfile_read and, when it parses, given to
  * each loader in turn. A fixed gateway.conf beside it is what an API
- * configuration's gateway_config = "gateway.conf" reaches. The source and sink are linked with lt_db_connect wrapped
- * (-Wl,--wrap, tests/fuzz/CMakeLists.txt): their configuration is loaded
+ * configuration's gateway_config = "gateway.conf" reaches. The source and
+ * sink are linked with lt_db_connect wrapped (-Wl,--wrap,
+ * tests/fuzz/CMakeLists.txt): their configuration is loaded
  * and checked whole, then the connection is refused, so that no input
  * makes a database or a file of one. Then every setting of the file is
  * quoted (lt_cfgfile_shown), located (lt_cfgfile_err) and, when a whole

@@ -1035,8 +1035,8 @@ static void test_check(void)
     int port = lt_it_free_port();
     /* Not a numeric address: an error of the file at its line (exit 2),
      * not a check that fails (exit 1) when the start fails the same way. */
-    CU_ASSERT_FATAL(s_write_config("check-host", port,
-                                   "listen_address = \"localhost:8480\";\n") == 0);
+    CU_ASSERT_FATAL(s_write_config("check-host", port, "listen_address = \"localhost:8480\";\n") ==
+                    0);
     CU_ASSERT_EQUAL(s_check("check-host", out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "check-host.conf:4: 'listen_address' must be a numeric IP "
                                        "address, e.g. \"127.0.0.1\", \"0.0.0.0\" or \"::1\", "

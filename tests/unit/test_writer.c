@@ -231,9 +231,11 @@ static void test_bad_path(void)
 int main(void)
 {
     static const ut_test_t tests[] = {
-        {"a job runs on the writer's thread; the caller is never blocked", test_job_on_its_own_thread},
+        {"a job runs on the writer's thread; the caller is never blocked",
+         test_job_on_its_own_thread},
         {"settle waits for the job and keeps it; destroy waits too", test_settle_keeps_the_job},
-        {"suspended around a new store file, the writer follows it", test_suspend_around_a_new_file},
+        {"suspended around a new store file, the writer follows it",
+         test_suspend_around_a_new_file},
         {"a store the thread cannot open: logged once until it opens again",
          test_unopenable_store_logged_once},
         {"a store that cannot be opened: NULL, naming the path", test_bad_path},
