@@ -235,6 +235,8 @@ static int s_show(int argc, char **argv, int must_verify)
     }
     if (optind != argc - 1)
         return lt_cli_fail(2, cmd, "expected one signed directory file\nusage: %s", USAGE);
+    if (lt_cli_no_empty_args(cmd, "signed directory file", argc, argv, optind, USAGE))
+        return 2;
     if (must_verify && pins.count == 0)
         return lt_cli_fail(2, cmd, "needs at least one --authority-key");
     char err[1024];

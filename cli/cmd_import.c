@@ -455,6 +455,8 @@ int lt_cmd_import(int argc, char **argv)
     if (!config || optind >= argc)
         return lt_cli_fail(2, "import", "missing %s\nusage: %s",
                            config ? "a CSV file" : "--config FILE", USAGE);
+    if (lt_cli_no_empty_args("import", "CSV file", argc, argv, optind, USAGE))
+        return 2;
     char err[1024];
     int rc = s_setup(&im, config, delimiter, report, err, sizeof err);
     if (rc == 0) {

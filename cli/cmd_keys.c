@@ -204,6 +204,8 @@ int lt_cmd_pubkey(int argc, char **argv)
     }
     if (optind != argc - 1)
         return lt_cli_fail(2, "pubkey", "expected one key file\nusage: %s", USAGE_PUB);
+    if (lt_cli_no_empty_args("pubkey", "key file", argc, argv, optind, USAGE_PUB))
+        return 2;
     char err[512];
     lt_keys_t *k = lt_keys_load(argv[optind], err, sizeof err);
     if (!k)

@@ -85,6 +85,16 @@ int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage)
     return 2;
 }
 
+int lt_cli_no_empty_args(const char *cmd, const char *what, int argc, char **argv, int from,
+                         const char *usage)
+{
+    for (int i = from; i < argc; i++)
+        if (!argv[i][0])
+            return lt_cli_fail(2, cmd, "the %s (argument %d) is empty, got ''\nusage: %s", what,
+                               i - from + 1, usage);
+    return 0;
+}
+
 int lt_cli_bad_word(const char *cmd, const char *what, const char *word, const char *expected,
                     const char *usage)
 {

@@ -50,6 +50,12 @@ int lt_cli_int(const char *s, long min, long max, long *out) __attribute__((warn
 int lt_cli_getopt(int argc, char **argv, const char *optstring, const struct option *opts);
 /* Reports a stray argument, quoting it. Returns 2. */
 int lt_cli_bad_arg(const char *cmd, const char *arg, const char *usage);
+/* Refuses an empty argument among argv[from..argc-1] (a file named "", as
+ * an unset shell variable gives, would be read as the current directory):
+ * 2 with a message naming what (e.g. "key file") and its place, 0 when
+ * none is empty. */
+int lt_cli_no_empty_args(const char *cmd, const char *what, int argc, char **argv, int from,
+                         const char *usage);
 /* Reports a sub-command word (what: "action", "format") that is missing
  * (word NULL) or unknown, quoting it: "unknown action 'rotate': expected
  * 'promote'". Returns 2. */

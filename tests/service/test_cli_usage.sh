@@ -102,6 +102,12 @@ expect 2 "store: --data-dir needs a value, got ''" store verify --config x --dat
 expect 2 "restore: --from needs a value, got ''" restore --config x --from ''
 expect 2 "backup: --to needs a value, got ''" backup --config x --to ''
 expect 2 "resync: expected a STREAM, got ''" resync --config x ''
+# Nor does a file argument: "" would be read as the current directory.
+expect 2 "pubkey: the key file (argument 1) is empty, got ''" pubkey ''
+expect 2 "directory show: the signed directory file (argument 1) is empty, got ''" directory show ''
+expect 2 "directory verify: the signed directory file (argument 1) is empty, got ''" \
+    directory verify --authority-key 0000000000000000000000000000000000000000 ''
+expect 2 "import: the CSV file (argument 2) is empty, got ''" import csv --config x a.csv ''
 for o in config dataset key purpose case field; do
     expect 2 "lookup: --$o needs a value, got ''" lookup "${Q[@]}" --$o ''
 done
