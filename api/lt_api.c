@@ -179,6 +179,7 @@ typedef struct {
     const char *allow;   /* 405: the Allow header */
     int retry_after;     /* 429: seconds */
     int close;           /* the connection closes after the answer */
+    char *json;          /* body written out (s_write_body), malloc'd */
 } reply_t;
 
 static void s_error(reply_t *r, int status, const char *reason, const char *code, const char *msg)
@@ -1356,21 +1357,30 @@ static int s_headers(struct MHD_Response *resp, const reply_t *r, const char *ty
     return ok;
 }
 
+/* Writes the JSON body out before the answer is counted, so that one that
+ * cannot be (out of memory) is counted as the 500 it becomes. */
+static void s_write_body(reply_t *r)
+{
+    if (!r->body || (r->json = json_dumps(r->body, JSON_COMPACT)))
+        return;
+    lt_error("api", "cannot write the body of a %d answer: out of memory; 500 INTERNAL sent",
+             r->status);
+    json_decref(r->body);
+    r->body = NULL;
+    r->status = 500;
+    r->reason = "internal";
+    r->text_ptr = S_NOMEM_BODY;
+    r->text_len = sizeof S_NOMEM_BODY - 1;
+}
+
 static enum MHD_Result s_send(struct MHD_Connection *c, reply_t *r)
 {
     struct MHD_Response *resp;
     const char *type = "application/json";
-    char *s = r->body ? json_dumps(r->body, JSON_COMPACT) : NULL;
-    if (r->body && !s) {
-        lt_error("api", "cannot write the body of a %d answer: out of memory; 500 INTERNAL sent",
-                 r->status);
-        r->status = 500;
-        resp = MHD_create_response_from_buffer(sizeof S_NOMEM_BODY - 1, (void *)S_NOMEM_BODY,
-                                               MHD_RESPMEM_PERSISTENT);
-    } else if (s) {
-        resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-        if (!resp)
-            free(s);
+    if (r->json) {
+        resp = MHD_create_response_from_buffer(strlen(r->json), r->json, MHD_RESPMEM_MUST_FREE);
+        if (resp)
+            r->json = NULL;
     } else if (r->text) {
         type = "text/plain; version=0.0.4; charset=utf-8";
         resp = MHD_create_response_from_buffer(r->text_len, r->text, MHD_RESPMEM_MUST_FREE);
@@ -1438,6 +1448,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     const route_t *rt = rq->rt;
     if (!r.body && !r.text && !r.text_ptr)
         s_no_answer(&r, rt ? rt->endpoint : "other");
+    s_write_body(&r);
     s_count(self, rt ? rt->endpoint : "other", &r, rq->start_ms);
     s_refused(self, rq->app, rt ? rt->endpoint : "other", &r);
     enum MHD_Result ok = s_send(c, &r);
@@ -1449,6 +1460,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
     rq->in_flight = 0;
     json_decref(r.body);
     free(r.text);
+    free(r.json);
     return ok;
 }
 
@@ -1670,7 +1682,7 @@ fail:
  * and the count of keys it gives is the new table's, and back to the old
  * one's if that cannot be made), under tally_lock. */
 static void s_tally_refit(lt_tally_t **t, lt_apisum_t *sum, size_t keys, size_t info_size,
-                          size_t n_apps)
+                          size_t n_apps, const char *what)
 {
     lt_tally_flush(*t);
     size_t was = sum->max_keys;
@@ -1682,9 +1694,9 @@ static void s_tally_refit(lt_tally_t **t, lt_apisum_t *sum, size_t keys, size_t 
     } else {
         sum->max_keys = was;
         lt_warn("api",
-                "out of memory for the refusals of %zu applications: those beyond are "
+                "out of memory for the %s of %zu applications: those beyond are "
                 "summed up together",
-                n_apps);
+                what, n_apps);
     }
 }
 
@@ -1706,9 +1718,9 @@ static void s_refused_fit(lt_api_t *self, const lt_apicfg_t *run, const lt_apicf
     size_t apps = next->n_apps + run->n_apps + 1;
     pthread_mutex_lock(&self->tally_lock);
     s_tally_refit(&self->refused, &self->refused_sum, apps * SUMMED, sizeof(refusal_t),
-                  next->n_apps);
+                  next->n_apps, "refusals");
     s_tally_refit(&self->forbidden, &self->forbidden_sum, apps * FORBIDDEN_REASONS,
-                  sizeof(forbidden_t), next->n_apps);
+                  sizeof(forbidden_t), next->n_apps, "403s and trimmed answers");
     pthread_mutex_unlock(&self->tally_lock);
 }
 
