@@ -49,7 +49,7 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
         return lt_cli_fail(2, argv[0], "missing --%s FILE\nusage: %s", path_opt, usage);
     if (stream && !*stream)
         return lt_cli_fail(2, argv[0], "missing STREAM\nusage: %s", usage);
-    if (stream && !(*stream)[0]) /* as no option takes "" (lt_cli_getopt) */
+    if (stream && !(*stream)[0]) /* as no file argument is "" (lt_cli_no_empty_args) */
         return lt_cli_fail(2, argv[0], "expected a STREAM, got ''\nusage: %s", usage);
     return -1;
 }
