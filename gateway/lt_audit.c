@@ -67,6 +67,8 @@ struct _lt_audit_t {
      * whose entries are missing. */
     uint64_t add_failed;
     uint64_t drops; /* lt_audit_drops */
+    int64_t (*now_ms)(void *arg); /* entry times (lt_audit_set_clock) */
+    void *now_arg;
 };
 
 static const char *s_pragmas = "PRAGMA journal_mode = WAL;"
@@ -711,6 +713,18 @@ void lt_audit_destroy(lt_audit_t **self_p)
     *self_p = NULL;
 }
 
+void lt_audit_set_clock(lt_audit_t *self, int64_t (*now_ms)(void *arg), void *arg)
+{
+    self->now_ms = now_ms;
+    self->now_arg = arg;
+}
+
+/* The wall clock of entry and checkpoint times. */
+static int64_t s_now(const lt_audit_t *self)
+{
+    return self->now_ms ? self->now_ms(self->now_arg) : lt_clock_now_ms();
+}
+
 int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats)
 {
     static const lt_stats_def_t entries = {
@@ -799,7 +813,7 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
                                e->fields,  e->purpose,  e->case_ref,    e->detail,
                                e->application, e->officer};
     buffered_t *b = &self->buf[self->n];
-    b->at_ms = lt_clock_now_ms();
+    b->at_ms = s_now(self);
     if (s_pack(b, src) != 0) {
         s_add_failed(self, e->event);
         return;
@@ -833,7 +847,7 @@ static int s_checkpoint(lt_audit_t *self, uint64_t seq, const uint8_t *hash)
     sqlite3_bind_int64(st, 1, (int64_t)seq);
     sqlite3_bind_blob(st, 2, hash, LT_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, sig, LT_SIG_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, lt_clock_now_ms());
+    sqlite3_bind_int64(st, 4, s_now(self));
     if (self->cosign)
         sqlite3_bind_blob(st, 5, counter, LT_SIG_BYTES, SQLITE_STATIC);
     else
@@ -944,7 +958,7 @@ static int s_outage_entry(lt_audit_t *self, buffered_t *b)
     const char *src[N_TEXT] = {"audit-outage", "local", NULL, NULL, NULL,
                                NULL,           NULL,    detail};
     memset(b, 0, sizeof *b);
-    b->at_ms = lt_clock_now_ms();
+    b->at_ms = s_now(self);
     return s_pack(b, src);
 }
 
@@ -1099,8 +1113,14 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
 {
     sqlite3_stmt *st;
     if (!self || retention_days <= 0 ||
-        sqlite3_prepare_v2(self->db, "SELECT MIN(at_ms) FROM audit WHERE seq > "
-                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor)", -1, &st, NULL) != SQLITE_OK)
+        /* The first entry, not the oldest-timed: an export takes entries
+         * only up to the first one not older than the retention
+         * (lt_auditarc), and one timed by a clock that ran behind would be
+         * reported here for good. */
+        sqlite3_prepare_v2(self->db,
+                           "SELECT at_ms FROM audit WHERE seq > "
+                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor) ORDER BY seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
         return;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         int64_t days = (lt_clock_now_ms() - sqlite3_column_int64(st, 0)) / 86400000;

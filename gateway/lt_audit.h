@@ -72,6 +72,11 @@ int lt_audit_version(void);
  * not in it. */
 const char *lt_audit_step_sql(int step);
 
+/* The wall clock in unix ms that times entries and checkpoints
+ * (lt_clock_now_ms unless set; tests set their own, to write the times a
+ * wrong clock would). */
+void lt_audit_set_clock(lt_audit_t *self, int64_t (*now_ms)(void *arg), void *arg);
+
 /* Counts entries written (lienthong_audit_entries), keeps the last
  * committed seq (lienthong_audit_last_seq) and times each flush
  * (lienthong_store_commit_latency{what="audit"}) in stats. Returns 0, or
@@ -122,8 +127,8 @@ int lt_audit_writable(const lt_audit_t *self, char *why, size_t len);
  * entry that ends the outage). */
 void lt_audit_refused(lt_audit_t *self);
 
-/* Warns (once, at start) when the oldest entry is older than
- * retention_days (> 0): it is due for `lienthong audit export`. */
+/* Warns (once, at start) when the first entry after the anchor is older
+ * than retention_days (> 0): it is due for `lienthong audit export`. */
 void lt_audit_retention_check(lt_audit_t *self, int retention_days);
 
 struct sqlite3;

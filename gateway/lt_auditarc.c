@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #define REMOVE_CHUNK 5000 /* entries removed per transaction */
+/* A step back of entry times larger than NTP's slewing makes (s_warn_steps). */
+#define CLOCK_STEP_MS 5000
 
 static int s_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
@@ -38,23 +41,68 @@ static int s_int(sqlite3 *db, const char *sql, int64_t a, int64_t dflt, int64_t 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* The segment to export: after the anchor, through the newest entry older
- * than before_ms that carries a checkpoint (so the segment's head is
- * signed). *last < *first when there is none. */
+/* The segment to export: after the anchor, the leading run of entries
+ * older than before_ms, through the newest among them that carries a
+ * checkpoint (so the segment's head is signed). The run stops at the
+ * first entry not older: entry times are the writing gateway's clock, and
+ * one that ran behind times later entries as older than earlier ones,
+ * which must not take the earlier ones, recent, out of the live log
+ * before the retention (docs/operations.md, "Clocks"). *last < *first
+ * when there is none. */
 static int s_choose(sqlite3 *db, int64_t before_ms, uint64_t *first, uint64_t *last)
 {
-    int64_t anchor, through;
+    int64_t anchor, stop, through;
     if (s_int(db, "SELECT seq FROM anchor", 0, 0, &anchor) != 0 ||
+        s_int(db,
+              "SELECT seq FROM audit WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM anchor) "
+              "AND at_ms >= ?1 ORDER BY seq LIMIT 1",
+              before_ms, INT64_MAX, &stop) != 0 ||
         /* Not at a keys-switched entry: its checkpoint is the previous
          * key's, while the anchor records the next (s_remove). */
         s_int(db,
               "SELECT MAX(c.seq) FROM checkpoints c JOIN audit a ON a.seq = c.seq "
-              "WHERE a.at_ms < ?1 AND a.event IS NOT 'keys-switched'",
-              before_ms, 0, &through) != 0)
+              "WHERE a.seq < ?1 AND a.event IS NOT 'keys-switched'",
+              stop, 0, &through) != 0)
         return -1;
     *first = (uint64_t)anchor + 1;
     *last = through > anchor ? (uint64_t)through : (uint64_t)anchor;
     return 0;
+}
+
+/* Warns, naming the entry, when the times of the entries from last on go
+ * back by more than CLOCK_STEP_MS from one entry to the next: the clock
+ * of the gateway that wrote them was wrong on one side of the step, and
+ * exports, which stop at the first entry not older than the cut-off
+ * (s_choose), keep the entries on both sides in the live log until the
+ * later-timed are older than it too. */
+static void s_warn_steps(sqlite3 *db, uint64_t last)
+{
+    char was[LT_CLOCK_UTC_LEN], now[LT_CLOCK_UTC_LEN];
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT b.seq, a.at_ms, b.at_ms FROM audit a JOIN audit b ON "
+                           "b.seq = a.seq + 1 WHERE a.seq >= ?1 AND b.at_ms < a.at_ms - ?2 "
+                           "ORDER BY b.seq LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        lt_debug("audit", "audit export: cannot look for steps back of entry times: %s",
+                 sqlite3_errmsg(db));
+        return;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)last);
+    sqlite3_bind_int64(st, 2, CLOCK_STEP_MS);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0), a = sqlite3_column_int64(st, 1),
+                b = sqlite3_column_int64(st, 2);
+        lt_warn("audit",
+                "audit export: entry %lld is timed %s, %lld s before entry %lld (%s): the "
+                "gateway's clock was wrong on one side of that step; an export stops at the "
+                "first entry not older than the retention, so the entries on both sides stay "
+                "in the live log until the later-timed are older too (docs/operations.md, "
+                "\"Clocks\")",
+                (long long)seq, lt_clock_utc(b / 1000, now, sizeof now), (long long)(a - b) / 1000,
+                (long long)seq - 1, lt_clock_utc(a / 1000, was, sizeof was));
+    }
+    sqlite3_finalize(st);
 }
 
 /* Creates out exclusively: an existing file (an earlier export) is never
@@ -386,6 +434,7 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
         s_fail(db, live, err, errlen);
         goto out;
     }
+    s_warn_steps(db, res->last);
     if (res->last < res->first) {
         rc = 0; /* nothing old enough */
         goto out;

@@ -40,7 +40,9 @@ typedef struct {
 } lt_auditarc_export_t;
 
 /* Exports the entries of the live log at live that are older than
- * before_ms (unix ms), up to the newest signed checkpoint among them, to
+ * before_ms (unix ms), from its start up to the first entry that is not
+ * (entry times go back when the clock did), through the newest signed
+ * checkpoint among them, to
  * the new file out (which must not exist), checks the file under the keys
  * pks[0..n_pks) (the member's signing key, and its previous one after a
  * rotation, PROTOCOL.md 5.5), then
