@@ -161,7 +161,7 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_lag, "lienthong_replica_lag",
                    "Consumer: age of the last applied batch when applied (now minus the owner's "
-                   "signed_at_ms)",
+                   "signed_at_ms, so it includes the difference between the two clocks)",
                    LT_STATS_GAUGE_DOUBLE, 0, LT_GWCFG_MAX_SUBS);
     rc |= s_family(st, &self->f_rep_forked, "lienthong_replica_forked",
                    "Consumer: 1 while a replica's feed is stopped because its owner's history "

@@ -35,7 +35,8 @@ int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
     const lt_stats_def_t age = {
         .name = "lienthong_stream_newest_change_age",
         .help = "Age of the newest change of a stream (now minus the newest changed_at_ms "
-                "of its records, the owner's publish time)",
+                "of its records, the owner's publish time; on a replica it includes the "
+                "difference between the two clocks, and is 0 while the owner's is ahead)",
         .kind = LT_STATS_GAUGE_DOUBLE, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
         .labels = {"stream"}, .max_series = LT_FEED_MAX_STREAMS};
     const lt_stats_def_t lag = {
