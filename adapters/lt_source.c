@@ -33,6 +33,7 @@
 #include "lt_grants.h"
 #include "lt_log.h"
 #include "lt_refcheck.h"
+#include "lt_retrylog.h"
 #include "lt_rules.h"
 #include "lt_rowmap.h"
 #include "lt_schema.h"
@@ -161,6 +162,7 @@ struct lt_source_feed {
     char held_why[640];  /* why it is held (s_hold_type); "" for the breaker */
     int type_told;       /* held by the status: it gives another record type (s_on_types) */
     lt_grants_state_t grant;
+    lt_retrylog_run_t refusing; /* refusals resent as they are, since the last ack */
 };
 
 struct lt_source_t {
@@ -180,6 +182,7 @@ struct lt_source_t {
     char ref_purpose[128];
     char **stale; /* datasets whose stale cursor row was named this run */
     size_t n_stale;
+    lt_retrylog_t *retrylog; /* refusals resent as they are, said once a minute */
 };
 
 static const char *const s_known[] = {"gateway_socket",
@@ -371,6 +374,10 @@ lt_source_t *lt_source_new(const char *config_path, char *err, size_t errlen)
     }
     if (s_load(self, config_path, err, errlen))
         goto fail;
+    if (!(self->retrylog = lt_retrylog_new(0, self->n_feeds))) {
+        lt_err_set(err, errlen, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < self->n_feeds; i++) {
         s_feed_t *f = &self->feeds[i];
         lt_db_table_t table;
@@ -423,6 +430,7 @@ void lt_source_destroy(lt_source_t **self_p)
         free(self->stale[i]);
     free(self->stale);
     lt_adapter_disconnect(&self->conn);
+    lt_retrylog_destroy(&self->retrylog);
     sodium_memzero(self->database, sizeof self->database); /* it may hold a password */
     free(self);
     *self_p = NULL;
@@ -1383,7 +1391,8 @@ static void s_retry_later(s_feed_t *f, const s_flight_t *fl, int64_t now)
     if (f->retry_at)
         return;
     /* A dataset the directory does not grant us waits for a newer one:
-     * retried slowly, and quietly since its error line was logged. */
+     * retried slowly, and quietly since its error line was logged; so
+     * does a refusal after the first of its run (lt_retrylog). */
     int wait = f->grant.refused ? LT_GRANTS_RETRY_MS : f->backoff_ms;
     f->retry_at = now + wait;
     if (fl->requeue)
@@ -1391,7 +1400,7 @@ static void s_retry_later(s_feed_t *f, const s_flight_t *fl, int64_t now)
                 "dataset=%s queueing changes %" PRId64 "..%" PRId64 " again in %d ms (never "
                 "resent: a later publish may be stored)",
                 f->dataset, fl->first_id, fl->last_id, wait);
-    else if (f->grant.refused)
+    else if (f->grant.refused || f->refusing.refused > 1)
         lt_debug("source", "dataset=%s resending request_id=%016" PRIx64 " in %d ms", f->dataset,
                  fl->request_id, wait);
     else
@@ -1944,6 +1953,7 @@ static void s_on_ack(lt_source_t *self, const Lienthong__PublishAck *a)
     }
     fl->acked = 1;
     fl->failed = 0;
+    lt_retrylog_accepted(self->retrylog, &f->refusing, f->dataset);
     if (fl->n_records)
         s_breaker_reset(f);
     if (f->grant.refused)
@@ -2105,6 +2115,11 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
         lt_debug("source", "dataset=%s %s: %s", f->dataset,
                  held ? "held, refused again" : "still not granted",
                  e->message ? e->message : "");
+    else if (!s_about_content(e) && !not_found && !wrong_type)
+        /* Resent as it is until the gateway is well again (a full disk):
+         * the first said at once, the rest counted once a minute. */
+        lt_retrylog_refused(self->retrylog, &f->refusing, f->dataset, e->request_id,
+                            lt_wire_error_name(e->code), e->message);
     else
         lt_warn("source",
                 "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
@@ -2573,6 +2588,7 @@ static int s_turn(lt_source_t *self, int once, int64_t *stop_at, int64_t *status
         s_check_timeout(&self->feeds[i], now);
         s_commit_acked(&self->feeds[i]);
     }
+    lt_retrylog_tick(self->retrylog);
     s_report(self, now, 0);
     return 1;
 }

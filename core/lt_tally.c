@@ -250,3 +250,23 @@ void lt_tally_flush(lt_tally_t *self)
 {
     s_report_all(self, self->now(self->now_arg), 0);
 }
+
+void lt_tally_forget(lt_tally_t *self, const char *key)
+{
+    s_key_t *k = NULL;
+    if (!key)
+        key = "";
+    HASH_FIND(hh, self->index, key, s_stored_len(key), k);
+    if (!k)
+        return;
+    if (k->pending) {
+        int64_t now = self->now(self->now_arg);
+        uint64_t n = k->pending;
+        k->pending = 0;
+        self->pending -= n;
+        s_report(self, k, LT_TALLY_COUNT, n, (now - self->reported_ms + 999) / 1000);
+    }
+    HASH_DEL(self->index, k);
+    memset(k, 0, sizeof *k);
+    s_free_all(self); /* its slot is free again, in order */
+}

@@ -66,6 +66,11 @@ void lt_tally_tick(lt_tally_t *self);
 /* Reports every count not yet reported, due or not (at shutdown). */
 void lt_tally_flush(lt_tally_t *self);
 
+/* Reports key's count not yet reported, if any, and forgets key, so that
+ * its next event is reported at once again: its owner saw it end (a
+ * dataset whose publishes are accepted again). Nothing when not tracked. */
+void lt_tally_forget(lt_tally_t *self, const char *key);
+
 /* Keys tracked now (the others count not included). */
 size_t lt_tally_tracked(const lt_tally_t *self);
 /* Events counted so far, reported or not. */

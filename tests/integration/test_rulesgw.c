@@ -24,7 +24,8 @@
  * proxy on the gateway's local socket: a row the gateway refuses as
  * malformed even alone is a mapping reject and the rest goes on (and does
  * not hold its dataset when read again after a restart), while a gateway
- * that is unwell is retried and rejects nothing; a source killed right
+ * that is unwell is retried and rejects nothing, its refusals logged once
+ * and counted; a source killed right
  * after queueing a failed Publish again publishes only what waits; a
  * dataset whose every row the gateway refuses (a configuration that does
  * not match the directory) is held, not made rejects, until rows are
@@ -1251,7 +1252,9 @@ out:
 
 /* An error that says the gateway is unwell, not the change (here
  * ERR_UNAVAILABLE, as from a gateway draining), is retried: the change is
- * published once the gateway is well, never made a reject. */
+ * published once the gateway is well, never made a reject. The source
+ * logs the first refusal, not each (the rest are counted once a minute,
+ * test_retrylog), and one line when the Publish is accepted again. */
 static void test_unwell_gateway_retried(void)
 {
     fed_t x;
@@ -1268,6 +1271,11 @@ static void test_unwell_gateway_retried(void)
     CU_ASSERT(s_has(x.go, "038085012360"));
     CU_ASSERT(lt_it_proc_stop(&src, CLI_MS) == 0);
     CU_ASSERT(s_reject_rows(x.db) == 0);
+    CU_ASSERT_EQUAL(lt_it_file_count(src.log_path, 0, "gateway refused a publish", NULL), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(src.log_path, 0, "resending request_id", NULL), 1);
+    CU_ASSERT_EQUAL(
+        lt_it_file_count(src.log_path, 0, "publishes accepted again after 3 refusals over", NULL),
+        1);
 out:
     s_px_stop(&px);
     lt_it_fed_cleanup(&x.f);

@@ -3,8 +3,8 @@
  * interval with their count and the last one's particulars; idle keys
  * forgotten; beyond the table's size events share the "others" count; a
  * flood of keys gives a bounded number of reports, each event in exactly
- * one. Reports are recorded by the test's callback; the clock is the
- * test's own. */
+ * one; a key its owner forgets is reported new again at once. Reports
+ * are recorded by the test's callback; the clock is the test's own. */
 #include "unit_util.h"
 
 #include "lt_tally.h"
@@ -261,6 +261,44 @@ static void test_many_keys(void)
     lt_tally_destroy(&t);
 }
 
+/* A key its owner forgets has its pending count reported first, and its
+ * next event is reported at once, even within the interval; the other
+ * keys keep theirs; an unknown key is nothing. */
+static void test_forget_reports_then_new(void)
+{
+    lt_tally_t *t = s_start(4);
+    s_note(t, "a", 1);
+    s_note(t, "b", 1);
+    s_note(t, "a", 2);
+    s_note(t, "a", 3);
+    s_note(t, "b", 2);
+    CU_ASSERT_EQUAL_FATAL(s_n, 2);
+    s_now += 2500;
+    lt_tally_forget(t, "a");
+    CU_ASSERT_EQUAL_FATAL(s_n, 3);
+    CU_ASSERT_EQUAL(s_reps[2].kind, LT_TALLY_COUNT);
+    CU_ASSERT_STRING_EQUAL(s_reps[2].key, "a");
+    CU_ASSERT_EQUAL(s_reps[2].count, 2);
+    CU_ASSERT_EQUAL(s_reps[2].info, 3);
+    CU_ASSERT_EQUAL(s_reps[2].seconds, 3);
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), 1);
+    CU_ASSERT_EQUAL(lt_tally_pending(t), 1); /* b's */
+    lt_tally_forget(t, "a");                 /* no longer tracked */
+    lt_tally_forget(t, "c");
+    CU_ASSERT_EQUAL(s_n, 3);
+    s_note(t, "a", 4); /* new again: at once */
+    CU_ASSERT_EQUAL_FATAL(s_n, 4);
+    CU_ASSERT_EQUAL(s_reps[3].kind, LT_TALLY_FIRST);
+    CU_ASSERT_EQUAL(s_reps[3].info, 4);
+    lt_tally_forget(t, "a"); /* nothing pending: nothing reported */
+    CU_ASSERT_EQUAL(s_n, 4);
+    lt_tally_flush(t);
+    CU_ASSERT_EQUAL_FATAL(s_n, 5);
+    CU_ASSERT_STRING_EQUAL(s_reps[4].key, "b");
+    CU_ASSERT_EQUAL(s_sum(), lt_tally_total(t));
+    lt_tally_destroy(&t);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -270,6 +308,8 @@ int main(void)
         {"a flood of keys gives bounded reports, each event in one", test_flood_bounded},
         {"long keys are cut and still found; no particulars are zeros", test_long_key_and_no_info},
         {"many keys: each found, pending kept, forgotten slots taken again", test_many_keys},
+        {"a key forgotten by its owner: its count reported, then new again",
+         test_forget_reports_then_new},
         {NULL, NULL},
     };
     return ut_main("lt_tally", NULL, NULL, tests);
