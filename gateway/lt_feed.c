@@ -195,7 +195,9 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
-    return rc || !self->st_commit ? -1 : 0;
+    if ((self->st_writable = lt_gwstats_store_writable(st)))
+        lt_stats_set(self->st_writable, 1); /* at the start: no transaction yet */
+    return rc || !self->st_commit || !self->st_writable ? -1 : 0;
 }
 
 /* ---- construction ---------------------------------------------------------- */

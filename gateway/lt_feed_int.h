@@ -296,6 +296,7 @@ struct _lt_feed_t {
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
     lt_stats_series_t *st_commit; /* store commit latency of replica batches */
+    lt_stats_series_t *st_writable; /* lienthong_store_writable, shared with lt_publish */
     uint64_t generation;          /* owned streams grown so far (lt_feed_generation) */
     int64_t views_retry_at;       /* monotonic ms of the next rebuild of stale views; 0 none */
     size_t n_stale;               /* streams marked stale (lt_feed_view_stale reads none while 0) */

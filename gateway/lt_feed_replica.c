@@ -313,6 +313,7 @@ struct _lt_feed_apply_t {
     int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
     int skip;                  /* not to run (lt_feed_group_plan) */
     int store_failed;          /* err is the store's, not the batch's */
+    int cannot_write;          /* ... because it cannot write (lt_store_cannot_write) */
     int64_t took_us;
     char err[400];
     /* The records' Merkle leaves, made by the check (lt_batch_verify_leaves):
@@ -444,14 +445,15 @@ static void s_group_undo(lt_feed_group_t *g, lt_store_t *store, size_t bad)
 }
 
 /* The store failed the group as a whole (no transaction, a write or the
- * commit refused): every job that was to run fails with why, so each
- * replica stops and backs off. */
-static void s_group_failed(lt_feed_group_t *g, const char *why)
+ * commit refused), cannot_write when it cannot write: every job that was
+ * to run fails with why, so each replica stops and backs off. */
+static void s_group_failed(lt_feed_group_t *g, const char *why, int cannot_write)
 {
     for (size_t i = 0; i < g->n; i++)
         if (!g->jobs[i]->skip) {
             snprintf(g->jobs[i]->err, sizeof g->jobs[i]->err, "%s", why);
             g->jobs[i]->rc = -1;
+            g->jobs[i]->cannot_write = cannot_write;
         }
 }
 
@@ -466,9 +468,12 @@ static void s_group_abort(lt_feed_group_t *g, lt_store_t *store, size_t i)
         return;
     }
     snprintf(why, sizeof why, "%s", g->jobs[i]->err);
+    /* Read before the rollback, which sets SQLite's last error again; no
+     * store: the writer cannot open it (lt_writer_resume). */
+    int cannot_write = !store || lt_store_cannot_write(store);
     if (store)
         lt_store_rollback(store);
-    s_group_failed(g, why);
+    s_group_failed(g, why, cannot_write);
 }
 
 void lt_feed_group_apply(void *arg, lt_store_t *store)
@@ -815,6 +820,12 @@ void lt_feed_batch_done(lt_feed_t *self, lt_feed_apply_t **job_p)
      * replica added back reads its cursor. */
     if (job->rc == 0 && job->took_us >= 0) /* one per commit, which a group shares */
         lt_stats_observe_us(self->st_commit, job->took_us);
+    /* As a publish group does (lt_publish): the store can write again once
+     * a transaction commits, and cannot since one failed for it. */
+    if (job->rc == 0)
+        lt_stats_set(self->st_writable, 1);
+    else if (job->rc < 0 && job->cannot_write)
+        lt_stats_set(self->st_writable, 0);
     if (f && f->applying) {
         f->applying--;
         int ours = job->sub_gen == f->sub_gen && f->state == LT_FEED_LIVE;

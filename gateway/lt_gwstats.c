@@ -28,6 +28,18 @@ lt_stats_series_t *lt_gwstats_commit(lt_stats_t *stats, const char *what)
     return lt_gwstats_series(stats, &def, (const char *const[]){what});
 }
 
+lt_stats_series_t *lt_gwstats_store_writable(lt_stats_t *stats)
+{
+    static const lt_stats_def_t def = {
+        .name = "lienthong_store_writable",
+        .help = "1 while the store can be written; 0 since a transaction of its writer (a group "
+                "of published changes or of replica batches) could not be stored because it "
+                "cannot (a full disk, an I/O error), until one commits",
+        .unit = LT_STATS_UNIT_NONE,
+        .kind = LT_STATS_GAUGE};
+    return lt_gwstats_series(stats, &def, NULL);
+}
+
 int lt_gwstats_codes_init(lt_gwstats_codes_t *codes, lt_stats_t *stats, const lt_stats_def_t *def,
                           const char *fixed)
 {

@@ -25,6 +25,14 @@ lt_stats_series_t *lt_gwstats_series(lt_stats_t *stats, const lt_stats_def_t *de
  * "replica", "audit"); NULL when registration failed. */
 lt_stats_series_t *lt_gwstats_commit(lt_stats_t *stats, const char *what);
 
+/* The gauge lienthong_store_writable: 0 from a transaction of the store's
+ * writer (a publish group, lt_publish; a group of replica batches,
+ * lt_feed) that failed because the store cannot write (a full disk, an
+ * I/O error: lt_store_cannot_write) until the next one of either commits,
+ * then 1. Each of the two sets it to 1 when created, at the start, before
+ * any transaction. NULL when registration failed. */
+lt_stats_series_t *lt_gwstats_store_writable(lt_stats_t *stats);
+
 /* A counter labelled by error code name, and optionally by one fixed label
  * before it (e.g. op="lookup"): series are found on first use of a code. */
 typedef struct {

@@ -840,7 +840,8 @@ struct _lt_publish_obs_t {
     /* Groups not stored, said once when it starts, at most once a minute
      * while it lasts, and once when a group is stored again, so that
      * adapters retrying against a full disk do not flood the log. */
-    lt_stats_series_t *writable; /* gauge: 0 while the store cannot write */
+    lt_stats_series_t *writable; /* gauge: 0 while the store cannot write, shared with
+                                  * the replica batches (lt_gwstats_store_writable) */
     int64_t failing_since;       /* wall clock ms of the first failure; 0: none */
     int64_t logged_at;           /* monotonic ms of the last line said */
     uint64_t groups, publishes;  /* not stored since failing_since */
@@ -853,12 +854,6 @@ struct _lt_publish_obs_t {
 
 lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
 {
-    static const lt_stats_def_t writable = {
-        .name = "lienthong_store_writable",
-        .help = "1 while the store can be written; 0 since a group of published changes could "
-                "not be stored because it cannot (a full disk, an I/O error), until one is",
-        .unit = LT_STATS_UNIT_NONE,
-        .kind = LT_STATS_GAUGE};
     static const lt_stats_def_t def = {
         .name = REFUSALS_FAMILY,
         .help = "Published changes refused by a rule of their dataset (PROTOCOL.md 5.7)",
@@ -867,7 +862,7 @@ lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
     lt_publish_obs_t *self = calloc(1, sizeof *self);
     if (!self || !(self->latency = lt_gwstats_commit(stats, "publish")) ||
         lt_stats_register(stats, &def, &self->refusals) != 0 ||
-        !(self->writable = lt_gwstats_series(stats, &writable, NULL)) ||
+        !(self->writable = lt_gwstats_store_writable(stats)) ||
         !(self->log = lt_refuse_new("publish", "record", 0, REFUSAL_SERIES)))
         lt_publish_obs_destroy(&self);
     else
@@ -1128,6 +1123,8 @@ static void s_store_failed(lt_publish_obs_t *obs, const lt_publish_job_t *job)
 static void s_store_ok(lt_publish_obs_t *obs, const lt_publish_job_t *job)
 {
     lt_stats_observe_us(obs->latency, job->took_us);
+    /* Also after a replica batch the store could not write (lt_feed). */
+    lt_stats_set(obs->writable, 1);
     if (!obs->failing_since)
         return;
     lt_info("publish",
@@ -1137,7 +1134,6 @@ static void s_store_ok(lt_publish_obs_t *obs, const lt_publish_job_t *job)
             (unsigned long long)obs->publishes);
     obs->failing_since = 0;
     obs->groups = obs->publishes = 0;
-    lt_stats_set(obs->writable, 1);
 }
 
 void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *obs,

@@ -14,6 +14,7 @@
 #include "lt_dir.h"
 #include "lt_file.h"
 #include "lt_gwctx.h"
+#include "lt_gwstats.h"
 #include "lt_log.h"
 #include "lt_publish.h"
 #include "lt_stats.h"
@@ -1138,7 +1139,8 @@ static void s_gather(lt_publish_job_t *job, const pair_t *x, const Lienthong__Pu
  * operations.md, "Refusals"): the first of a dataset and rule at once,
  * later ones counted per interval. The count of the last, partial interval
  * is written when the gateway shuts down (lt_publish_obs_destroy), not
- * lost. */
+ * lost. A group that commits sets lienthong_store_writable to 1, also
+ * after replica batches the store could not write. */
 static void test_refusals_flushed_at_shutdown(void)
 {
     s_fresh();
@@ -1169,6 +1171,11 @@ static void test_refusals_flushed_at_shutdown(void)
     s_gather(job, &x, &p);
     lt_publish_job_prepare(job, &ctx);
     lt_publish_job_run(job, g_store);
+    /* A group of replica batches found the store full meanwhile (lt_feed):
+     * this group commits, so the store can be written again. */
+    lt_stats_series_t *writable = lt_gwstats_store_writable(stats);
+    CU_ASSERT_FATAL(writable != NULL);
+    lt_stats_set(writable, 0);
     char path[400];
     snprintf(path, sizeof path, "%s/refusals.log", g_tmp);
     int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -1176,6 +1183,7 @@ static void test_refusals_flushed_at_shutdown(void)
     close(fd);
     lt_log_set_level(LT_LOG_WARN);
     lt_publish_job_finish(job, x.srv, obs, NULL, NULL);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
     lt_publish_obs_tick(obs);     /* nothing due within the interval */
     lt_publish_obs_destroy(&obs); /* the gateway shuts down */
     lt_log_set_level(LT_LOG_ERROR);

@@ -20,6 +20,7 @@
 #include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
+#include "lt_gwstats.h"
 #include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_peers.h"
@@ -56,6 +57,19 @@ int __wrap_lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t 
 int __wrap_lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
 {
     return g_find_fail ? -1 : __real_lt_store_stream_find(self, name, out);
+}
+
+/* While set, the connection the store opens last is kept in g_opened. */
+static int g_capture;
+static sqlite3 *g_opened;
+int __real_sqlite3_open_v2(const char *path, sqlite3 **db, int flags, const char *vfs);
+int __wrap_sqlite3_open_v2(const char *path, sqlite3 **db, int flags, const char *vfs);
+int __wrap_sqlite3_open_v2(const char *path, sqlite3 **db, int flags, const char *vfs)
+{
+    int rc = __real_sqlite3_open_v2(path, db, flags, vfs);
+    if (g_capture && rc == SQLITE_OK)
+        g_opened = *db;
+    return rc;
 }
 
 /* What the consumer sent the owner since the last call: credit given back
@@ -869,6 +883,59 @@ static void test_store_failure_stops_all(void)
     uint64_t credit, from;
     s_drain(&credit, &from);
     CU_ASSERT(from == 0 && credit == 0);
+    s_feed_close();
+}
+
+#define FULL_BATCHES 400 /* at most, before one needs a page the store may not take */
+
+/* A group of replica batches the writer's store cannot write, as on a
+ * full disk (SQLite's max_page_count: "database or disk is full"), reads
+ * 0 in lienthong_store_writable, as a publish group does; once there is
+ * room the replica's next commit sets it to 1 again. */
+static void test_full_store_not_writable(void)
+{
+    static batch_t x[FULL_BATCHES];
+    static uint8_t h[FULL_BATCHES][LT_HASH_BYTES];
+    char path[300], err[1024];
+    uint64_t credit, from;
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_stats_series_t *writable = lt_gwstats_store_writable(G.ctx.stats);
+    CU_ASSERT_FATAL(writable != NULL);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
+    snprintf(path, sizeof path, "%s/store.db", G.tmp);
+    g_capture = 1;
+    lt_store_t *writer = lt_store_open(path, err, sizeof err);
+    g_capture = 0;
+    CU_ASSERT_FATAL(writer && g_opened);
+    ut_sql_exec(g_opened, "PRAGMA max_page_count = 1"); /* as large as the file is now */
+    s_chain(x, FULL_BATCHES, h, FULL_BATCHES);
+    size_t i = 0;
+    for (; i < FULL_BATCHES; i++) {
+        lt_feed_apply_t *job = s_check(&x[i]);
+        CU_ASSERT_FATAL(job != NULL);
+        CU_ASSERT_EQUAL(s_commit_on(writer, &job, 1), 1);
+        s_drain(&credit, &from);
+        if (s_row().last_seq != (i + 1) * PER_BATCH)
+            break;
+        CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
+    }
+    CU_ASSERT_FATAL(i < FULL_BATCHES);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 0);
+    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
+    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
+    /* Room again: asked again from the durable cursor, and committed. */
+    ut_sql_exec(g_opened, "PRAGMA max_page_count = 1073741823");
+    lt_feed_dir_changed(G.feed, NULL); /* ends the back-off */
+    lt_feed_tick(G.feed);
+    s_drain(&credit, &from);
+    CU_ASSERT_EQUAL(from, i * PER_BATCH + 1);
+    lt_feed_apply_t *job = s_check(&x[i]);
+    CU_ASSERT_FATAL(job != NULL);
+    CU_ASSERT_EQUAL(s_commit_on(writer, &job, 1), 1);
+    CU_ASSERT_EQUAL(s_row().last_seq, (i + 1) * PER_BATCH);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
+    lt_store_destroy(&writer);
+    g_opened = NULL;
     s_feed_close();
 }
 
@@ -1874,6 +1941,8 @@ int main(void)
         {"a batch's own fault stops its replica; the others in the group ask again",
          test_own_failure_others_ask_again},
         {"a store failure stops every replica of the group", test_store_failure_stops_all},
+        {"a full store: lienthong_store_writable 0, 1 once a batch commits again",
+         test_full_store_not_writable},
         {"a copy started again while its first batch commits: the replica keeps its content",
          test_resync_restarted_while_committing},
         {"a complete copy whose swap failed is swapped in by the tick once the store lets it",
