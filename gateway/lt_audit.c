@@ -271,8 +271,8 @@ static int s_migrate_to(sqlite3 *db, const char *path, int upto, char *why, size
     if (rc == LT_SQLOPEN_NEWER) {
         size_t n = strlen(why);
         snprintf(why + n, len - n,
-                 ": upgrade lienthong to open it, or restore the audit log taken before the "
-                 "upgrade");
+                 ": upgrade lienthong to open it, or move it aside and restore the backup "
+                 "taken before the upgrade (docs/operations.md, \"Upgrading\")");
     }
     if (rc != 0)
         return -1;
@@ -516,7 +516,11 @@ static int s_read_indexed(lt_audit_t *self, int *old_index)
 }
 
 /* Sets up the subject index: a log without its row (new, or written with
- * the older per-entry index, which goes) gets one; then the full blocks not
+ * the older per-entry index, which goes) gets one, and the per-entry index
+ * goes at every open where it is found, whatever the log's version: a
+ * release from before audit log versions, started on the log after a
+ * rollback, creates it again (docs/operations.md, "Upgrading"), and it
+ * would cost a B-tree insert per entry for nothing. Then the full blocks not
  * yet indexed are indexed, SUBJECT_CATCHUP_BLOCKS per transaction (a log
  * written before the index existed: once). A failure here does not stop
  * the gateway: the index stays behind (the report scans what it lacks)

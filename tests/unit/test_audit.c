@@ -1630,6 +1630,26 @@ static void test_subject_index_upgrade(void)
     lt_keys_destroy(&k);
 }
 
+/* A log of this version whose per-entry index came back: a release from
+ * before audit versioning, started on it after a rollback, creates the
+ * index again at its start (whether or not it then refuses the log). The
+ * next start drops it, though the log is at this version already: it only
+ * costs a B-tree insert on every entry. */
+static void test_subject_index_recreated(void)
+{
+    s_fresh();
+    lt_keys_t *k = s_fill(3);
+    CU_ASSERT_FATAL(s_exec("CREATE INDEX audit_subject ON audit(subject)") == 0);
+    CU_ASSERT_FATAL(s_int("PRAGMA user_version") == lt_audit_version());
+    char err[256];
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_destroy(&a);
+    CU_ASSERT(s_int("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_subject'") == 0);
+    CU_ASSERT(s_report_exact() == 3);
+    lt_keys_destroy(&k);
+}
+
 /* The reason the last s_schema_ok refused the log for. */
 static char s_schema_err[512];
 
@@ -2139,6 +2159,8 @@ int main(void)
         {"indexing that fails costs no entry, and catches up later", test_subject_index_failing},
         {"a log with the older subject index is indexed in blocks when opened",
          test_subject_index_upgrade},
+        {"a per-entry subject index made again on a log of this version is dropped at open",
+         test_subject_index_recreated},
         {NULL, NULL},
     };
     int rc = ut_main("lt_audit", NULL, NULL, tests);
