@@ -431,8 +431,29 @@ static void s_hold(lt_sink_t *self, int64_t now)
 
 /* ---- replacement (PROTOCOL.md 8.2) ------------------------------------ */
 
-/* Opens the replacement's transaction and empties the table. */
-static int s_replace_begin(lt_sink_t *self, uint64_t seq, char *err, size_t errlen)
+/* Why the gateway replaces the table, as the sink can tell from its own
+ * cursor and the replacement's history `hex` (PROTOCOL.md 8.2): the
+ * gateway replaces a cursor on another history than the stream's, on an
+ * unknown one (stored before the sink kept one), or older than its
+ * retained log; the Deliver does not say which. */
+static void s_replace_why(const lt_sink_t *self, const char *hex, char *why, size_t len)
+{
+    if (self->cursor > 0 && !self->history[0])
+        snprintf(why, len,
+                 "cursor %" PRIu64 " is on an unknown history, stored before the sink "
+                 "kept one",
+                 self->cursor);
+    else if (self->cursor > 0 && strcmp(self->history, hex) != 0)
+        snprintf(why, len, "cursor %" PRIu64 " is on history %s, the stream on %s", self->cursor,
+                 self->history, hex[0] ? hex : "none");
+    else
+        snprintf(why, len, "cursor %" PRIu64 " is older than the gateway's retained log",
+                 self->cursor);
+}
+
+/* Opens the replacement's transaction and empties the table; hex is the
+ * replacement's history. */
+static int s_replace_begin(lt_sink_t *self, uint64_t seq, const char *hex, char *err, size_t errlen)
 {
     if (self->replacing)
         lt_db_rollback(self->db); /* a replacement started again */
@@ -443,10 +464,10 @@ static int s_replace_begin(lt_sink_t *self, uint64_t seq, char *err, size_t errl
         lt_db_rollback(self->db);
         return -1;
     }
-    lt_info("sink",
-            "stream=%s replacing table %s by the gateway's state at seq %" PRIu64
-            " (cursor %" PRIu64 " is older than its log)",
-            self->stream, self->table, seq, self->cursor);
+    char why[LT_DB_HISTORY_HEX * 2 + 96];
+    s_replace_why(self, hex, why, sizeof why);
+    lt_info("sink", "stream=%s replacing table %s by the gateway's state at seq %" PRIu64 " (%s)",
+            self->stream, self->table, seq, why);
     self->replacing = 1;
     self->replace_seq = seq;
     return 0;
@@ -493,7 +514,7 @@ static void s_on_replace(lt_sink_t *self, const Lienthong__Deliver *d, int64_t n
         return; /* a part of a replacement given up (or of an earlier attach) */
     self->resync = 0;
     s_history_hex(&d->history_id, hex);
-    if ((d->replace_first && s_replace_begin(self, d->replace_seq, err, sizeof err) != 0) ||
+    if ((d->replace_first && s_replace_begin(self, d->replace_seq, hex, err, sizeof err) != 0) ||
         s_replace_part(self, d, hex, err, sizeof err) != 0) {
         if (self->replacing)
             lt_db_rollback(self->db);

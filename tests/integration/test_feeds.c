@@ -1466,6 +1466,20 @@ static void test_retention_bounded(void)
     CU_ASSERT(lt_ft_sink_wait(db, 6017, CONVERGE_MS) == 0);
     CHECK(lt_ft_sink_check(db, &m, err, sizeof err));
     CU_ASSERT(lt_it_file_count(sink.log_path, 0, "replacing table", NULL) == 1);
+    CU_ASSERT(lt_it_file_count(sink.log_path, 0,
+                               "(cursor 0 is older than the gateway's retained log)", NULL) == 1);
+    CU_ASSERT_EQUAL(lt_it_proc_stop(&sink, STOP_MS), 0);
+
+    /* A cursor stored before the sink kept its history (an upgrade): the
+     * gateway replaces the table, and the sink says so, not that its
+     * cursor is behind the log (PROTOCOL.md 8.2). */
+    LT_IT_REQUIRE(lt_it_sql(db, "UPDATE lt_sink_cursor SET history = NULL") == 0);
+    LT_IT_REQUIRE(lt_ft_sink_start(&sink, owner->sock_path, DS, x.f.dir, "sink", conf, db) == 0);
+    const char *const unknown[] = {"(cursor 6017 is on an unknown history, stored before the "
+                                   "sink kept one)",
+                                   "replaced; cursor=6017"};
+    CU_ASSERT(lt_ft_file_wait_order(sink.log_path, unknown, 2, CONVERGE_MS) == 0);
+    CHECK(lt_ft_sink_check(db, &m, err, sizeof err));
     CU_ASSERT_EQUAL(lt_it_proc_stop(&sink, STOP_MS), 0);
     s_finish(&x);
 out:
