@@ -160,6 +160,11 @@ typedef struct {
     int awaiting;         /* a replacement Deliver is not yet acknowledged */
     int rebuild;          /* its cursor is on another history: replaced from the start (8.2) */
     lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
+    /* Its SinkAttach's from_seq and history_id: an idle sink attaches again
+     * every few seconds at the same ones, which is not logged at info. */
+    uint64_t attach_from;
+    uint8_t attach_history[LT_HISTORY_BYTES];
+    size_t attach_history_len;
 } lt_feed_sink_t;
 
 /* Something an owner can make a replica do again at will, at a cost to

@@ -99,6 +99,20 @@ static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAt
         "%s: %s", m->stream, why);
 }
 
+/* 1 when m is sink k attaching again as it did last (the same adapter, at
+ * the same seq and history, nothing being replaced): a sink that heard
+ * nothing for a while attaches again (adapters/lt_sink.c), so an idle one
+ * does every few seconds, which says nothing new. */
+static int s_same_attach(const lt_feed_sink_t *k, const lt_wire_in_t *in,
+                         const Lienthong__SinkAttach *m)
+{
+    return k->rid_len == in->rid_len && memcmp(k->rid, in->rid, in->rid_len) == 0 &&
+           k->attach_from == m->from_seq && k->attach_history_len == m->history_id.len &&
+           (m->history_id.len == 0 ||
+            memcmp(k->attach_history, m->history_id.data, m->history_id.len) == 0) &&
+           !k->rebuild && !k->snap && k->detach == LT_SINK_KEEP;
+}
+
 /* Removes sink k, ending a replacement being sent to it. */
 static void s_sink_remove(lt_feed_t *self, lt_feed_sink_t *k)
 {
@@ -158,8 +172,10 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     if (!rebuild)
         st->replaced = 0; /* its table is on the stream's history */
     /* One sink per stream: a new attach replaces the previous one. */
+    int again = 0;
     for (size_t i = 0; i < self->n_sinks; i++)
         if (self->sinks[i].stream == st) {
+            again = !rebuild && s_same_attach(&self->sinks[i], in, m);
             s_sink_remove(self, &self->sinks[i]);
             break;
         }
@@ -178,14 +194,22 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     k->credit = m->credit;
     k->replace_ok = m->replace;
     k->rebuild = rebuild;
+    k->attach_from = m->from_seq;
+    k->attach_history_len = m->history_id.len; /* 0 or LT_HISTORY_BYTES, checked above */
+    if (m->history_id.len)
+        memcpy(k->attach_history, m->history_id.data, m->history_id.len);
     if (rebuild)
         lt_warn("local",
                 "sink of %s at seq %llu is on another history than the stream's (%s): "
                 "replacing its table",
                 st->name, (unsigned long long)(m->from_seq - 1),
                 m->history_id.len ? "it names another" : "its own is unknown");
-    lt_info("local", "sink attached to %s from seq %llu", st->name,
-            (unsigned long long)m->from_seq);
+    if (again)
+        lt_debug("local", "sink attached to %s from seq %llu again", st->name,
+                 (unsigned long long)m->from_seq);
+    else
+        lt_info("local", "sink attached to %s from seq %llu", st->name,
+                (unsigned long long)m->from_seq);
 }
 
 void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
