@@ -238,10 +238,28 @@ static void s_keys_said(const lt_audit_report_t *r)
     }
 }
 
+/* What a check of a log without entries proved: no range, no signing
+ * time, no answered request to account for. */
+static void s_proved_empty(const char *what, const lt_audit_report_t *r)
+{
+    if (!r->anchor) {
+        printf("%s intact: it is empty (no entries yet)\n", what);
+        return;
+    }
+    printf("%s intact: no entries after entry %llu; entries 1..%llu were exported (check the "
+           "exported files with `lienthong audit verify --file`)\n",
+           what, (unsigned long long)r->anchor, (unsigned long long)r->anchor);
+    s_keys_said(r);
+}
+
 /* What a check proved, and what it cannot (docs/operations.md, "Audit log"). */
 static void s_proved(const char *what, const lt_audit_report_t *r)
 {
     char at[32];
+    if (r->entries == 0) {
+        s_proved_empty(what, r);
+        return;
+    }
     s_time(r->signed_at_ms, at, sizeof at);
     printf("%s intact: entries %llu..%llu (%ld), hash chain and signed checkpoints verified; "
            "the last entry was signed at %s UTC\n",

@@ -629,6 +629,27 @@ out:
     s_teardown();
 }
 
+/* ---- an empty audit log ------------------------------------------------------------ */
+
+/* A gateway that has answered nothing has an empty audit log: `audit
+ * --verify` says so and exits 0, where it printed `entries 1..0 (0)` and
+ * a last entry signed in 1970. */
+static void test_empty_audit_log(void)
+{
+    char audit[PATH_MAX + 16], out[PATH_MAX];
+    LT_IT_REQUIRE(s_setup(NULL, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 10000) == 0);
+    snprintf(audit, sizeof audit, "%s/audit.db", g_owner->data_dir);
+    LT_IT_REQUIRE(lt_it_sql_int(audit, "SELECT COUNT(*) FROM audit") == 0);
+    const char *verify[] = {"audit", "--config", g_owner->conf_path, "--verify", NULL};
+    CU_ASSERT_EQUAL(s_cli(verify, out, sizeof out), 0);
+    CU_ASSERT(lt_it_file_contains(out, "audit log intact: it is empty (no entries yet)"));
+    CU_ASSERT(!lt_it_file_contains(out, "1970"));
+    CU_ASSERT(!lt_it_file_contains(out, "entries 1..0"));
+out:
+    s_teardown();
+}
+
 /* ---- a segment forged with a retired key ------------------------------------------- */
 
 /* Commits lookups first..first+n-1 (skipping `skip`, 0: none) to the log
@@ -861,6 +882,7 @@ int main(int argc, char **argv)
         {"old segments are exported, removed, verified elsewhere and joined", test_export},
         {"an audit log of a newer version stops the start, says so and is left as it was",
          test_newer_audit_log},
+        {"`audit --verify` of an empty audit log says it is empty", test_empty_audit_log},
         {"a segment forged with a retired key fails `audit verify`, naming checkpoint and key",
          test_forged_segment},
         {"a live log replaced by an anchor alone fails `audit --verify`", test_anchor_only_log},
