@@ -73,7 +73,7 @@ static void s_report(void *arg, const lt_tally_report_t *rep)
 {
     const lt_retrylog_t *self = arg;
     const s_info_t *p = rep->info;
-    unsigned long long n = (unsigned long long)rep->count;
+    char n[LT_TALLY_TIMES_MAX];
     long long every = (long long)lt_tally_interval_ms(self->tally) / 1000;
     if (rep->kind == LT_TALLY_FIRST)
         lt_warn("source",
@@ -82,13 +82,15 @@ static void s_report(void *arg, const lt_tally_report_t *rep)
                 "once every %lld s",
                 p->dataset, p->request_id, p->code, p->message, every);
     else if (rep->kind == LT_TALLY_COUNT)
-        lt_warn("source", "dataset=%s publish refused %llu times in the last %lld s, code=%s: %s",
-                p->dataset, n, (long long)rep->seconds, p->code, p->message);
+        lt_warn("source", "dataset=%s publish refused %s in the last %lld s, code=%s: %s",
+                p->dataset, lt_tally_times(rep->count, n), (long long)rep->seconds, p->code,
+                p->message);
     else
         lt_warn("source",
-                "publishes of datasets beyond the %zu tracked refused %llu times in the last "
+                "publishes of datasets beyond the %zu tracked refused %s in the last "
                 "%lld s (last: dataset=%s code=%s: %s)",
-                self->max, n, (long long)rep->seconds, p->dataset, p->code, p->message);
+                self->max, lt_tally_times(rep->count, n), (long long)rep->seconds, p->dataset,
+                p->code, p->message);
 }
 
 void lt_retrylog_refused(lt_retrylog_t *self, lt_retrylog_run_t *run, const char *dataset,
@@ -112,8 +114,8 @@ void lt_retrylog_accepted(lt_retrylog_t *self, lt_retrylog_run_t *run, const cha
         return;
     /* Its last count first, and its next refusal is said at once. */
     lt_tally_forget(self->tally, dataset);
-    lt_info("source", "dataset=%s publishes accepted again after %llu refusals over %lld s",
-            dataset, (unsigned long long)run->refused,
+    lt_info("source", "dataset=%s publishes accepted again after %llu refusal%s over %lld s",
+            dataset, (unsigned long long)run->refused, run->refused == 1 ? "" : "s",
             (long long)(self->now(self->now_arg) - run->since_ms + 999) / 1000);
     *run = (lt_retrylog_run_t){0};
 }

@@ -5,6 +5,7 @@
 #include "lt_tally.h"
 #include "lt_clock.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,15 @@ uint64_t lt_tally_pending(const lt_tally_t *self)
 int64_t lt_tally_interval_ms(const lt_tally_t *self)
 {
     return self->interval_ms;
+}
+
+const char *lt_tally_times(uint64_t n, char buf[LT_TALLY_TIMES_MAX])
+{
+    if (n == 1)
+        snprintf(buf, LT_TALLY_TIMES_MAX, "once");
+    else
+        snprintf(buf, LT_TALLY_TIMES_MAX, "%llu times", (unsigned long long)n);
+    return buf;
 }
 
 /* The particulars of k: keys[i] has slot i, the others the last. */

@@ -80,4 +80,10 @@ uint64_t lt_tally_pending(const lt_tally_t *self);
 /* The interval in milliseconds. */
 int64_t lt_tally_interval_ms(const lt_tally_t *self);
 
+/* Room for the longest lt_tally_times gives, with its end. */
+#define LT_TALLY_TIMES_MAX 32
+/* A report's count as its line says it, "once" or "N times" (never "1
+ * times"): written into buf, which is returned. */
+const char *lt_tally_times(uint64_t n, char buf[LT_TALLY_TIMES_MAX]);
+
 #endif

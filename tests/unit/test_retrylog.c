@@ -128,7 +128,25 @@ static void test_accepted_then_new_run(void)
     lt_retrylog_destroy(&r); /* B's count, A's new run has none */
     s_captured(out, sizeof out);
     CU_ASSERT_EQUAL(ut_lines(out, NULL), 1);
-    CU_ASSERT_EQUAL(ut_lines(out, "dataset=DS/B publish refused 1 times"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "dataset=DS/B publish refused once in the last"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "1 times"), 0);
+}
+
+/* A run of one refusal: its end line says so in the singular. */
+static void test_one_refusal(void)
+{
+    static char out[4096];
+    lt_retrylog_t *r = s_start();
+    lt_retrylog_run_t a = {0};
+    s_refuse_for(r, &a, "DS/A", 5000);
+    lt_retrylog_accepted(r, &a, "DS/A");
+    lt_retrylog_destroy(&r);
+    s_captured(out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, NULL), 2);
+    CU_ASSERT_EQUAL(ut_lines(out, "dataset=DS/A publishes accepted again after 1 refusal over 5 s"),
+                    1);
+    if (CU_get_number_of_failures())
+        fputs(out, stderr);
 }
 
 int main(void)
@@ -138,6 +156,7 @@ int main(void)
         {"refusals over ten minutes: one line at once, one a minute, one when accepted",
          test_full_disk_bounded},
         {"accepted: the last count, then a new run said at once", test_accepted_then_new_run},
+        {"one refusal: said as one", test_one_refusal},
         {NULL, NULL},
     };
     return ut_main("lt_retrylog", suite_init, suite_clean, tests);

@@ -299,6 +299,16 @@ static void test_forget_reports_then_new(void)
     lt_tally_destroy(&t);
 }
 
+/* A count as the report lines say it: never "1 times". */
+static void test_times(void)
+{
+    char buf[LT_TALLY_TIMES_MAX];
+    CU_ASSERT_STRING_EQUAL(lt_tally_times(1, buf), "once");
+    CU_ASSERT_STRING_EQUAL(lt_tally_times(0, buf), "0 times");
+    CU_ASSERT_STRING_EQUAL(lt_tally_times(12, buf), "12 times");
+    CU_ASSERT_STRING_EQUAL(lt_tally_times(UINT64_MAX, buf), "18446744073709551615 times");
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -310,6 +320,7 @@ int main(void)
         {"many keys: each found, pending kept, forgotten slots taken again", test_many_keys},
         {"a key forgotten by its owner: its count reported, then new again",
          test_forget_reports_then_new},
+        {"a count said in words: once, N times", test_times},
         {NULL, NULL},
     };
     return ut_main("lt_tally", NULL, NULL, tests);
