@@ -218,7 +218,8 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
     self->fresh = lt_fresh_new(LT_FRESH_BYTES, LT_FRESH_RUNS);
     self->arena = lt_arena_new(FEED_ARENA_BLOCK, 0);
     self->leaves = malloc((size_t)LT_BATCH_MAX_RECORDS * LT_HASH_BYTES);
-    if (!self->tail || !self->fresh || !self->arena || !self->leaves ||
+    self->stop_log = lt_feed_replica_stop_log(self);
+    if (!self->tail || !self->fresh || !self->arena || !self->leaves || !self->stop_log ||
         s_register(self, ctx->stats) != 0) {
         lt_feed_destroy(&self);
         return NULL;
@@ -275,6 +276,9 @@ void lt_feed_destroy(lt_feed_t **self_p)
     lt_fresh_destroy(&self->fresh);
     lt_arena_destroy(&self->arena);
     free(self->leaves);
+    if (self->stop_log)
+        lt_tally_flush(self->stop_log); /* the counts not yet written */
+    lt_tally_destroy(&self->stop_log);
     free(self);
     *self_p = NULL;
 }

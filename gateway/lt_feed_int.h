@@ -15,6 +15,7 @@
 #include "lt_stats.h"
 #include "lt_store_snap.h"
 #include "lt_tail.h"
+#include "lt_tally.h"
 
 /* What follows "STREAM: " in the ERR_NOT_FOUND an owner answers a Credit or
  * Unsubscribe with when it holds no such subscription (PROTOCOL.md 6.2). A
@@ -218,6 +219,11 @@ typedef struct {
      * followed the last (lt_feed_repeat_progress): wait is the back-off
      * the last got, doubled for the next. */
     lt_feed_repeat_t fails;
+    /* Stops since a batch or snapshot was last applied, and when the first
+     * of them was (monotonic ms): their log lines are counted (stop_log),
+     * and the next one applied ends them with one line. */
+    uint64_t stops;
+    int64_t stops_since;
     lt_feed_state_t state;
     int64_t outstanding; /* credit the owner still holds for us */
     int64_t next_at;     /* monotonic ms of the next (re)subscribe */
@@ -288,6 +294,7 @@ struct _lt_feed_t {
     lt_fresh_t *fresh;    /* owner: records committed lately (lt_fresh.h) */
     lt_arena_t *arena;    /* replica: one received record decoded at a time */
     uint8_t *leaves;      /* replica: the leaves of the batch being checked */
+    lt_tally_t *stop_log; /* replica: the stops of the feeds, logged per stream once a minute */
     size_t n_snaps;       /* snapshots and replacements being sent */
     size_t n_peer_snaps;  /* of those, snapshots to peers */
     int64_t prune_at;     /* monotonic ms of the next pruning step */
@@ -441,7 +448,10 @@ void lt_feed_replica_tick(lt_feed_t *self);
  * subscription is replaced, and what it still sends is stale. */
 void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f);
 /* Stops feed f for why and schedules the re-subscribe (at least min_ms
- * away, min_ms at most a minute); `unsubscribe` tells the owner. */
+ * away, min_ms at most a minute); `unsubscribe` tells the owner. Logged
+ * at once when it is the first stop since f last applied, else counted
+ * in one line per stream a minute (docs/operations.md, "Store full or
+ * failing"): over hours of a full disk, every back-off stops it again. */
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
                              int64_t min_ms, int unsubscribe);
 /* The owner made f start `what` again r->n times in a row (lt_feed_repeat
@@ -452,8 +462,12 @@ void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *wha
 /* A batch or snapshot of f was applied: the owner is making progress, so
  * what it made f start again (overlaps, snapshot restarts) and the
  * failures that stopped f start a new row, once the wait after the last of
- * the row is a minute over (lt_feed_repeat_progress). */
-void lt_feed_replica_progress(lt_feed_replica_t *f);
+ * the row is a minute over (lt_feed_repeat_progress). Its run of stops, if
+ * any, ends with one line. */
+void lt_feed_replica_progress(lt_feed_t *self, lt_feed_replica_t *f);
+/* The log of the feeds' stops (lt_feed_replica_backoff), one key per
+ * stream; NULL when out of memory. */
+lt_tally_t *lt_feed_replica_stop_log(lt_feed_t *self);
 /* Gives n records of credit back to the owner on sock. */
 void lt_feed_replica_credit(lt_feed_replica_t *f, void *sock, size_t n);
 /* The cursor what f receives next follows on: the one the batches being

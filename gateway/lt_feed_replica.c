@@ -25,6 +25,9 @@
 #define REFUSED_BACKOFF_MS 30000
 /* Not connected yet: subscribe again this soon. */
 #define RETRY_MS 200
+/* A feed's stops after the first of a run are counted in one line per
+ * stream at most this often. */
+#define STOP_LOG_MS 60000
 
 int lt_feed_replica_open(lt_feed_t *self, const char *stream)
 {
@@ -89,6 +92,7 @@ void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
                      : NULL;
     if (sock)
         s_unsubscribe(sock, f);
+    lt_tally_forget(self->stop_log, stream); /* its count not yet written */
     lt_info("feed", "replica of %s removed at seq %llu", stream,
             (unsigned long long)f->cursor.last_seq);
     lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
@@ -131,6 +135,88 @@ static void s_unsubscribe(void *sock, const lt_feed_replica_t *f)
     (void)lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_UNSUBSCRIBE, &u);
 }
 
+/* ---- the log of stops -------------------------------------------------------- */
+
+/* One stop's particulars, kept for its reports. */
+typedef struct {
+    char stream[LT_STREAM_ID_MAX + 1];
+    char why[400];
+    uint64_t seq;
+    int64_t wait_ms;
+    uint64_t run;    /* the stops of its run so far, this one included */
+    int64_t run_sec; /* the run's length so far */
+} s_stop_t;
+
+static void s_stop_report(void *arg, const lt_tally_report_t *rep)
+{
+    (void)arg;
+    const s_stop_t *p = rep->info;
+    char n[LT_TALLY_TIMES_MAX];
+    if (rep->kind == LT_TALLY_FIRST && p->run == 1)
+        lt_warn("feed",
+                "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms, further stops "
+                "said at most once every %d s",
+                p->stream, (unsigned long long)p->seq, p->why, (long long)p->wait_ms,
+                STOP_LOG_MS / 1000);
+    else if (rep->kind == LT_TALLY_FIRST) /* a whole interval passed without a stop */
+        lt_warn("feed",
+                "replica of %s stopped again at seq %llu: %s; re-subscribing in %lld ms "
+                "(%llu stops in %lld s without applying)",
+                p->stream, (unsigned long long)p->seq, p->why, (long long)p->wait_ms,
+                (unsigned long long)p->run, (long long)p->run_sec);
+    else if (rep->kind == LT_TALLY_COUNT)
+        lt_warn("feed",
+                "replica of %s stopped %s in the last %lld s, the last at seq %llu: %s; "
+                "re-subscribing in %lld ms",
+                p->stream, lt_tally_times(rep->count, n), (long long)rep->seconds,
+                (unsigned long long)p->seq, p->why, (long long)p->wait_ms);
+    else
+        lt_warn("feed",
+                "replicas beyond the %d tracked stopped %s in the last %lld s (the last: %s at "
+                "seq %llu: %s)",
+                LT_GWCFG_MAX_SUBS, lt_tally_times(rep->count, n), (long long)rep->seconds,
+                p->stream, (unsigned long long)p->seq, p->why);
+}
+
+lt_tally_t *lt_feed_replica_stop_log(lt_feed_t *self)
+{
+    /* A key per replica: removing one forgets its key. */
+    return lt_tally_new(STOP_LOG_MS, LT_GWCFG_MAX_SUBS, sizeof(s_stop_t), s_stop_report, self);
+}
+
+/* f stopped at its cursor for why, to subscribe again in wait ms: its
+ * first stop since it last applied is logged at once, later ones
+ * counted. Over hours of a full disk (or an owner gone) it stops at
+ * every back-off, up to once a minute: a line each would flood the log. */
+static void s_stop_note(lt_feed_t *self, lt_feed_replica_t *f, const char *why, int64_t wait)
+{
+    s_stop_t p;
+    int64_t now = lt_clock_mono_ms();
+    if (f->stops++ == 0)
+        f->stops_since = now;
+    snprintf(p.stream, sizeof p.stream, "%s", f->stream->name);
+    /* Cut on a character boundary: the log keeps valid UTF-8. */
+    snprintf(p.why, sizeof p.why, "%.*s", lt_valid_cut(why, sizeof p.why - 1), why);
+    p.seq = f->cursor.last_seq;
+    p.wait_ms = wait;
+    p.run = f->stops;
+    p.run_sec = (now - f->stops_since + 999) / 1000;
+    lt_tally_note(self->stop_log, f->stream->name, &p);
+}
+
+/* f applied a batch or snapshot: ends its run of stops, if any, its count
+ * not yet written first, so that its next stop is said at once again. */
+static void s_stop_end(lt_feed_t *self, lt_feed_replica_t *f)
+{
+    if (!f->stops)
+        return;
+    lt_tally_forget(self->stop_log, f->stream->name);
+    lt_info("feed", "replica of %s applying again after %llu failure%s over %lld s",
+            f->stream->name, (unsigned long long)f->stops, f->stops == 1 ? "" : "s",
+            (long long)(lt_clock_mono_ms() - f->stops_since + 999) / 1000);
+    f->stops = 0;
+}
+
 /* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
  * unless the owner is the one that refused the subscription. */
 void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
@@ -151,8 +237,7 @@ void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *
     r->at = lt_clock_mono_ms();
     f->state = LT_FEED_BACKOFF;
     f->next_at = r->at + r->wait;
-    lt_warn("feed", "replica of %s stopped at seq %llu: %s; re-subscribing in %lld ms",
-            f->stream->name, (unsigned long long)f->cursor.last_seq, why, (long long)r->wait);
+    s_stop_note(self, f, why, r->wait);
     lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-stop",
                                                        .peer = f->owner,
                                                        .target = f->stream->name,
@@ -179,8 +264,9 @@ void lt_feed_replica_hold(lt_feed_t *self, lt_feed_replica_t *f, const char *wha
         s_unsubscribe(sock, f);
 }
 
-void lt_feed_replica_progress(lt_feed_replica_t *f)
+void lt_feed_replica_progress(lt_feed_t *self, lt_feed_replica_t *f)
 {
+    s_stop_end(self, f);
     lt_feed_repeat_progress(&f->fails);
     lt_feed_repeat_progress(&f->overlaps);
     lt_feed_repeat_progress(&f->restarts);
@@ -246,9 +332,12 @@ static void s_subscribe(lt_feed_t *self, lt_feed_replica_t *f)
         f->next_at = now + RETRY_MS;
         return;
     }
+    /* After the first stop of a run, its back-offs' lines are counted
+     * (s_stop_note): their subscribes are said at debug. */
     if (f->state != LT_FEED_LIVE)
-        lt_info("feed", "subscribing to %s from %s at seq %llu", f->stream->name, owner,
-                (unsigned long long)f->cursor.last_seq + 1);
+        lt_log(f->stops > 1 ? LT_LOG_DEBUG : LT_LOG_INFO, "feed",
+               "subscribing to %s from %s at seq %llu", f->stream->name, owner,
+               (unsigned long long)f->cursor.last_seq + 1);
     /* A live feed's old subscription may have batches on their way, sent
      * from further on than the new one starts (6.6). */
     f->stale_ahead = f->state == LT_FEED_LIVE;
@@ -281,6 +370,7 @@ static int64_t s_idle_ms(const lt_feed_replica_t *f)
 void lt_feed_replica_tick(lt_feed_t *self)
 {
     int64_t now = lt_clock_mono_ms();
+    lt_tally_tick(self->stop_log);
     for (size_t i = 0; i < self->n_replicas; i++) {
         lt_feed_replica_t *f = &self->replicas[i];
         lt_feed_history_tick(self, f, now);
@@ -792,7 +882,7 @@ static void s_applied(lt_feed_t *self, lt_feed_replica_t *f, const lt_feed_apply
     }
     if (job->sub_gen != f->sub_gen || f->state != LT_FEED_LIVE)
         return; /* subscribed again or stopped meanwhile: the credit is not owed */
-    lt_feed_replica_progress(f);
+    lt_feed_replica_progress(self, f);
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     void *sock = lt_peers_link(self->ctx->peers, f->owner);

@@ -533,7 +533,7 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
     /* Swapped in: nothing is staged, the copy's row is the replica's old
      * one, emptied by the swap. */
     f->stage->active = 0;
-    lt_feed_replica_progress(f);
+    lt_feed_replica_progress(self, f);
     f->stale_ahead = 0;
     f->last_batch_at = lt_clock_mono_ms();
     lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);

@@ -977,6 +977,23 @@ int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const c
     return n;
 }
 
+unsigned long long lt_ft_log_sum(const lt_it_gw_t *g, long mark, const char *a)
+{
+    FILE *f = fopen(g->log_path, "r");
+    if (!f)
+        return 0;
+    unsigned long long sum = 0;
+    char *line = NULL, *at;
+    size_t cap = 0;
+    if (fseek(f, mark, SEEK_SET) == 0)
+        while (getline(&line, &cap, f) >= 0)
+            if ((at = strstr(line, a)))
+                sum += strtoull(at + strlen(a), NULL, 10);
+    free(line);
+    fclose(f);
+    return sum;
+}
+
 /* How many of the n strings the file at path holds in order, one a line. */
 static size_t s_file_order(const char *path, const char *const *lines, size_t n)
 {

@@ -153,6 +153,10 @@ int lt_ft_ok(int rc, const char *what, const char *err);
 
 /* Lines after mark containing a (and b when non-NULL). */
 int lt_ft_log_count_lines(const lt_it_gw_t *g, long mark, const char *a, const char *b);
+/* The sum, over the lines after mark containing a, of the number that
+ * follows a on each (the stops a replica's "applying again after N
+ * failures" lines end). */
+unsigned long long lt_ft_log_sum(const lt_it_gw_t *g, long mark, const char *a);
 /* Polls until the file at path holds lines containing each of the n
  * strings in this order (each on a line after the previous one's), for
  * what a log says about a cause rather than how long it took; 0, or -1

@@ -888,52 +888,135 @@ static void test_store_failure_stops_all(void)
 
 #define FULL_BATCHES 400 /* at most, before one needs a page the store may not take */
 
-/* A group of replica batches the writer's store cannot write, as on a
- * full disk (SQLite's max_page_count: "database or disk is full"), reads
- * 0 in lienthong_store_writable, as a publish group does; once there is
- * room the replica's next commit sets it to 1 again. */
-static void test_full_store_not_writable(void)
+/* Opens a writer on the store, as full as its file is now (SQLite's
+ * max_page_count: "database or disk is full"), its connection in
+ * g_opened, and commits the chain x through it until a batch does not
+ * fit: the index of that batch, whose failure stopped the replica. */
+static size_t s_fill(lt_store_t **writer, batch_t *x, uint8_t h[][LT_HASH_BYTES])
 {
-    static batch_t x[FULL_BATCHES];
-    static uint8_t h[FULL_BATCHES][LT_HASH_BYTES];
     char path[300], err[1024];
     uint64_t credit, from;
-    CU_ASSERT_FATAL(s_setup() == 0);
     lt_stats_series_t *writable = lt_gwstats_store_writable(G.ctx.stats);
     CU_ASSERT_FATAL(writable != NULL);
-    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
     snprintf(path, sizeof path, "%s/store.db", G.tmp);
     g_capture = 1;
-    lt_store_t *writer = lt_store_open(path, err, sizeof err);
+    *writer = lt_store_open(path, err, sizeof err);
     g_capture = 0;
-    CU_ASSERT_FATAL(writer && g_opened);
+    CU_ASSERT_FATAL(*writer && g_opened);
     ut_sql_exec(g_opened, "PRAGMA max_page_count = 1"); /* as large as the file is now */
     s_chain(x, FULL_BATCHES, h, FULL_BATCHES);
     size_t i = 0;
     for (; i < FULL_BATCHES; i++) {
         lt_feed_apply_t *job = s_check(&x[i]);
         CU_ASSERT_FATAL(job != NULL);
-        CU_ASSERT_EQUAL(s_commit_on(writer, &job, 1), 1);
+        CU_ASSERT_EQUAL(s_commit_on(*writer, &job, 1), 1);
         s_drain(&credit, &from);
         if (s_row().last_seq != (i + 1) * PER_BATCH)
             break;
         CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
     }
     CU_ASSERT_FATAL(i < FULL_BATCHES);
-    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 0);
-    lt_feed_replica_t *f = lt_feed_replica_find(G.feed, OD_POP);
-    CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
-    /* Room again: asked again from the durable cursor, and committed. */
-    ut_sql_exec(g_opened, "PRAGMA max_page_count = 1073741823");
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_BACKOFF);
+    return i;
+}
+
+/* Ends the replica's back-off: it subscribes again from its durable
+ * cursor, the owner answers with batch b, committed through writer. */
+static void s_again(lt_store_t *writer, const batch_t *b)
+{
+    uint64_t credit, from;
     lt_feed_dir_changed(G.feed, NULL); /* ends the back-off */
     lt_feed_tick(G.feed);
     s_drain(&credit, &from);
-    CU_ASSERT_EQUAL(from, i * PER_BATCH + 1);
-    lt_feed_apply_t *job = s_check(&x[i]);
+    CU_ASSERT_EQUAL(from, s_row().last_seq + 1);
+    lt_feed_apply_t *job = s_check(b);
     CU_ASSERT_FATAL(job != NULL);
     CU_ASSERT_EQUAL(s_commit_on(writer, &job, 1), 1);
+}
+
+/* A group of replica batches the writer's store cannot write, as on a
+ * full disk, reads 0 in lienthong_store_writable, as a publish group
+ * does; once there is room the replica's next commit sets it to 1 again. */
+static void test_full_store_not_writable(void)
+{
+    static batch_t x[FULL_BATCHES];
+    static uint8_t h[FULL_BATCHES][LT_HASH_BYTES];
+    lt_store_t *writer = NULL;
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_stats_series_t *writable = lt_gwstats_store_writable(G.ctx.stats);
+    CU_ASSERT_FATAL(writable != NULL);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
+    size_t i = s_fill(&writer, x, h);
+    CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 0);
+    /* Room again: asked again from the durable cursor, and committed. */
+    ut_sql_exec(g_opened, "PRAGMA max_page_count = 1073741823");
+    s_again(writer, &x[i]);
     CU_ASSERT_EQUAL(s_row().last_seq, (i + 1) * PER_BATCH);
     CU_ASSERT_EQUAL(lt_gwstats_gauge(writable), 1);
+    lt_store_destroy(&writer);
+    g_opened = NULL;
+    s_feed_close();
+}
+
+static int64_t s_now; /* the clock of the replicas' stop log, where a case sets it */
+
+static int64_t s_clock(void *arg)
+{
+    (void)arg;
+    return s_now;
+}
+
+#define FULL_BACKOFFS 7 /* after the first stop, one each 20 s */
+
+/* A full disk lasting many back-offs: the replica's first stop is logged
+ * at once with its cause, the later ones counted in one line a minute,
+ * their subscribes at debug, and one line ends the run when it applies
+ * again; not a line (and a subscribing line) per back-off. */
+static void test_full_store_stops_counted(void)
+{
+    static batch_t x[FULL_BATCHES];
+    static uint8_t h[FULL_BATCHES][LT_HASH_BYTES];
+    static char out[65536];
+    lt_store_t *writer = NULL;
+    CU_ASSERT_FATAL(s_setup() == 0);
+    s_now = 1000000;
+    lt_tally_set_clock(G.feed->stop_log, s_clock, NULL);
+    int saved = s_log_begin("stops", LT_LOG_INFO);
+    size_t i = s_fill(&writer, x, h);
+    for (int k = 0; k < FULL_BACKOFFS; k++) {
+        s_now += 20000;
+        s_again(writer, &x[i]);
+        CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_BACKOFF);
+    }
+    /* A whole minute without a stop: the next is said at once again, as
+     * one of the run. */
+    for (int k = 0; k < 2; k++) {
+        s_now += 61000;
+        lt_feed_tick(G.feed);
+    }
+    s_again(writer, &x[i]);
+    ut_sql_exec(g_opened, "PRAGMA max_page_count = 1073741823");
+    s_again(writer, &x[i]);
+    CU_ASSERT_EQUAL(s_row().last_seq, (i + 1) * PER_BATCH);
+    s_log_end(saved, "stops", out, sizeof out);
+    /* 9 stops: the first at once, then 2 counted by the minute at 60 s,
+     * 3 at 120 s, 2 at 201 s, the last at once after a quiet minute. */
+    CU_ASSERT_EQUAL(ut_lines(out, "WARN"), 5);
+    CU_ASSERT_EQUAL(ut_lines(out, "stopped at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "database or disk is full; re-subscribing in 500 ms, further "
+                                  "stops said at most once every 60 s"),
+                    1);
+    CU_ASSERT_EQUAL(ut_lines(out, "replica of " OD_POP " stopped 2 times in the last 60 s, the "
+                                  "last at seq"),
+                    1);
+    CU_ASSERT_EQUAL(ut_lines(out, "replica of " OD_POP " stopped 3 times in the last 60 s"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "replica of " OD_POP " stopped 2 times in the last 81 s"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "replica of " OD_POP " stopped again at seq"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "disk is full; re-subscribing in 500 ms (9 stops in"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "subscribing to " OD_POP), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "replica of " OD_POP " applying again after 9 failures over"), 1);
+    if (CU_get_number_of_failures())
+        fputs(out, stderr);
     lt_store_destroy(&writer);
     g_opened = NULL;
     s_feed_close();
@@ -1601,6 +1684,9 @@ static void test_snapshot_seq_beyond_store(void)
         CU_ASSERT_EQUAL_FATAL(f->state, LT_FEED_LIVE);
         saved = s_log_begin("beyond", LT_LOG_WARN);
         s_snap_chunk(&sn);
+        /* A second stop with nothing applied since the first is counted,
+         * its cause in the count's line. */
+        lt_tally_flush(G.feed->stop_log);
         s_log_end(saved, "beyond", out, sizeof out);
         CU_ASSERT_EQUAL(f->state, LT_FEED_BACKOFF);
         CU_ASSERT(ut_lines(out, want) == 1);
@@ -1943,6 +2029,8 @@ int main(void)
         {"a store failure stops every replica of the group", test_store_failure_stops_all},
         {"a full store: lienthong_store_writable 0, 1 once a batch commits again",
          test_full_store_not_writable},
+        {"a full store for many back-offs: its stops logged once, then counted by the minute",
+         test_full_store_stops_counted},
         {"a copy started again while its first batch commits: the replica keeps its content",
          test_resync_restarted_while_committing},
         {"a complete copy whose swap failed is swapped in by the tick once the store lets it",
