@@ -355,8 +355,10 @@ int lt_refcheck_next(lt_refcheck_t *self, uint64_t request_id, int64_t now_ms,
     self->req.request_id = request_id;
     self->req.dataset = (char *)ref->target;
     self->req.purpose = self->purpose;
-    /* Wall clock, as the owner reads it (PROTOCOL.md 7.1). */
-    self->req.deadline_ms = lt_clock_now_ms() + LT_REFCHECK_WAIT_MS - 1000;
+    /* The budget, which each gateway counts on its own clock, and the
+     * deadline for an owner of an earlier release (PROTOCOL.md 7.1). */
+    self->req.timeout_ms = LT_REFCHECK_WAIT_MS - 1000;
+    self->req.deadline_ms = lt_clock_now_ms() + self->req.timeout_ms;
     self->req.n_subjects = self->n_batch;
     self->req.subjects = self->subject_ptrs;
     self->id = request_id;

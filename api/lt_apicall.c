@@ -516,10 +516,12 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
     char err[1024];
     collect_t k = {.req = req, .results = vq ? json_array() : NULL};
     memset(out, 0, sizeof *out);
+    /* The budget for every owner (7.1), and the deadline for one of an
+     * earlier release, which reads it on its own clock. */
     if (lq)
-        lq->request_id = id, lq->deadline_ms = deadline;
+        lq->request_id = id, lq->deadline_ms = deadline, lq->timeout_ms = (uint32_t)timeout_ms;
     else
-        vq->request_id = id, vq->deadline_ms = deadline;
+        vq->request_id = id, vq->deadline_ms = deadline, vq->timeout_ms = (uint32_t)timeout_ms;
     lt_client_t *c = s_take(self, out);
     if (!c)
         goto out;

@@ -44,8 +44,8 @@ lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char 
                               size_t errlen);
 void lt_apireq_destroy(lt_apireq_t **self_p);
 
-/* The request as the local API sends it; request_id and deadline_ms are 0
- * until the caller sets them. Exactly one of the three is non-NULL. */
+/* The request as the local API sends it; request_id, deadline_ms and
+ * timeout_ms are 0 until the caller sets them. Exactly one of the three is non-NULL. */
 Lienthong__LookupRequest *lt_apireq_lookup(lt_apireq_t *self);
 Lienthong__VerifyRequest *lt_apireq_verify(lt_apireq_t *self);
 Lienthong__ProfileRequest *lt_apireq_profile(lt_apireq_t *self);

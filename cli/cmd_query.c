@@ -112,12 +112,12 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
         } else if (c == 't') {
             if (lt_cli_int_opt(argv[0], "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
                 return 2;
-            /* It becomes the request's deadline, which an owner refuses
-             * further ahead than this (PROTOCOL.md 7.1): say so here. */
+            /* It becomes the request's timeout_ms, which an owner refuses
+             * over this (PROTOCOL.md 7.1): say so here. */
             if (l > LT_QUERY_MAX_AHEAD_MS)
                 return lt_cli_fail(2, argv[0],
-                                   "--timeout: expected whole milliseconds 1..%d, got '%s': the "
-                                   "deadline it sets may be at most 10 minutes ahead "
+                                   "--timeout: expected whole milliseconds 1..%d, got '%s': a "
+                                   "request's time may be at most 10 minutes "
                                    "(PROTOCOL.md 7.1)",
                                    LT_QUERY_MAX_AHEAD_MS, optarg);
             a->timeout = (int)l;
@@ -378,7 +378,8 @@ static int s_lookup(args_t *a)
     q.n_fields = a->n_fields;
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    q.deadline_ms = lt_clock_now_ms() + a->timeout;
+    q.deadline_ms = lt_clock_now_ms() + a->timeout; /* for an owner of an earlier release */
+    q.timeout_ms = (uint32_t)a->timeout;
     if (s_send(a, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, "lookup") != 0)
         return 1;
     Lienthong__Envelope *rep = s_recv(a, a->timeout + 2000, "lookup");
@@ -413,7 +414,8 @@ static int s_verify(args_t *a)
     q.n_subjects = a->n_subjects;
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    q.deadline_ms = lt_clock_now_ms() + a->timeout;
+    q.deadline_ms = lt_clock_now_ms() + a->timeout; /* for an owner of an earlier release */
+    q.timeout_ms = (uint32_t)a->timeout;
     if (s_send(a, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, "verify") != 0)
         return 1;
     json_t *arr = a->json ? json_array() : NULL;

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 /* Microseconds of clock id. */
@@ -15,9 +16,24 @@ static int64_t s_us(clockid_t id)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Test hook of builds made with -DLT_TEST_HOOKS=ON (scripts/lib.sh; never
+ * the package nor a build by hand): LT_TEST_CLOCK_OFFSET_MS=N moves this
+ * process's wall clock by N ms (negative: behind), so that an integration
+ * test runs two gateways whose clocks disagree (tests/integration/
+ * test_query.c). Read at each call: a test sets it for one child only. */
+static int64_t s_test_offset_ms(void)
+{
+#ifdef LT_TEST_HOOKS
+    const char *v = getenv("LT_TEST_CLOCK_OFFSET_MS");
+    return v ? strtoll(v, NULL, 10) : 0;
+#else
+    return 0;
+#endif
+}
+
 int64_t lt_clock_now_ms(void)
 {
-    return s_us(CLOCK_REALTIME) / 1000;
+    return s_us(CLOCK_REALTIME) / 1000 + s_test_offset_ms();
 }
 
 int64_t lt_clock_mono_ms(void)

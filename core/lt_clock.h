@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Unix time in milliseconds (wall clock). */
+/* Unix time in milliseconds (wall clock; in builds with LT_TEST_HOOKS,
+ * moved by LT_TEST_CLOCK_OFFSET_MS ms when set: see lt_clock.c). */
 int64_t lt_clock_now_ms(void);
 /* Milliseconds of a monotonic clock with an arbitrary origin. */
 int64_t lt_clock_mono_ms(void);

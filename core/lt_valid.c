@@ -348,14 +348,18 @@ static Lienthong__ErrorCode s_audit_text(const char *what, const char *purpose,
     return code ? code : s_audit_field(case_ref, LT_QUERY_MAX_TEXT, what, "case_ref", err, errlen);
 }
 
-/* request_id, dataset, purpose and case_ref: the checks common to both
- * requests. */
-static Lienthong__ErrorCode s_request(const char *what, uint64_t id, const char *dataset,
-                                      const char *purpose, const char *case_ref, char *err,
-                                      size_t errlen)
+/* request_id, timeout_ms, dataset, purpose and case_ref: the checks common
+ * to both requests. A budget over 10 minutes is refused, since the owner
+ * deduplicates for that long and no longer (PROTOCOL.md 7.1, 7.2). */
+static Lienthong__ErrorCode s_request(const char *what, uint64_t id, uint32_t timeout_ms,
+                                      const char *dataset, const char *purpose,
+                                      const char *case_ref, char *err, size_t errlen)
 {
     if (id == 0)
         return s_fail(MALFORMED, err, errlen, "%s.request_id must not be 0", what);
+    if (timeout_ms > LT_QUERY_MAX_AHEAD_MS)
+        return s_fail(MALFORMED, err, errlen, "%s.timeout_ms %u is over %d (10 minutes)", what,
+                      timeout_ms, LT_QUERY_MAX_AHEAD_MS);
     if (!dataset[0])
         return s_fail(MALFORMED, err, errlen, "%s.dataset must not be empty", what);
     Lienthong__ErrorCode code = s_text_max(dataset, LT_STREAM_ID_MAX - 1, what, "dataset", err,
@@ -403,8 +407,8 @@ static Lienthong__ErrorCode s_field_names(char *const *names, size_t n, const ch
 
 Lienthong__ErrorCode lt_valid_lookup(const Lienthong__LookupRequest *q, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->dataset, q->purpose,
-                                          q->case_ref, err, errlen);
+    Lienthong__ErrorCode code = s_request("lookup_request", q->request_id, q->timeout_ms,
+                                          q->dataset, q->purpose, q->case_ref, err, errlen);
     if (!code)
         code = s_key(q->key, "lookup_request", "key", err, errlen);
     if (code)
@@ -540,8 +544,8 @@ static Lienthong__ErrorCode s_key_claims(const char *key, size_t n_claims, size_
 
 Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->dataset, q->purpose,
-                                          q->case_ref, err, errlen);
+    Lienthong__ErrorCode code = s_request("verify_request", q->request_id, q->timeout_ms,
+                                          q->dataset, q->purpose, q->case_ref, err, errlen);
     if (code)
         return code;
     if (q->n_subjects && (q->n_keys || q->n_claims))

@@ -307,7 +307,11 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
     lq.key = q->key;
     lq.purpose = q->purpose;
     lq.case_ref = q->case_ref;
+    /* The time left, which each gateway counts on its own clock, and the
+     * deadline for an owner of an earlier release (7.1). */
+    int64_t left = deadline_ms - lt_clock_now_ms();
     lq.deadline_ms = deadline_ms;
+    lq.timeout_ms = (uint32_t)(left < 1 ? 1 : left);
     lq.fields = qp->fields;
     lq.n_fields = qp->n_fields;
     /* No fields named: those the policy grants, so that a plain part is

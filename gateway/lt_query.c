@@ -245,8 +245,10 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
                        "forwarded to their owner", LT_STATS_COUNTER, op, NULL);
     o->answered = s_series(st, "lienthong_query_answered", "Caller: requests whose verified "
                            "answers were handed to the application", LT_STATS_COUNTER, op, NULL);
-    o->timeouts = s_series(st, "lienthong_query_timeouts", "Caller: requests ended with "
-                           "ERR_TIMEOUT at their deadline", LT_STATS_COUNTER, op, NULL);
+    o->timeouts = s_series(st, "lienthong_query_timeouts",
+                           "Caller: requests ended with ERR_TIMEOUT at their deadline, here or at "
+                           "the owner",
+                           LT_STATS_COUNTER, op, NULL);
     o->caller_us = s_series(st, "lienthong_query_caller_latency", "Caller: time from a local "
                             "request to its last answer delivered", LT_STATS_HISTOGRAM, op, NULL);
     int ok = o->executed && o->replayed && o->latency && o->made && o->answered && o->timeouts &&
@@ -1075,20 +1077,54 @@ static int s_make_room(lt_query_t *self, const char *member)
     }
 }
 
+/* The absolute deadline of a request without timeout_ms (a caller of an
+ * earlier release, PROTOCOL.md 7.1) against this gateway's clock now: NULL
+ * when it may run, else why not in buf, with *code. It compares two
+ * gateways' clocks, so the reason names the gap and the clocks. */
+static const char *s_deadline_check(int64_t deadline, int64_t now, char *buf, size_t len,
+                                    Lienthong__ErrorCode *code)
+{
+    char at[LT_CLOCK_UTC_LEN];
+    int64_t gap = deadline > now ? deadline - now : now - deadline;
+    if (deadline >= now && gap <= LT_QUERY_MAX_AHEAD_MS)
+        return NULL;
+    lt_clock_utc(deadline / 1000, at, sizeof at);
+    if (deadline > now) {
+        *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+        snprintf(buf, len,
+                 "deadline more than 10 minutes ahead: %s is %lld.%03lld s ahead of this "
+                 "gateway's clock; check the clocks (NTP) of both gateways",
+                 at, (long long)(gap / 1000), (long long)(gap % 1000));
+    } else {
+        *code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
+        snprintf(buf, len,
+                 "deadline passed before execution: %s is %lld.%03lld s behind this gateway's "
+                 "clock; unless the request waited that long, check the clocks (NTP) of both "
+                 "gateways",
+                 at, (long long)(gap / 1000), (long long)(gap % 1000));
+    }
+    return buf;
+}
+
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
  * NULL when it was answered here (error, replay). hash is the request's
- * (7.1). */
+ * (7.1). A request with timeout_ms (lt_valid checked it is at most 10
+ * minutes) has its deadline that long after now on this gateway's own
+ * clock: it is executed now, so it cannot have passed, and deadline_ms,
+ * set by the caller's clock, is not looked at (7.1). */
 static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
-                        const char *caller, uint64_t id, int64_t deadline, const uint8_t *hash)
+                        const char *caller, uint64_t id, int64_t deadline, uint32_t timeout_ms,
+                        const uint8_t *hash)
 {
-    int64_t now = lt_clock_now_ms();
-    const char *why = NULL;
-    char reused[256];
-    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    const char *why = NULL, *late = NULL;
+    char reused[256], clocks[256];
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED, late_code = code;
+    if (!timeout_ms)
+        late = s_deadline_check(deadline, lt_clock_now_ms(), clocks, sizeof clocks, &late_code);
     if (id == 0)
         why = "request_id must not be 0";
-    else if (deadline > now + LT_QUERY_MAX_AHEAD_MS)
-        why = "deadline more than 10 minutes ahead";
+    else if (late && late_code == LIENTHONG__ERROR_CODE__ERR_MALFORMED)
+        why = late;
     dedup_key_t key;
     memset(&key, 0, sizeof key);
     s_append(key.member, 0, sizeof key.member, caller);
@@ -1107,9 +1143,9 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         why = reused;
         d = NULL;
     }
-    if (!why && deadline < now) {
-        why = "deadline passed before execution";
-        code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
+    if (!why && late) {
+        why = late;
+        code = late_code;
     }
     int room = why ? 0 : s_make_room(self, key.member);
     if (room < 0) {
@@ -1263,8 +1299,9 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
     if (own) /* a peer's is its hash alone: no second hash per request */
         s_local_who(r.hash, r.who, who);
-    dedup_t *d = s_admit(self, os, peer, in, caller, r.id,
-                         is_verify ? vq->deadline_ms : lq->deadline_ms, own ? who : r.hash);
+    dedup_t *d =
+        s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms,
+                is_verify ? vq->timeout_ms : lq->timeout_ms, own ? who : r.hash);
     if (!d)
         return;
     /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
@@ -1533,10 +1570,14 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
 }
 
 /* Registers a request to owner holding a copy of frame (its exact bytes,
- * body inside it, whose hash is hash); NULL when out of memory. */
+ * body inside it, whose hash is hash); NULL when out of memory. Its
+ * deadline on the monotonic clock is timeout_ms from now when the request
+ * carries it, else deadline_ms read on the wall clock (7.1). Retries
+ * resend the same bytes, the same timeout_ms (7.4): the owner's deadline
+ * may then fall after this one, never before. */
 static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owner,
                                  const zmq_msg_t *frame, const uint8_t *hash, int64_t deadline_ms,
-                                 size_t cost)
+                                 uint32_t timeout_ms, size_t cost)
 {
     outstanding_t *o = calloc(1, sizeof *o);
     if (!o)
@@ -1550,8 +1591,8 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
         return NULL;
     }
     memcpy(o->hash, hash, LT_HASH_BYTES);
-    int64_t now_wall = lt_clock_now_ms(), now = lt_clock_mono_ms();
-    int64_t left = deadline_ms - now_wall;
+    int64_t now = lt_clock_mono_ms();
+    int64_t left = timeout_ms ? (int64_t)timeout_ms : deadline_ms - lt_clock_now_ms();
     o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
     o->attempt_ms = ATTEMPT_MS;
     o->next_at = now; /* sent on the spot, or by the next tick */
@@ -1575,8 +1616,8 @@ static size_t s_out_cost(size_t frame, const Lienthong__VerifyRequest *vq)
 
 /* Registers an application's request; NULL when refused (answered). */
 static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
-                                const char *dataset, int64_t deadline_ms, const uint8_t *hash,
-                                const Lienthong__VerifyRequest *vq)
+                                const char *dataset, int64_t deadline_ms, uint32_t timeout_ms,
+                                const uint8_t *hash, const Lienthong__VerifyRequest *vq)
 {
     const Lienthong__Dataset *ds;
     Lienthong__ErrorCode code;
@@ -1584,7 +1625,8 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
     size_t cost = s_out_cost(zmq_msg_size((zmq_msg_t *)&in->body), vq);
     const char *why = s_out_check(self, id, dataset, cost, &ds, &code, full, sizeof full);
     outstanding_t *o = NULL;
-    if (!why && !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms, cost)))
+    if (!why &&
+        !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms, timeout_ms, cost)))
         why = "out of memory";
     if (why) {
         (void)lt_reject(self->ctx->reject,
@@ -1791,8 +1833,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         s_recent_reused(self, local, in, id, dataset, same))
         return;
     outstanding_t *o =
-        s_out_new(self, local, in, id, dataset, is_verify ? vq->deadline_ms : lq->deadline_ms, hash,
-                  is_verify ? vq : NULL);
+        s_out_new(self, local, in, id, dataset, is_verify ? vq->deadline_ms : lq->deadline_ms,
+                  is_verify ? vq->timeout_ms : lq->timeout_ms, hash, is_verify ? vq : NULL);
     if (!o)
         return;
     memcpy(o->who, same, LT_HASH_BYTES);
@@ -2062,6 +2104,14 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
     }
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT) {
+        /* The owner found the deadline passed: the request timed out as
+         * surely as at this gateway's own deadline, and is counted and
+         * logged so (docs/operations.md), not only among the peer's errors. */
+        lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
+        s_owner_said(o, e);
+        s_log_ended(self, o, "timed out", " at the owner");
+    }
     s_end_error(local, o, e->code, e->message);
     s_out_free(self, o);
 }
@@ -2099,7 +2149,8 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
     code = LIENTHONG__ERROR_CODE__ERR_INTERNAL;
     if (lt_wire_body_bytes(zmq_msg_data(&frame), zmq_msg_size(&frame), &body, &body_len) == 0) {
         lt_crypto_hash(body, body_len, hash);
-        o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms, cost);
+        o = s_out_make(self, q->request_id, ds->owner, &frame, hash, q->deadline_ms, q->timeout_ms,
+                       cost);
     }
     if (!o) {
         snprintf(why, whylen, "out of memory");

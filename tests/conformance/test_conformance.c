@@ -1183,7 +1183,10 @@ static void test_7_1_deadline_far(void)
     s_lookup_init(&q, DS, K2, "KYC");
     q.deadline_ms = s_now_ms() + 11 * 60 * 1000;
     CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
-    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id, NULL));
+    /* Without timeout_ms, the two gateways' clocks are compared: the
+     * refusal names the gap and the likely cause. */
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id,
+                             "s ahead of this gateway's clock; check the clocks (NTP)"));
 }
 
 static void test_7_1_deadline_passed(void)
@@ -1192,7 +1195,35 @@ static void test_7_1_deadline_passed(void)
     s_lookup_init(&q, DS, K2, "KYC");
     q.deadline_ms = s_now_ms() - 1;
     CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
-    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, q.request_id, NULL));
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, q.request_id,
+                             "s behind this gateway's clock"));
+}
+
+/* timeout_ms counts on the owner's clock: set, deadline_ms (the caller's
+ * clock) is not looked at, even an hour behind or ahead. */
+static void test_7_1_timeout_over_deadline(void)
+{
+    int64_t skew[] = {-3600 * 1000, 3600 * 1000};
+    for (size_t i = 0; i < 2; i++) {
+        Lienthong__LookupRequest q;
+        s_lookup_init(&q, DS, K2, "KYC");
+        q.deadline_ms = s_now_ms() + skew[i];
+        q.timeout_ms = 5000;
+        Lienthong__LookupAnswer *a = s_lookup(&g_conf, &q, NULL, NULL);
+        CU_ASSERT(a && a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
+        if (a)
+            lienthong__lookup_answer__free_unpacked(a, NULL);
+    }
+}
+
+static void test_7_1_timeout_far(void)
+{
+    Lienthong__LookupRequest q;
+    s_lookup_init(&q, DS, K2, "KYC");
+    q.timeout_ms = 10 * 60 * 1000 + 1;
+    CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id,
+                             "timeout_ms 600001"));
 }
 
 static void test_7_5_too_many_fields(void)
@@ -1461,6 +1492,8 @@ int main(int argc, char **argv)
         {"7.1 request_id 0: ERR_MALFORMED", test_7_1_request_id_zero},
         {"7.1 a deadline over 10 minutes ahead: ERR_MALFORMED", test_7_1_deadline_far},
         {"7.1 a deadline passed: ERR_TIMEOUT", test_7_1_deadline_passed},
+        {"7.1 timeout_ms set: deadline_ms not looked at", test_7_1_timeout_over_deadline},
+        {"7.1 timeout_ms over 10 minutes: ERR_MALFORMED", test_7_1_timeout_far},
         {"7.2 purpose, dataset and key refusals are signed answers", test_7_2_signed_refusals},
         {"7.2 a retry gets the stored answer byte for byte", test_7_2_retry_replayed},
         {"7.5 lookup releases the policy's fields, withholds the rest",

@@ -181,6 +181,11 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
     env.lookup_request = &lr;
     rc |= s_envelope("lookup", &env);
+    /* The same with its time as a budget (PROTOCOL.md 7.1), and the
+     * deadline an owner of an earlier release reads. */
+    lr.deadline_ms = 1796640000000;
+    lr.timeout_ms = 5000;
+    rc |= s_envelope("lookup-timeout", &env);
     /* A local pre-fill with on_behalf (PROTOCOL.md 8.5, 8.8). */
     char *streams[] = {(char *)"VN/GOV/BCA/population.portal", (char *)"VN/GOV/BYT/vaccinations.portal"};
     Lienthong__PrefillRequest pr = LIENTHONG__PREFILL_REQUEST__INIT;

@@ -15,7 +15,8 @@
  *
  * Each input, with a fresh owner and a fresh caller lt_query:
  *  1. If it decodes as an Envelope holding a LookupRequest or VerifyRequest:
- *     - round trip: a copy with the deadline moved to now + 60 s is given to
+ *     - round trip: a copy with the deadline moved to now + 60 s and a
+ *       timeout_ms of 60 s (PROTOCOL.md 7.1) is given to
  *       the caller as an application's request (lt_query_on_local); what the
  *       caller forwards is executed by the owner (lt_query_on_request with
  *       User-Id VN/COM/VIETTEL), signed (lt_query_flush), checked by the
@@ -664,16 +665,23 @@ static void s_app_check(const expect_t *ex, size_t n_ex)
 
 /* ---- step 1: requests --------------------------------------------------------------- */
 
-/* A copy of a request envelope whose deadline is now + 60 s, or NULL. */
+/* A copy of a request envelope whose deadline is now + 60 s and whose
+ * timeout_ms is 60 s, or NULL: the input's own budget (which may be over
+ * the limit) goes to the owner with the exact bytes. */
 static uint8_t *s_fresh_copy(Lienthong__Envelope *env, size_t *len)
 {
-    int64_t *deadline = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
-                            ? &env->lookup_request->deadline_ms
-                            : &env->verify_request->deadline_ms;
+    int is_lookup = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    int64_t *deadline =
+        is_lookup ? &env->lookup_request->deadline_ms : &env->verify_request->deadline_ms;
+    uint32_t *budget =
+        is_lookup ? &env->lookup_request->timeout_ms : &env->verify_request->timeout_ms;
     int64_t saved = *deadline;
+    uint32_t saved_budget = *budget;
     *deadline = lt_clock_now_ms() + 60000;
+    *budget = 60000;
     uint8_t *buf = s_pack(env, len);
     *deadline = saved;
+    *budget = saved_budget;
     return buf;
 }
 

@@ -20,7 +20,9 @@
  * refused, never answered with the first one's answer, and an application's
  * identical request while its id is outstanding is a retry; an owner
  * started late still answers once; a dead owner yields ERR_TIMEOUT at the
- * deadline; a lookup is answered while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON.
+ * deadline; a lookup is answered while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON;
+ * lookups and verifies are answered by an owner whose clock is a minute
+ * ahead or 20 minutes behind the caller's (timeout_ms, 7.1).
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -2402,6 +2404,95 @@ out:
     s_dump_logs();
 }
 
+/* ---- clocks that disagree (PROTOCOL.md 7.1) ------------------------------------- */
+
+/* Restarts the owner with its wall clock moved by offset_ms (the test hook
+ * LT_TEST_CLOCK_OFFSET_MS of core/lt_clock.c; "" for none), then waits
+ * until the caller is connected to it again. 0 or -1. */
+static int s_owner_skewed(const char *offset_ms)
+{
+    if (g_owner->pid > 0 && lt_it_gw_stop(g_owner, 5000) != 0)
+        return -1;
+    if (offset_ms[0] && setenv("LT_TEST_CLOCK_OFFSET_MS", offset_ms, 1) != 0)
+        return -1;
+    int rc = lt_it_gw_run(g_owner, READY_MS); /* the child took the variable: ours goes */
+    (void)unsetenv("LT_TEST_CLOCK_OFFSET_MS");
+    return rc == 0 ? lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) : -1;
+}
+
+/* A lookup and a verify through the caller's CLI, which send timeout_ms:
+ * both answered, whatever the owner's clock says. */
+static void s_answered_skewed(void)
+{
+    char *out = NULL, *err = NULL;
+    const char *lookup[] = {
+        "lookup", "--config", g_caller->conf_path, "--dataset", DS,      "--key",  K1,  "--purpose",
+        "KYC",    "--field",  "full_name",         "--timeout", "10000", "--json", NULL};
+    CU_ASSERT(s_cli(lookup, &out, &err) == 0);
+    CU_ASSERT(strstr(out, NAME1) != NULL);
+    if (!strstr(out, NAME1))
+        fprintf(stderr, "test_query: skewed owner: lookup said: %s%s\n", out, err);
+    free(out);
+    free(err);
+    const char *verify[] = {"verify",    "--config", g_caller->conf_path,
+                            "--dataset", DS,         "--key",
+                            K1,          "--claim",  "date_of_birth=19800229",
+                            "--purpose", "KYC",      "--timeout",
+                            "10000",     "--json",   NULL};
+    CU_ASSERT(s_cli(verify, &out, &err) == 0); /* every claim matches */
+    CU_ASSERT(strstr(out, "\"date_of_birth\": \"match\"") != NULL);
+    if (!strstr(out, "\"match\""))
+        fprintf(stderr, "test_query: skewed owner: verify said: %s%s\n", out, err);
+    free(out);
+    free(err);
+}
+
+/* An application that sends only deadline_ms (of an earlier release) to
+ * the skewed owner: refused with code, the reason naming the gap and the
+ * clocks (words), and at the caller counted as a timeout when the owner
+ * said ERR_TIMEOUT. */
+static void s_refused_skewed(Lienthong__ErrorCode code, const char *words)
+{
+    static const char *timeouts = "lienthong_query_timeouts_total{op=\"lookup\"}";
+    msg_t m = {0};
+    sent_t sent = {0};
+    char *ask[] = {"full_name"}, *c0 = lt_it_gw_metrics(g_caller, REPLY_MS), *c1 = NULL;
+    uint64_t id = s_id();
+    LT_IT_REQUIRE(c0 && lt_it_metrics_parse(c0));
+    LT_IT_REQUIRE(s_send_lookup(&g_app, id, DS, K1, ask, 1, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_await(g_app.sock, id, REPLY_MS, &m) == 0);
+    LT_IT_REQUIRE(m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
+    CU_ASSERT(m.env->error->code == code);
+    CU_ASSERT(strstr(m.env->error->message, words) != NULL);
+    CU_ASSERT(strstr(m.env->error->message, "check the clocks (NTP) of both gateways") != NULL);
+    fprintf(stderr, "test_query: skewed owner, no timeout_ms: %s\n", m.env->error->message);
+    LT_IT_REQUIRE((c1 = lt_it_gw_metrics(g_caller, REPLY_MS)) && lt_it_metrics_parse(c1));
+    double t0 = lt_it_metric(c0, timeouts), t1 = lt_it_metric(c1, timeouts);
+    CU_ASSERT_EQUAL(t1 - (t0 < 0 ? 0 : t0), code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT ? 1 : 0);
+out:
+    free(c0);
+    free(c1);
+    s_msg_free(&m);
+    s_sent_free(&sent);
+}
+
+/* The owner's clock a minute ahead of the caller's, then 20 minutes
+ * behind: lookups and verifies carrying timeout_ms are answered, since the
+ * owner counts their time on its own clock; a request with only the
+ * caller's deadline_ms is refused with the gap named. */
+static void test_skewed_owner(void)
+{
+    LT_IT_REQUIRE(s_owner_skewed("60000") == 0);
+    s_answered_skewed();
+    s_refused_skewed(LIENTHONG__ERROR_CODE__ERR_TIMEOUT, "s behind this gateway's clock");
+    LT_IT_REQUIRE(s_owner_skewed("-1200000") == 0);
+    s_answered_skewed();
+    s_refused_skewed(LIENTHONG__ERROR_CODE__ERR_MALFORMED, "s ahead of this gateway's clock");
+out:
+    CU_ASSERT(s_owner_skewed("") == 0);
+    s_dump_logs();
+}
+
 /* The suite's gateways live from suite_init to suite_clean: nothing to do
  * between tests. */
 static void s_keep_gateways(void)
@@ -2435,6 +2526,7 @@ int main(int argc, char **argv)
          test_owner_said_cut},
         {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
+        {"owner's clock ahead or behind: lookup and verify answered", test_skewed_owner},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init, suite_clean, NULL, s_keep_gateways, tests};

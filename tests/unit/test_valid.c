@@ -330,6 +330,42 @@ static void test_lookup_fields(void)
     CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
 }
 
+/* timeout_ms of a lookup or a verify (PROTOCOL.md 7.1): 0 (absent) to 10
+ * minutes, which the owner's deduplication covers; over it ERR_MALFORMED
+ * naming the field and the value. */
+static void test_query_timeout(void)
+{
+    char err[256], *keys[] = {"001"};
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.request_id = 7;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    Lienthong__Claim c = LIENTHONG__CLAIM__INIT, *claims[] = {&c};
+    c.field = "full_name";
+    c.value = "x";
+    Lienthong__VerifyRequest v = LIENTHONG__VERIFY_REQUEST__INIT;
+    v.request_id = 9;
+    v.dataset = "VN/GOV/BCA/population";
+    v.keys = keys;
+    v.n_keys = 1;
+    v.claims = claims;
+    v.n_claims = 1;
+    uint32_t ok[] = {0, 1, 5000, LT_QUERY_MAX_AHEAD_MS};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        q.timeout_ms = v.timeout_ms = ok[i];
+        CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+        CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_NONE);
+    }
+    q.timeout_ms = v.timeout_ms = LT_QUERY_MAX_AHEAD_MS + 1;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "lookup_request.timeout_ms 600001 is over 600000") != NULL);
+    CU_ASSERT_EQUAL(lt_valid_verify(&v, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "verify_request.timeout_ms 600001 is over 600000") != NULL);
+    q.timeout_ms = v.timeout_ms = UINT32_MAX;
+    CU_ASSERT_EQUAL(lt_valid_lookup(&q, err, sizeof err), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    CU_ASSERT(strstr(err, "4294967295") != NULL);
+}
+
 /* A profile (PROTOCOL.md 7.7): id, key, deadline, 1 to 16 distinct parts. */
 static void test_profile_fields(void)
 {
@@ -874,6 +910,7 @@ int main(void)
          test_snapshot_fields},
         {"lookup: id, dataset, key, at most 64 fields", test_lookup_fields},
         {"verify: keys, claims, subjects, limits", test_verify_fields},
+        {"lookup, verify: timeout_ms at most 10 minutes", test_query_timeout},
         {"verify: two claims on one field of a key refused, a key again allowed",
          test_verify_repeats},
         {"profile: id, key, deadline, parts", test_profile_fields},
