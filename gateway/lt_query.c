@@ -1085,23 +1085,26 @@ static const char *s_deadline_check(int64_t deadline, int64_t now, char *buf, si
                                     Lienthong__ErrorCode *code)
 {
     char at[LT_CLOCK_UTC_LEN];
-    int64_t gap = deadline > now ? deadline - now : now - deadline;
+    /* deadline is any 64-bit value a peer sent: the gap is taken unsigned,
+     * where it cannot overflow. */
+    uint64_t gap =
+        deadline > now ? (uint64_t)deadline - (uint64_t)now : (uint64_t)now - (uint64_t)deadline;
     if (deadline >= now && gap <= LT_QUERY_MAX_AHEAD_MS)
         return NULL;
     lt_clock_utc(deadline / 1000, at, sizeof at);
     if (deadline > now) {
         *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
         snprintf(buf, len,
-                 "deadline more than 10 minutes ahead: %s is %lld.%03lld s ahead of this "
+                 "deadline more than 10 minutes ahead: %s is %llu.%03llu s ahead of this "
                  "gateway's clock; check the clocks (NTP) of both gateways",
-                 at, (long long)(gap / 1000), (long long)(gap % 1000));
+                 at, (unsigned long long)(gap / 1000), (unsigned long long)(gap % 1000));
     } else {
         *code = LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
         snprintf(buf, len,
-                 "deadline passed before execution: %s is %lld.%03lld s behind this gateway's "
+                 "deadline passed before execution: %s is %llu.%03llu s behind this gateway's "
                  "clock; unless the request waited that long, check the clocks (NTP) of both "
                  "gateways",
-                 at, (long long)(gap / 1000), (long long)(gap % 1000));
+                 at, (unsigned long long)(gap / 1000), (unsigned long long)(gap % 1000));
     }
     return buf;
 }
@@ -1592,7 +1595,10 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
     }
     memcpy(o->hash, hash, LT_HASH_BYTES);
     int64_t now = lt_clock_mono_ms();
-    int64_t left = timeout_ms ? (int64_t)timeout_ms : deadline_ms - lt_clock_now_ms();
+    int64_t wall = lt_clock_now_ms();
+    /* deadline_ms is any 64-bit value an application sent: no subtraction
+     * that could overflow. */
+    int64_t left = timeout_ms ? (int64_t)timeout_ms : deadline_ms > wall ? deadline_ms - wall : 0;
     o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
     o->attempt_ms = ATTEMPT_MS;
     o->next_at = now; /* sent on the spot, or by the next tick */

@@ -1197,6 +1197,17 @@ static void test_7_1_deadline_passed(void)
     CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
     CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, q.request_id,
                              "s behind this gateway's clock"));
+    /* The ends of the range: the gap is named, not overflowed. */
+    s_lookup_init(&q, DS, K2, "KYC");
+    q.deadline_ms = INT64_MIN;
+    CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_TIMEOUT, q.request_id,
+                             "s behind this gateway's clock"));
+    s_lookup_init(&q, DS, K2, "KYC");
+    q.deadline_ms = INT64_MAX;
+    CU_ASSERT(s_send(&g_conf, 30, &q.base, NULL, NULL) == 0);
+    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id,
+                             "s ahead of this gateway's clock"));
 }
 
 /* timeout_ms counts on the owner's clock: set, deadline_ms (the caller's
