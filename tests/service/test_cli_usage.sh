@@ -40,7 +40,7 @@ for v in abc 0 -5 1e3 99999999999999 ' 7' +7; do
         lookup "${Q[@]}" --timeout "$v"
 done
 # A timeout is the request's deadline: at most 10 minutes ahead (PROTOCOL.md 7.1).
-expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..600000, got '600001': the deadline it sets may be at most 10 minutes ahead" \
+expect 2 "lienthong lookup: --timeout: expected whole milliseconds 1..600000, got '600001': a request's time may be at most 10 minutes (PROTOCOL.md 7.1)" \
     lookup "${Q[@]}" --timeout 600001
 expect 2 "verify: --timeout: expected whole milliseconds 1..600000, got '2147483647'" \
     verify --timeout 2147483647
