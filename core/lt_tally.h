@@ -22,8 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest key kept (longer ones are cut, and still find their entry). */
-#define LT_TALLY_KEY_MAX 192
+#include "lt_limits.h"
+
+/* Longest key kept, its terminating NUL included: a stream id (a dataset's
+ * or a view's, the longest id a key is made of) and a short suffix. Longer
+ * ones are cut, and still find their entry. */
+#define LT_TALLY_KEY_MAX (LT_STREAM_ID_MAX + 64)
 
 typedef struct _lt_tally_t lt_tally_t;
 

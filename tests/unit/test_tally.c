@@ -188,6 +188,27 @@ static void test_long_key_and_no_info(void)
     lt_tally_destroy(&t);
 }
 
+/* Two of the longest stream ids (a dataset's or a view's) that differ only
+ * in their last character are two keys: the replicas' stop log and the
+ * source's refusal log are keyed by them, and a cut key would merge two
+ * streams' counts under one name. */
+static void test_longest_ids_apart(void)
+{
+    lt_tally_t *t = s_start(4);
+    char a[LT_STREAM_ID_MAX], b[LT_STREAM_ID_MAX];
+    memset(a, 'v', sizeof a - 1);
+    a[sizeof a - 1] = 0;
+    memcpy(b, a, sizeof b);
+    b[sizeof b - 2] = 'w';
+    s_note(t, a, 1);
+    s_note(t, b, 2);
+    CU_ASSERT_EQUAL(lt_tally_tracked(t), 2);
+    CU_ASSERT_EQUAL_FATAL(s_n, 2);
+    CU_ASSERT_STRING_EQUAL(s_reps[0].key, a);
+    CU_ASSERT_STRING_EQUAL(s_reps[1].key, b);
+    lt_tally_destroy(&t);
+}
+
 /* Reports of the scale test, by kind, and their counts summed. */
 typedef struct {
     size_t first, counts, others;
@@ -317,6 +338,8 @@ int main(void)
         {"a key idle for an interval is forgotten and new again", test_idle_key_forgotten},
         {"a flood of keys gives bounded reports, each event in one", test_flood_bounded},
         {"long keys are cut and still found; no particulars are zeros", test_long_key_and_no_info},
+        {"the longest stream ids, differing in their last character, are two keys",
+         test_longest_ids_apart},
         {"many keys: each found, pending kept, forgotten slots taken again", test_many_keys},
         {"a key forgotten by its owner: its count reported, then new again",
          test_forget_reports_then_new},
