@@ -60,7 +60,8 @@ lt_build() {
     shift
     mkdir -p "$(dirname "$dir")"
     # The tests' hooks on (CMakeLists.txt, LT_TEST_HOOKS): builds made here
-    # run the suite; the package and hand-made builds have none.
+    # run the suite; the demo turns them off again (a later -D wins), as the
+    # package and hand-made builds have none.
     cmake -S "$LT_ROOT" -B "$dir" -DLT_WERROR=ON -DLT_TEST_HOOKS=ON "$@" >"$dir.configure.log" 2>&1 ||
         { cat "$dir.configure.log"; return 1; }
     if ! cmake --build "$dir" -j"$(nproc)" >"$dir.build.log" 2>&1; then
