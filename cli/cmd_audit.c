@@ -239,17 +239,23 @@ static void s_keys_said(const lt_audit_report_t *r)
 }
 
 /* What a check of a log without entries proved: no range, no signing
- * time, no answered request to account for. */
+ * time. Not that the gateway wrote none: entries removed with every
+ * checkpoint after them leave a log that reads the same, so the gauge is
+ * named as for any other log. */
 static void s_proved_empty(const char *what, const lt_audit_report_t *r)
 {
-    if (!r->anchor) {
-        printf("%s intact: it is empty (no entries yet)\n", what);
-        return;
+    if (!r->anchor)
+        printf("%s intact: it holds no entries\n", what);
+    else {
+        printf("%s intact: no entries after entry %llu; entries 1..%llu were exported (check "
+               "the exported files with `lienthong audit verify --file`)\n",
+               what, (unsigned long long)r->anchor, (unsigned long long)r->anchor);
+        s_keys_said(r);
     }
-    printf("%s intact: no entries after entry %llu; entries 1..%llu were exported (check the "
-           "exported files with `lienthong audit verify --file`)\n",
-           what, (unsigned long long)r->anchor, (unsigned long long)r->anchor);
-    s_keys_said(r);
+    printf("entries cut off together with every checkpoint after them would not show: compare "
+           "with the gateway's gauge lienthong_audit_last_seq (the last entry it committed), "
+           "read before this check; above %llu, entries were removed\n",
+           (unsigned long long)r->anchor);
 }
 
 /* What a check proved, and what it cannot (docs/operations.md, "Audit log"). */
