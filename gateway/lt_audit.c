@@ -1120,13 +1120,16 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
         /* The first entry, not the oldest-timed: an export takes entries
          * only up to the first one not older than the retention
          * (lt_auditarc), and one timed by a clock that ran behind would be
-         * reported here for good. */
+         * reported here for good. Entries timed after now, by a clock that
+         * ran ahead, do not stop an export and are passed over here too. */
         sqlite3_prepare_v2(self->db,
                            "SELECT at_ms FROM audit WHERE seq > "
-                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor) ORDER BY seq LIMIT 1",
+                           "(SELECT COALESCE(MAX(seq), 0) FROM anchor) AND at_ms <= ?1 "
+                           "ORDER BY seq LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    if (sqlite3_bind_int64(st, 1, lt_clock_now_ms() + LT_AUDIT_CLOCK_STEP_MS) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         int64_t days = (lt_clock_now_ms() - sqlite3_column_int64(st, 0)) / 86400000;
         if (days > retention_days)
             lt_warn("audit", "the audit log holds entries %lld days old, beyond audit_retention_days "

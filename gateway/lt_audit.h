@@ -38,6 +38,11 @@
 #include "lt_keys.h"
 #include "lt_stats.h"
 
+/* A step of entry times larger than NTP's slewing makes: an entry timed
+ * that far after now, or before the entry ahead of it, was written by a
+ * clock that was wrong (lt_auditarc, lt_audit_retention_check). */
+#define LT_AUDIT_CLOCK_STEP_MS 5000
+
 typedef struct _lt_audit_t lt_audit_t;
 
 typedef struct {

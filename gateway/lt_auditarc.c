@@ -18,8 +18,6 @@
 #include <unistd.h>
 
 #define REMOVE_CHUNK 5000 /* entries removed per transaction */
-/* A step back of entry times larger than NTP's slewing makes (s_warn_steps). */
-#define CLOCK_STEP_MS 5000
 
 static int s_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
@@ -27,18 +25,30 @@ static int s_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
     return -1;
 }
 
-/* One integer from sql with ?1 = a, or dflt when it yields NULL or no row. */
-static int s_int(sqlite3 *db, const char *sql, int64_t a, int64_t dflt, int64_t *out)
+/* One integer from sql with ?1 = a and ?2 = b, those of them it has; dflt
+ * when it yields NULL or no row. */
+static int s_int2(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t dflt, int64_t *out)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_int64(st, 1, a);
-    int rc = sqlite3_step(st);
+    int n = sqlite3_bind_parameter_count(st), rc = SQLITE_OK;
+    if (n >= 1)
+        rc = sqlite3_bind_int64(st, 1, a);
+    if (rc == SQLITE_OK && n >= 2)
+        rc = sqlite3_bind_int64(st, 2, b);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_int64(st, 0)
                                                                           : dflt;
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One integer from sql with ?1 = a, or dflt when it yields NULL or no row. */
+static int s_int(sqlite3 *db, const char *sql, int64_t a, int64_t dflt, int64_t *out)
+{
+    return s_int2(db, sql, a, 0, dflt, out);
 }
 
 /* The segment to export: after the anchor, the leading run of entries
@@ -47,16 +57,19 @@ static int s_int(sqlite3 *db, const char *sql, int64_t a, int64_t dflt, int64_t 
  * first entry not older: entry times are the writing gateway's clock, and
  * one that ran behind times later entries as older than earlier ones,
  * which must not take the earlier ones, recent, out of the live log
- * before the retention (docs/operations.md, "Clocks"). *last < *first
- * when there is none. */
+ * before the retention (docs/operations.md, "Clocks"). An entry timed
+ * after now (beyond LT_AUDIT_CLOCK_STEP_MS) was written while the clock ran ahead:
+ * its time is known wrong, so it does not stop the run, where it would
+ * hold every later entry in the live log until that time came. *last <
+ * *first when there is none. */
 static int s_choose(sqlite3 *db, int64_t before_ms, uint64_t *first, uint64_t *last)
 {
-    int64_t anchor, stop, through;
+    int64_t anchor, stop, through, ahead = lt_clock_now_ms() + LT_AUDIT_CLOCK_STEP_MS;
     if (s_int(db, "SELECT seq FROM anchor", 0, 0, &anchor) != 0 ||
-        s_int(db,
-              "SELECT seq FROM audit WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM anchor) "
-              "AND at_ms >= ?1 ORDER BY seq LIMIT 1",
-              before_ms, INT64_MAX, &stop) != 0 ||
+        s_int2(db,
+               "SELECT seq FROM audit WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM anchor) "
+               "AND at_ms >= ?1 AND at_ms <= ?2 ORDER BY seq LIMIT 1",
+               before_ms, ahead, INT64_MAX, &stop) != 0 ||
         /* Not at a keys-switched entry: its checkpoint is the previous
          * key's, while the anchor records the next (s_remove). */
         s_int(db,
@@ -70,7 +83,7 @@ static int s_choose(sqlite3 *db, int64_t before_ms, uint64_t *first, uint64_t *l
 }
 
 /* Warns, naming the entry, when the times of the entries from last on go
- * back by more than CLOCK_STEP_MS from one entry to the next: the clock
+ * back by more than LT_AUDIT_CLOCK_STEP_MS from one entry to the next: the clock
  * of the gateway that wrote them was wrong on one side of the step, and
  * exports, which stop at the first entry not older than the cut-off
  * (s_choose), keep the entries on both sides in the live log until the
@@ -89,7 +102,7 @@ static void s_warn_steps(sqlite3 *db, uint64_t last)
         return;
     }
     sqlite3_bind_int64(st, 1, (int64_t)last);
-    sqlite3_bind_int64(st, 2, CLOCK_STEP_MS);
+    sqlite3_bind_int64(st, 2, LT_AUDIT_CLOCK_STEP_MS);
     if (sqlite3_step(st) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0), a = sqlite3_column_int64(st, 1),
                 b = sqlite3_column_int64(st, 2);

@@ -308,6 +308,50 @@ static void test_export_clock_behind(void)
     lt_keys_destroy(&k);
 }
 
+/* The first entry timed by a clock that ran ahead (a year), then put right:
+ * its time is known wrong, so it neither holds the 100-day-old entries
+ * after it in the live log until that year has passed, nor hides them from
+ * the start's retention warning (docs/operations.md, "Clocks"). */
+static void test_export_clock_ahead(void)
+{
+    s_fresh();
+    const int64_t day = 86400000, now = lt_clock_now_ms();
+    const int64_t at[] = {now + 365 * day, now - 100 * day, now - 100 * day + 3000, now};
+    entry_clock_t c = {at, 0};
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    const uint8_t *pk[1] = {lt_keys_signing_public(k)};
+    char err[512], f1[320], log[4096] = "", logf[320];
+    lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    lt_audit_set_clock(a, s_clock, &c);
+    for (c.next = 0; c.next < 4; c.next++) {
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup",
+                                            .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001",
+                                            .detail = "ERR_NONE"});
+        CU_ASSERT(lt_audit_flush(a, 1) == 0); /* each entry signed */
+    }
+    c.next = 3;
+    /* Before the export, the start warns of the 100-day-old entries behind
+     * the one timed ahead. */
+    snprintf(logf, sizeof logf, "%s/log.txt", s_dir);
+    int saved = ut_capture(logf);
+    lt_audit_retention_check(a, 10);
+    ut_captured(saved, logf, log, sizeof log);
+    close(saved);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "beyond audit_retention_days"));
+    lt_audit_destroy(&a);
+    snprintf(f1, sizeof f1, "%s/seg1.db", s_dir);
+    lt_auditarc_export_t res;
+    CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", now - 10 * day, pk, 1, &res, err,
+                                 sizeof err) == 0);
+    CU_ASSERT(res.first == 1 && res.last == 3 && res.entries == 3);
+    lt_audit_report_t live;
+    CU_ASSERT(lt_audit_check(s_path, pk[0], &live, err, sizeof err) == 0);
+    CU_ASSERT(live.anchor == 3 && live.last == 4 && live.entries == 1);
+    lt_keys_destroy(&k);
+}
+
 static void test_export_tampered(void)
 {
     s_fresh();
@@ -2109,6 +2153,8 @@ int main(void)
         {"an exported file edited or checked under another key fails", test_export_tampered},
         {"an entry timed by a clock that ran behind takes no recent entry out with it",
          test_export_clock_behind},
+        {"an entry timed by a clock that ran ahead holds no old entry in the live log",
+         test_export_clock_ahead},
         {"an export checks a log passed off as version 1 before bringing it up",
          test_export_checks_before_upgrade},
         {"the gateway's open refuses a log passed off as an older version, leaving it as it is",
