@@ -129,12 +129,30 @@ static int s_rebuild_store(lt_feed_t *self, const Lienthong__Dataset *ds, const 
     return 0;
 }
 
-/* Rebuilds view v of ds (lt_publish_view_fill), then tells the feed. */
+/* What a rebuild means to the consumers of the view (PROTOCOL.md 6.9). */
+static const char *s_consumers_note(int fresh, int again)
+{
+    if (!fresh)
+        return "; its consumers resynchronise (those with resync = \"manual\" stop until "
+               "`lienthong resync`)";
+    /* Its row may be one emptied when it was no longer listed (s_empty),
+     * which the store cannot tell from one that never held a record: a
+     * consumer still holding what it received then is on a history that
+     * is gone. */
+    if (again)
+        return "; if it was listed before, consumers holding its earlier records resynchronise "
+               "(those with resync = \"manual\" stop until `lienthong resync`)";
+    return "";
+}
+
+/* Rebuilds view v of ds (lt_publish_view_fill), then tells the feed. again:
+ * the view has a stream row without records, maybe one emptied when a
+ * directory no longer listed it. */
 static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset *ds,
                       const Lienthong__View *v, const uint8_t def[LT_HASH_BYTES],
-                      const char *reason)
+                      const char *reason, int again)
 {
-    char err[512], why[300], detail[700], was[LT_HISTORY_HEX], now[LT_HISTORY_HEX];
+    char err[512], why[300], detail[900], was[LT_HISTORY_HEX], now[LT_HISTORY_HEX];
     lt_feed_stream_t *st = lt_feed_stream(self, v->id);
     lt_stream_t row;
     if (!st)
@@ -148,19 +166,24 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
         return;
     }
     s_set_stale(self, st, 0);
+    if (fresh && lt_feed_history_own(self, st) == 0) {
+        /* Given now rather than at the first Subscribe, so that the log
+         * names the history its consumers will be on. */
+        memcpy(row.history, st->history, sizeof row.history);
+        row.has_history = 1;
+    }
     snprintf(why, sizeof why, "view %s in directory version %" PRIu64 "; rebuilt", reason,
              lt_dir_version(self->ctx->dir));
     snprintf(detail, sizeof detail,
              "%s from %s: %" PRIu64 " records on history %s (was seq %" PRIu64
-             " on history %s) in %" PRId64 " ms",
+             " on history %s) in %" PRId64 " ms%s",
              why, ds->id, row.last_seq, lt_history_hex(row.history, row.has_history, now), old_last,
-             was, lt_clock_mono_ms() - t0);
+             was, lt_clock_mono_ms() - t0, s_consumers_note(fresh, again));
     if (fresh)
         lt_feed_owned_grew(self, st, row.last_seq, row.last_seq);
     else
         s_replaced(self, peer_sock, st, &row, why);
-    lt_log(fresh ? LT_LOG_INFO : LT_LOG_WARN, "feed", "view %s: %s%s", v->id, detail,
-           fresh ? "" : "; its consumers resynchronise");
+    lt_log(LT_LOG_ERROR, "feed", "view %s: %s", v->id, detail);
     s_audit(self, "view-rebuilt", v->id, detail);
 }
 
@@ -224,7 +247,7 @@ static void s_check(lt_feed_t *self, void *peer_sock, const Lienthong__View *v)
         return;
     }
     if (known) {
-        s_rebuild(self, peer_sock, ds, v, def, "definition changed");
+        s_rebuild(self, peer_sock, ds, v, def, "definition changed", 0);
         return;
     }
     /* Records from before definitions were kept were derived with the
@@ -239,10 +262,12 @@ static void s_check(lt_feed_t *self, void *peer_sock, const Lienthong__View *v)
     }
     /* New (or listed again): derived from what its dataset already holds;
      * with nothing there, its first published record records it, and the
-     * empty view holds nothing of another definition. */
+     * empty view holds nothing of another definition. A stream row of it
+     * without records may be one emptied when it was no longer listed
+     * (s_empty): its consumers may hold what it had then. */
     int has = s_has_records(store, ds->id);
     if (has > 0)
-        s_rebuild(self, peer_sock, ds, v, def, "new");
+        s_rebuild(self, peer_sock, ds, v, def, "new", found);
     else if (has == 0)
         s_served(self, v->id);
     else

@@ -14,6 +14,7 @@
 #include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_feed_int.h"
+#include "lt_history.h"
 #include "lt_peers.h"
 #include "lt_snap.h"
 #include "lt_store_snap.h"
@@ -1146,6 +1147,43 @@ static void test_view_changed_while_stopped(void)
     lt_dir_destroy(&d2);
 }
 
+/* A view removed from the directory, then listed again, is derived anew
+ * on a new history that the log names; the log (a warning) and the audit
+ * entry say that consumers holding its earlier records resynchronise,
+ * where it was logged at info as a view new on history none. */
+static void test_view_listed_again(void)
+{
+    lt_dir_t *orig = g.ctx.dir;
+    lt_dir_t *d1 = s_view_dir(V_ENTRY "fields = [\"full_name\"]; }");
+    CU_ASSERT_FATAL(d1 != NULL);
+    s_adopt(d1);
+    lt_feed_stream_t *st = lt_feed_stream(g_feed, OD_V);
+    CU_ASSERT_FATAL(st != NULL && st->last_seq > 0 && st->has_history);
+    uint8_t h1[LT_HISTORY_BYTES];
+    memcpy(h1, st->history, sizeof h1);
+    s_adopt(orig); /* removed: emptied */
+    CU_ASSERT_EQUAL(st->last_seq, 0);
+
+    char log[512], hex[LT_HISTORY_HEX], want[128];
+    static char out[16384];
+    int saved = s_log_start("listed-again.log", log, sizeof log);
+    lt_log_set_level(LT_LOG_WARN);
+    s_adopt(d1); /* listed again */
+    lt_log_set_level(LT_LOG_ERROR);
+    s_log_end(saved, log, out, sizeof out);
+    CU_ASSERT(st->last_seq > 0 && st->has_history);
+    CU_ASSERT(memcmp(h1, st->history, sizeof h1) != 0);
+    snprintf(want, sizeof want, "records on history %s",
+             lt_history_hex(st->history, st->has_history, hex));
+    CU_ASSERT_EQUAL(ut_lines(out, "view new in directory version"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, want), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "consumers holding its earlier records resynchronise"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "`lienthong resync`"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "records on history none"), 0);
+    s_adopt(orig);
+    lt_dir_destroy(&d1);
+}
+
 /* Runs SQL on the store file behind the store's back. */
 static void s_store_sql(const char *sql, char *out, size_t cap)
 {
@@ -1715,6 +1753,8 @@ int main(void)
          test_view_follows_definition},
         {"a view changed while the gateway was stopped is rebuilt at start",
          test_view_changed_while_stopped},
+        {"a view removed and listed again: new history named, consumers told to resync",
+         test_view_listed_again},
         {"a sink of a view whose rebuild failed is detached with ERR_UNAVAILABLE",
          test_stale_view_detaches_sinks},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},
