@@ -118,7 +118,8 @@ static int s_rebuild_store(lt_feed_t *self, const Lienthong__Dataset *ds, const 
      * definition for the quality figures (PROTOCOL.md 8.9). */
     if ((!fresh && (lt_store_stream_clear(store, st->id) != 0 ||
                     lt_store_history_set(store, st->id, NULL, NULL) != 0)) ||
-        lt_publish_view_fill(store, ds, v, row, &newest, err, errlen) != 0 ||
+        lt_publish_view_fill(store, ds, v, lt_dir_version(self->ctx->dir), row, &newest, err,
+                             errlen) != 0 ||
         lt_store_view_def_set(store, st->id, def) != 0 ||
         lt_store_view_newest_set(store, st->id, newest) != 0 || lt_store_commit(store) != 0) {
         if (strncmp(err, "store: ", 7) == 0)

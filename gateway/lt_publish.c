@@ -647,7 +647,8 @@ typedef struct {
     const Lienthong__Dataset *ds;
     const Lienthong__View *v;
     const ProtobufCMessageDescriptor *t;
-    int64_t newest_ms; /* the newest changed_at_ms derived */
+    int64_t newest_ms;  /* the newest changed_at_ms derived */
+    uint64_t alien_seq; /* a record whose payload is not of type t, or 0 */
 } fill_t;
 
 /* Derives one current record of the dataset into the view, as the write
@@ -661,8 +662,14 @@ static int s_fill_one(void *arg, uint64_t seq, const void *rec, size_t len,
     ProtobufCMessage *msg = NULL;
     Lienthong__Record *r = lienthong__record__unpack(NULL, len, rec);
     int rc = -1;
-    if (!r || !(msg = protobuf_c_message_unpack(f->t, NULL, r->payload.len, r->payload.data)))
+    if (!r)
         goto out;
+    if (!(msg = protobuf_c_message_unpack(f->t, NULL, r->payload.len, r->payload.data))) {
+        /* Stored under the type the directory gave when it was published:
+         * the directory's type is not the one the records have. */
+        f->alien_seq = seq;
+        goto out;
+    }
     rc = 0;
     if (lt_publish_view_match(f->v, msg)) {
         /* The version keeps the time it changed at in the dataset. */
@@ -681,7 +688,8 @@ out:
 }
 
 /* Reads every current record of dataset stream ds_id into f's view. */
-static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, size_t errlen)
+static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, uint64_t dir_version, char *err,
+                       size_t errlen)
 {
     lt_store_snap_t *rd = lt_store_snap_new(store, ds_id, err, errlen);
     int n = rd ? 1 : -1;
@@ -694,6 +702,13 @@ static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, s
     if (n == LT_STORE_DAMAGED)
         snprintf(err, errlen, "record %llu of %s is damaged",
                  (unsigned long long)lt_store_snap_damaged(rd), f->ds->id);
+    else if (n < 0 && f->alien_seq)
+        snprintf(err, errlen,
+                 "records of %s do not decode as record type %s of the directory v%llu (record "
+                 "%llu is one): the directory's record type may be wrong, or the source "
+                 "publishes another type",
+                 f->ds->id, f->ds->record_type, (unsigned long long)dir_version,
+                 (unsigned long long)f->alien_seq);
     else if (n < 0 && rd)
         snprintf(err, errlen, "cannot derive %s from %s: %s", f->v->id, f->ds->id,
                  lt_store_error(store));
@@ -702,7 +717,8 @@ static int s_fill_read(lt_store_t *store, int64_t ds_id, fill_t *f, char *err, s
 }
 
 int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                         lt_stream_t *view, int64_t *newest_ms, char *err, size_t errlen)
+                         uint64_t dir_version, lt_stream_t *view, int64_t *newest_ms, char *err,
+                         size_t errlen)
 {
     group_t g = {.store = store, .now_ms = lt_clock_now_ms()};
     fill_t f = {.g = &g, .ds = ds, .v = v, .t = lt_schema_find(ds->record_type)};
@@ -718,7 +734,7 @@ int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const 
         goto out;
     f.slot->view = 1;
     f.slot->no_run = 1; /* the feed reads a rebuilt view from the store */
-    if ((found && s_fill_read(store, dst.id, &f, err, errlen) != 0) ||
+    if ((found && s_fill_read(store, dst.id, &f, dir_version, err, errlen) != 0) ||
         lt_store_stream_save(store, &f.slot->st) != 0)
         goto out;
     *view = f.slot->st;

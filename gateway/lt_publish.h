@@ -136,10 +136,11 @@ int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
  * caller's transaction. Fills *view with the stream's row and *newest_ms
  * with the newest of those times (0 when none): in key order, the last
  * record's is not it. 0, or -1 with err (store failure, a damaged record
- * of ds, an unknown record type). */
+ * of ds, an unknown record type, records that do not decode as ds's record
+ * type in directory version dir_version). */
 int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
-                         lt_stream_t *view, int64_t *newest_ms, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                         uint64_t dir_version, lt_stream_t *view, int64_t *newest_ms, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
 
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);

@@ -541,6 +541,40 @@ static void test_record_type_checked(void)
     CU_ASSERT_EQUAL(s_cursor_of(POP), 3);
 }
 
+/* A view derived again from a dataset whose records are not of the
+ * record type the directory now gives it says so, naming the dataset, the
+ * type and the directory version; it said "cannot derive ...: not an
+ * error", the store's empty message, which sent the operator to look for
+ * damage in the store. */
+static void test_view_fill_other_type(void)
+{
+    s_fresh();
+    change_t ch;
+    s_citizen(&ch, "001090000001", "01", ALIVE, NULL, "1");
+    Lienthong__Change *p0[1];
+    Lienthong__Publish p = s_pub(POP, &ch, 1, p0), *pp = &p;
+    lt_publish_result_t res;
+    CU_ASSERT_EQUAL_FATAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.code, LIENTHONG__ERROR_CODE__ERR_NONE);
+    /* The directory now gives the dataset another record type. */
+    Lienthong__Dataset ds = *lt_dir_dataset(g_dir_more, POP);
+    ds.record_type = "lienthong.records.Vaccination";
+    const Lienthong__View *v = lt_dir_view(g_dir_more, V01);
+    CU_ASSERT_FATAL(v != NULL);
+    lt_stream_t row;
+    int64_t newest = 0;
+    char err[512] = "";
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(g_store), 0);
+    CU_ASSERT_NOT_EQUAL(lt_publish_view_fill(g_store, &ds, v, 9, &row, &newest, err, sizeof err),
+                        0);
+    lt_store_rollback(g_store);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "records of " POP " do not decode as record type "
+                                       "lienthong.records.Vaccination of the directory v9"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the directory's record type may be wrong, or the source "
+                                       "publishes another type"));
+    CU_ASSERT_PTR_NULL(strstr(err, "not an error"));
+}
+
 static void test_too_large(void)
 {
     s_fresh();
@@ -1222,6 +1256,8 @@ int main(void)
         {"refused publishes store nothing and use no sequence number", test_refusals_store_nothing},
         {"a Publish naming another record type is refused whole, naming both",
          test_record_type_checked},
+        {"a view derived from records of another type says the directory's type may be wrong",
+         test_view_fill_other_type},
         {"a record over the limit is refused; the limit follows the frame cap", test_too_large},
         {"durable source cursors make resends store nothing", test_source_cursors},
         {"a source cursor up to 2^63 - 1 is kept exactly", test_source_cursor_range},
