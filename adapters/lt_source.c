@@ -1909,7 +1909,8 @@ static void s_hold_type(s_feed_t *f, const char *theirs, const char *how, const 
     lt_error("source",
              "dataset=%s the owner's gateway %s: %s. The dataset is held: nothing is made a "
              "reject, the cursor stays, and %s. Set record_type to '%s' in %s, map 'columns' to "
-             "its fields, and restart the source",
+             "its fields, and restart the source; or, if the directory changed, ask the "
+             "authority whether the directory is wrong",
              f->dataset, how, f->held_why, then, theirs, f->src->path);
 }
 

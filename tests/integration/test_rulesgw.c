@@ -1552,6 +1552,11 @@ static void test_record_type_refused_by_gateway(void)
     CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR",
                                "Set record_type to "
                                "'lienthong.records.Population'") == 1);
+    /* The directory may be the wrong one: changing the configuration to
+     * match it would then publish the wrong type. */
+    CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR",
+                               "if the directory changed, ask the authority whether the "
+                               "directory is wrong") == 1);
     CU_ASSERT(lt_it_file_count(src.log_path, 0, "ERROR", NULL) == 1);
     /* No row looked for, no breaker line, no warning at each retry. */
     CU_ASSERT(lt_it_file_count(src.log_path, 0, "reading them again", NULL) == 0);
