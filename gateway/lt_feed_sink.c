@@ -121,9 +121,11 @@ static void s_sink_remove(lt_feed_t *self, lt_feed_sink_t *k)
     self->sinks[self->n_sinks].snap = NULL; /* moved, not to be freed twice */
 }
 
-/* What a sink of a replaced stream holds came from the old history; it
- * must rebuild its table from seq 1 (PROTOCOL.md 6.9): by a replacement
- * when it attaches again with `replace` (8.2). */
+/* What a sink of a replaced stream holds came from the old history: the
+ * attach that follows (the sink adapter's own, after its back-off) has its
+ * table replaced by the stream's state, as its cursor is on another
+ * history (s_other_history, PROTOCOL.md 6.9, 8.2). Nobody rebuilds it by
+ * hand. */
 static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_feed_stream_t *st,
                        uint64_t at)
 {
@@ -133,8 +135,8 @@ static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_
             st->name, (unsigned long long)at);
     (void)lt_wire_send_error(sock, rid, rid_len, LIENTHONG__ERROR_CODE__ERR_SEQUENCE, 0,
                              "%s: the stream was replaced by another history (a "
-                             "resynchronisation or a view rebuilt); rebuild the sink's table "
-                             "from seq 1",
+                             "resynchronisation or a view rebuilt); attach again: the gateway "
+                             "then replaces the sink's table with the stream's state",
                              st->name);
 }
 
@@ -301,7 +303,7 @@ void lt_feed_sink_tick(lt_feed_t *self)
 }
 
 /* Tells sink k why it is detached (k->detach) and removes it. Replaced:
- * its table came from the old history and is rebuilt from seq 1 (6.9).
+ * its table came from the old history and is replaced at its next attach (6.9).
  * Rebuilt: its replacement was ended by a store rebuild
  * (lt_feed_snap_end_all); its table and cursor are as before the
  * replacement, and it attaches again to get one from the new file (8.2).

@@ -1743,6 +1743,9 @@ static void test_sink_through_fork(void)
     CHECK(s_check_sink_p38(dbr, &m, now, 1, err, sizeof err));
     CU_ASSERT(
         lt_it_file_count(kr.log_path, 0, "the stream was replaced by another history", NULL) == 1);
+    /* The message says what happens by itself, not to rebuild by hand. */
+    CU_ASSERT(
+        lt_it_file_count(kr.log_path, 0, "the gateway then replaces the sink's table", NULL) == 1);
     CU_ASSERT(lt_it_file_count(kr.log_path, 0, "replaced; cursor=", NULL) == 1);
     CU_ASSERT(lt_it_proc_alive(&kr));
 
