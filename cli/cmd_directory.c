@@ -16,6 +16,7 @@
 static const char *USAGE =
     "lienthong directory sign --authority KEYFILE --in SOURCE --out SIGNED\n"
     "                         [--version N] [--issued-at UNIX] [--expires-at UNIX]\n"
+    "                         [--short-validity]\n"
     "       lienthong directory show [--authority-key Z85]... SIGNED\n"
     "       lienthong directory verify --authority-key Z85 [--authority-key Z85]... SIGNED";
 
@@ -62,25 +63,54 @@ static int s_check_expires_at(int64_t issued, int64_t expires)
                        LT_DIR_MAX_VALID_DAYS);
 }
 
+/* The shortest validity signed without --short-validity: a directory that
+ * expires within the hour stops every gateway that adopts it soon after
+ * (PROTOCOL.md 5.3 step 6), before a renewed one could follow. */
+#define SIGN_MIN_VALID_S 3600
+
+/* Writes the time left, s > 0 seconds, as "D d H h", "H h M min", "M min S s"
+ * or "S s"; returns out. */
+static const char *s_left(int64_t s, char *out, size_t len)
+{
+    if (s >= 86400)
+        snprintf(out, len, "%" PRId64 " d %" PRId64 " h", s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(out, len, "%" PRId64 " h %" PRId64 " min", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(out, len, "%" PRId64 " min %" PRId64 " s", s / 60, s % 60);
+    else
+        snprintf(out, len, "%" PRId64 " s", s);
+    return out;
+}
+
 /* A directory that expires before it could reach any gateway would only
- * take the federation down on adoption: refused (PROTOCOL.md 5.3 step 6).
+ * take the federation down on adoption: refused (PROTOCOL.md 5.3 step 6),
+ * as is one valid for less than SIGN_MIN_VALID_S unless short_ok (tests).
  * Returns 0, or 1 with the reason printed. */
-static int s_check_expiry(const uint8_t *dir, size_t len)
+static int s_check_expiry(const uint8_t *dir, size_t len, int short_ok)
 {
     Lienthong__Directory *d = lienthong__directory__unpack(NULL, len, dir);
     if (!d)
         return lt_cli_fail(1, "directory sign", "compiled directory does not decode");
     int64_t now = (int64_t)time(NULL);
     int rc = 0;
-    char ex[40];
+    char ex[40], left[48];
     lt_dirshow_time(d->expires_at, ex, sizeof ex);
     if (d->expires_at <= now)
         rc = lt_cli_fail(1, "directory sign",
                          "refusing to sign: the directory expires at %s, which is in the past; "
                          "give a later --expires-at (unix seconds) or valid_days", ex);
+    else if (d->expires_at - now < SIGN_MIN_VALID_S && !short_ok)
+        rc = lt_cli_fail(1, "directory sign",
+                         "refusing to sign: the directory expires at %s, in %s: every gateway "
+                         "that adopts it stops serving then; give a later --expires-at (unix "
+                         "seconds) or valid_days, or --short-validity to sign it anyway",
+                         ex, s_left(d->expires_at - now, left, sizeof left));
     else if (d->expires_at - now < LT_DIR_WARN_DAYS_FAR * 86400)
-        fprintf(stderr, "lienthong directory sign: warning: the directory expires at %s, in less "
-                "than %d days\n", ex, LT_DIR_WARN_DAYS_FAR);
+        fprintf(stderr,
+                "lienthong directory sign: warning: the directory expires at %s, in %s "
+                "(less than %d days)\n",
+                ex, s_left(d->expires_at - now, left, sizeof left), LT_DIR_WARN_DAYS_FAR);
     lienthong__directory__free_unpacked(d, NULL);
     return rc;
 }
@@ -94,12 +124,13 @@ static int s_sign(int argc, char **argv)
         {"version", required_argument, 0, 'v'},
         {"issued-at", required_argument, 0, 's'},
         {"expires-at", required_argument, 0, 'e'},
+        {"short-validity", no_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *auth = NULL, *in = NULL, *out = NULL;
     int64_t version = 0, issued = 0, expires = 0;
-    int c;
+    int c, short_ok = 0;
     optind = 1;
     opterr = 0;
     while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
@@ -111,6 +142,8 @@ static int s_sign(int argc, char **argv)
             in = optarg;
         else if (c == 'o')
             out = optarg;
+        else if (c == 'S')
+            short_ok = 1;
         else if (c == 'v' && lt_cli_i64_opt("directory sign", "--version", optarg, 1, INT64_MAX,
                                             "a whole number", &version) != 0)
             /* The source's version setting takes 1..INT64_MAX (lt_dir); 0
@@ -120,7 +153,7 @@ static int s_sign(int argc, char **argv)
             return 2;
         else if (c == 'e' && s_time_opt("--expires-at", optarg, &expires) != 0)
             return 2;
-        else if (c != 'v' && c != 's' && c != 'e')
+        else if (c != 'v' && c != 's' && c != 'e' && c != 'S')
             return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
     }
     if (optind < argc)
@@ -150,7 +183,7 @@ static int s_sign(int argc, char **argv)
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
-    if (s_check_expiry(dir, dir_len) != 0)
+    if (s_check_expiry(dir, dir_len, short_ok) != 0)
         goto out;
     if (lt_dir_sign(dir, dir_len, k, &signed_bytes, &signed_len) != 0 ||
         lt_file_write_atomic(out, signed_bytes, signed_len, 0644) != 0) {

@@ -227,13 +227,24 @@ static void test_cli_keys_and_signing(void)
         out,
         "--expires-at: expected unix seconds 1..9223372036854775807, got '18446744073709551615'"));
     CU_ASSERT_EQUAL(lt_it_mode(path), -1);
-    /* one that expires seconds from now signs (with a warning), and once
-     * that time has passed it no longer verifies. Four seconds: the CLI
-     * must start and sign before then, on a loaded machine too. */
+    /* one that expires seconds from now is refused, saying how soon,
+     * unless --short-validity; it then signs with a warning giving the time
+     * left, and once that time has passed it no longer verifies. Four
+     * seconds: the CLI must start and sign before then, on a loaded
+     * machine too. */
     long long soon = (long long)time(NULL) + 4;
     snprintf(expires, sizeof expires, "%lld", soon);
-    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, sign_old, 10000) == 0);
+    CU_ASSERT_EQUAL(lt_it_run_cli(fed.dir, out, sign_old, 10000), 1);
+    CU_ASSERT(lt_it_file_contains(out, "refusing to sign: the directory expires at"));
+    CU_ASSERT(lt_it_file_contains(out, " s: every gateway that adopts it stops serving then"));
+    CU_ASSERT(lt_it_file_contains(out, "or --short-validity to sign it anyway"));
+    CU_ASSERT_EQUAL(lt_it_mode(path), -1);
+    const char *sign_short[] = {"directory",    "sign",  "--authority",      "auth.key",    "--in",
+                                "dir.conf",     "--out", "old.signed",       "--issued-at", issued,
+                                "--expires-at", expires, "--short-validity", NULL};
+    LT_IT_REQUIRE(lt_it_run_cli(fed.dir, out, sign_short, 10000) == 0);
     CU_ASSERT(lt_it_file_contains(out, "warning: the directory expires"));
+    CU_ASSERT(lt_it_file_contains(out, " s (less than 7 days)"));
     while ((long long)time(NULL) <= soon)
         usleep(100 * 1000);
     snprintf(arg_key, sizeof arg_key, "%s", z);
