@@ -24,6 +24,15 @@
 /* A link that has not been connected for this long to a member listing two
  * transport keys tries the other one: the peer switched keys (5.5). */
 #define KEY_FLIP_MS 1000
+/* libzmq 4.3.4 gives a connection up for good when its handshake fails
+ * other than by the network (a protocol error: the peer's ZAP handler
+ * refused our key, or it speaks otherwise): the socket never dials again.
+ * The link is then reopened here, after LINK_RETRY_MS, doubling up to
+ * LINK_RETRY_MAX_MS while it is refused, so that a member reinstated or
+ * given our keys by the peer's directory is reached again
+ * (PROTOCOL.md 5.4; docs/operations.md, "Adding a member"). */
+#define LINK_RETRY_MS     1000
+#define LINK_RETRY_MAX_MS 60000
 
 /* The last directory offer made to a member, for the limit on answers to
  * its asks (5.1). */
@@ -50,6 +59,8 @@ typedef struct {
     int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
     void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
     int handshake;         /* last handshake failure since it was greeted or made, or 0 */
+    int64_t retry_at;      /* monotonic ms to reopen it after a refused handshake, 0: none */
+    int64_t retry_ms;      /* the back-off before that reopen, 0 once greeted */
     offered_t offered;     /* the member's offer record while it has no inbound entry */
 } link_t;
 
@@ -431,6 +442,7 @@ static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m
     memcpy(l->server_key, key, LT_KEY_BYTES);
     l->opened_at = lt_clock_mono_ms();
     l->down_since = 0;
+    l->retry_at = 0;
     l->hello_at = -HELLO_RETRY_MS;
     self->changed |= l->greeted;
     l->greeted = 0;
@@ -477,16 +489,20 @@ static int64_t s_wall(int64_t mono)
 }
 
 /* Why a link never answered, as far as its monitor tells. A handshake the
- * peer broke off: it does not hold the transport key our directory gives
+ * peer refused (its ZAP handler): its directory suspends or revokes our
+ * member, or does not list our keys yet (PROTOCOL.md 5.4, 5.5). One it
+ * broke off otherwise: it does not hold the transport key our directory gives
  * it, which happens when it rotated its keys while this gateway was down
  * and no newer directory can reach us over this link (PROTOCOL.md 5.5). */
 static void s_link_unreachable(const link_t *l, const char *ep, int64_t lost_ms)
 {
     if (l->handshake == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         lt_warn("link",
-                "handshake with %s at %s failed: it refused this gateway's keys; its "
-                "directory may not list them yet (docs/operations.md, Rotating keys)",
-                l->member, ep);
+                "handshake with %s at %s failed: it refused this gateway's keys; this member "
+                "may be suspended or revoked in the peer's directory, or the peer's directory "
+                "may not list this gateway's keys yet; trying again at least every %d s "
+                "(docs/operations.md, Rotating keys)",
+                l->member, ep, LINK_RETRY_MAX_MS / 1000);
     else if (l->handshake)
         lt_warn("link",
                 "handshake with %s at %s failed: the peer may have rotated its keys; "
@@ -500,12 +516,26 @@ static void s_link_unreachable(const link_t *l, const char *ep, int64_t lost_ms)
                 l->member, ep, (double)lost_ms / 1000.0);
 }
 
+/* 1 when libzmq closed a link's connection for good after handshake event
+ * hs (see LINK_RETRY_MS); a failure without detail (the network) it
+ * retries on its own. */
+static int s_given_up(int hs)
+{
+    return hs == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || hs == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+}
+
 static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
 {
     /* Drained every tick, so that the monitor's pipe stays short. */
     int hs = lt_sockmon_handshake(l->mon);
     if (hs)
         l->handshake = hs;
+    if (s_given_up(hs) && !l->retry_at) {
+        l->retry_ms = l->retry_ms ? l->retry_ms * 2 : LINK_RETRY_MS;
+        if (l->retry_ms > LINK_RETRY_MAX_MS)
+            l->retry_ms = LINK_RETRY_MAX_MS;
+        l->retry_at = now + l->retry_ms;
+    }
     int64_t lost_ms = s_lost_ms(self);
     if (now - l->heard_at < lost_ms)
         return;
@@ -554,6 +584,7 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
  * count. */
 static size_t s_connected(const lt_peers_t *self, char **names);
 static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now);
+static void s_link_retry(lt_peers_t *self, link_t *l, int64_t now);
 
 void lt_peers_tick(lt_peers_t *self)
 {
@@ -567,6 +598,7 @@ void lt_peers_tick(lt_peers_t *self)
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
+        s_link_retry(self, l, now);
         s_link_keycheck(self, l, now);
         if (now - l->hello_at < (l->greeted ? s_refresh_ms(self) : HELLO_RETRY_MS))
             continue;
@@ -618,6 +650,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->greeted = 1;
     l->unreachable = 0;
     l->handshake = 0;
+    l->retry_ms = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
     s_link_answer_ask(self, l, h->directory_version);
@@ -863,6 +896,31 @@ static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
         (void)s_link_flip_key(self, l, m);
 }
 
+/* Reopens link l towards the endpoint and key it had, keeping what it
+ * learnt of its handshakes: the back-off, and the failure its warning
+ * names. 0 or -1. */
+static int s_link_redial(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
+{
+    int hs = l->handshake;
+    size_t ep = l->endpoint < m->n_endpoints ? l->endpoint : 0;
+    if (s_link_reopen(self, l, m, ep, l->server_key) != 0)
+        return -1;
+    l->handshake = hs;
+    lt_debug("link", "reconnecting to %s at %s", l->member, m->endpoints[ep]);
+    return 0;
+}
+
+/* A link libzmq gave up on is reopened when its back-off ran out. */
+static void s_link_retry(lt_peers_t *self, link_t *l, int64_t now)
+{
+    if (l->attached || !l->retry_at || now < l->retry_at)
+        return;
+    l->retry_at = 0;
+    const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
+    if (m && m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE && m->n_endpoints > 0)
+        (void)s_link_redial(self, l, m);
+}
+
 /* The index of endpoint url in m's list; m->n_endpoints when not listed. */
 static size_t s_endpoint_index(const Lienthong__Member *m, const char *url)
 {
@@ -875,8 +933,9 @@ static size_t s_endpoint_index(const Lienthong__Member *m, const char *url)
 /* Reconnects link l when the directory no longer lists what its socket was
  * made for: its member's transport key, or the endpoint it connects to (a
  * member that moved, PROTOCOL.md 5.4); then to the member's first
- * endpoint. An endpoint still listed is kept, at its index in the new list. */
-static void s_link_recheck(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
+ * endpoint. An endpoint still listed is kept, at its index in the new list.
+ * 1 when it reconnected l. */
+static int s_link_recheck(lt_peers_t *self, link_t *l, const Lienthong__Member *m)
 {
     const uint8_t *keys[2];
     size_t n = lt_dir_transport_keys(m, keys);
@@ -889,13 +948,15 @@ static void s_link_recheck(lt_peers_t *self, link_t *l, const Lienthong__Member 
     else
         ep = 0;
     if (key_ok && ep_ok)
-        return;
-    if (s_link_reopen(self, l, m, ep, key_ok ? l->server_key : keys[0]) == 0)
-        lt_info("link", "the directory lists %s for %s; reconnecting to %s",
-                !key_ok && !ep_ok ? "another transport key and endpoints"
-                : !key_ok         ? "another transport key"
-                                  : "other endpoints",
-                l->member, m->endpoints[ep]);
+        return 0;
+    if (s_link_reopen(self, l, m, ep, key_ok ? l->server_key : keys[0]) != 0)
+        return 0;
+    lt_info("link", "the directory lists %s for %s; reconnecting to %s",
+            !key_ok && !ep_ok ? "another transport key and endpoints"
+            : !key_ok         ? "another transport key"
+                              : "other endpoints",
+            l->member, m->endpoints[ep]);
+    return 1;
 }
 
 void lt_peers_dir_changed(lt_peers_t *self)
@@ -906,8 +967,16 @@ void lt_peers_dir_changed(lt_peers_t *self)
             continue; /* link i is now the next one */
         i++;
         const Lienthong__Member *m = lt_dir_member(self->ctx->dir, l->member);
-        if (!l->attached && m->n_endpoints > 0)
-            s_link_recheck(self, l, m);
+        if (l->attached || m->n_endpoints == 0 || s_link_recheck(self, l, m))
+            continue;
+        /* A link that is down may be so because the peer refused this
+         * gateway (libzmq then stops dialling): the new directory may be
+         * the one that reinstated it, so it is dialled now, with the
+         * back-off from the start. */
+        if (!l->greeted && !s_link_up(l)) {
+            l->retry_ms = 0;
+            (void)s_link_redial(self, l, m);
+        }
     }
 }
 

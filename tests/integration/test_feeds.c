@@ -15,7 +15,9 @@
  * tail, and one resuming below that tail is served gap-free from the store;
  * a consumer that adopts a directory suspending its owner closes the link
  * at once, applies nothing the owner sends after that, and ends a lookup
- * outstanding to it with ERR_UNAVAILABLE (PROTOCOL.md 5.4).
+ * outstanding to it with ERR_UNAVAILABLE (PROTOCOL.md 5.4); a consumer the
+ * owner refused while it was suspended dials again once reinstated, without
+ * a restart, catches up and is answered.
  *
  * Usage: test_feeds /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -2052,6 +2054,94 @@ out:
     lt_ft_model_free(&m);
 }
 
+/* ---- 10. a consumer suspended, then reinstated --------------------------------------- */
+
+/* The federation's source with one policy: BHXH subscribes to and looks
+ * up DS. */
+static const char *s_source_bhxh =
+    SOURCE_BEFORE_P38 "  { id = \"" V38 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+                      "where = { current_province = \"38\"; }; },\n"
+                      "  { id = \"" V01 "\"; dataset = \"" DS "\"; " VIEW_FIELDS
+                      "where = { current_province = \"01\"; }; } );\n"
+                      "policies = ( { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; "
+                      "allow = [\"subscribe\", \"lookup\"]; } );\n";
+
+/* Gives the owner `version` of the directory, with BHXH's status, by
+ * SIGHUP. */
+static int s_owner_dir(fed_t *x, lt_it_gw_t *owner, uint64_t version, const char *status)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    snprintf(x->bhxh->status, sizeof x->bhxh->status, "%s", status);
+    int rc = lt_it_dir_bytes(&x->f, version, 0, 0, NULL, &bytes, &len) == 0 &&
+                     lt_it_gw_put_directory(owner, bytes, len) == 0 &&
+                     lt_it_gw_signal(owner, SIGHUP) == 0 &&
+                     lt_it_gw_wait_version(owner, version, REPLY_MS) == 0
+                 ? 0
+                 : -1;
+    free(bytes);
+    return rc;
+}
+
+/* The owner suspends a consumer (directory version 2, given to the owner
+ * alone: the consumer, cut off, cannot learn it) and refuses its link's
+ * handshake; libzmq then dials no more. The owner reinstates it (version
+ * 3): the consumer, not restarted, must dial again on its own (its
+ * back-off), be offered version 3, catch up on what was published
+ * meanwhile and have a lookup answered (PROTOCOL.md 5.4). */
+static void test_consumer_reinstated(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    lt_ft_model_t m = {0};
+    void *app = NULL;
+    char err[512] = "";
+    Lienthong__Envelope *reply = NULL;
+    lt_it_gw_t *owner = NULL, *gbh = NULL;
+    const char *sds[] = {DS, NULL};
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    x.f.extra_source = s_source_bhxh;
+    s_model(&m, 200);
+    owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    gbh = s_consumer(&x, x.bhxh, sds, NULL);
+    LT_IT_REQUIRE(owner && gbh && lt_it_gw_run(owner, READY_MS) == 0 &&
+                  lt_it_gw_run(gbh, READY_MS) == 0);
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 0, 100, 100, NULL) == 0);
+    LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+
+    long mark = lt_it_log_mark(gbh);
+    LT_IT_REQUIRE(s_owner_dir(&x, owner, 2, "suspended") == 0);
+    CU_ASSERT(lt_it_log_wait(gbh, mark, "refused this gateway's keys",
+                             "may be suspended or revoked in the peer's directory",
+                             CONVERGE_MS) == 0);
+    CU_ASSERT(!s_connected_to(gbh, ID_OWNER));
+    LT_IT_REQUIRE(s_publish_range(owner, &m, 100, 200, 100, NULL) == 0);
+
+    LT_IT_REQUIRE(s_owner_dir(&x, owner, 3, "active") == 0);
+    /* Back-off: refused for a few seconds, so a few seconds more. */
+    CU_ASSERT(lt_it_gw_wait_version(gbh, 3, CONVERGE_MS) == 0);
+    CU_ASSERT(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
+    LT_IT_REQUIRE((app = lt_sock_local_client(lt_it_ctx(), gbh->sock_path, &o, err, sizeof err)));
+    LT_IT_REQUIRE(s_lookup_send(app, 1001) == 0);
+    reply = lt_it_recv_env(app, REPLY_MS);
+    CU_ASSERT(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    if (reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "\n  lookup: %s\n", reply->error->message);
+    CU_ASSERT(lt_it_gw_alive(owner) && lt_it_gw_alive(gbh));
+    s_finish(&x);
+out:
+    lt_wire_free(&reply);
+    if (app)
+        zmq_close(app);
+    if (s_test_failed())
+        s_dump_all(&x);
+    lt_it_fed_cleanup(&x.f);
+    lt_ft_model_free(&m);
+}
+
 /* ---- runner ----------------------------------------------------------------------------- */
 
 static void s_teardown(void)
@@ -2094,6 +2184,8 @@ int main(int argc, char **argv)
          test_tail_fanout},
         {"9 an owner suspended: its link closed, its lookups ended, its batches not taken",
          test_owner_suspended},
+        {"10 a consumer suspended, then reinstated: it dials again, catches up, is answered",
+         test_consumer_reinstated},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};
