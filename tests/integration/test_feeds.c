@@ -2083,13 +2083,13 @@ static int s_owner_dir(fed_t *x, lt_it_gw_t *owner, uint64_t version, const char
     return rc;
 }
 
-/* The owner suspends a consumer (directory version 2, given to the owner
+/* The owner suspends (or revokes) a consumer (directory version 2, given to the owner
  * alone: the consumer, cut off, cannot learn it) and refuses its link's
  * handshake; libzmq then dials no more. The owner reinstates it (version
  * 3): the consumer, not restarted, must dial again on its own (its
  * back-off), be offered version 3, catch up on what was published
  * meanwhile and have a lookup answered (PROTOCOL.md 5.4). */
-static void test_consumer_reinstated(void)
+static void s_consumer_reinstated(const char *status)
 {
     fed_t x;
     memset(&x, 0, sizeof x);
@@ -2110,7 +2110,7 @@ static void test_consumer_reinstated(void)
     LT_IT_REQUIRE(lt_ft_wait_same(owner, gbh, DS, CONVERGE_MS) == 0);
 
     long mark = lt_it_log_mark(gbh);
-    LT_IT_REQUIRE(s_owner_dir(&x, owner, 2, "suspended") == 0);
+    LT_IT_REQUIRE(s_owner_dir(&x, owner, 2, status) == 0);
     CU_ASSERT(lt_it_log_wait(gbh, mark, "refused this gateway's keys",
                              "may be suspended or revoked in the peer's directory",
                              CONVERGE_MS) == 0);
@@ -2140,6 +2140,16 @@ out:
         s_dump_all(&x);
     lt_it_fed_cleanup(&x.f);
     lt_ft_model_free(&m);
+}
+
+static void test_consumer_reinstated(void)
+{
+    s_consumer_reinstated("suspended");
+}
+
+static void test_consumer_unrevoked(void)
+{
+    s_consumer_reinstated("revoked");
 }
 
 /* ---- runner ----------------------------------------------------------------------------- */
@@ -2186,6 +2196,9 @@ int main(int argc, char **argv)
          test_owner_suspended},
         {"10 a consumer suspended, then reinstated: it dials again, catches up, is answered",
          test_consumer_reinstated},
+        {"10 a consumer revoked, then listed active again: it dials again, catches up, is "
+         "answered",
+         test_consumer_unrevoked},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"feeds", NULL, NULL, s_test_start, s_teardown, tests};
