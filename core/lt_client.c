@@ -297,6 +297,9 @@ static int s_set_body(Lienthong__Envelope *env, Lienthong__Envelope__BodyCase c,
     case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
         env->profile_request = body;
         break;
+    case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
+        env->keys_request = body;
+        break;
     default:
         return -1;
     }

@@ -58,6 +58,9 @@
 #define LT_RECORD_KEY_MAX 256
 /* A source cursor as decimal text, with its NUL: a uint64 fits (8.1). */
 #define LT_CURSOR_TEXT_MAX 24
+/* The keys one KeysReply holds at most: a larger or zero limit reads as
+ * this (8.10). 10,000 keys of LT_RECORD_KEY_MAX bytes stay under 3 MB. */
+#define LT_KEYS_PAGE_MAX 10000
 
 /* ---- directory (5) ------------------------------------------------------------------ */
 

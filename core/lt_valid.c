@@ -616,6 +616,8 @@ uint64_t lt_valid_request_id(const Lienthong__Envelope *env)
     case LIENTHONG__ENVELOPE__BODY_PUBLISH: return env->publish->request_id;
     case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST: return env->prefill_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST: return env->profile_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
+        return env->keys_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_RANGE:
         return env->range->request_id;
     default: return 0;

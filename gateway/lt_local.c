@@ -3,6 +3,7 @@
  * hand-over to the module that owns the message's type. */
 #include "lt_local.h"
 #include "lt_audit.h"
+#include "lt_keylist.h"
 #include "lt_limits.h"
 #include "lt_log.h"
 #include "lt_peers.h"
@@ -88,6 +89,17 @@ static void s_resync(const lt_local_t *self, const lt_wire_in_t *in, const Lient
     (void)lt_wire_send_body(self->sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_RESYNC, m);
 }
 
+/* A page of an owned dataset's live keys (8.10); refused through s_refuse
+ * (counted, logged and answered within the client's Error rate). */
+static int s_keys(const lt_local_t *self, const lt_wire_in_t *in, const Lienthong__KeysRequest *m)
+{
+    char why[512];
+    Lienthong__ErrorCode code;
+    if (lt_keylist_answer(self->ctx, self->sock, in, m, &code, why, sizeof why) == 0)
+        return 0;
+    return s_refuse(self, in, "keys request", code, m->request_id, why);
+}
+
 /* Whether the gateway can serve (8.7): not while its audit log cannot be
  * written, since lookups and verifies are then refused, nor while its
  * member is cut off (5.4). */
@@ -143,6 +155,8 @@ static int s_dispatch(const lt_local_t *self, const lt_wire_in_t *in,
     case LIENTHONG__ENVELOPE__BODY_READY_REQUEST:
         s_ready(self, in);
         break;
+    case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
+        return s_keys(self, in, env->keys_request);
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
         lt_query_on_local(self->query, self->sock, in, env);

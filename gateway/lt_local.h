@@ -1,9 +1,9 @@
 /* lt_local: the gateway's local socket (PROTOCOL.md 8): decodes each
  * message a source or sink adapter, an application or the CLI sends, and
  * hands it to the module that handles it (lt_feed, lt_query, lt_profile,
- * lt_prefill) or answers it here (status, metrics, readiness, resync). A
- * Publish goes back to the poll loop, which gathers it into the next
- * publish group (lt_publish_job).
+ * lt_prefill, lt_keylist) or answers it here (status, metrics, readiness,
+ * resync). A Publish goes back to the poll loop, which gathers it into the
+ * next publish group (lt_publish_job).
  *
  * Apart from lt_gateway so that the poll loop and the fuzz target of the
  * local socket (tests/fuzz/fuzz_local.c) run the same dispatch.

@@ -59,6 +59,7 @@ enum {
     ST_REPLACE,
     ST_STREAMS,
     ST_HELD,
+    ST_KEYS,
     ST_PRESENCE_ADD,
     ST_PRESENCE_GET,
     ST_CLEAR_PRESENCE,
@@ -121,6 +122,10 @@ static const char *s_sql[ST_COUNT] = {
                    "ORDER BY id",
     [ST_HELD] = "SELECT stream FROM state INDEXED BY state_held "
                 "WHERE key = ?1 AND deleted = 0 AND is_view = 1",
+    /* A page of a stream's live keys after ?2, in key order, on the state
+     * table's primary key (lt_store_keys). */
+    [ST_KEYS] = "SELECT key FROM state WHERE stream = ?1 AND key > ?2 AND deleted = 0 "
+                "ORDER BY key LIMIT ?3",
     /* Completeness counts (schema step 6, PROTOCOL.md 8.9). */
     [ST_PRESENCE_ADD] = "INSERT INTO presence(stream, field, n) VALUES (?1, ?2, ?3) "
                         "ON CONFLICT(stream, field) DO UPDATE SET n = n + excluded.n",
@@ -1167,6 +1172,26 @@ int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, 
     int rc, out = 0;
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
         out = fn(arg, sqlite3_column_int64(st, 0));
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
+}
+
+int lt_store_keys(lt_store_t *self, int64_t stream, const char *after, size_t limit,
+                  lt_store_name_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_KEYS];
+    int rc = SQLITE_DONE, out = 0;
+    if (sqlite3_bind_int64(st, 1, stream) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (int64_t)limit) != SQLITE_OK)
+        out = -1;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        out = key ? fn(arg, key) : -1;
+    }
     if (out == 0 && rc != SQLITE_DONE)
         out = -1;
     sqlite3_reset(st);

@@ -237,6 +237,15 @@ typedef int (*lt_store_held_fn)(void *arg, int64_t stream);
 int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, void *arg)
     __attribute__((warn_unused_result));
 
+/* Calls fn(arg, key) for at most `limit` live keys (not tombstones) of
+ * stream strictly after `after` ("" or NULL: from the first), in the
+ * state table's order (bytes, SQLite's BINARY), with one range scan of its
+ * primary key (PROTOCOL.md 8.10). fn must not write to the store; its key
+ * is valid only during the call, and non-zero stops the walk. Returns 0,
+ * fn's non-zero, or -1 on a store error. */
+int lt_store_keys(lt_store_t *self, int64_t stream, const char *after, size_t limit,
+                  lt_store_name_fn fn, void *arg) __attribute__((warn_unused_result));
+
 /* Reads consecutive records from from_seq: at most max_n records and
  * max_bytes bytes (at least one record if any exists). Calls fn per record
  * with its Merkle leaf, which checking its checksum made (a batch's root

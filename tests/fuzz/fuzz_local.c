@@ -5,7 +5,8 @@
  * publish job and its PublishAck (8.1), SinkAttach, DeliverAck and the
  * Deliver messages of the pump (8.2), StatusRequest and Resync (8.3),
  * MetricsRequest (8.6), ReadyRequest (8.7), PrefillRequest (8.8),
- * ProfileRequest (7.7) and LookupRequest (8.3), requests for data while
+ * KeysRequest (8.10), ProfileRequest (7.7) and LookupRequest (8.3),
+ * requests for data while
  * the member is cut off (5.4), and what the gateway does with a message it
  * cannot decode or does not handle there (4.2, 4.4).
  *
@@ -46,7 +47,9 @@
  *    from the client gets none (4.4); a status reply grants exactly what a
  *    sink may attach to, each dataset with its record type (8.3), a
  *    readiness reply is not ready while the member is cut off (8.7), a
- *    resync answered is of the replica;
+ *    resync answered is of the replica; a keys reply is of a dataset this
+ *    member owns, its keys ascending, each live in the store (8.10), and a
+ *    KeysRequest for any other is refused;
  *  - a Publish that is acknowledged was to a dataset this member owns, and
  *    is durable: first_seq..last_seq follow on the dataset's last seq
  *    before and end at its last seq after, the records stored there are,
@@ -79,6 +82,7 @@
 #include "lt_profile.h"
 #include "lt_query.h"
 #include "lt_reject.h"
+#include "lt_limits.h"
 #include "lt_valid.h"
 #include "records/subscriber.pb-c.h"
 
@@ -491,9 +495,39 @@ static int s_local_body(Lienthong__Envelope__BodyCase c)
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
     case LIENTHONG__ENVELOPE__BODY_RESYNC:
+    case LIENTHONG__ENVELOPE__BODY_KEYS_REPLY:
         return 1;
     default:
         return 0;
+    }
+}
+
+/* 1 when the gateway must refuse KeysRequest m (8.10): no request_id, a
+ * malformed dataset or `after`, a dataset this member does not own. */
+static int s_keys_refused(const Lienthong__KeysRequest *m)
+{
+    const Lienthong__Dataset *ds = lt_dir_dataset(G.g.ctx.dir, m->dataset);
+    return m->request_id == 0 || !m->dataset[0] || strlen(m->dataset) >= LT_STREAM_ID_MAX ||
+           (m->after[0] && !lt_valid_key(m->after)) || !ds ||
+           strcmp(ds->owner, G.g.cfg.member) != 0;
+}
+
+/* A keys reply: of an owned dataset, at most a page, ascending, each key
+ * live in the store. */
+static void s_on_keys(const Lienthong__KeysReply *r)
+{
+    const Lienthong__Dataset *ds = lt_dir_dataset(G.g.ctx.dir, r->dataset);
+    lt_stream_t st;
+    if (!ds || strcmp(ds->owner, G.g.cfg.member) != 0 || r->n_keys > LT_KEYS_PAGE_MAX)
+        abort(); /* keys of a dataset not owned, or more than a page */
+    if (r->n_keys && lt_store_stream_find(G.g.ctx.store, r->dataset, &st) != 1)
+        abort(); /* keys of a stream the store does not hold */
+    for (size_t i = 0; i < r->n_keys; i++) {
+        uint64_t seq;
+        int deleted;
+        if ((i && strcmp(r->keys[i - 1], r->keys[i]) >= 0) ||
+            lt_store_state_get(G.g.ctx.store, st.id, r->keys[i], &seq, &deleted) != 1 || deleted)
+            abort(); /* out of order, or not a live key */
     }
 }
 
@@ -554,6 +588,9 @@ static void s_drain(expect_t *x)
             break;
         case LIENTHONG__ENVELOPE__BODY_READY_REPLY:
             s_on_ready(env->ready_reply);
+            break;
+        case LIENTHONG__ENVELOPE__BODY_KEYS_REPLY:
+            s_on_keys(env->keys_reply);
             break;
         case LIENTHONG__ENVELOPE__BODY_RESYNC:
             if (strcmp(env->resync->stream, REPLICA) != 0)
@@ -682,6 +719,7 @@ static int s_handled(Lienthong__Envelope__BodyCase c)
     case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         return 1;
     default:
@@ -704,9 +742,9 @@ static int s_at_once(Lienthong__Envelope__BodyCase c)
 {
     return c == LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST ||
            c == LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST ||
-           c == LIENTHONG__ENVELOPE__BODY_READY_REQUEST ||
-           c == LIENTHONG__ENVELOPE__BODY_RESYNC ||
-           c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
+           c == LIENTHONG__ENVELOPE__BODY_READY_REQUEST || c == LIENTHONG__ENVELOPE__BODY_RESYNC ||
+           c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST;
 }
 
 /* One frame from client rid on the local socket, handled as the gateway's
@@ -737,7 +775,9 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
                body == LIENTHONG__ENVELOPE__BODY_DELIVER_ACK;
     int takes = sink ? s_sink_takes(seen, rid) : 0;
     int cut = G.cut_off && s_for_data(body);
-    int refused = !seen || !s_handled(body) || cut;
+    int refused =
+        !seen || !s_handled(body) || cut ||
+        (body == LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST && s_keys_refused(seen->keys_request));
     x.answered_at_once = refused || s_at_once(body);
     x.silent = body == LIENTHONG__ENVELOPE__BODY_ERROR;
     x.code = cut ? LIENTHONG__ERROR_CODE__ERR_REVOKED : LIENTHONG__ERROR_CODE__ERR_NONE;
@@ -1012,6 +1052,15 @@ static void s_script(const uint8_t *data, size_t size)
         case 11:
             G.cut_off = fuzz_rd_u8(&r) & 1;
             break;
+        case 12: {
+            Lienthong__KeysRequest q = LIENTHONG__KEYS_REQUEST__INIT;
+            q.request_id = fuzz_rd_u8(&r);
+            q.dataset = (char *)rd_stream(&r);
+            q.after = (char *)rd_key(&r);
+            q.limit = fuzz_rd_u8(&r) % 4;
+            s_send(LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &q, rid, 0);
+            break;
+        }
         default:
             break;
         }
@@ -1132,6 +1181,12 @@ static void s_write_seeds(const char *dir)
     Lienthong__Resync rs = LIENTHONG__RESYNC__INIT;
     rs.stream = REPLICA;
     s_seed(dir, "resync", LIENTHONG__ENVELOPE__BODY_RESYNC, &rs);
+    Lienthong__KeysRequest kq = LIENTHONG__KEYS_REQUEST__INIT;
+    kq.request_id = 12;
+    kq.dataset = OD_POP;
+    kq.after = (char *)s_keys[0];
+    kq.limit = 2;
+    s_seed(dir, "keys", LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &kq);
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
     lq.request_id = 13;
     lq.dataset = OD_POP;

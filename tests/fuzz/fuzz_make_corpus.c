@@ -202,6 +202,25 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     env.on_behalf = &who;
     rc |= s_envelope("prefill", &env);
     env.on_behalf = NULL;
+    /* A local page of an owned dataset's keys and its reply (PROTOCOL.md 8.10). */
+    char *page[] = {(char *)"001099012345", (char *)"001099012346"};
+    Lienthong__KeysRequest kq = LIENTHONG__KEYS_REQUEST__INIT;
+    Lienthong__KeysReply kr = LIENTHONG__KEYS_REPLY__INIT;
+    kq.request_id = 7;
+    kq.dataset = (char *)"VN/GOV/BCA/population";
+    kq.after = (char *)"001099012344";
+    kq.limit = 2;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST;
+    env.keys_request = &kq;
+    rc |= s_envelope("keys", &env);
+    kr.request_id = 7;
+    kr.dataset = kq.dataset;
+    kr.n_keys = 2;
+    kr.keys = page;
+    kr.more = 1;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_KEYS_REPLY;
+    env.keys_reply = &kr;
+    rc |= s_envelope("keys-reply", &env);
     /* A local status with its grants and their record types (PROTOCOL.md 8.3). */
     char *owned[] = {(char *)"VN/GOV/BCA/population"};
     Lienthong__DatasetType ty = LIENTHONG__DATASET_TYPE__INIT, *types[] = {&ty};

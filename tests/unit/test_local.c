@@ -8,10 +8,12 @@
  * off (5.4) a request for data is refused with ERR_REVOKED and the
  * readiness reply lists why (8.7); the status reply carries the poll
  * loop's part (8.3); the metrics hook runs before the metrics are written
- * (8.6); a resync of a stream not replicated is ERR_NOT_FOUND. The
+ * (8.6); a resync of a stream not replicated is ERR_NOT_FOUND; a
+ * KeysRequest pages through an owned dataset's live keys (8.10). The
  * modules behind it have their own suites; tests/fuzz/fuzz_local.c drives
  * this dispatch with any input. */
 #include "unit_gw.h"
+#include <inttypes.h>
 #include "lt_feed.h"
 #include "lt_local.h"
 #include "lt_peers.h"
@@ -380,6 +382,104 @@ static void test_resync_not_replicated(void)
     lt_wire_free(&reply);
 }
 
+/* Sends KeysRequest{id, dataset, after, limit}; returns the reply. */
+static Lienthong__Envelope *s_keys(uint64_t id, const char *dataset, const char *after,
+                                   uint32_t limit)
+{
+    Lienthong__KeysRequest q = LIENTHONG__KEYS_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = (char *)dataset;
+    q.after = (char *)after;
+    q.limit = limit;
+    Lienthong__Envelope *env = NULL;
+    (void)s_body(LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &q, &env);
+    lt_wire_free(&env);
+    return ug_recv(&g);
+}
+
+/* 1 when reply is a KeysReply to id with exactly keys (a comma list, ""
+ * for none) and `more`. */
+static int s_keys_are(Lienthong__Envelope *reply, uint64_t id, const char *keys, int more)
+{
+    char got[256] = "";
+    if (!reply || reply->body_case != LIENTHONG__ENVELOPE__BODY_KEYS_REPLY)
+        return 0;
+    const Lienthong__KeysReply *r = reply->keys_reply;
+    for (size_t i = 0; i < r->n_keys; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", i ? "," : "", r->keys[i]);
+    int ok = r->request_id == id && strcmp(got, keys) == 0 && r->more == (more != 0);
+    if (!ok)
+        fprintf(stderr, "keys reply %" PRIu64 ": '%s' more=%d\n", r->request_id, got, r->more);
+    return ok;
+}
+
+/* The error code of reply to id, or -1 when it is no Error to id. */
+static int s_error_code(Lienthong__Envelope *reply, uint64_t id)
+{
+    return reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                   reply->error->request_id == id
+               ? (int)reply->error->code
+               : -1;
+}
+
+/* Pages of the live keys of an owned dataset, in key order strictly after
+ * `after`, tombstones left out; an empty or unpublished dataset has none;
+ * a limit of 0 or over LT_KEYS_PAGE_MAX reads as LT_KEYS_PAGE_MAX. */
+static void test_keys_pages(void)
+{
+    Lienthong__Envelope *reply = s_keys(60, OD_PHONES, "", 10);
+    CU_ASSERT(s_keys_are(reply, 60, "", 0)); /* never published: no stream */
+    lt_wire_free(&reply);
+    lt_stream_t st;
+    CU_ASSERT_FATAL(lt_store_stream(g.ctx.store, OD_PHONES, &st) == 0);
+    static const char *keys[] = {"0901", "0902", "0903", "0904", "0905"};
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_FATAL(lt_store_state_put(g.ctx.store, st.id, keys[i], i + 1, i == 2, 0, 0) == 0);
+    reply = s_keys(61, OD_PHONES, "", 2);
+    CU_ASSERT(s_keys_are(reply, 61, "0901,0902", 1));
+    lt_wire_free(&reply);
+    reply = s_keys(62, OD_PHONES, "0902", 2); /* 0903 is a tombstone */
+    CU_ASSERT(s_keys_are(reply, 62, "0904,0905", 0));
+    lt_wire_free(&reply);
+    reply = s_keys(63, OD_PHONES, "0904", 1); /* exactly the last one: no more */
+    CU_ASSERT(s_keys_are(reply, 63, "0905", 0));
+    lt_wire_free(&reply);
+    reply = s_keys(64, OD_PHONES, "0905", 2); /* past the end */
+    CU_ASSERT(s_keys_are(reply, 64, "", 0));
+    lt_wire_free(&reply);
+    reply = s_keys(65, OD_PHONES, "", 0);
+    CU_ASSERT(s_keys_are(reply, 65, "0901,0902,0904,0905", 0));
+    lt_wire_free(&reply);
+    reply = s_keys(66, OD_PHONES, "", 4000000000u);
+    CU_ASSERT(s_keys_are(reply, 66, "0901,0902,0904,0905", 0));
+    lt_wire_free(&reply);
+}
+
+/* Another member's dataset is ERR_FORBIDDEN, one not in the directory
+ * ERR_NOT_FOUND, a request without id or with an over-long `after`
+ * ERR_MALFORMED: each echoing the request_id. */
+static void test_keys_refused(void)
+{
+    Lienthong__Envelope *reply = s_keys(70, OD_FOREIGN, "", 10);
+    CU_ASSERT_EQUAL(s_error_code(reply, 70), LIENTHONG__ERROR_CODE__ERR_FORBIDDEN);
+    lt_wire_free(&reply);
+    reply = s_keys(71, "VN/GOV/BCA/nothing", "", 10);
+    CU_ASSERT_EQUAL(s_error_code(reply, 71), LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    lt_wire_free(&reply);
+    reply = s_keys(0, OD_PHONES, "", 10);
+    CU_ASSERT_EQUAL(s_error_code(reply, 0), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&reply);
+    char longer[LT_RECORD_KEY_MAX + 2];
+    memset(longer, 'k', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    reply = s_keys(72, OD_PHONES, longer, 10);
+    CU_ASSERT_EQUAL(s_error_code(reply, 72), LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    lt_wire_free(&reply);
+    reply = s_keys(73, OD_P38, "", 10); /* a view is no dataset */
+    CU_ASSERT_EQUAL(s_error_code(reply, 73), LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
+    lt_wire_free(&reply);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -392,6 +492,8 @@ int main(void)
         {"status: the poll loop's part and the grants", test_status},
         {"metrics: the hook first, then the registry", test_metrics},
         {"resync of a stream not replicated", test_resync_not_replicated},
+        {"keys: pages of an owned dataset's live keys", test_keys_pages},
+        {"keys: another member's, unknown, malformed refused", test_keys_refused},
         {NULL, NULL},
     };
     return ut_main("lt_local", suite_init, suite_clean, tests);
