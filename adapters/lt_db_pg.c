@@ -1207,6 +1207,25 @@ static int s_sink_sql(s_pg_t *self, char *err, size_t errlen)
     return -1;
 }
 
+/* " FROM l LEFT JOIN LATERAL (the row of l.row_key) t": how a change's
+ * key (text) finds its row, for reading changes (ST_READ) and for finding
+ * keys without one (s_queue_absent), which must agree. LATERAL ... LIMIT 1
+ * keeps the row lookup a nested loop of index probes: a plain join lets
+ * the planner hash the whole table for every batch. A key whose = ignores
+ * case (key_loose): a renamed key's old spelling would find the row of the
+ * new one and be published live. Its text is compared too, byte for byte
+ * (for other types ::text may depend on the session's settings, and = is
+ * exact already). */
+static void s_add_row_join(s_pg_t *self, s_buf_t *b)
+{
+    const char *exact = self->key_loose ? "::text COLLATE \"C\" = " : "";
+    s_add(b,
+          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s%s%s%s%s "
+          "LIMIT 1) t ON true",
+          self->q_table, self->q_key, self->key_type, self->key_loose ? " AND c." : "",
+          self->key_loose ? self->q_key : "", exact, self->key_loose ? "l.row_key" : "");
+}
+
 /* source: the latest change of each key among the first $3 changes of the
  * table after $2, with whether the row exists and its mapped columns (from
  * column 3 on); and the row of one key. */
@@ -1220,19 +1239,9 @@ static int s_source_sql(s_pg_t *self, char *err, size_t errlen)
           "SELECT l.id, l.row_key, t.%s IS NOT NULL, ",
           self->q_lt, tname ? tname : "''", self->q_key);
     s_add_columns(self, &r, "t.", 1);
-    /* LATERAL ... LIMIT 1 keeps the row lookup a nested loop of index
-     * probes: a plain join lets the planner hash the whole table for every
-     * batch. */
-    /* A key whose = ignores case (key_loose): a renamed key's old spelling
-     * would find the row of the new one and be published live. Its text
-     * is compared too, byte for byte (for other types ::text may depend on
-     * the session's settings, and = is exact already). */
+    s_add_row_join(self, &r);
+    s_add(&r, " ORDER BY l.id");
     const char *exact = self->key_loose ? "::text COLLATE \"C\" = " : "";
-    s_add(&r,
-          " FROM l LEFT JOIN LATERAL (SELECT * FROM %s c WHERE c.%s = l.row_key::%s%s%s%s%s "
-          "LIMIT 1) t ON true ORDER BY l.id",
-          self->q_table, self->q_key, self->key_type, self->key_loose ? " AND c." : "",
-          self->key_loose ? self->q_key : "", exact, self->key_loose ? "l.row_key" : "");
     s_add(&one, "SELECT ");
     s_add_columns(self, &one, "", 1);
     s_add(&one, " FROM %s WHERE %s = $1::%s%s%s%s%s", self->q_table, self->q_key, self->key_type,
@@ -1720,6 +1729,47 @@ static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, c
         s_row_free(&row);
     }
     PQclear(res);
+    return rc;
+}
+
+static void s_add_element(s_buf_t *b, const char *v, int first);
+
+/* The keys go as one text array, to lt_pending as the capture's triggers
+ * write them (numbered by the next lt_db_capture_sync), in array order. */
+static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
+                          size_t errlen)
+{
+    s_pg_t *self = impl;
+    s_buf_t arr = {0}, sql = {0};
+    int rc = -1;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    s_add(&arr, "{");
+    for (size_t i = 0; i < n; i++)
+        s_add_element(&arr, keys[i], i == 0);
+    s_add(&arr, "}");
+    s_add(&sql,
+          "WITH l AS (SELECT u.row_key, u.o FROM unnest($1::text[]) WITH ORDINALITY "
+          "AS u(row_key, o)) INSERT INTO %s.lt_pending (table_name, row_key) SELECT $2, l.row_key",
+          self->q_lt);
+    s_add_row_join(self, &sql);
+    s_add(&sql, " WHERE t.%s IS NULL ORDER BY l.o", self->q_key);
+    if (!arr.s || !sql.s) {
+        lt_err_set(err, errlen, "out of memory for %zu keys", n);
+        goto out;
+    }
+    const char *vals[2] = {arr.s, self->table->name};
+    char what[300];
+    snprintf(what, sizeof what, "cannot append to lt_pending for table %s", self->table->name);
+    PGresult *res = s_query(self, sql.s, 2, vals, PGRES_COMMAND_OK, what, err, errlen);
+    if (res) {
+        *queued = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+        rc = 0;
+    }
+    PQclear(res);
+out:
+    free(arr.s);
+    free(sql.s);
     return rc;
 }
 
@@ -2554,6 +2604,7 @@ const lt_db_ops_t lt_db_pg_ops = {
     .read_changes = s_read_changes,
     .last_change = s_last_change,
     .requeue = s_requeue,
+    .queue_absent = s_queue_absent,
     .read_row = s_read_row,
     .wait_fd = s_wait_fd,
     .news = s_news,

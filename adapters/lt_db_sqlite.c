@@ -453,6 +453,19 @@ static char *s_sql_seed(const lt_db_table_t *t)
                            t->name, k, t->name, k, k);
 }
 
+/* " FROM l LEFT JOIN the table AS t" on its key = l.row_key: how a
+ * change's key finds its row, for reading changes and for finding keys
+ * without one (s_sql_absent), which must agree. Under the key's own
+ * collation for the index, and BINARY for the answer: under NOCASE a
+ * renamed key's old spelling would find the row of the new one. */
+static void s_add_row_join(sqlite3_str *s, const lt_db_table_t *t)
+{
+    sqlite3_str_appendf(s,
+                        " FROM l LEFT JOIN \"%w\" AS t ON t.\"%w\" = l.row_key"
+                        " AND t.\"%w\" = l.row_key COLLATE BINARY",
+                        t->name, s_key(t), s_key(t));
+}
+
 /* The latest change of each key among the first ?2 changes of the table
  * after ?1, in id order, with whether its row exists and the row's mapped
  * columns (from column 3 on). */
@@ -467,12 +480,24 @@ static char *s_sql_changes(sqlite3 *db, const lt_db_table_t *t)
                         t->name, s_key(t));
     for (size_t i = 0; i < t->n_columns; i++)
         sqlite3_str_appendf(s, ", t.\"%w\"", t->columns[i]);
-    /* Under the key's own collation for the index, and BINARY for the
-     * answer: under NOCASE a renamed key's old spelling would find the
-     * row of the new one. */
-    sqlite3_str_appendf(s, " FROM l LEFT JOIN \"%w\" AS t ON t.\"%w\" = l.row_key"
-                        " AND t.\"%w\" = l.row_key COLLATE BINARY ORDER BY l.id",
-                        t->name, s_key(t), s_key(t));
+    s_add_row_join(s, t);
+    sqlite3_str_appendall(s, " ORDER BY l.id");
+    return s_sql_done(s);
+}
+
+/* Appends key ?1 to lt_changes when s_add_row_join finds no row for it
+ * (lienthong source --reconcile). CAST gives the key the affinity of
+ * lt_changes.row_key, so that it compares with the key column exactly as a
+ * change's key does. */
+static char *s_sql_absent(sqlite3 *db, const lt_db_table_t *t)
+{
+    sqlite3_str *s = sqlite3_str_new(db);
+    sqlite3_str_appendf(s,
+                        "WITH l AS (SELECT CAST(?1 AS TEXT) AS row_key) "
+                        "INSERT INTO lt_changes(table_name, row_key) SELECT '%q', l.row_key",
+                        t->name);
+    s_add_row_join(s, t);
+    sqlite3_str_appendf(s, " WHERE t.\"%w\" IS NULL", s_key(t));
     return s_sql_done(s);
 }
 
@@ -1145,6 +1170,32 @@ out:
     return rc;
 }
 
+/* One statement per key, prepared once per call: a page is a few thousand
+ * keys, run rarely (lienthong source --reconcile). */
+static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
+                          size_t errlen)
+{
+    s_db_t *self = impl;
+    sqlite3_stmt *st = NULL;
+    char *sql = s_sql_absent(self->db, self->table);
+    int rc = sql ? lt_db_sqlite_prepare(self->db, sql, &st, err, errlen) : -1;
+    if (!sql)
+        snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE) {
+            snprintf(err, errlen, "cannot append to lt_changes for table %s: %s", self->table->name,
+                     sqlite3_errmsg(self->db));
+            rc = -1;
+        } else
+            *queued += (size_t)sqlite3_changes(self->db);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    return rc;
+}
+
 /* ---- cursors ---------------------------------------------------------- */
 
 static int s_cursor_load(void *impl, const char *name, int64_t *value, char *err, size_t errlen)
@@ -1603,6 +1654,7 @@ const lt_db_ops_t lt_db_sqlite_ops = {
     .read_changes = s_read_changes,
     .last_change = s_last_change,
     .requeue = s_requeue,
+    .queue_absent = s_queue_absent,
     .read_row = s_read_row,
     .cursor_load = s_cursor_load,
     .cursor_store = s_cursor_store,

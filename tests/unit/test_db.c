@@ -311,6 +311,54 @@ static void test_key_nocase(void)
     lt_db_destroy(&d);
 }
 
+/* Queues keys[0..n-1] in a write transaction; returns how many were. */
+static size_t queue_absent(lt_db_t *d, const char *const *keys, size_t n)
+{
+    char err[512] = "";
+    size_t queued = 99;
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_queue_absent(d, keys, n, &queued, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    return queued;
+}
+
+/* lienthong source --reconcile: of the keys the gateway holds, those the
+ * table has no row for are appended to the change list, in order, and
+ * read back as deletions; a key with a row is not, under an INTEGER key
+ * (text keys compare as the change list's do) and under NOCASE (another
+ * spelling's row is no row of this key, as reading a change finds). */
+static void test_queue_absent(void)
+{
+    sqlite3 *raw;
+    lt_db_t *d = installed("absent.db",
+                           "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
+                           "INSERT INTO citizens VALUES (1, 'An'), (2, 'Binh')",
+                           &raw);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 2);
+    static const char *const keys[] = {"1", "3", "2", "7"};
+    CU_ASSERT(queue_absent(d, keys, 4) == 2);
+    CU_ASSERT(queue_absent(d, keys, 0) == 0);
+    CU_ASSERT(read_changes(d, 2, 100, &c) == 2);
+    expect_change(&c, 0, 3, "3");
+    expect_change(&c, 1, 4, "7");
+    CU_ASSERT(c.deleted[0] && c.deleted[1]);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+
+    d = installed("absent-nocase.db",
+                  "CREATE TABLE citizens(id TEXT PRIMARY KEY COLLATE NOCASE, name TEXT);"
+                  "INSERT INTO citizens VALUES ('ABC-1', 'An')",
+                  &raw);
+    static const char *const spelt[] = {"abc-1", "ABC-1"};
+    CU_ASSERT(queue_absent(d, spelt, 2) == 1);
+    CU_ASSERT(read_changes(d, 1, 100, &c) == 1);
+    expect_change(&c, 0, 2, "abc-1");
+    CU_ASSERT(c.deleted[0]);
+    sqlite3_close(raw);
+    lt_db_destroy(&d);
+}
+
 static sqlite3 *g_rejects_raw;
 
 static int64_t s_rejects_int(const char *sql)
@@ -1252,6 +1300,7 @@ int main(void)
         {"a source refuses a key column without type affinity", test_key_without_affinity},
         {"a NOCASE key renamed or replaced in case: the old spelling is deleted", test_key_nocase},
         {"changes after a cursor, requeue, cursor and pruning", test_changes_after_cursor},
+        {"keys without a row queued as deletions (reconcile)", test_queue_absent},
         {"two tables in one database; high-water mark, relist, shift", test_two_tables},
         {"rows a REPLACE deletes through another unique index are listed",
          test_replace_deletes_listed},

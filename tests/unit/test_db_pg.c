@@ -593,6 +593,48 @@ static void s_rename_in_case(const char *schema, const char *t)
     lt_db_destroy(&d);
 }
 
+/* lienthong source --reconcile: the keys without a row go to lt_pending,
+ * in order, and read back as deletions once numbered; a key with a row
+ * (of an integer key, given as text) does not, nor, under citext, does the
+ * other spelling of a key hold the row of this one (as reading finds). */
+static void test_queue_absent(void)
+{
+    char err[1024] = "";
+    size_t queued = 99;
+    fresh("CREATE TABLE nums(k integer PRIMARY KEY, name text);"
+          "INSERT INTO nums VALUES (1, 'An'), (2, 'Binh')");
+    static const char *const cols[] = {"k", "name"};
+    lt_db_t *d = open_seam(LT_DB_SOURCE, "nums", cols, TYPES2, 2, 0);
+    install(d, 1);
+    changes_t c;
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 2);
+    int64_t after = c.n ? c.id[c.n - 1] : 0;
+    static const char *const keys[] = {"1", "3", "2", "7"};
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    int rc = lt_db_queue_absent(d, keys, 4, &queued, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    CU_ASSERT(rc == 0 && queued == 2);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(read_changes(d, after, 100, &c) == 2);
+    CU_ASSERT_STRING_EQUAL(show(&c), "3=- 7=-");
+    lt_db_destroy(&d);
+
+    fresh("CREATE EXTENSION IF NOT EXISTS citext; CREATE TABLE ci(k citext PRIMARY KEY, "
+          "name text); INSERT INTO ci VALUES ('ABC-1', 'An')");
+    d = open_seam(LT_DB_SOURCE, "ci", cols, TYPES2, 2, 0);
+    install(d, 1);
+    CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
+    after = c.n ? c.id[0] : 0;
+    static const char *const spelt[] = {"abc-1", "ABC-1"};
+    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_queue_absent(d, spelt, 2, &queued, err, sizeof err) == 0 && queued == 1);
+    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    CU_ASSERT(read_changes(d, after, 100, &c) == 1);
+    CU_ASSERT_STRING_EQUAL(show(&c), "abc-1=-");
+    lt_db_destroy(&d);
+}
+
 static void test_citext_key(void)
 {
     s_rename_in_case("CREATE EXTENSION IF NOT EXISTS citext; "
@@ -1907,6 +1949,7 @@ int main(void)
         {"NOTIFY wakes the reader of the table", test_notify},
         {"char(n) key: the row's key is the change's", test_char_key},
         {"citext key renamed in case: the old spelling is deleted", test_citext_key},
+        {"keys without a row queued as deletions (reconcile)", test_queue_absent},
         {"a key under a nondeterministic collation, the same", test_nondeterministic_key},
         {"changes numbered in the order written, not lt_pending's physical order",
          test_pending_order},
