@@ -1735,7 +1735,8 @@ static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, c
 static void s_add_element(s_buf_t *b, const char *v, int first);
 
 /* The keys go as one text array, to lt_pending as the capture's triggers
- * write them (numbered by the next lt_db_capture_sync), in array order. */
+ * write them (numbered by the next lt_db_capture_sync), in array order,
+ * with the triggers' NOTIFY. */
 static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
                           size_t errlen)
 {
@@ -1767,6 +1768,13 @@ static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t 
         rc = 0;
     }
     PQclear(res);
+    /* As the triggers do: a running source learns of them at the commit. */
+    if (rc == 0 && *queued) {
+        res = s_query(self, "SELECT pg_notify('lt_changes', $1)", 1, &vals[1], PGRES_TUPLES_OK,
+                      "cannot notify the source", err, errlen);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
 out:
     free(arr.s);
     free(sql.s);

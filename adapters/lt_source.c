@@ -28,6 +28,7 @@
 #include "lt_err.h"
 #include "lt_clock.h"
 #include "lt_adapter.h"
+#include "lt_reconcile.h"
 #include "lt_db.h"
 #include "lt_file.h"
 #include "lt_grants.h"
@@ -771,6 +772,26 @@ int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *er
         return -1;
     }
     s_forgot(self, dataset, &fg, dropped, out);
+    return 0;
+}
+
+int lt_source_reconcile(lt_source_t *self, FILE *out, char *err, size_t errlen)
+{
+    if (lt_adapter_signals() != 0 || lt_adapter_connect(&self->conn, self->socket, err, errlen))
+        return -1;
+    self->req_base = lt_ad_random64();
+    for (size_t i = 0; i < self->n_feeds; i++) {
+        const s_feed_t *f = &self->feeds[i];
+        lt_reconcile_counts_t n;
+        int64_t t0 = lt_clock_mono_ms();
+        if (lt_reconcile_dataset(&self->conn, f->dataset, f->db, &self->req_base, &n, err, errlen))
+            return -1;
+        lt_info("source", "reconciled dataset=%s table=%s checked=%zu appended=%zu ms=%" PRId64,
+                f->dataset, f->table, n.checked, n.appended, lt_clock_mono_ms() - t0);
+        fprintf(out, "dataset %s: %zu key(s) checked, %zu appended to lt_changes%s\n", f->dataset,
+                n.checked, n.appended,
+                n.appended ? ": the next run publishes them as deleted" : "");
+    }
     return 0;
 }
 

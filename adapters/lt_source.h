@@ -53,6 +53,15 @@ int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errl
 int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* `lienthong source --reconcile` (adapters/README.md, "Reconcile"): for
+ * each configured dataset, the keys the gateway holds live that have no
+ * row in the table are appended to the change list, so that the next run
+ * publishes their tombstones. One line per dataset to `out` (and the log)
+ * with the keys checked and appended. Returns 0, or -1 with err naming the
+ * dataset and what failed (the datasets before it are done). */
+int lt_source_reconcile(lt_source_t *self, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* With resync set, every dataset's table is listed again at start: the
  * whole current table is published again (after the change capture was
  * re-installed without listing the existing rows, for instance). */

@@ -11,22 +11,20 @@
 #include <string.h>
 
 static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | --print-install] "
-                                   "[--resync] [--once] [--check] [--forget DATASET]";
+                                  "[--resync] [--once] [--check] [--forget DATASET] "
+                                  "[--reconcile]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
 int lt_cmd_source(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"install", no_argument, 0, 'i'},
-                                         {"print-install", no_argument, 0, 'p'},
-                                         {"resync", no_argument, 0, 'r'},
-                                         {"once", no_argument, 0, 'o'},
-                                         {"check", no_argument, 0, 'k'},
-                                         {"forget", required_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},  {"install", no_argument, 0, 'i'},
+        {"print-install", no_argument, 0, 'p'}, {"resync", no_argument, 0, 'r'},
+        {"once", no_argument, 0, 'o'},          {"check", no_argument, 0, 'k'},
+        {"forget", required_argument, 0, 'f'},  {"reconcile", no_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *config = NULL, *forget = NULL;
-    int install = 0, print = 0, resync = 0, once = 0, check = 0, c;
+    int install = 0, print = 0, resync = 0, once = 0, check = 0, reconcile = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
@@ -44,6 +42,8 @@ int lt_cmd_source(int argc, char **argv)
             check = 1;
         else if (c == 'f')
             forget = optarg;
+        else if (c == 'R')
+            reconcile = 1;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
@@ -56,8 +56,9 @@ int lt_cmd_source(int argc, char **argv)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
     if (check)
         return lt_source_check(config, stdout);
-    if (install + print + !!forget > 1)
-        return lt_cli_fail(2, argv[0], "--install, --print-install and --forget exclude each other");
+    if (install + print + !!forget + reconcile > 1)
+        return lt_cli_fail(
+            2, argv[0], "--install, --print-install, --forget and --reconcile exclude each other");
     char err[2048];
     lt_source_t *src = lt_source_new(config, err, sizeof err);
     if (!src)
@@ -67,6 +68,10 @@ int lt_cmd_source(int argc, char **argv)
     /* --print-install only prints: the DBA reviews and runs the script. */
     if (forget)
         rc = lt_source_forget(src, forget, stdout, err, sizeof err) != 0
+                 ? lt_cli_fail(1, "source", "%s", err)
+                 : 0;
+    else if (reconcile)
+        rc = lt_source_reconcile(src, stdout, err, sizeof err) != 0
                  ? lt_cli_fail(1, "source", "%s", err)
                  : 0;
     else if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)

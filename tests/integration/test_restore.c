@@ -707,6 +707,116 @@ out:
     s_cleanup(&x);
 }
 
+/* ---- 3d. the agency's own deletions that no capture saw: --reconcile ----------- */
+
+/* Copies the file at from over to (an agency database nothing holds open). */
+static int s_copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in && ferror(in))
+        rc = -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Deletes rows [from, to) with the capture's delete trigger dropped for
+ * the while, as a delete made before the capture was installed, or while
+ * it was removed, is never listed. */
+static int s_delete_uncaptured(const char *db_path, int from, int to)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char *trigger = NULL, sql[160];
+    int rc = sqlite3_open(db_path, &db) == SQLITE_OK &&
+                     sqlite3_prepare_v2(db,
+                                        "SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                                        "AND name = 'lt_delete(citizens)'",
+                                        -1, &st, NULL) == SQLITE_OK &&
+                     sqlite3_step(st) == SQLITE_ROW &&
+                     (trigger = strdup((const char *)sqlite3_column_text(st, 0)))
+                 ? 0
+                 : -1;
+    sqlite3_finalize(st);
+    snprintf(sql, sizeof sql,
+             "DELETE FROM citizens WHERE personal_id >= '%012d' AND "
+             "personal_id < '%012d'",
+             from, to);
+    if (rc == 0 && (sqlite3_exec(db, "DROP TRIGGER \"lt_delete(citizens)\"", 0, 0, 0) ||
+                    sqlite3_exec(db, sql, 0, 0, 0) || sqlite3_exec(db, trigger, 0, 0, 0)))
+        rc = -1;
+    free(trigger);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* 1 when key i is a tombstone at g (the owner's state or a replica's). */
+static int s_deleted_at(const lt_it_gw_t *g, int i)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%012d", i);
+    uint64_t seq = 0;
+    int deleted = 0;
+    return lt_ft_state(g, DS, key, &seq, &deleted) == 1 && deleted;
+}
+
+/* Rows the agency lost when it restored its own database from an older
+ * copy, and rows it deleted while no capture listed deletions, stay at the
+ * owner and every consumer until `lienthong source --reconcile` appends
+ * their keys to lt_changes: the next run publishes them as deleted, every
+ * other key untouched, and a second reconcile finds nothing. */
+static void test_source_reconcile(void)
+{
+    fed_t x;
+    memset(&x, 0, sizeof x);
+    char conf[PATH_MAX + 32], db[PATH_MAX + 32], copy[PATH_MAX + 32], err[1024] = "", name[64];
+    LT_IT_REQUIRE(s_fed(&x) == 0);
+    snprintf(conf, sizeof conf, "%s/source.conf", x.f.dir);
+    snprintf(db, sizeof db, "%s/agency.db", x.f.dir);
+    snprintf(copy, sizeof copy, "%s/agency-copy.db", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(conf, SOURCE_CONF, x.go->sock_path, db) == 0);
+    LT_IT_REQUIRE(lt_it_sql(db, "CREATE TABLE citizens (personal_id TEXT PRIMARY KEY, "
+                                "full_name TEXT NOT NULL)") == 0);
+    LT_IT_REQUIRE(s_rows(db, 0, 100, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r1.out", 1) == 0);
+    LT_IT_REQUIRE(s_copy_file(db, copy) == 0);
+    /* Published after the agency's copy: lost when it restores it. */
+    LT_IT_REQUIRE(s_rows(db, 100, 120, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r2.out", 0) == 0);
+    LT_IT_REQUIRE(lt_ft_last_seq(x.go, DS) == 120);
+    LT_IT_REQUIRE(s_copy_file(copy, db) == 0);
+    LT_IT_REQUIRE(s_delete_uncaptured(db, 5, 9) == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r3.out", 0) == 0);
+    CU_ASSERT(!s_deleted_at(x.go, 5) && !s_deleted_at(x.go, 110)); /* the phantoms */
+
+    CU_ASSERT(s_source_opt(&x, conf, "r4.out", "--reconcile", NULL) == 0);
+    CU_ASSERT(s_cli_says(&x, "r4.out", "dataset " DS ": 120 key(s) checked, 24 appended"));
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r5.out", 0) == 0);
+    for (int i = 0; i < 120; i++) {
+        snprintf(name, sizeof name, "Người %d", i);
+        int phantom = (i >= 5 && i < 9) || i >= 100;
+        CU_ASSERT(phantom ? s_deleted_at(x.go, i) : s_owner_has(x.go, i, name));
+    }
+    CHECK(lt_ft_check_log(x.go, DS, err, sizeof err));
+    /* The consumers hold exactly the owner's state: the phantoms deleted. */
+    LT_IT_REQUIRE(lt_ft_wait_same(x.go, x.gm, DS, CONVERGE_MS) == 0);
+    CHECK(lt_ft_compare(x.go, x.gm, DS, err, sizeof err));
+    CU_ASSERT(s_deleted_at(x.gm, 6) && s_deleted_at(x.gm, 119) && !s_deleted_at(x.gm, 9));
+    /* Nothing left to reconcile. */
+    CU_ASSERT(s_source_opt(&x, conf, "r6.out", "--reconcile", NULL) == 0);
+    CU_ASSERT(s_cli_says(&x, "r6.out", "dataset " DS ": 96 key(s) checked, 0 appended"));
+    s_finish(&x);
+out:
+    s_cleanup(&x);
+}
+
 /* ---- 3c. a store restored from before the dataset's first record -------------- */
 
 /* The owner's store restored from a backup taken before the dataset had a
@@ -1839,6 +1949,8 @@ int main(int argc, char **argv)
         {"3 the source adapter publishes again what the restore lost", test_source_republishes},
         {"3b a dataset added to a tracked table gets its rows; a removed one is let go",
          test_source_cursors},
+        {"3d --reconcile publishes as deleted the rows the agency lost without a capture",
+         test_source_reconcile},
         {"3c a store restored from before a dataset's first record: asked again, then "
          "published again",
          test_source_unlisted},

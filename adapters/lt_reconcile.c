@@ -1,0 +1,115 @@
+/* lt_reconcile: the keys a gateway holds that the agency's table no longer
+ * has, appended to the change list (lienthong source --reconcile). */
+#include "lt_reconcile.h"
+#include "lt_clock.h"
+#include "lt_err.h"
+#include "lt_limits.h"
+#include "lt_wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Sends one KeysRequest and waits for its answer: 1 with *reply (free it
+ * with lt_wire_free), or -1 with err. Other messages (the status reply
+ * lt_adapter_connect asked for) are dropped. */
+static int s_ask(lt_adapter_conn_t *conn, const char *dataset, const char *after, uint64_t id,
+                 Lienthong__Envelope **reply, char *err, size_t errlen)
+{
+    Lienthong__KeysRequest q = LIENTHONG__KEYS_REQUEST__INIT;
+    q.request_id = id;
+    q.dataset = (char *)dataset;
+    q.after = (char *)after;
+    q.limit = LT_KEYS_PAGE_MAX;
+    if (lt_adapter_send(conn, LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &q) != 0) {
+        lt_err_set(err, errlen, "dataset %s: cannot ask the gateway for its keys", dataset);
+        return -1;
+    }
+    int64_t until = lt_clock_mono_ms() + LT_RECONCILE_WAIT_MS;
+    for (int64_t now; (now = lt_clock_mono_ms()) < until;) {
+        Lienthong__Envelope *env = NULL;
+        int rc = lt_adapter_recv(conn, (int)(until - now), &env);
+        if (rc < 0) {
+            lt_err_set(err, errlen, "dataset %s: the gateway socket failed", dataset);
+            return -1;
+        }
+        if (rc == 0 && lt_adapter_stopping()) {
+            lt_err_set(err, errlen, "dataset %s: stopped by a signal", dataset);
+            return -1;
+        }
+        if (rc == 0)
+            continue;
+        if (env->body_case == LIENTHONG__ENVELOPE__BODY_KEYS_REPLY &&
+            env->keys_reply->request_id == id) {
+            *reply = env;
+            return 1;
+        }
+        if (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && env->error->request_id == id) {
+            lt_err_set(err, errlen, "dataset %s: the gateway refused to list its keys: %s: %s",
+                       dataset, lt_wire_error_name(env->error->code), env->error->message);
+            lt_wire_free(&env);
+            return -1;
+        }
+        lt_wire_free(&env);
+    }
+    lt_err_set(err, errlen,
+               "dataset %s: the gateway did not list its keys within %d s (is it running, and "
+               "does it predate KeysRequest?)",
+               dataset, LT_RECONCILE_WAIT_MS / 1000);
+    return -1;
+}
+
+/* Appends the page's keys that have no row, in one write transaction. */
+static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, size_t *queued, char *err,
+                  size_t errlen)
+{
+    if (lt_db_begin(db, 1, err, errlen))
+        return -1;
+    if (lt_db_queue_absent(db, (const char *const *)r->keys, r->n_keys, queued, err, errlen) ||
+        lt_db_commit(db, err, errlen)) {
+        lt_db_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db,
+                         uint64_t *next_id, lt_reconcile_counts_t *counts, char *err,
+                         size_t errlen)
+{
+    char after[LT_RECORD_KEY_MAX + 1] = "";
+    int present = 0, more = 1;
+    *counts = (lt_reconcile_counts_t){0};
+    /* Without the capture there is no change list to append to, and
+     * nothing would publish what is appended. */
+    if (lt_db_capture_present(db, &present, err, errlen))
+        return -1;
+    if (!present) {
+        lt_err_set(err, errlen,
+                   "dataset %s: change capture is not installed on its table in %s: run "
+                   "lienthong source --install first",
+                   dataset, lt_db_name(db));
+        return -1;
+    }
+    while (more) {
+        Lienthong__Envelope *env = NULL;
+        uint64_t id = ++*next_id ? *next_id : ++*next_id;
+        if (s_ask(conn, dataset, after, id, &env, err, errlen) < 0)
+            return -1;
+        const Lienthong__KeysReply *r = env->keys_reply;
+        size_t queued = 0;
+        int rc = s_page(db, r, &queued, err, errlen);
+        more = r->more && r->n_keys > 0; /* an empty page that says more would never end */
+        if (r->n_keys)
+            snprintf(after, sizeof after, "%s", r->keys[r->n_keys - 1]);
+        counts->checked += r->n_keys;
+        counts->appended += queued;
+        lt_wire_free(&env);
+        if (rc) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err);
+            lt_err_set(err, errlen, "dataset %s: %s", dataset, why);
+            return -1;
+        }
+    }
+    return 0;
+}
