@@ -27,6 +27,9 @@
  * 4. a dataset removed from the ministry's source keeps its cursor row: the
  *    source names it once per run, also when the dataset that names it
  *    lost its connection while starting and started again;
+ * 4b. rows deleted with the triggers disabled stay at the consumers until
+ *    `lienthong source --reconcile`, run beside the running source, lists
+ *    them: then every consumer table is the owner's again;
  * 5. no log of any process shows the database password.
  *
  * Usage: test_pg /path/to/lienthong (or LIENTHONG_BIN=...); needs the
@@ -773,6 +776,41 @@ out:
         PQfinish(admin);
 }
 
+/* Rows the ministry deleted with its triggers disabled (as before the
+ * capture, or while it was off) never reach the consumers: `lienthong
+ * source --reconcile`, run beside the running source, appends their keys
+ * to lt_pending with the triggers' NOTIFY, and the running source
+ * publishes them as deleted; every consumer table is the owner's again. */
+static void test_reconcile(void)
+{
+    world_t *w = &s_w;
+    char why[512] = "", out[PATH_MAX + 16];
+    LT_IT_REQUIRE(w->ready);
+    CU_ASSERT(s_converge(w, why, sizeof why) == 0);
+    PGconn *o = lt_pg_as(&w->pg, "bca", PG_USER);
+    LT_IT_REQUIRE(o != NULL);
+    CU_ASSERT(lt_pg_exec(o, "BEGIN; ALTER TABLE citizens DISABLE TRIGGER USER;"
+                            "DELETE FROM citizens WHERE personal_id IN (SELECT personal_id "
+                            "FROM citizens ORDER BY personal_id LIMIT 5);"
+                            "ALTER TABLE citizens ENABLE TRIGGER USER; COMMIT") == 0);
+    PQfinish(o);
+    s_sleep_ms(1000);
+    CU_ASSERT(s_differ(w, NULL, 0) > 0); /* the phantoms stay */
+    snprintf(out, sizeof out, "%.4000s/reconcile.out", w->f.dir);
+    const char *args[] = {"source", "--config", w->conf[SRC_BCA], "--reconcile", NULL};
+    CU_ASSERT(lt_it_run_cli(w->f.dir, out, args, 30000) == 0);
+    CU_ASSERT(lt_it_file_count(out, 0, "dataset " DS_POP ": ", ", 5 appended") == 1);
+    CU_ASSERT(lt_it_file_count(out, 0, "dataset " DS_SIM ": ", ", 0 appended") == 1);
+    int rc = s_converge(w, why, sizeof why);
+    if (rc) {
+        fprintf(stderr, "pg: not converged after --reconcile: %s\n", why);
+        lt_it_file_dump(out);
+    }
+    CU_ASSERT_EQUAL(rc, 0);
+out:
+    return;
+}
+
 static void test_no_password_in_logs(void)
 {
     world_t *w = &s_w;
@@ -803,6 +841,7 @@ int main(int argc, char **argv)
         {"a re-installed change capture: a new epoch, nothing skipped; --resync", test_reinstall},
         {"a removed dataset's cursor is named once, though its start was retried",
          test_stale_cursor_once},
+        {"rows deleted without the capture: --reconcile beside the running source", test_reconcile},
         {"no log shows the database password", test_no_password_in_logs},
         {NULL, NULL},
     };

@@ -812,6 +812,15 @@ static void test_source_reconcile(void)
     /* Nothing left to reconcile. */
     CU_ASSERT(s_source_opt(&x, conf, "r6.out", "--reconcile", NULL) == 0);
     CU_ASSERT(s_cli_says(&x, "r6.out", "dataset " DS ": 96 key(s) checked, 0 appended"));
+    /* A dataset the directory does not list: the gateway's refusal, named. */
+    snprintf(copy, sizeof copy, "%s/unknown.conf", x.f.dir);
+    LT_IT_REQUIRE(lt_it_write_fmt(copy,
+                                  SOURCE_CONF_HEAD CITIZENS_DATASET(ID_OWNER "/unknown") ");\n",
+                                  x.go->sock_path, db) == 0);
+    CU_ASSERT(s_source_opt(&x, copy, "r7.out", "--reconcile", NULL) == 1);
+    CU_ASSERT(s_cli_says(&x, "r7.out",
+                         "dataset " ID_OWNER "/unknown: the gateway refused to "
+                         "list its keys: ERR_NOT_FOUND"));
     s_finish(&x);
 out:
     s_cleanup(&x);
