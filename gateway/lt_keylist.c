@@ -60,6 +60,20 @@ static Lienthong__ErrorCode s_check(const lt_gwctx_t *ctx, const Lienthong__Keys
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
+/* Audits a page listed (8.10): record keys are citizens' ids, and the
+ * subject-access report must be able to tell who inside the agency read a
+ * register's keys, however few entries (one per page of 10,000) that takes. */
+static void s_audit(const lt_gwctx_t *ctx, const Lienthong__KeysRequest *m, size_t n, int more)
+{
+    char detail[LT_RECORD_KEY_MAX + 96];
+    snprintf(detail, sizeof detail, "%zu key(s) after '%s'%s", n, m->after ? m->after : "",
+             more ? ", more follow" : "");
+    lt_audit_add(ctx->audit, &(lt_audit_entry_t){.event = "keys-listed",
+                                                 .peer = "local",
+                                                 .target = m->dataset,
+                                                 .detail = detail});
+}
+
 int lt_keylist_answer(const lt_gwctx_t *ctx, void *sock, const lt_wire_in_t *in,
                       const Lienthong__KeysRequest *m, Lienthong__ErrorCode *code, char *why,
                       size_t cap)
@@ -90,6 +104,7 @@ int lt_keylist_answer(const lt_gwctx_t *ctx, void *sock, const lt_wire_in_t *in,
     r.more = page.n > limit;
     r.n_keys = r.more ? limit : page.n;
     r.keys = page.keys;
+    s_audit(ctx, m, r.n_keys, r.more);
     (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_KEYS_REPLY, &r);
     rc = 0;
 out:

@@ -799,6 +799,19 @@ static void test_source_reconcile(void)
     CU_ASSERT(s_source_opt(&x, conf, "r4.out", "--reconcile", NULL) == 0);
     CU_ASSERT(s_cli_says(&x, "r4.out", "dataset " DS ": 120 key(s) checked, 24 appended"));
     LT_IT_REQUIRE(s_source_once(&x, conf, "r5.out", 0) == 0);
+    /* The page listed is in the owner's audit log (PROTOCOL.md 8.10),
+     * committed on its 200 ms timer. */
+    char audit[PATH_MAX + 16];
+    snprintf(audit, sizeof audit, "%s/audit.db", x.go->data_dir);
+    int64_t listed = 0;
+    for (int waited = 0; waited < 5000 && listed != 1; waited += 50) {
+        listed = lt_it_sql_int(audit, "SELECT count(*) FROM audit WHERE event = 'keys-listed' "
+                                      "AND peer = 'local' AND target = '" DS "' "
+                                      "AND detail = '120 key(s) after '''''");
+        if (listed != 1)
+            usleep(50 * 1000);
+    }
+    CU_ASSERT_EQUAL(listed, 1);
     for (int i = 0; i < 120; i++) {
         snprintf(name, sizeof name, "Người %d", i);
         int phantom = (i >= 5 && i < 9) || i >= 100;
