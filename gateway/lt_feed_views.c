@@ -184,7 +184,7 @@ static void s_rebuild(lt_feed_t *self, void *peer_sock, const Lienthong__Dataset
         lt_feed_owned_grew(self, st, row.last_seq, row.last_seq);
     else
         s_replaced(self, peer_sock, st, &row, why);
-    lt_log(LT_LOG_ERROR, "feed", "view %s: %s", v->id, detail);
+    lt_log(fresh && !again ? LT_LOG_INFO : LT_LOG_WARN, "feed", "view %s: %s", v->id, detail);
     s_audit(self, "view-rebuilt", v->id, detail);
 }
 

@@ -1180,6 +1180,9 @@ static void test_view_listed_again(void)
     CU_ASSERT_EQUAL(ut_lines(out, "consumers holding its earlier records resynchronise"), 1);
     CU_ASSERT_EQUAL(ut_lines(out, "`lienthong resync`"), 1);
     CU_ASSERT_EQUAL(ut_lines(out, "records on history none"), 0);
+    /* A warning, as the documents say, not an error operators alert on. */
+    CU_ASSERT_EQUAL(ut_lines(out, " WARN "), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, " ERROR "), 0);
     s_adopt(orig);
     lt_dir_destroy(&d1);
 }
