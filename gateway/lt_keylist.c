@@ -57,12 +57,18 @@ static Lienthong__ErrorCode s_check(const lt_gwctx_t *ctx, const Lienthong__Keys
                  ds ? "owned by another member" : "not in the directory");
         return ds ? LIENTHONG__ERROR_CODE__ERR_FORBIDDEN : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     }
+    /* Each page is audited (s_audit): none is listed while the log cannot
+     * take its entry, as no lookup is answered then (ARCHITECTURE.md 5). */
+    if (!lt_audit_writable(ctx->audit, why, cap)) {
+        lt_audit_refused(ctx->audit);
+        return LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
+    }
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
-/* Audits a page listed (8.10): record keys are citizens' ids, and the
- * subject-access report must be able to tell who inside the agency read a
- * register's keys, however few entries (one per page of 10,000) that takes. */
+/* Audits a page listed (8.10): record keys are citizens' ids, and the log
+ * must show that a register's keys were read, and when, however few
+ * entries (one per page of 10,000) that takes. */
 static void s_audit(const lt_gwctx_t *ctx, const Lienthong__KeysRequest *m, size_t n, int more)
 {
     char detail[LT_RECORD_KEY_MAX + 96];

@@ -14,6 +14,8 @@
  * this dispatch with any input. */
 #include "unit_gw.h"
 #include <inttypes.h>
+#include <sqlite3.h>
+#include "lt_audit.h"
 #include "lt_feed.h"
 #include "lt_local.h"
 #include "lt_peers.h"
@@ -457,7 +459,8 @@ static void test_keys_pages(void)
 
 /* Another member's dataset is ERR_FORBIDDEN, one not in the directory
  * ERR_NOT_FOUND, a request without id or with an over-long `after`
- * ERR_MALFORMED: each echoing the request_id. */
+ * ERR_MALFORMED, any while the audit log cannot be written
+ * ERR_UNAVAILABLE: each echoing the request_id. */
 static void test_keys_refused(void)
 {
     Lienthong__Envelope *reply = s_keys(70, OD_FOREIGN, "", 10);
@@ -478,6 +481,26 @@ static void test_keys_refused(void)
     reply = s_keys(73, OD_P38, "", 10); /* a view is no dataset */
     CU_ASSERT_EQUAL(s_error_code(reply, 73), LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
     lt_wire_free(&reply);
+    /* While the audit log cannot take a page's entry, no page is listed:
+     * another writer holds the log, so its commit fails. */
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/audit.db", g.tmp);
+    CU_ASSERT_FATAL((g.ctx.audit = lt_audit_open(path, g.ctx.keys, err, sizeof err)) != NULL);
+    sqlite3 *hold = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(path, &hold) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_exec(hold, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    lt_audit_add(g.ctx.audit, &(lt_audit_entry_t){.event = "lookup", .peer = "local"});
+    CU_ASSERT(lt_audit_flush(g.ctx.audit, 1) != 0);
+    reply = s_keys(74, OD_PHONES, "", 10);
+    CU_ASSERT_EQUAL(s_error_code(reply, 74), LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    lt_wire_free(&reply);
+    CU_ASSERT(sqlite3_exec(hold, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(hold);
+    CU_ASSERT_EQUAL(lt_audit_flush(g.ctx.audit, 1), 0); /* the log is back */
+    reply = s_keys(75, OD_PHONES, "", 10);
+    CU_ASSERT(reply && reply->body_case == LIENTHONG__ENVELOPE__BODY_KEYS_REPLY);
+    lt_wire_free(&reply);
+    lt_audit_destroy(&g.ctx.audit);
 }
 
 int main(void)
