@@ -230,11 +230,10 @@ int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size
     return self->ops->requeue(self->impl, after, through, err, errlen);
 }
 
-int lt_db_queue_absent(lt_db_t *self, const char *const *keys, size_t n, size_t *queued, char *err,
-                       size_t errlen)
+int lt_db_queue_absent(lt_db_t *self, const char *const *keys, size_t n, int append,
+                       unsigned char *found, char *err, size_t errlen)
 {
-    *queued = 0;
-    return n ? self->ops->queue_absent(self->impl, keys, n, queued, err, errlen) : 0;
+    return n ? self->ops->queue_absent(self->impl, keys, n, append, found, err, errlen) : 0;
 }
 
 int lt_db_read_row(lt_db_t *self, const char *key, lt_db_row_fn fn, void *arg, char *err,

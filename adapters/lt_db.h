@@ -170,14 +170,24 @@ int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen)
 int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* What lt_db_queue_absent found of each key. */
+enum {
+    LT_DB_KEY_HELD = 0,    /* the table has its row */
+    LT_DB_KEY_ABSENT = 1,  /* no row: appended, or would be */
+    LT_DB_KEY_INVALID = 2, /* no value of the key column's type: no row can
+                            * hold it; never appended */
+};
+
 /* Source (`lienthong source --reconcile`, adapters/README.md "Reconcile"):
- * appends to the change list, as the capture appends the key of a deleted
- * row, each of keys[0..n-1] that has no row in the table, looked for as
- * lt_db_read_changes looks for a change's row (so that reading the change
- * then finds none, and publishes a tombstone), in keys order. Runs in the
- * caller's write transaction; *queued is how many were appended. */
-int lt_db_queue_absent(lt_db_t *self, const char *const *keys, size_t n, size_t *queued, char *err,
-                       size_t errlen) __attribute__((warn_unused_result));
+ * looks for the row of each of keys[0..n-1] as lt_db_read_changes looks for
+ * a change's row, and sets found[i] (LT_DB_KEY_*). With append set, appends
+ * to the change list, as the capture appends the key of a deleted row, the
+ * absent keys, in keys order (so that reading the change then finds no row,
+ * and publishes a tombstone). Runs in the caller's transaction (a write
+ * transaction when append is set; a dry run rolls it back). */
+int lt_db_queue_absent(lt_db_t *self, const char *const *keys, size_t n, int append,
+                       unsigned char *found, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Called with the current row; returns 0, or -1 with err. */
 typedef int (*lt_db_row_fn)(void *arg, const lt_db_row_t *row, char *err, size_t errlen);

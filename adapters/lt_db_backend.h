@@ -66,8 +66,8 @@ struct lt_db_ops_t {
     int (*read_row)(void *impl, const char *key, lt_db_row_fn fn, void *arg, char *err,
                     size_t errlen);
     /* Source only; n > 0. */
-    int (*queue_absent)(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
-                        size_t errlen);
+    int (*queue_absent)(void *impl, const char *const *keys, size_t n, int append,
+                        unsigned char *found, char *err, size_t errlen);
 
     /* NULL: no descriptor, no news (the caller polls), never lost. */
     int (*wait_fd)(void *impl);

@@ -1734,49 +1734,122 @@ static int s_read_row(void *impl, const char *key, lt_db_row_fn fn, void *arg, c
 
 static void s_add_element(s_buf_t *b, const char *v, int first);
 
-/* The keys go as one text array, to lt_pending as the capture's triggers
- * write them (numbered by the next lt_db_capture_sync), in array order,
- * with the triggers' NOTIFY. */
-static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
-                          size_t errlen)
+/* keys[0..n-1] as one text array literal (NULL when out of memory). */
+static char *s_text_array(const char *const *keys, size_t n)
 {
-    s_pg_t *self = impl;
-    s_buf_t arr = {0}, sql = {0};
-    int rc = -1;
-    if (s_ensure(self, err, errlen))
-        return -1;
+    s_buf_t arr = {0};
     s_add(&arr, "{");
     for (size_t i = 0; i < n; i++)
         s_add_element(&arr, keys[i], i == 0);
     s_add(&arr, "}");
-    s_add(&sql,
-          "WITH l AS (SELECT u.row_key, u.o FROM unnest($1::text[]) WITH ORDINALITY "
-          "AS u(row_key, o)) INSERT INTO %s.lt_pending (table_name, row_key) SELECT $2, l.row_key",
-          self->q_lt);
-    s_add_row_join(self, &sql);
-    s_add(&sql, " WHERE t.%s IS NULL ORDER BY l.o", self->q_key);
-    if (!arr.s || !sql.s) {
+    return arr.s;
+}
+
+/* Sets found[] of keys[0..n-1] with `sql` (the ordinals of the keys without
+ * a row), under a savepoint. PostgreSQL casts the whole array to the key
+ * column's type at once: one key that is no value of it (class 22, data
+ * exception, as "abc" of an integer key) fails the lot. Such a batch is
+ * split in halves until the key is alone, which is then invalid: no row can
+ * hold it, and it is never appended. */
+static int s_absent_find(s_pg_t *self, const char *sql, const char *const *keys, size_t n,
+                         unsigned char *found, char *err, size_t errlen)
+{
+    char *arr = s_text_array(keys, n);
+    if (!arr) {
         lt_err_set(err, errlen, "out of memory for %zu keys", n);
-        goto out;
+        return -1;
     }
-    const char *vals[2] = {arr.s, self->table->name};
-    char what[300];
-    snprintf(what, sizeof what, "cannot append to lt_pending for table %s", self->table->name);
-    PGresult *res = s_query(self, sql.s, 2, vals, PGRES_COMMAND_OK, what, err, errlen);
+    PGresult *res = NULL;
+    if (s_exec(self, "SAVEPOINT lt_absent", "cannot set a savepoint", err, errlen) == 0)
+        res = s_query(self, sql, 1, (const char *const *)&arr, PGRES_TUPLES_OK,
+                      "cannot read the keys' rows", err, errlen);
+    free(arr);
     if (res) {
-        *queued = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-        rc = 0;
-    }
-    PQclear(res);
-    /* As the triggers do: a running source learns of them at the commit. */
-    if (rc == 0 && *queued) {
-        res = s_query(self, "SELECT pg_notify('lt_changes', $1)", 1, &vals[1], PGRES_TUPLES_OK,
-                      "cannot notify the source", err, errlen);
-        rc = res ? 0 : -1;
+        memset(found, LT_DB_KEY_HELD, n);
+        for (int r = 0; r < PQntuples(res); r++) {
+            unsigned long long o = strtoull(PQgetvalue(res, r, 0), NULL, 10);
+            if (o >= 1 && o <= n)
+                found[o - 1] = LT_DB_KEY_ABSENT;
+        }
         PQclear(res);
+        return s_exec(self, "RELEASE SAVEPOINT lt_absent", "cannot release a savepoint", err,
+                      errlen);
     }
-out:
-    free(arr.s);
+    if (strncmp(self->state, "22", 2) != 0 ||
+        s_exec(self, "ROLLBACK TO SAVEPOINT lt_absent; RELEASE SAVEPOINT lt_absent",
+               "cannot roll back to a savepoint", err, errlen))
+        return -1;
+    if (n == 1) {
+        found[0] = LT_DB_KEY_INVALID;
+        return 0;
+    }
+    size_t h = n / 2;
+    return s_absent_find(self, sql, keys, h, found, err, errlen) ||
+                   s_absent_find(self, sql, keys + h, n - h, found + h, err, errlen)
+               ? -1
+               : 0;
+}
+
+/* Appends the absent keys to lt_pending as the capture's triggers write
+ * them (numbered by the next lt_db_capture_sync), in keys order, with the
+ * triggers' NOTIFY. */
+static int s_absent_append(s_pg_t *self, const char *const *keys, size_t n,
+                           const unsigned char *found, char *err, size_t errlen)
+{
+    const char **absent = calloc(n, sizeof *absent);
+    size_t m = 0;
+    for (size_t i = 0; absent && i < n; i++)
+        if (found[i] == LT_DB_KEY_ABSENT)
+            absent[m++] = keys[i];
+    char *arr = absent ? s_text_array(absent, m) : NULL;
+    s_buf_t sql = {0};
+    s_add(&sql,
+          "INSERT INTO %s.lt_pending (table_name, row_key) SELECT $2, u.k "
+          "FROM unnest($1::text[]) WITH ORDINALITY AS u(k, o) ORDER BY u.o",
+          self->q_lt);
+    int rc = -1;
+    const char *vals[2] = {arr, self->table->name};
+    if (!arr || !sql.s)
+        lt_err_set(err, errlen, "out of memory for %zu keys", n);
+    else if (m == 0)
+        rc = 0;
+    else {
+        char what[300];
+        snprintf(what, sizeof what, "cannot append to lt_pending for table %s", self->table->name);
+        PGresult *res = s_query(self, sql.s, 2, vals, PGRES_COMMAND_OK, what, err, errlen);
+        PQclear(res);
+        /* As the triggers do: a running source learns of them at the commit. */
+        if (res)
+            res = s_query(self, "SELECT pg_notify('lt_changes', $1)", 1, &vals[1], PGRES_TUPLES_OK,
+                          "cannot notify the source", err, errlen);
+        PQclear(res);
+        rc = res ? 0 : -1;
+    }
+    free(absent);
+    free(arr);
+    free(sql.s);
+    return rc;
+}
+
+static int s_queue_absent(void *impl, const char *const *keys, size_t n, int append,
+                          unsigned char *found, char *err, size_t errlen)
+{
+    s_pg_t *self = impl;
+    s_buf_t sql = {0};
+    int rc = -1;
+    if (s_ensure(self, err, errlen))
+        return -1;
+    s_add(&sql, "WITH l AS (SELECT u.row_key, u.o FROM unnest($1::text[]) WITH ORDINALITY "
+                "AS u(row_key, o)) SELECT l.o");
+    s_add_row_join(self, &sql);
+    s_add(&sql, " WHERE t.%s IS NULL", self->q_key);
+    if (!sql.s)
+        lt_err_set(err, errlen, "out of memory for %zu keys", n);
+    else
+        rc = s_absent_find(self, sql.s, keys, n, found, err, errlen) ||
+                     (append && s_absent_append(self, keys, n, found, err, errlen))
+                 ? -1
+                 : 0;
     free(sql.s);
     return rc;
 }

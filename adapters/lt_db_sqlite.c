@@ -485,19 +485,16 @@ static char *s_sql_changes(sqlite3 *db, const lt_db_table_t *t)
     return s_sql_done(s);
 }
 
-/* Appends key ?1 to lt_changes when s_add_row_join finds no row for it
- * (lienthong source --reconcile). CAST gives the key the affinity of
- * lt_changes.row_key, so that it compares with the key column exactly as a
- * change's key does. */
+/* 1 when s_add_row_join finds no row for key ?1 (lienthong source
+ * --reconcile). CAST gives the key the affinity of lt_changes.row_key, so
+ * that it compares with the key column exactly as a change's key does. */
 static char *s_sql_absent(sqlite3 *db, const lt_db_table_t *t)
 {
     sqlite3_str *s = sqlite3_str_new(db);
-    sqlite3_str_appendf(s,
-                        "WITH l AS (SELECT CAST(?1 AS TEXT) AS row_key) "
-                        "INSERT INTO lt_changes(table_name, row_key) SELECT '%q', l.row_key",
-                        t->name);
+    sqlite3_str_appendf(s, "WITH l AS (SELECT CAST(?1 AS TEXT) AS row_key) SELECT t.\"%w\" IS NULL",
+                        s_key(t));
     s_add_row_join(s, t);
-    sqlite3_str_appendf(s, " WHERE t.\"%w\" IS NULL", s_key(t));
+    sqlite3_str_appendall(s, " LIMIT 1");
     return s_sql_done(s);
 }
 
@@ -1170,29 +1167,56 @@ out:
     return rc;
 }
 
-/* One statement per key, prepared once per call: a page is a few thousand
- * keys, run rarely (lienthong source --reconcile). */
-static int s_queue_absent(void *impl, const char *const *keys, size_t n, size_t *queued, char *err,
-                          size_t errlen)
+/* Looks for one key's row (st: s_sql_absent); 1 when it has none, 0 when
+ * it has, -1 with err. */
+static int s_absent_one(s_db_t *self, sqlite3_stmt *st, const char *key, char *err, size_t errlen)
+{
+    int rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                           : SQLITE_ERROR;
+    int absent = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -1;
+    if (absent < 0)
+        snprintf(err, errlen, "cannot read table %s: %s", self->table->name,
+                 sqlite3_errmsg(self->db));
+    sqlite3_reset(st);
+    return absent;
+}
+
+/* One lookup per key (and one insert per absent key), prepared once per
+ * call: a page is a few thousand keys, run rarely (lienthong source
+ * --reconcile). A key is never invalid here: SQLite compares any text with
+ * any column. */
+static int s_queue_absent(void *impl, const char *const *keys, size_t n, int append,
+                          unsigned char *found, char *err, size_t errlen)
 {
     s_db_t *self = impl;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *ins = NULL;
     char *sql = s_sql_absent(self->db, self->table);
-    int rc = sql ? lt_db_sqlite_prepare(self->db, sql, &st, err, errlen) : -1;
-    if (!sql)
+    char *add = sqlite3_mprintf("INSERT INTO lt_changes(table_name, row_key) VALUES ('%q', ?1)",
+                                self->table->name);
+    int rc = sql && add ? lt_db_sqlite_prepare(self->db, sql, &st, err, errlen) : -1;
+    if (!sql || !add)
         snprintf(err, errlen, "out of memory");
+    if (rc == 0 && append)
+        rc = lt_db_sqlite_prepare(self->db, add, &ins, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_DONE) {
-            snprintf(err, errlen, "cannot append to lt_changes for table %s: %s", self->table->name,
-                     sqlite3_errmsg(self->db));
+        int absent = s_absent_one(self, st, keys[i], err, errlen);
+        found[i] = absent == 1 ? LT_DB_KEY_ABSENT : LT_DB_KEY_HELD;
+        if (absent < 0)
             rc = -1;
-        } else
-            *queued += (size_t)sqlite3_changes(self->db);
-        sqlite3_reset(st);
+        else if (absent && append) {
+            if (sqlite3_bind_text(ins, 1, keys[i], -1, SQLITE_STATIC) != SQLITE_OK ||
+                sqlite3_step(ins) != SQLITE_DONE) {
+                snprintf(err, errlen, "cannot append to lt_changes for table %s: %s",
+                         self->table->name, sqlite3_errmsg(self->db));
+                rc = -1;
+            }
+            sqlite3_reset(ins);
+        }
     }
     sqlite3_finalize(st);
+    sqlite3_finalize(ins);
     sqlite3_free(sql);
+    sqlite3_free(add);
     return rc;
 }
 

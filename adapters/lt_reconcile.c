@@ -7,6 +7,7 @@
 #include "lt_wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Sends one KeysRequest and waits for its answer: 1 with *reply (free it
@@ -58,26 +59,80 @@ static int s_ask(lt_adapter_conn_t *conn, const char *dataset, const char *after
     return -1;
 }
 
-/* Appends the page's keys that have no row, in one write transaction. */
-static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, size_t *queued, char *err,
-                  size_t errlen)
+/* Keeps the first few keys of a kind, to name them. */
+static void s_note(char (*keys)[LT_RECORD_KEY_MAX + 1], size_t *n, const char *key)
 {
-    if (lt_db_begin(db, 1, err, errlen))
+    if (*n < LT_RECONCILE_SHOW)
+        snprintf(keys[(*n)++], LT_RECORD_KEY_MAX + 1, "%s", key);
+}
+
+/* Looks for the rows of the page's keys in one transaction, appending the
+ * absent ones when append is set, and counts them. */
+static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, int append,
+                  lt_reconcile_counts_t *counts, char *err, size_t errlen)
+{
+    unsigned char *found = calloc(r->n_keys ? r->n_keys : 1, 1);
+    if (!found) {
+        lt_err_set(err, errlen, "out of memory for %zu keys", r->n_keys);
         return -1;
-    if (lt_db_queue_absent(db, (const char *const *)r->keys, r->n_keys, queued, err, errlen) ||
-        lt_db_commit(db, err, errlen)) {
-        lt_db_rollback(db);
-        return -1;
+    }
+    int rc = lt_db_begin(db, append, err, errlen);
+    if (rc == 0) {
+        rc = lt_db_queue_absent(db, (const char *const *)r->keys, r->n_keys, append, found, err,
+                                errlen);
+        if (rc == 0 && append)
+            rc = lt_db_commit(db, err, errlen);
+        if (rc || !append)
+            lt_db_rollback(db);
+    }
+    for (size_t i = 0; rc == 0 && i < r->n_keys; i++) {
+        if (found[i] == LT_DB_KEY_ABSENT) {
+            counts->absent++;
+            counts->appended += append != 0;
+            s_note(counts->shown, &counts->n_shown, r->keys[i]);
+        } else if (found[i] == LT_DB_KEY_INVALID) {
+            counts->invalid++;
+            s_note(counts->bad, &counts->n_bad, r->keys[i]);
+        }
+    }
+    free(found);
+    return rc;
+}
+
+/* One pass over every key the gateway holds for the dataset. */
+static int s_pass(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db, int append,
+                  uint64_t *next_id, lt_reconcile_counts_t *counts, char *err, size_t errlen)
+{
+    char after[LT_RECORD_KEY_MAX + 1] = "";
+    int more = 1;
+    *counts = (lt_reconcile_counts_t){0};
+    while (more) {
+        Lienthong__Envelope *env = NULL;
+        uint64_t id = ++*next_id ? *next_id : ++*next_id;
+        if (s_ask(conn, dataset, after, id, &env, err, errlen) < 0)
+            return -1;
+        const Lienthong__KeysReply *r = env->keys_reply;
+        int rc = s_page(db, r, append, counts, err, errlen);
+        more = r->more && r->n_keys > 0; /* an empty page that says more would never end */
+        if (r->n_keys)
+            snprintf(after, sizeof after, "%s", r->keys[r->n_keys - 1]);
+        counts->checked += r->n_keys;
+        lt_wire_free(&env);
+        if (rc) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err);
+            lt_err_set(err, errlen, "dataset %s: %s", dataset, why);
+            return -1;
+        }
     }
     return 0;
 }
 
 int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db,
-                         uint64_t *next_id, lt_reconcile_counts_t *counts, char *err,
-                         size_t errlen)
+                         lt_reconcile_mode_t mode, uint64_t *next_id, lt_reconcile_counts_t *counts,
+                         char *err, size_t errlen)
 {
-    char after[LT_RECORD_KEY_MAX + 1] = "";
-    int present = 0, more = 1;
+    int present = 0;
     *counts = (lt_reconcile_counts_t){0};
     /* Without the capture there is no change list to append to, and
      * nothing would publish what is appended. */
@@ -90,26 +145,22 @@ int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *
                    dataset, lt_db_name(db));
         return -1;
     }
-    while (more) {
-        Lienthong__Envelope *env = NULL;
-        uint64_t id = ++*next_id ? *next_id : ++*next_id;
-        if (s_ask(conn, dataset, after, id, &env, err, errlen) < 0)
-            return -1;
-        const Lienthong__KeysReply *r = env->keys_reply;
-        size_t queued = 0;
-        int rc = s_page(db, r, &queued, err, errlen);
-        more = r->more && r->n_keys > 0; /* an empty page that says more would never end */
-        if (r->n_keys)
-            snprintf(after, sizeof after, "%s", r->keys[r->n_keys - 1]);
-        counts->checked += r->n_keys;
-        counts->appended += queued;
-        lt_wire_free(&env);
-        if (rc) {
-            char why[1024];
-            snprintf(why, sizeof why, "%s", err);
-            lt_err_set(err, errlen, "dataset %s: %s", dataset, why);
-            return -1;
-        }
+    if (mode == LT_RECONCILE_FORCE)
+        return s_pass(conn, dataset, db, 1, next_id, counts, err, errlen);
+    /* Counting first: a run refused appends nothing at all. */
+    if (s_pass(conn, dataset, db, 0, next_id, counts, err, errlen))
+        return -1;
+    if (mode == LT_RECONCILE_DRY || counts->absent == 0)
+        return 0;
+    if (counts->absent > LT_RECONCILE_BOUND_KEYS &&
+        counts->absent * LT_RECONCILE_SHARE > counts->checked) {
+        lt_err_set(err, errlen,
+                   "dataset %s: %zu of the %zu key(s) checked have no row (more than %zu, and "
+                   "more than %d%%): nothing appended. Is the table the dataset's only "
+                   "and complete source? Check with --dry-run, then run again with --force",
+                   dataset, counts->absent, counts->checked, (size_t)LT_RECONCILE_BOUND_KEYS,
+                   100 / LT_RECONCILE_SHARE);
+        return 1;
     }
-    return 0;
+    return s_pass(conn, dataset, db, 1, next_id, counts, err, errlen);
 }

@@ -775,24 +775,82 @@ int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *er
     return 0;
 }
 
-int lt_source_reconcile(lt_source_t *self, FILE *out, char *err, size_t errlen)
+/* Names the first keys of a kind (at most LT_RECONCILE_SHOW). */
+static void s_name_keys(FILE *out, const char *dataset, const char *what,
+                        char (*keys)[LT_RECORD_KEY_MAX + 1], size_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(out, "dataset %s: %s:", dataset, what);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s %s", i ? "," : "", keys[i]);
+    fputc('\n', out);
+}
+
+/* What one dataset's reconcile found, to out and the log. */
+static void s_reconciled(const s_feed_t *f, lt_reconcile_mode_t mode, lt_reconcile_counts_t *n,
+                         int64_t ms, FILE *out)
+{
+    lt_info("source",
+            "reconciled dataset=%s table=%s checked=%zu absent=%zu appended=%zu invalid=%zu "
+            "dry=%d ms=%" PRId64,
+            f->dataset, f->table, n->checked, n->absent, n->appended, n->invalid,
+            mode == LT_RECONCILE_DRY, ms);
+    if (mode == LT_RECONCILE_DRY)
+        fprintf(out, "dataset %s: %zu key(s) checked, %zu would be appended (dry run)\n",
+                f->dataset, n->checked, n->absent);
+    else
+        fprintf(out, "dataset %s: %zu key(s) checked, %zu appended to lt_changes%s\n", f->dataset,
+                n->checked, n->appended,
+                n->appended ? ": the next run publishes them as deleted" : "");
+    s_name_keys(out, f->dataset, "the first keys without a row", n->shown, n->n_shown);
+    for (size_t i = 0; i < n->n_bad; i++)
+        lt_warn("source", "reconcile skipped dataset=%s table=%s key=%s: not a key of the table",
+                f->dataset, f->table, n->bad[i]);
+    if (n->invalid)
+        fprintf(out,
+                "dataset %s: %zu key(s) skipped, no value of the key column's type (no row "
+                "can hold them; published another way?)\n",
+                f->dataset, n->invalid);
+    s_name_keys(out, f->dataset, "the first keys skipped", n->bad, n->n_bad);
+}
+
+int lt_source_reconcile(lt_source_t *self, lt_reconcile_mode_t mode, FILE *out, char *err,
+                        size_t errlen)
 {
     if (lt_adapter_signals() != 0 || lt_adapter_connect(&self->conn, self->socket, err, errlen))
         return -1;
     self->req_base = lt_ad_random64();
+    size_t refused = 0;
+    lt_reconcile_counts_t *n = malloc(sizeof *n);
+    if (!n) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < self->n_feeds; i++) {
         const s_feed_t *f = &self->feeds[i];
-        lt_reconcile_counts_t n;
         int64_t t0 = lt_clock_mono_ms();
-        if (lt_reconcile_dataset(&self->conn, f->dataset, f->db, &self->req_base, &n, err, errlen))
+        int rc = lt_reconcile_dataset(&self->conn, f->dataset, f->db, mode, &self->req_base, n, err,
+                                      errlen);
+        if (rc < 0) {
+            free(n);
             return -1;
-        lt_info("source", "reconciled dataset=%s table=%s checked=%zu appended=%zu ms=%" PRId64,
-                f->dataset, f->table, n.checked, n.appended, lt_clock_mono_ms() - t0);
-        fprintf(out, "dataset %s: %zu key(s) checked, %zu appended to lt_changes%s\n", f->dataset,
-                n.checked, n.appended,
-                n.appended ? ": the next run publishes them as deleted" : "");
+        }
+        if (rc == 1) {
+            /* The other datasets are still reconciled; the exit says one was not. */
+            lt_warn("source", "reconcile refused: %s", err);
+            fprintf(out, "%s\n", err);
+            s_name_keys(out, f->dataset, "the first keys without a row", n->shown, n->n_shown);
+            refused++;
+            continue;
+        }
+        s_reconciled(f, mode, n, lt_clock_mono_ms() - t0, out);
     }
-    return 0;
+    free(n);
+    if (refused)
+        lt_err_set(err, errlen, "%zu dataset(s) not reconciled: too many keys without a row",
+                   refused);
+    return refused ? -1 : 0;
 }
 
 int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errlen)

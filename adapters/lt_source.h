@@ -15,6 +15,8 @@
 #ifndef LT_SOURCE_H
 #define LT_SOURCE_H
 
+#include "lt_reconcile.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -56,11 +58,14 @@ int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *er
 /* `lienthong source --reconcile` (adapters/README.md, "Reconcile"): for
  * each configured dataset, the keys the gateway holds live that have no
  * row in the table are appended to the change list, so that the next run
- * publishes their tombstones. One line per dataset to `out` (and the log)
- * with the keys checked and appended. Returns 0, or -1 with err naming the
- * dataset and what failed (the datasets before it are done). */
-int lt_source_reconcile(lt_source_t *self, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+ * publishes their tombstones (lt_reconcile_dataset: mode says dry run,
+ * checked against the bound, or forced). One line per dataset to `out`
+ * (and the log) with the keys checked and appended, then the first keys
+ * without a row, and the keys skipped. Returns 0, or -1 with err naming
+ * the dataset and what failed (the datasets before it are done), or how
+ * many datasets the bound refused (the others are done). */
+int lt_source_reconcile(lt_source_t *self, lt_reconcile_mode_t mode, FILE *out, char *err,
+                        size_t errlen) __attribute__((warn_unused_result));
 
 /* With resync set, every dataset's table is listed again at start: the
  * whole current table is published again (after the change capture was

@@ -12,7 +12,7 @@
 
 static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | --print-install] "
                                   "[--resync] [--once] [--check] [--forget DATASET] "
-                                  "[--reconcile]";
+                                  "[--reconcile [--dry-run | --force]]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
 int lt_cmd_source(int argc, char **argv)
@@ -22,9 +22,12 @@ int lt_cmd_source(int argc, char **argv)
         {"print-install", no_argument, 0, 'p'}, {"resync", no_argument, 0, 'r'},
         {"once", no_argument, 0, 'o'},          {"check", no_argument, 0, 'k'},
         {"forget", required_argument, 0, 'f'},  {"reconcile", no_argument, 0, 'R'},
+        {"dry-run", no_argument, 0, 'n'},       {"force", no_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *config = NULL, *forget = NULL;
     int install = 0, print = 0, resync = 0, once = 0, check = 0, reconcile = 0, c;
+    lt_reconcile_mode_t mode = LT_RECONCILE_CHECKED;
+    int dry = 0, force = 0;
     optind = 1;
     opterr = 0;
     while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
@@ -44,6 +47,10 @@ int lt_cmd_source(int argc, char **argv)
             forget = optarg;
         else if (c == 'R')
             reconcile = 1;
+        else if (c == 'n')
+            dry = 1;
+        else if (c == 'F')
+            force = 1;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
@@ -59,6 +66,11 @@ int lt_cmd_source(int argc, char **argv)
     if (install + print + !!forget + reconcile > 1)
         return lt_cli_fail(
             2, argv[0], "--install, --print-install, --forget and --reconcile exclude each other");
+    if ((dry || force) && !reconcile)
+        return lt_cli_fail(2, argv[0], "--dry-run and --force go with --reconcile");
+    if (dry && force)
+        return lt_cli_fail(2, argv[0], "--dry-run and --force exclude each other");
+    mode = dry ? LT_RECONCILE_DRY : force ? LT_RECONCILE_FORCE : LT_RECONCILE_CHECKED;
     char err[2048];
     lt_source_t *src = lt_source_new(config, err, sizeof err);
     if (!src)
@@ -71,7 +83,7 @@ int lt_cmd_source(int argc, char **argv)
                  ? lt_cli_fail(1, "source", "%s", err)
                  : 0;
     else if (reconcile)
-        rc = lt_source_reconcile(src, stdout, err, sizeof err) != 0
+        rc = lt_source_reconcile(src, mode, stdout, err, sizeof err) != 0
                  ? lt_cli_fail(1, "source", "%s", err)
                  : 0;
     else if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)

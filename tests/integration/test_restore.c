@@ -796,6 +796,16 @@ static void test_source_reconcile(void)
     LT_IT_REQUIRE(s_source_once(&x, conf, "r3.out", 0) == 0);
     CU_ASSERT(!s_deleted_at(x.go, 5) && !s_deleted_at(x.go, 110)); /* the phantoms */
 
+    /* A dry run names what it would append, and appends nothing. */
+    int kept = s_changes_kept(db);
+    CU_ASSERT(s_source_opt(&x, conf, "r4d.out", "--reconcile", "--dry-run") == 0);
+    CU_ASSERT(s_cli_says(&x, "r4d.out",
+                         "dataset " DS ": 120 key(s) checked, 24 would be appended (dry run)"));
+    CU_ASSERT(s_cli_says(&x, "r4d.out",
+                         "dataset " DS ": the first keys without a row: 000000000005, "
+                         "000000000006, 000000000007, 000000000008, 000000000100, "));
+    CU_ASSERT(s_changes_kept(db) == kept);
+    /* 24 of 120 is under the bound (more than 100 keys): no --force. */
     CU_ASSERT(s_source_opt(&x, conf, "r4.out", "--reconcile", NULL) == 0);
     CU_ASSERT(s_cli_says(&x, "r4.out", "dataset " DS ": 120 key(s) checked, 24 appended"));
     LT_IT_REQUIRE(s_source_once(&x, conf, "r5.out", 0) == 0);
@@ -803,15 +813,15 @@ static void test_source_reconcile(void)
      * committed on its 200 ms timer. */
     char audit[PATH_MAX + 16];
     snprintf(audit, sizeof audit, "%s/audit.db", x.go->data_dir);
-    int64_t listed = 0;
-    for (int waited = 0; waited < 5000 && listed != 1; waited += 50) {
+    int64_t listed = 0; /* the dry run, then the count and the appending pass */
+    for (int waited = 0; waited < 5000 && listed != 3; waited += 50) {
         listed = lt_it_sql_int(audit, "SELECT count(*) FROM audit WHERE event = 'keys-listed' "
                                       "AND peer = 'local' AND target = '" DS "' "
                                       "AND detail = '120 key(s) after '''''");
-        if (listed != 1)
+        if (listed != 3)
             usleep(50 * 1000);
     }
-    CU_ASSERT_EQUAL(listed, 1);
+    CU_ASSERT_EQUAL(listed, 3);
     for (int i = 0; i < 120; i++) {
         snprintf(name, sizeof name, "Người %d", i);
         int phantom = (i >= 5 && i < 9) || i >= 100;
@@ -825,6 +835,23 @@ static void test_source_reconcile(void)
     /* Nothing left to reconcile. */
     CU_ASSERT(s_source_opt(&x, conf, "r6.out", "--reconcile", NULL) == 0);
     CU_ASSERT(s_cli_says(&x, "r6.out", "dataset " DS ": 96 key(s) checked, 0 appended"));
+    /* The bound: 120 keys without a row of 216 (a table that is not the
+     * dataset's whole source, say) are refused, nothing appended, until
+     * --force. */
+    LT_IT_REQUIRE(s_rows(db, 200, 320, "") == 0);
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r6a.out", 0) == 0);
+    LT_IT_REQUIRE(s_delete_uncaptured(db, 200, 320) == 0);
+    CU_ASSERT(s_source_opt(&x, conf, "r6b.out", "--reconcile", NULL) == 1);
+    CU_ASSERT(s_cli_says(&x, "r6b.out",
+                         "dataset " DS ": 120 of the 216 key(s) checked have no row (more "
+                         "than 100, and more than 10%): nothing appended"));
+    CU_ASSERT(s_cli_says(&x, "r6b.out", "run again with --force"));
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r6c.out", 0) == 0);
+    CU_ASSERT(!s_deleted_at(x.go, 200) && !s_deleted_at(x.go, 319));
+    CU_ASSERT(s_source_opt(&x, conf, "r6d.out", "--reconcile", "--force") == 0);
+    CU_ASSERT(s_cli_says(&x, "r6d.out", "dataset " DS ": 216 key(s) checked, 120 appended"));
+    LT_IT_REQUIRE(s_source_once(&x, conf, "r6e.out", 0) == 0);
+    CU_ASSERT(s_deleted_at(x.go, 200) && s_deleted_at(x.go, 319));
     /* A dataset the directory does not list: the gateway's refusal, named. */
     snprintf(copy, sizeof copy, "%s/unknown.conf", x.f.dir);
     LT_IT_REQUIRE(lt_it_write_fmt(copy,

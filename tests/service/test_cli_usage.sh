@@ -119,6 +119,8 @@ expect 2 "directory sign: --out needs a value, got ''" directory sign --authorit
 expect 2 "directory show: --authority-key needs a value, got ''" directory show --authority-key '' f
 expect 2 "ping: --endpoint needs a value, got ''" ping --key k --server-key "$Z" --endpoint ''
 expect 2 "source: --forget needs a value, got ''" source --config x --forget ''
+expect 2 "source: --dry-run and --force go with --reconcile" source --config x --dry-run
+expect 2 "source: --dry-run and --force exclude each other" source --config x --reconcile --dry-run --force
 expect 2 "import csv: --report needs a value, got ''" import csv --config x --report '' f.csv
 expect 2 "api token: --app needs a value, got ''" api token --app ''
 expect 2 "keys: --config needs a value, got ''" keys promote --config ''

@@ -311,15 +311,25 @@ static void test_key_nocase(void)
     lt_db_destroy(&d);
 }
 
-/* Queues keys[0..n-1] in a write transaction; returns how many were. */
-static size_t queue_absent(lt_db_t *d, const char *const *keys, size_t n)
+/* Looks for keys[0..n-1] (at most 8) in a transaction, appending the
+ * absent ones when append is set; returns how many were absent. */
+static size_t queue_absent(lt_db_t *d, const char *const *keys, size_t n, int append)
 {
     char err[512] = "";
-    size_t queued = 99;
-    CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_queue_absent(d, keys, n, &queued, err, sizeof err) == 0);
-    CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
-    return queued;
+    unsigned char found[8];
+    size_t absent = 0;
+    memset(found, 9, sizeof found);
+    CU_ASSERT_FATAL(n <= sizeof found && lt_db_begin(d, append, err, sizeof err) == 0);
+    CU_ASSERT(lt_db_queue_absent(d, keys, n, append, found, err, sizeof err) == 0);
+    if (append) {
+        CU_ASSERT(lt_db_commit(d, err, sizeof err) == 0);
+    } else
+        lt_db_rollback(d);
+    for (size_t i = 0; i < n; i++) {
+        CU_ASSERT(found[i] == LT_DB_KEY_HELD || found[i] == LT_DB_KEY_ABSENT);
+        absent += found[i] == LT_DB_KEY_ABSENT;
+    }
+    return absent;
 }
 
 /* lienthong source --reconcile: of the keys the gateway holds, those the
@@ -337,8 +347,11 @@ static void test_queue_absent(void)
     changes_t c;
     CU_ASSERT(read_changes(d, 0, 100, &c) == 2);
     static const char *const keys[] = {"1", "3", "2", "7"};
-    CU_ASSERT(queue_absent(d, keys, 4) == 2);
-    CU_ASSERT(queue_absent(d, keys, 0) == 0);
+    /* A dry run finds them and appends nothing. */
+    CU_ASSERT(queue_absent(d, keys, 4, 0) == 2);
+    CU_ASSERT(read_changes(d, 2, 100, &c) == 0);
+    CU_ASSERT(queue_absent(d, keys, 4, 1) == 2);
+    CU_ASSERT(queue_absent(d, keys, 0, 1) == 0);
     CU_ASSERT(read_changes(d, 2, 100, &c) == 2);
     expect_change(&c, 0, 3, "3");
     expect_change(&c, 1, 4, "7");
@@ -351,7 +364,7 @@ static void test_queue_absent(void)
                   "INSERT INTO citizens VALUES ('ABC-1', 'An')",
                   &raw);
     static const char *const spelt[] = {"abc-1", "ABC-1"};
-    CU_ASSERT(queue_absent(d, spelt, 2) == 1);
+    CU_ASSERT(queue_absent(d, spelt, 2, 1) == 1);
     CU_ASSERT(read_changes(d, 1, 100, &c) == 1);
     expect_change(&c, 0, 2, "abc-1");
     CU_ASSERT(c.deleted[0]);
