@@ -6,6 +6,7 @@
 #include "lt_limits.h"
 #include "lt_wire.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +67,19 @@ static void s_note(char (*keys)[LT_RECORD_KEY_MAX + 1], size_t *n, const char *k
         snprintf(keys[(*n)++], LT_RECORD_KEY_MAX + 1, "%s", key);
 }
 
+/* How many of the page's keys have no row. */
+static size_t s_absent(const unsigned char *found, size_t n)
+{
+    size_t absent = 0;
+    for (size_t i = 0; i < n; i++)
+        absent += found[i] == LT_DB_KEY_ABSENT;
+    return absent;
+}
+
 /* Looks for the rows of the page's keys in one transaction, appending the
- * absent ones when append is set, and counts them. */
-static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, int append,
+ * absent ones when append is set, and counts them. A page that would take
+ * the keys without a row past limit is rolled back: 1 with err. */
+static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, int append, size_t limit,
                   lt_reconcile_counts_t *counts, char *err, size_t errlen)
 {
     unsigned char *found = calloc(r->n_keys ? r->n_keys : 1, 1);
@@ -80,6 +91,14 @@ static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, int append,
     if (rc == 0) {
         rc = lt_db_queue_absent(db, (const char *const *)r->keys, r->n_keys, append, found, err,
                                 errlen);
+        if (rc == 0 && counts->absent + s_absent(found, r->n_keys) > limit) {
+            lt_err_set(err, errlen,
+                       "more keys without a row than the counting pass found (%zu, with %zu to "
+                       "spare): the table or the dataset changed between the passes; nothing "
+                       "more appended, run again",
+                       limit - LT_RECONCILE_BOUND_KEYS, (size_t)LT_RECONCILE_BOUND_KEYS);
+            rc = 1;
+        }
         if (rc == 0 && append)
             rc = lt_db_commit(db, err, errlen);
         if (rc || !append)
@@ -99,9 +118,11 @@ static int s_page(lt_db_t *db, const Lienthong__KeysReply *r, int append,
     return rc;
 }
 
-/* One pass over every key the gateway holds for the dataset. */
+/* One pass over every key the gateway holds for the dataset, keeping the
+ * keys without a row within limit (s_page). */
 static int s_pass(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db, int append,
-                  uint64_t *next_id, lt_reconcile_counts_t *counts, char *err, size_t errlen)
+                  size_t limit, uint64_t *next_id, lt_reconcile_counts_t *counts, char *err,
+                  size_t errlen)
 {
     char after[LT_RECORD_KEY_MAX + 1] = "";
     int more = 1;
@@ -112,7 +133,7 @@ static int s_pass(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db, int
         if (s_ask(conn, dataset, after, id, &env, err, errlen) < 0)
             return -1;
         const Lienthong__KeysReply *r = env->keys_reply;
-        int rc = s_page(db, r, append, counts, err, errlen);
+        int rc = s_page(db, r, append, limit, counts, err, errlen);
         more = r->more && r->n_keys > 0; /* an empty page that says more would never end */
         if (r->n_keys)
             snprintf(after, sizeof after, "%s", r->keys[r->n_keys - 1]);
@@ -122,7 +143,7 @@ static int s_pass(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db, int
             char why[1024];
             snprintf(why, sizeof why, "%s", err);
             lt_err_set(err, errlen, "dataset %s: %s", dataset, why);
-            return -1;
+            return rc;
         }
     }
     return 0;
@@ -146,14 +167,16 @@ int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *
         return -1;
     }
     if (mode == LT_RECONCILE_FORCE)
-        return s_pass(conn, dataset, db, 1, next_id, counts, err, errlen);
+        return s_pass(conn, dataset, db, 1, SIZE_MAX, next_id, counts, err, errlen);
     /* Counting first: a run refused appends nothing at all. */
-    if (s_pass(conn, dataset, db, 0, next_id, counts, err, errlen))
+    if (s_pass(conn, dataset, db, 0, SIZE_MAX, next_id, counts, err, errlen))
         return -1;
     if (mode == LT_RECONCILE_DRY || counts->absent == 0)
         return 0;
+    /* Keys that are no value of the key column's type were published
+     * another way: they do not count as keys the table accounts for. */
     if (counts->absent > LT_RECONCILE_BOUND_KEYS &&
-        counts->absent * LT_RECONCILE_SHARE > counts->checked) {
+        counts->absent * LT_RECONCILE_SHARE > counts->checked - counts->invalid) {
         lt_err_set(err, errlen,
                    "dataset %s: %zu of the %zu key(s) checked have no row (more than %zu, and "
                    "more than %d%%): nothing appended. Is the table the dataset's only "
@@ -162,5 +185,10 @@ int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *
                    100 / LT_RECONCILE_SHARE);
         return 1;
     }
-    return s_pass(conn, dataset, db, 1, next_id, counts, err, errlen);
+    /* The appending pass keeps within what was counted, and a little over
+     * for rows deleted meanwhile (their capture lists them anyway): keys
+     * published another way between the passes would otherwise be taken
+     * past the bound unchecked. */
+    return s_pass(conn, dataset, db, 1, counts->absent + LT_RECONCILE_BOUND_KEYS, next_id, counts,
+                  err, errlen);
 }

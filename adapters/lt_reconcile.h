@@ -49,7 +49,10 @@ typedef struct {
  * Unless mode is LT_RECONCILE_FORCE a first pass only counts: a dry run
  * stops there, and past the bound nothing is appended. Returns 0 with
  * *counts, 1 when the bound refused (err says so, naming the counts and
- * --force), or -1 with err naming what failed (the gateway's refusal with
+ * --force) or the appending pass met more keys without a row than the
+ * counting pass, with LT_RECONCILE_BOUND_KEYS to spare (the table or the
+ * dataset changed between them; err says so, and the pages appended
+ * before stay), or -1 with err naming what failed (the gateway's refusal with
  * its code, no answer, the database); pages appended before a failure stay
  * appended (each is whole), and a run again checks them anew. */
 int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db,

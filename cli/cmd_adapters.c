@@ -61,15 +61,17 @@ int lt_cmd_source(int argc, char **argv)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SOURCE);
     if (!config)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
+    /* Before --check returns: a --force or --dry-run it would ignore is
+     * refused as anywhere else. */
+    if ((dry || force) && !reconcile)
+        return lt_cli_fail(2, argv[0], "--dry-run and --force go with --reconcile");
+    if (dry && force)
+        return lt_cli_fail(2, argv[0], "--dry-run and --force exclude each other");
     if (check)
         return lt_source_check(config, stdout);
     if (install + print + !!forget + reconcile > 1)
         return lt_cli_fail(
             2, argv[0], "--install, --print-install, --forget and --reconcile exclude each other");
-    if ((dry || force) && !reconcile)
-        return lt_cli_fail(2, argv[0], "--dry-run and --force go with --reconcile");
-    if (dry && force)
-        return lt_cli_fail(2, argv[0], "--dry-run and --force exclude each other");
     mode = dry ? LT_RECONCILE_DRY : force ? LT_RECONCILE_FORCE : LT_RECONCILE_CHECKED;
     char err[2048];
     lt_source_t *src = lt_source_new(config, err, sizeof err);

@@ -121,6 +121,7 @@ expect 2 "ping: --endpoint needs a value, got ''" ping --key k --server-key "$Z"
 expect 2 "source: --forget needs a value, got ''" source --config x --forget ''
 expect 2 "source: --dry-run and --force go with --reconcile" source --config x --dry-run
 expect 2 "source: --dry-run and --force exclude each other" source --config x --reconcile --dry-run --force
+expect 2 "source: --dry-run and --force go with --reconcile" source --config x --check --force
 expect 2 "import csv: --report needs a value, got ''" import csv --config x --report '' f.csv
 expect 2 "api token: --app needs a value, got ''" api token --app ''
 expect 2 "keys: --config needs a value, got ''" keys promote --config ''
