@@ -20,20 +20,26 @@ static int64_t s_us(clockid_t id)
  * the package nor a build by hand): LT_TEST_CLOCK_OFFSET_MS=N moves this
  * process's wall clock by N ms (negative: behind), so that an integration
  * test runs two gateways whose clocks disagree (tests/integration/
- * test_query.c). Read at each call: a test sets it for one child only. */
-static int64_t s_test_offset_ms(void)
-{
+ * test_query.c). Read once, before main and its threads, from the
+ * environment the process was started with: a test sets it for one child
+ * only, and the benchmarks, built with the hooks, must not pay a getenv at
+ * every reading of the clock (several per request). */
 #ifdef LT_TEST_HOOKS
+static int64_t s_offset_ms;
+
+__attribute__((constructor)) static void s_offset_read(void)
+{
     const char *v = getenv("LT_TEST_CLOCK_OFFSET_MS");
-    return v ? strtoll(v, NULL, 10) : 0;
-#else
-    return 0;
-#endif
+    s_offset_ms = v ? strtoll(v, NULL, 10) : 0;
 }
+#define S_TEST_OFFSET_MS s_offset_ms
+#else
+#define S_TEST_OFFSET_MS 0
+#endif
 
 int64_t lt_clock_now_ms(void)
 {
-    return s_us(CLOCK_REALTIME) / 1000 + s_test_offset_ms();
+    return s_us(CLOCK_REALTIME) / 1000 + S_TEST_OFFSET_MS;
 }
 
 int64_t lt_clock_mono_ms(void)
