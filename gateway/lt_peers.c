@@ -862,6 +862,20 @@ static int s_link_up(const link_t *l)
     return zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
 }
 
+int lt_peers_link_up(lt_peers_t *self, const char *member, int64_t *heard_ms)
+{
+    const link_t *l = s_link_find(self, member);
+    *heard_ms = 0;
+    if (!l)
+        return -1;
+    if (s_link_up(l))
+        return 1;
+    /* heard_at is the link's start until its peer answers: peer_version
+     * tells the two apart, as for the status (s_member_state). */
+    *heard_ms = l->peer_version ? s_wall(l->heard_at) : 0;
+    return 0;
+}
+
 /* Reconnects l expecting m's other transport key: the peer may have
  * switched to its next key, or back. -1 when m lists one key only, or the
  * socket is too young to judge. */

@@ -128,7 +128,7 @@ typedef struct {
 /* The statistics of one operation (lookup or verify), both sides. */
 typedef struct {
     lt_stats_series_t *executed, *replayed, *latency;          /* owner */
-    lt_stats_series_t *made, *answered, *timeouts, *caller_us; /* caller */
+    lt_stats_series_t *made, *answered, *timeouts, *unreachable, *caller_us; /* caller */
     lt_gwstats_codes_t refused;                                /* owner, by error code */
 } op_stats_t;
 
@@ -249,10 +249,14 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
                            "Caller: requests ended with ERR_TIMEOUT at their deadline, here or at "
                            "the owner",
                            LT_STATS_COUNTER, op, NULL);
+    o->unreachable = s_series(st, "lienthong_query_unreachable",
+                              "Caller: requests from local applications ended with ERR_UNAVAILABLE "
+                              "at their deadline, the owner's gateway not connected",
+                              LT_STATS_COUNTER, op, NULL);
     o->caller_us = s_series(st, "lienthong_query_caller_latency", "Caller: time from a local "
                             "request to its last answer delivered", LT_STATS_HISTOGRAM, op, NULL);
     int ok = o->executed && o->replayed && o->latency && o->made && o->answered && o->timeouts &&
-             o->caller_us;
+             o->unreachable && o->caller_us;
     return ok ? lt_gwstats_codes_init(&o->refused, st, &refused, op) : -1;
 }
 
@@ -2224,6 +2228,52 @@ void lt_query_forget(lt_query_t *self, uint64_t id)
         s_out_free(self, o);
 }
 
+/* At the deadline of a request from an application: how its owner is
+ * unreachable (in buf), when the link to it never carried the request
+ * since it was accepted or has no connection now (PROTOCOL.md 7.4, 8.3);
+ * NULL when it is connected, only slow. A profile's parts keep their
+ * timeout (7.7). */
+static const char *s_unreachable(lt_query_t *self, const outstanding_t *o, char *buf, size_t len)
+{
+    int64_t heard = 0;
+    int up = self->ctx->peers ? lt_peers_link_up(self->ctx->peers, o->owner, &heard) : -1;
+    if (o->done || (o->sent && up == 1))
+        return NULL;
+    char at[32] = "";
+    if (!heard) {
+        snprintf(buf, len, "its gateway is not connected to this one (never heard from)");
+        return buf;
+    }
+    lt_clock_utc(heard / 1000, at, sizeof at);
+    snprintf(buf, len,
+             "its gateway is not connected to this one (last heard from at %s, %.1f s ago)", at,
+             (double)(lt_clock_now_ms() - heard) / 1000.0);
+    return buf;
+}
+
+/* A request's deadline passed: ERR_UNAVAILABLE when its owner was not
+ * reachable, else ERR_TIMEOUT, each counted and logged apart. */
+static void s_deadline(lt_query_t *self, void *local, outstanding_t *o)
+{
+    op_stats_t *st = &self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP];
+    char how[160], why[LT_ID_MAX + 320], tail[sizeof how + 48];
+    int conn = s_unreachable(self, o, how, sizeof how) != NULL;
+    snprintf(tail, sizeof tail, " after %d attempt(s)%s%s", o->attempts, conn ? ": " : "",
+             conn ? how : "");
+    if (!conn) {
+        lt_stats_inc(st->timeouts);
+        s_log_ended(self, o, "timed out", tail);
+        s_timeout(local, o);
+        return;
+    }
+    lt_stats_inc(st->unreachable);
+    s_log_ended(self, o, "unreachable", tail);
+    snprintf(why, sizeof why,
+             "the owner %s is not reachable: %s; the request was retried until its deadline",
+             o->owner, how);
+    s_end_error(local, o, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, why);
+}
+
 void lt_query_tick(lt_query_t *self, void *local)
 {
     lt_refuse_tick(self->refusals);
@@ -2232,11 +2282,7 @@ void lt_query_tick(lt_query_t *self, void *local)
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t) {
         if (now >= o->deadline) {
-            lt_stats_inc(self->ops[o->is_verify ? OP_VERIFY : OP_LOOKUP].timeouts);
-            char tail[64];
-            snprintf(tail, sizeof tail, " after %d attempt(s)", o->attempts);
-            s_log_ended(self, o, "timed out", tail);
-            s_timeout(local, o);
+            s_deadline(self, local, o);
             s_out_free(self, o);
             continue;
         }

@@ -19,8 +19,9 @@
  * reused with other bytes by another of the member's own applications is
  * refused, never answered with the first one's answer, and an application's
  * identical request while its id is outstanding is a retry; an owner
- * started late still answers once; a dead owner yields ERR_TIMEOUT at the
- * deadline; a lookup is answered while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON;
+ * started late still answers once; a dead owner yields ERR_UNAVAILABLE
+ * naming it at the deadline, one that answers only forgeries ERR_TIMEOUT; a lookup is answered
+ * while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON;
  * lookups and verifies are answered by an owner whose clock is a minute
  * ahead or 20 minutes behind the caller's (timeout_ms, 7.1).
  *
@@ -1736,23 +1737,51 @@ out:
     s_dump_logs();
 }
 
-static void test_dead_owner_timeout(void)
+/* A stopped owner: the lookup is retried until its deadline, then
+ * answered ERR_UNAVAILABLE naming the owner whose gateway is not connected
+ * (PROTOCOL.md 7.4, 8.3), to an application and to the CLI, and counted
+ * apart from the timeouts (before, ERR_TIMEOUT said only that no answer
+ * came). */
+static void test_dead_owner_unavailable(void)
 {
+    static const char *unreachable = "lienthong_query_unreachable_total{op=\"lookup\"}";
+    static const char *timeouts = "lienthong_query_timeouts_total{op=\"lookup\"}";
     msg_t m = {0};
     sent_t sent = {0};
-    char *ask[] = {"full_name"};
+    char *ask[] = {"full_name"}, *out = NULL, *err = NULL, *c0 = NULL, *c1 = NULL;
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS,
+                            "--key",  K1,         "--purpose",         "KYC",       "--timeout",
+                            "1500",   NULL};
     LT_IT_REQUIRE(lt_it_gw_stop(g_owner, 5000) == 0);
+    LT_IT_REQUIRE((c0 = lt_it_gw_metrics(g_caller, REPLY_MS)) && lt_it_metrics_parse(c0));
     uint64_t id = s_id();
     int64_t t0 = lt_it_ms();
     LT_IT_REQUIRE(s_send_lookup(&g_app, id, DS, K1, ask, 1, "KYC", 1500, &sent) == 0);
     LT_IT_REQUIRE(s_await(g_app.sock, id, 6000, &m) == 0);
     int64_t took = lt_it_ms() - t0;
-    fprintf(stderr, "test_query: dead owner: ERR_TIMEOUT after %lld ms\n", (long long)took);
     LT_IT_REQUIRE(m.env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR);
-    CU_ASSERT(m.env->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT);
+    fprintf(stderr, "test_query: dead owner: %s after %lld ms: %s\n",
+            lt_wire_error_name(m.env->error->code), (long long)took, m.env->error->message);
+    CU_ASSERT(m.env->error->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    CU_ASSERT(strstr(m.env->error->message, "the owner " ID_OWNER " is not reachable") != NULL);
+    CU_ASSERT(strstr(m.env->error->message, "not connected to this one") != NULL);
+    CU_ASSERT(strstr(m.env->error->message, "retried until its deadline") != NULL);
     CU_ASSERT(took >= 1200 && took <= 3000);
     CU_ASSERT(s_quiet(g_app.sock, id, 300));
+    LT_IT_REQUIRE((c1 = lt_it_gw_metrics(g_caller, REPLY_MS)) && lt_it_metrics_parse(c1));
+    CU_ASSERT_EQUAL(lt_it_metric(c1, unreachable) - lt_it_metric(c0, unreachable), 1);
+    CU_ASSERT_EQUAL(lt_it_metric(c1, timeouts), lt_it_metric(c0, timeouts));
+    /* The CLI prints the code and the owner's name. */
+    CU_ASSERT_NOT_EQUAL(s_cli(lookup, &out, &err), 0);
+    CU_ASSERT(strstr(err, "ERR_UNAVAILABLE") != NULL);
+    CU_ASSERT(strstr(err, ID_OWNER " is not reachable") != NULL);
+    if (!strstr(err, "ERR_UNAVAILABLE"))
+        fprintf(stderr, "test_query: dead owner: the CLI said: %s%s\n", out, err);
 out:
+    free(out);
+    free(err);
+    free(c0);
+    free(c1);
     s_msg_free(&m);
     s_sent_free(&sent);
     s_dump_logs();
@@ -2518,7 +2547,7 @@ int main(int argc, char **argv)
         {"long keys: audited whole, past the limit refused", test_long_keys},
         {"caller's audit: each key of a verify", test_made_verify},
         {"caller's audit: the fields of a lookup", test_made_fields},
-        {"dead owner: ERR_TIMEOUT at the deadline", test_dead_owner_timeout},
+        {"dead owner: ERR_UNAVAILABLE naming it at the deadline", test_dead_owner_unavailable},
         {"forged and replayed answers dropped", test_forged_answers},
         {"an application's retry while outstanding is a retry", test_retry_while_outstanding},
         {"an answer naming another member as its owner is dropped", test_answer_names_other_owner},
