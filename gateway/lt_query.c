@@ -1797,6 +1797,21 @@ static void s_audit_verify_made(lt_query_t *self, const outstanding_t *o,
     }
 }
 
+/* An application's request must carry its time (PROTOCOL.md 7.1): one
+ * with neither timeout_ms nor deadline_ms went out with a deadline of 0,
+ * long past, and the owner's refusal never reached the application in its
+ * own words. A peer's request is the owner's to judge (s_admit). */
+static Lienthong__ErrorCode s_local_time(uint32_t timeout_ms, int64_t deadline_ms, char *why,
+                                         size_t len)
+{
+    if (timeout_ms || deadline_ms)
+        return LIENTHONG__ERROR_CODE__ERR_NONE;
+    snprintf(why, len,
+             "timeout_ms is required (or deadline_ms, from an application of an "
+             "earlier release): the request carries neither");
+    return LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+}
+
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env)
 {
@@ -1818,6 +1833,9 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                                          : lt_valid_lookup(lq, why, sizeof why);
     if (!bad)
         bad = lt_valid_on_behalf(who, why, sizeof why);
+    if (!bad)
+        bad = s_local_time(is_verify ? vq->timeout_ms : lq->timeout_ms,
+                           is_verify ? vq->deadline_ms : lq->deadline_ms, why, sizeof why);
     if (bad) {
         (void)lt_reject(self->ctx->reject,
                         &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,

@@ -4,8 +4,8 @@
  * a link DEALER to the owner's peer ROUTER, executed and signed there, and
  * its answer, handed on by the gateway's dispatch of its links (lt_linkrx),
  * checked by the caller and handed to the application. Covers
- * the bound of the caller's table of outstanding requests and request ids
- * reused after their answer came. test_querymod.c covers the owner alone. */
+ * the bound of the caller's table of outstanding requests, request ids
+ * reused after their answer came, and requests carrying no time. test_querymod.c covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_feed.h"
@@ -502,6 +502,50 @@ static void test_outstanding_bounded(void)
                     refused + 1);
 }
 
+/* A lookup or verify carrying neither timeout_ms nor deadline_ms is
+ * refused at once with ERR_MALFORMED naming them, counted and logged as a
+ * malformed local request, and nothing goes to the owner (before, it went
+ * out with a deadline of 0, the owner refused it as long past, and the
+ * application got ERR_TIMEOUT without the owner's words; PROTOCOL.md 7.1). */
+static void test_no_time_refused(void)
+{
+    int64_t refused = s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_MALFORMED");
+    int64_t made = s_stat(c.stats, "lienthong_query_made", "lookup", NULL) +
+                   s_stat(c.stats, "lienthong_query_made", "verify", NULL);
+    size_t before = lt_query_outstanding(c.q);
+    Lienthong__LookupRequest q;
+    s_lookup_of(&q, ++g_id, "001", 0);
+    s_app_send(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q);
+    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
+    Lienthong__Claim claim = LIENTHONG__CLAIM__INIT, *claims[] = {&claim};
+    char *keys[] = {"001"};
+    claim.field = "full_name";
+    claim.value = "An";
+    vq.request_id = ++g_id;
+    vq.dataset = OD_POP;
+    vq.keys = keys;
+    vq.n_keys = 1;
+    vq.claims = claims;
+    vq.n_claims = 1;
+    vq.purpose = "KYC";
+    s_app_send(LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
+    for (uint64_t id = g_id - 1; id <= g_id; id++) {
+        Lienthong__Envelope *env = s_app_recv(200, NULL, NULL);
+        CU_ASSERT_FATAL(env != NULL);
+        CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                  env->error->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED &&
+                  env->error->request_id == id &&
+                  strstr(env->error->message, "timeout_ms is required") != NULL);
+        lt_wire_free(&env);
+    }
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_rejected_inputs", "local", "ERR_MALFORMED"),
+                    refused + 2);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_made", "lookup", NULL) +
+                        s_stat(c.stats, "lienthong_query_made", "verify", NULL),
+                    made);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -510,6 +554,8 @@ int main(void)
         {"the same bytes under another on_behalf are no retry", test_retry_under_another_on_behalf},
         {"a new directory forgets the answer roots verified under the old",
          test_rotation_forgets_roots},
+        {"a request with neither timeout_ms nor deadline_ms is refused at once",
+         test_no_time_refused},
         {"the bytes of the outstanding requests are bounded", test_outstanding_bytes_bounded},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},
         {NULL, NULL},
