@@ -907,6 +907,7 @@ static int s_local_lookup_code(lt_it_gw_t *g, char *msg, size_t len)
     q.dataset = ID_P "/people";
     q.key = "001";
     q.purpose = "test";
+    q.timeout_ms = REPLY_MS / 2;
     Lienthong__Envelope *e =
         lt_it_gw_local(g, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, REPLY_MS);
     int code = e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? (int)e->error->code : -1;
