@@ -2063,7 +2063,7 @@ static void s_smaller(s_feed_t *f, const s_flight_t *fl)
 /* 1 when the gateway's error e is about what the Publish holds, so that
  * the same changes would be refused for ever: ERR_MALFORMED (a payload
  * that is not a record of the dataset's type, a key that differs from the
- * record's, a source_cursor, PROTOCOL.md 4.2 check 8, 8.1) and
+ * record's, a source_cursor, PROTOCOL.md 4.2 check 10, 8.1) and
  * ERR_TOO_LARGE. Every other code is about the link, the gateway's state
  * or this member's rights (ERR_INTERNAL, ERR_UNAVAILABLE, ERR_NOT_FOUND,
  * ERR_FORBIDDEN, ERR_REVOKED, ...): passes once the gateway is well again,

@@ -1,5 +1,5 @@
 /* lt_valid: the field checks of every message received (PROTOCOL.md 4.2
- * check 8, 4.5), in one place for every receiver.
+ * checks 8 and 10, 4.5), in one place for every receiver.
  *
  * Two layers. lt_valid_utf8 walks the exact bytes of an encoded message of
  * any type, guided by its descriptor, and checks that every `string` field,
@@ -55,7 +55,7 @@ int lt_valid_cut(const char *s, size_t max);
  * feed could forge an entry. */
 int lt_valid_plain(const char *s);
 
-/* Field checks of one request body (PROTOCOL.md 4.2 check 8, 6.2, 7.1,
+/* Field checks of one request body (PROTOCOL.md 4.2 check 10, 6.2, 7.1,
  * 7.5, 7.6, 8.5). Each returns ERR_NONE, or the code to answer
  * (ERR_MALFORMED, or ERR_TOO_LARGE for a count over its limit) with the
  * reason in err, which starts with the stream id for a feed (4.4). */

@@ -59,6 +59,10 @@ Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t ca
         snprintf(err, errlen, "frame of %zu bytes is not a valid envelope", len);
         return NULL;
     }
+    /* Read before the version check, so that an ERR_VERSION echoes the id
+     * too when the body holds one (PROTOCOL.md 4.4): the client can then
+     * match the refusal to its request. */
+    *request_id = lt_valid_request_id(env);
     if (env->version != LT_PROTO_VERSION) {
         *code = LIENTHONG__ERROR_CODE__ERR_VERSION;
         snprintf(err, errlen, "protocol version %u is not supported (supported: %d)",
@@ -66,7 +70,6 @@ Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t ca
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }
-    *request_id = lt_valid_request_id(env);
     if (s_checks(env, buf, len, code, err, errlen) != 0) {
         lienthong__envelope__free_unpacked(env, NULL);
         return NULL;

@@ -200,7 +200,7 @@ void lt_feed_on_subscribe(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
 {
     char why[512];
     lt_feed_stream_t *st = NULL;
-    /* The fields first (4.2 check 8), then the checks of 6.2 in order. */
+    /* The fields first (4.2 check 10), then the checks of 6.2 in order. */
     Lienthong__ErrorCode code = lt_valid_subscribe(m, why, sizeof why);
     if (!code)
         code = lt_feed_open_owned(self, in->user_id, m->stream, &st, why, sizeof why);

@@ -270,7 +270,7 @@ int lt_local_request_id(const uint8_t *buf, size_t len, uint64_t *id)
     int bodies = 0, whole;
     *id = 0;
     /* The body is the one field numbered 10 or more (PROTOCOL.md 4.2,
-     * check 4), as lt_wire reads it. */
+     * check 7), as lt_wire reads it. */
     for (n = 0; off < len && n < ID_SCAN_FIELDS; n++) {
         if (s_field(buf, len, &off, &f) != 0)
             break;

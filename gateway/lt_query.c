@@ -1827,7 +1827,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         return;
     const Lienthong__OnBehalf *who = env->on_behalf;
     char why[256];
-    /* The same field checks as the owner's (4.2 check 8), so that the
+    /* The same field checks as the owner's (4.2 check 10), so that the
      * application learns of a bad request before it travels. */
     Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
                                          : lt_valid_lookup(lq, why, sizeof why);

@@ -260,20 +260,20 @@ static const char *const s_requests[] = {"publish",         "sink_attach",    "d
                                          "verify_request",  "resync"};
 
 /* The request_id an Error about the envelope buf must echo (4.4): that of
- * its body, when the envelope unpacks at version 1 and its body is a
- * request of a local client with a field of that name; 0 when it does not
- * unpack or has none; NO_ID otherwise (another version, whose fields this
- * gateway cannot read, or a body no client sends, whose request_id is not
- * a request's). */
+ * its body, when the envelope unpacks (at any version: an ERR_VERSION
+ * echoes it too, 4.2) and its body is a request of a local client with a
+ * field of that name; 0 when it does not unpack or has none; NO_ID
+ * otherwise (a body no client sends, whose request_id is not a
+ * request's). */
 static uint64_t s_expected_id(const uint8_t *buf, size_t len)
 {
     Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, len, buf);
     if (!env)
         return 0;
-    uint64_t id = env->version == LT_PROTO_VERSION ? 0 : NO_ID;
+    uint64_t id = 0;
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field(&lienthong__envelope__descriptor, env->body_case);
-    if (id == 0 && f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+    if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
         const ProtobufCMessage *body = *(ProtobufCMessage *const *)((const char *)env + f->offset);
         const ProtobufCFieldDescriptor *rf =
             protobuf_c_message_descriptor_get_field_by_name(body->descriptor, "request_id");

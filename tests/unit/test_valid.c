@@ -1,5 +1,5 @@
 /* test_valid: CUnit suite for core/lt_valid, the field checks of received
- * messages (PROTOCOL.md 4.2 check 8, 4.5, 6.2, 7.1, 7.5, 7.6, 8.5): the
+ * messages (PROTOCOL.md 4.2 checks 8 and 10, 4.5, 6.2, 7.1, 7.5, 7.6, 8.5): the
  * UTF-8 walk over exact bytes at every depth, sanitising outgoing text,
  * and one check per request body with the code it answers. */
 #include "unit_util.h"

@@ -123,7 +123,34 @@ static void test_version_checked(void)
     free(buf);
 }
 
-/* PROTOCOL.md 4.2 check 7 and the error table: "no body set (including body
+/* An ERR_VERSION echoes the request_id its body holds (PROTOCOL.md 4.4),
+ * as every other refusal does, so that the client can match it. */
+static void test_version_error_keeps_request_id(void)
+{
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    q.request_id = 4242;
+    q.dataset = "VN/GOV/BCA/population";
+    q.key = "001";
+    env.version = 2;
+    env.body_case = LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+    env.lookup_request = &q;
+    size_t len = lienthong__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(len);
+    CU_ASSERT_FATAL(buf != NULL);
+    lienthong__envelope__pack(&env, buf);
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
+    uint64_t id = 0;
+    char err[256] = "";
+    Lienthong__Envelope *got = lt_wire_decode_id(buf, len, CAP, &code, &id, err, sizeof err);
+    CU_ASSERT(got == NULL);
+    CU_ASSERT(code == LIENTHONG__ERROR_CODE__ERR_VERSION);
+    CU_ASSERT(id == 4242);
+    lt_wire_free(&got);
+    free(buf);
+}
+
+/* PROTOCOL.md 4.2 check 6 and the error table: "no body set (including body
  * types unknown here)" is ERR_UNSUPPORTED. */
 static void test_no_body(void)
 {
@@ -420,6 +447,7 @@ int main(void)
         {"size cap checked before unpack", test_too_large_before_unpack},
         {"garbage and truncation are ERR_MALFORMED", test_garbage_is_malformed},
         {"version other than 1 is ERR_VERSION", test_version_checked},
+        {"an ERR_VERSION echoes the body's request_id", test_version_error_keeps_request_id},
         {"no (known) body is ERR_UNSUPPORTED", test_no_body},
         {"body and error names", test_names},
         {"inproc PAIR send/recv", test_pair_send_recv},
