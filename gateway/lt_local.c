@@ -100,6 +100,20 @@ static int s_keys(const lt_local_t *self, const lt_wire_in_t *in, const Lienthon
     return s_refuse(self, in, "keys request", code, m->request_id, why);
 }
 
+/* The signed directory in use (8.11), the exact bytes peers are offered:
+ * an application checking answers away from the gateway (7.8) needs the
+ * owners' keys, and takes them from bytes it verifies itself under the
+ * authority key. Answered whatever have_version says: a local client asks
+ * once, and waits for a reply. */
+static void s_directory(const lt_local_t *self, const lt_wire_in_t *in)
+{
+    Lienthong__DirectoryOffer o = LIENTHONG__DIRECTORY_OFFER__INIT;
+    o.signed_directory.data =
+        (uint8_t *)lt_dir_signed_bytes(self->ctx->dir, &o.signed_directory.len);
+    (void)lt_wire_send_body(self->sock, in->rid, in->rid_len,
+                            LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER, &o);
+}
+
 /* Whether the gateway can serve (8.7): not while its audit log cannot be
  * written, since lookups and verifies are then refused, nor while its
  * member is cut off (5.4). */
@@ -157,6 +171,9 @@ static int s_dispatch(const lt_local_t *self, const lt_wire_in_t *in,
         break;
     case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
         return s_keys(self, in, env->keys_request);
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
+        s_directory(self, in);
+        break;
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
         lt_query_on_local(self->query, self->sock, in, env);

@@ -9,6 +9,7 @@
  * libsodium, and every reply is decoded with protobuf-c and then walked
  * with a strict UTF-8 check on every string field, at every depth,
  * including answers, records and record payloads nested as bytes (4.5). */
+#include "lt_dir.h"
 #include "lt_itest.h"
 #include "lt_limits.h"
 #include "lt_sock.h"
@@ -1407,6 +1408,35 @@ static void test_8_5_on_behalf_too_long(void)
     zmq_close(local.sock);
 }
 
+/* 8.11: a local DirectoryRequest gets the signed directory in use, the
+ * bytes peers are offered, and they verify under the authority key the
+ * client pins itself (5.2), whatever have_version says. */
+static void test_8_11_local_directory(void)
+{
+    lt_it_peer_t local = {s_local(), NULL};
+    CU_ASSERT_FATAL(local.sock != NULL);
+    Lienthong__DirectoryRequest rq = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    rq.have_version = 1; /* the version in use: a peer would get nothing */
+    CU_ASSERT(s_send(&local, 13, &rq.base, NULL, NULL) == 0);
+    Lienthong__Envelope *e = s_recv(local.sock, REPLY_MS, NULL, NULL);
+    lt_dir_t *d = NULL;
+    LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER);
+    lt_dir_pins_t pins = {.count = 1};
+    memcpy(pins.keys[0], lt_keys_signing_public(g_fed.authority), LT_KEY_BYTES);
+    char err[256] = "";
+    const ProtobufCBinaryData *b = &e->directory_offer->signed_directory;
+    d = lt_dir_open(b->data, b->len, &pins, "VN", time(NULL), err, sizeof err);
+    CU_ASSERT(d != NULL);
+    if (!d)
+        fprintf(stderr, "conformance: local directory: %s\n", err);
+    CU_ASSERT(d && lt_dir_version(d) == 1 && lt_dir_dataset(d, DS) &&
+              strcmp(lt_dir_dataset(d, DS)->owner, ID_OWNER) == 0);
+out:
+    lt_dir_destroy(&d);
+    s_free(&e);
+    zmq_close(local.sock);
+}
+
 /* 8.3: the member's own applications look up and verify its own data
  * through its own gateway: signed answers, no policy, every field. */
 static void test_8_3_own_dataset(void)
@@ -1524,6 +1554,8 @@ int main(int argc, char **argv)
         {"8.3 local request_id 0: ERR_MALFORMED", test_8_3_local_request_id_zero},
         {"8.5 on_behalf over 128 bytes: ERR_MALFORMED", test_8_5_on_behalf_too_long},
         {"8.3 the member's own applications query its own data", test_8_3_own_dataset},
+        {"8.11 a local DirectoryRequest: the signed directory, under the authority key",
+         test_8_11_local_directory},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"conformance", suite_init, suite_clean, NULL, s_teardown,

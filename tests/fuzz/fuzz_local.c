@@ -49,7 +49,8 @@
  *    readiness reply is not ready while the member is cut off (8.7), a
  *    resync answered is of the replica; a keys reply is of a dataset this
  *    member owns, its keys ascending, each live in the store (8.10), and a
- *    KeysRequest for any other is refused;
+ *    KeysRequest for any other is refused; a directory request is
+ *    answered at once with the exact signed directory in use (8.11);
  *  - a Publish that is acknowledged was to a dataset this member owns, and
  *    is durable: first_seq..last_seq follow on the dataset's last seq
  *    before and end at its last seq after, the records stored there are,
@@ -479,6 +480,15 @@ static void s_on_ready(const Lienthong__ReadyReply *r)
         abort();
 }
 
+/* A directory offer (8.11): the exact signed directory in use. */
+static void s_on_directory(const Lienthong__DirectoryOffer *o)
+{
+    size_t len;
+    const uint8_t *want = lt_dir_signed_bytes(G.g.ctx.dir, &len);
+    if (o->signed_directory.len != len || memcmp(o->signed_directory.data, want, len) != 0)
+        abort();
+}
+
 /* ---- what the client receives ------------------------------------------------------------- */
 
 static int s_local_body(Lienthong__Envelope__BodyCase c)
@@ -496,6 +506,7 @@ static int s_local_body(Lienthong__Envelope__BodyCase c)
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY:
     case LIENTHONG__ENVELOPE__BODY_RESYNC:
     case LIENTHONG__ENVELOPE__BODY_KEYS_REPLY:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
         return 1;
     default:
         return 0;
@@ -591,6 +602,9 @@ static void s_drain(expect_t *x)
             break;
         case LIENTHONG__ENVELOPE__BODY_KEYS_REPLY:
             s_on_keys(env->keys_reply);
+            break;
+        case LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER:
+            s_on_directory(env->directory_offer);
             break;
         case LIENTHONG__ENVELOPE__BODY_RESYNC:
             if (strcmp(env->resync->stream, REPLICA) != 0)
@@ -720,6 +734,7 @@ static int s_handled(Lienthong__Envelope__BodyCase c)
     case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
+    case LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST:
     case LIENTHONG__ENVELOPE__BODY_ERROR:
         return 1;
     default:
@@ -744,7 +759,8 @@ static int s_at_once(Lienthong__Envelope__BodyCase c)
            c == LIENTHONG__ENVELOPE__BODY_METRICS_REQUEST ||
            c == LIENTHONG__ENVELOPE__BODY_READY_REQUEST || c == LIENTHONG__ENVELOPE__BODY_RESYNC ||
            c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST ||
-           c == LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST;
+           c == LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST ||
+           c == LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST;
 }
 
 /* One frame from client rid on the local socket, handled as the gateway's
@@ -927,7 +943,9 @@ static uint64_t rd_seq(fuzz_rd_t *r, const char *stream)
  *  9 Resync: stream;
  * 10 LookupRequest: request_id byte, dataset (stream), key, one field;
  * 11 the member's standing: cut off (5.4) when bit 0 of the next byte is
- *    set, active otherwise (every input starts active). */
+ *    set, active otherwise (every input starts active);
+ * 12 KeysRequest: request_id byte, dataset (stream), after (key), limit;
+ * 13 DirectoryRequest: have_version byte. */
 static void s_script(const uint8_t *data, size_t size)
 {
     fuzz_rd_t r = {data, size, 0};
@@ -1061,6 +1079,12 @@ static void s_script(const uint8_t *data, size_t size)
             s_send(LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &q, rid, 0);
             break;
         }
+        case 13: {
+            Lienthong__DirectoryRequest q = LIENTHONG__DIRECTORY_REQUEST__INIT;
+            q.have_version = fuzz_rd_u8(&r);
+            s_send(LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &q, rid, 0);
+            break;
+        }
         default:
             break;
         }
@@ -1187,6 +1211,8 @@ static void s_write_seeds(const char *dir)
     kq.after = (char *)s_keys[0];
     kq.limit = 2;
     s_seed(dir, "keys", LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST, &kq);
+    Lienthong__DirectoryRequest dq = LIENTHONG__DIRECTORY_REQUEST__INIT;
+    s_seed(dir, "directory", LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &dq);
     Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
     lq.request_id = 13;
     lq.dataset = OD_POP;

@@ -503,6 +503,32 @@ static void test_keys_refused(void)
     lt_audit_destroy(&g.ctx.audit);
 }
 
+/* A DirectoryRequest is answered with the exact signed directory in use
+ * (8.11), whatever version the client says it holds: an application
+ * checking answers itself (7.8) reads the owners' keys from it. */
+static void test_directory_request(void)
+{
+    size_t want_len;
+    const uint8_t *want = lt_dir_signed_bytes(g.ctx.dir, &want_len);
+    uint64_t have[] = {0, lt_dir_version(g.ctx.dir), UINT64_MAX};
+    for (size_t i = 0; i < sizeof have / sizeof have[0]; i++) {
+        Lienthong__DirectoryRequest q = LIENTHONG__DIRECTORY_REQUEST__INIT;
+        q.have_version = have[i];
+        Lienthong__Envelope *env = NULL;
+        CU_ASSERT_EQUAL(s_body(LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &q, &env), 0);
+        lt_wire_free(&env);
+        Lienthong__Envelope *reply = ug_recv(&g);
+        CU_ASSERT_FATAL(reply != NULL);
+        CU_ASSERT_EQUAL(reply->body_case, LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER);
+        if (reply->body_case == LIENTHONG__ENVELOPE__BODY_DIRECTORY_OFFER) {
+            const ProtobufCBinaryData *got = &reply->directory_offer->signed_directory;
+            CU_ASSERT(got->len == want_len && memcmp(got->data, want, want_len) == 0);
+        }
+        lt_wire_free(&reply);
+        CU_ASSERT(s_quiet());
+    }
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -517,6 +543,7 @@ int main(void)
         {"resync of a stream not replicated", test_resync_not_replicated},
         {"keys: pages of an owned dataset's live keys", test_keys_pages},
         {"keys: another member's, unknown, malformed refused", test_keys_refused},
+        {"a DirectoryRequest gets the signed directory in use", test_directory_request},
         {NULL, NULL},
     };
     return ut_main("lt_local", suite_init, suite_clean, tests);
