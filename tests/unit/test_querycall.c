@@ -8,6 +8,7 @@
  * reused after their answer came, and requests carrying no time. test_querymod.c covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
+#include "lt_crypto.h"
 #include "lt_feed.h"
 #include "lt_linkrx.h"
 #include "lt_peers.h"
@@ -286,6 +287,77 @@ static void test_id_reused_after_answer(void)
     free(again);
 }
 
+/* Sends the caller, over the owner's ROUTER, a lookup answer to the request
+ * of hash h and id, naming owner as its owner, signed alone by signer. */
+static void s_forged_answer(uint64_t id, const uint8_t h[LT_HASH_BYTES], const char *owner,
+                            const lt_keys_t *signer)
+{
+    Lienthong__LookupAnswer a = LIENTHONG__LOOKUP_ANSWER__INIT;
+    a.request_id = id;
+    a.request_hash.data = (uint8_t *)h;
+    a.request_hash.len = LT_HASH_BYTES;
+    a.owner = (char *)owner;
+    a.answered_at_ms = lt_clock_now_ms();
+    uint8_t bytes[256], root[LT_HASH_BYTES], sig[LT_SIG_BYTES];
+    CU_ASSERT_FATAL(lienthong__lookup_answer__get_packed_size(&a) <= sizeof bytes);
+    size_t len = lienthong__lookup_answer__pack(&a, bytes);
+    lt_crypto_merkle_leaf(bytes, len, root); /* one leaf: the root */
+    CU_ASSERT_FATAL(lt_keys_sign(signer, LT_ANSWERS_DOMAIN, root, sizeof root, sig) == 0);
+    Lienthong__SignedAnswer sa = LIENTHONG__SIGNED_ANSWER__INIT;
+    sa.answer.data = bytes;
+    sa.answer.len = len;
+    sa.root_signature.data = sig;
+    sa.root_signature.len = sizeof sig;
+    sa.proof_count = 1;
+    CU_ASSERT_FATAL(lt_wire_send_body(g.router, (const uint8_t *)"callr", 5,
+                                      LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY, &sa) == 0);
+}
+
+/* An answer whose `owner` is not the owner of the dataset asked is refused
+ * (PROTOCOL.md 7.4 step 2, 7.8): whether the owner signed it naming another
+ * member, or another member (the caller itself) signed it naming itself.
+ * Neither reaches the application; the owner's own answer then does. */
+static void test_answer_naming_another_owner_refused(void)
+{
+    uint64_t id = ++g_id;
+    uint8_t h[LT_HASH_BYTES];
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    int64_t before = s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
+    s_app_lookup(id, "001");
+    CU_ASSERT_FATAL(s_waiting(g.router, 1000) && lt_wire_recv(g.router, 1, 0, &in) == 0);
+    const uint8_t *body;
+    size_t body_len;
+    CU_ASSERT_FATAL(
+        lt_wire_body_bytes(zmq_msg_data(&in.body), zmq_msg_size(&in.body), &body, &body_len) == 0);
+    lt_crypto_hash(body, body_len, h); /* the request hash B's answers carry (7.1) */
+
+    s_forged_answer(id, h, CALLER, g.ctx.keys); /* the owner's key, another name */
+    CU_ASSERT(s_caller_takes() == 0);           /* taken, and dropped */
+    CU_ASSERT(s_app_recv(200, NULL, NULL) == NULL);
+    s_forged_answer(id, h, CALLER, c.keys); /* the caller's own key and name */
+    CU_ASSERT(s_caller_takes() == 0);       /* taken, and dropped */
+    CU_ASSERT(s_app_recv(200, NULL, NULL) == NULL);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), before + 2);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 1);
+
+    /* The owner's own answer, naming itself, still goes through. */
+    snprintf(in.user_id, sizeof in.user_id, "%s", CALLER);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                              1u << 20, &code, err, sizeof err);
+    CU_ASSERT_FATAL(env != NULL);
+    lt_query_on_request(g_owner, g.router, &in, env);
+    lt_query_flush(g_owner);
+    lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
+}
+
 /* The same bytes under an outstanding id, on behalf of another officer,
  * are another request reusing the id: refused with ERR_MALFORMED naming it
  * (PROTOCOL.md 8.3), and the answers still go to the first. Before, they
@@ -552,6 +624,8 @@ int main(void)
         {"an id reused after its answer: other bytes refused at once, the same replayed",
          test_id_reused_after_answer},
         {"the same bytes under another on_behalf are no retry", test_retry_under_another_on_behalf},
+        {"an answer naming another member as its owner is refused",
+         test_answer_naming_another_owner_refused},
         {"a new directory forgets the answer roots verified under the old",
          test_rotation_forgets_roots},
         {"a request with neither timeout_ms nor deadline_ms is refused at once",
