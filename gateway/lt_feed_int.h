@@ -1,8 +1,12 @@
-/* lt_feed_int: what the three roles of lt_feed share; included only by
- * lt_feed.c (streams, reading the log, pump, tick, status),
- * lt_feed_owner.c (subscriptions served to peers, PROTOCOL.md 6.2, 6.3),
- * lt_feed_replica.c (feeds this gateway consumes, 6.5) and
- * lt_feed_sink.c (local sink adapters, 8.2). */
+/* lt_feed_int: the feed class's internal header. lt_feed is one class
+ * split by role into the lt_feed_*.c files (lt_feed.c: streams, reading the
+ * log, pump, tick, status; lt_feed_owner.c: subscriptions served to peers,
+ * PROTOCOL.md 6.2, 6.3; lt_feed_replica.c: feeds this gateway consumes,
+ * 6.5; lt_feed_sink.c: local sink adapters, 8.2; and the snapshot,
+ * staging, retention, history, repair, quality and views files), which all
+ * work on the same streams and state. So the lt_feed_t structure, its parts
+ * and the functions one file calls in another are here, included by those
+ * files only, not in lt_feed.h, which the rest of the gateway includes. */
 #ifndef LT_FEED_INT_H
 #define LT_FEED_INT_H
 
