@@ -27,9 +27,9 @@ lt_offers_t *lt_offers_new(void)
 
 void lt_offers_destroy(lt_offers_t **self_p)
 {
-    lt_offers_t *self = *self_p;
-    if (!self)
+    if (!self_p || !*self_p)
         return;
+    lt_offers_t *self = *self_p;
     s_entry_t *e, *tmp;
     HASH_ITER(hh, self->by_member, e, tmp)
     {

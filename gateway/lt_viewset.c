@@ -153,9 +153,9 @@ fail:
 
 void lt_viewset_destroy(lt_viewset_t **self_p)
 {
-    lt_viewset_t *self = *self_p;
-    if (!self)
+    if (!self_p || !*self_p)
         return;
+    lt_viewset_t *self = *self_p;
     for (size_t i = 0; self->by_value && i < self->n_value; i++)
         free(self->by_value[i].values);
     free(self->views);

@@ -57,12 +57,23 @@ static void test_bounded(void)
     lt_offers_destroy(&o);
 }
 
+/* destroy is idempotent (CZMQ CLASS): no object, or no pointer at all,
+ * is nothing to do, as on a failure path that destroys what it made. */
+static void test_destroy_null(void)
+{
+    lt_offers_destroy(NULL);
+    lt_offers_t *o = NULL;
+    lt_offers_destroy(&o);
+    CU_ASSERT_PTR_NULL(o);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"back-off after a refused offer, doubled to the cap, ended by an adoption",
          test_backoff_doubles},
         {"a bounded number of members held back", test_bounded},
+        {"destroy of NULL, and of a pointer to NULL, does nothing", test_destroy_null},
         {NULL, NULL},
     };
     return ut_main("lt_offers", NULL, NULL, tests);

@@ -1073,6 +1073,16 @@ static void test_viewset_matches_like_each_view(void)
     CU_ASSERT_PTR_NULL(set);
 }
 
+/* lt_viewset_destroy is idempotent (CZMQ CLASS): no set, or no pointer at
+ * all, is nothing to do. */
+static void test_viewset_destroy_null(void)
+{
+    lt_viewset_destroy(NULL);
+    lt_viewset_t *set = NULL;
+    lt_viewset_destroy(&set);
+    CU_ASSERT_PTR_NULL(set);
+}
+
 /* A dataset's rules (PROTOCOL.md 5.7): a failing change is left out with
  * its reasons, its cursor consumed; the rest of the Publish is stored;
  * deletions are not checked; a resend reports the refusal again, marked
@@ -1272,6 +1282,8 @@ int main(void)
         {"the view index within one group, and keys of another dataset", test_index_within_a_group},
         {"the view lookup by value matches as each view's predicates do",
          test_viewset_matches_like_each_view},
+        {"the view lookup's destroy of NULL, and of a pointer to NULL, does nothing",
+         test_viewset_destroy_null},
         {"dataset rules refuse failing changes, the rest is stored", test_rules_refuse_changes},
         {"refusals counted in the last interval are logged at shutdown",
          test_refusals_flushed_at_shutdown},
