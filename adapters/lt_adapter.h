@@ -14,6 +14,7 @@
 #include "lt_check.h"
 #include "lt_client.h"
 #include "lt_db.h"
+#include "lt_err.h"
 
 /* ---- logging ---- */
 
@@ -23,8 +24,7 @@
  * only its own member's datasets); otherwise it is learned from the gateway
  * once connected (lt_adapter_connect asks for its status). */
 int lt_adapter_log_setup(const config_t *c, const char *file, const char *program,
-                         const char *dataset, int owned, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                         const char *dataset, int owned, char *err, size_t errlen) LT_NODISCARD;
 
 /* ---- --check ---- */
 

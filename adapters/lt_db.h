@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 typedef struct lt_db_t lt_db_t;
 /* One row being read (valid only inside the callback that receives it). */
 typedef struct lt_db_row_t lt_db_row_t;
@@ -105,9 +107,8 @@ const char *lt_db_name(const lt_db_t *self);
 
 /* Begins a read transaction, or a write transaction that takes the write
  * lock at once (so it cannot fail half-way for a lock). */
-int lt_db_begin(lt_db_t *self, int write, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-int lt_db_commit(lt_db_t *self, char *err, size_t errlen) __attribute__((warn_unused_result));
+int lt_db_begin(lt_db_t *self, int write, char *err, size_t errlen) LT_NODISCARD;
+int lt_db_commit(lt_db_t *self, char *err, size_t errlen) LT_NODISCARD;
 /* Rolls back the open transaction, if any. */
 void lt_db_rollback(lt_db_t *self);
 
@@ -125,30 +126,26 @@ void lt_db_rollback(lt_db_t *self);
  * is listed under new ids (*created = 1), so the first run publishes the
  * whole table; when the change list itself is new, every stored cursor
  * starts again from 0. */
-int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_install(lt_db_t *self, int *created, char *err, size_t errlen) LT_NODISCARD;
 /* The installation as one idempotent SQL script, for a DBA to review and run
  * (malloc'd, the caller frees it); NULL with err when the backend installs
  * only itself (SQLite). */
 char *lt_db_capture_script(lt_db_t *self, char *err, size_t errlen);
 /* *present = 1 when change capture is installed for the table. */
-int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_present(lt_db_t *self, int *present, char *err, size_t errlen) LT_NODISCARD;
 /* The highest change id ever issued in the database (any table), including
  * pruned ones; 0 when none. */
-int lt_db_capture_high(lt_db_t *self, int64_t *id, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_high(lt_db_t *self, int64_t *id, char *err, size_t errlen) LT_NODISCARD;
 /* Makes committed changes readable under their ids when the backend numbers
  * them after commit (PostgreSQL, see lt_db_pg.c); at most `limit` of them
  * now. *moved is how many were numbered (0 for SQLite, which numbers them at
  * once). In its own transaction: call it outside any. */
-int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_sync(lt_db_t *self, size_t limit, size_t *moved, char *err,
+                       size_t errlen) LT_NODISCARD;
 /* Lists every row of the table again, under new change ids above every id
  * issued; *base is the id just before the first one listed. Runs in the
  * caller's write transaction (lienthong source --resync). */
-int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_relist(lt_db_t *self, int64_t *base, char *err, size_t errlen) LT_NODISCARD;
 
 /* Called for each change read, with the table's current row for the key
  * (its mapped columns in mapping order), or NULL when there is no such row
@@ -160,15 +157,14 @@ typedef int (*lt_db_change_fn)(void *arg, int64_t id, const char *key, const lt_
  * the key's current row, all read together (one statement). Returns the
  * number of calls, or -1. */
 long lt_db_read_changes(lt_db_t *self, int64_t after, size_t limit, lt_db_change_fn fn, void *arg,
-                        char *err, size_t errlen) __attribute__((warn_unused_result));
+                        char *err, size_t errlen) LT_NODISCARD;
 /* The highest change id of the table in the list (0 when empty). */
-int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_last_change(lt_db_t *self, int64_t *id, char *err, size_t errlen) LT_NODISCARD;
 /* Lists again, under new change ids, the key of every change of the table
  * with an id in (after, through], once per key. Runs in the caller's
  * transaction. */
-int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_requeue(lt_db_t *self, int64_t after, int64_t through, char *err,
+                  size_t errlen) LT_NODISCARD;
 
 /* What lt_db_queue_absent found of each key. */
 enum {
@@ -186,8 +182,7 @@ enum {
  * and publishes a tombstone). Runs in the caller's transaction (a write
  * transaction when append is set; a dry run rolls it back). */
 int lt_db_queue_absent(lt_db_t *self, const char *const *keys, size_t n, int append,
-                       unsigned char *found, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                       unsigned char *found, char *err, size_t errlen) LT_NODISCARD;
 
 /* Called with the current row; returns 0, or -1 with err. */
 typedef int (*lt_db_row_fn)(void *arg, const lt_db_row_t *row, char *err, size_t errlen);
@@ -195,7 +190,7 @@ typedef int (*lt_db_row_fn)(void *arg, const lt_db_row_t *row, char *err, size_t
  * Returns 1 after fn returned 0, 0 when there is no such row (fn not
  * called), -1 when reading failed or fn failed. */
 int lt_db_read_row(lt_db_t *self, const char *key, lt_db_row_fn fn, void *arg, char *err,
-                   size_t errlen) __attribute__((warn_unused_result));
+                   size_t errlen) LT_NODISCARD;
 
 /* ---- waiting and availability ---- */
 
@@ -215,23 +210,23 @@ int lt_db_lost(const lt_db_t *self);
 /* ---- cursors ---- */
 
 /* The stored cursor of a dataset (source) or stream (sink); 0 when none. */
-int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_cursor_load(lt_db_t *self, const char *name, int64_t *value, char *err,
+                      size_t errlen) LT_NODISCARD;
 /* Stores the cursor in the caller's transaction. For a source it also
  * deletes the table's changes that the cursor of every dataset of the
  * table has passed (PostgreSQL: at the first store of a connection, then
  * once the cursor moved 20,000 ids on). */
-int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_cursor_store(lt_db_t *self, const char *name, int64_t value, char *err,
+                       size_t errlen) LT_NODISCARD;
 /* Source: the dataset's epoch shift, added to every change id it publishes
  * (lt_source.c, "Epochs"), and the shift its stored cursor was
  * acknowledged under (the gateway holds cursor + acked); 0 when none is
  * stored, acked = shift for a row stored before the two were kept apart. */
 int lt_db_shift_load(lt_db_t *self, const char *name, int64_t *shift, int64_t *acked, char *err,
-                     size_t errlen) __attribute__((warn_unused_result));
+                     size_t errlen) LT_NODISCARD;
 /* Stores both in the caller's transaction, after the dataset's cursor. */
 int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t acked, char *err,
-                      size_t errlen) __attribute__((warn_unused_result));
+                      size_t errlen) LT_NODISCARD;
 
 /* Sink: the history of the stream's cursor (PROTOCOL.md 6.9, 8.2), as
  * lower-case hex text of LT_DB_HISTORY_HEX - 1 digits, kept in the cursor
@@ -239,11 +234,11 @@ int lt_db_shift_store(lt_db_t *self, const char *name, int64_t shift, int64_t ac
  * unknown). "" when none is stored. */
 #define LT_DB_HISTORY_HEX 33
 int lt_db_history_load(lt_db_t *self, const char *name, char hex[LT_DB_HISTORY_HEX], char *err,
-                       size_t errlen) __attribute__((warn_unused_result));
+                       size_t errlen) LT_NODISCARD;
 /* Stores it ("" as NULL: none) in the caller's transaction, with a cursor
  * row at 0 when the stream has none yet. */
-int lt_db_history_store(lt_db_t *self, const char *name, const char *hex, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_history_store(lt_db_t *self, const char *name, const char *hex, char *err,
+                        size_t errlen) LT_NODISCARD;
 
 /* Source: one row of the cursor table, of any table's dataset. */
 typedef struct {
@@ -255,13 +250,13 @@ typedef struct {
 typedef int (*lt_db_cursor_fn)(void *arg, const lt_db_cursor_row_t *row);
 /* Source: every row of the cursor table, in dataset order. Outside a
  * transaction or in the caller's. */
-int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_cursor_list(lt_db_t *self, lt_db_cursor_fn fn, void *arg, char *err,
+                      size_t errlen) LT_NODISCARD;
 /* Source: deletes a dataset's cursor row and its rejects in the caller's
  * transaction, so that its table's changes are pruned without it;
  * *found 1 when it had a row. */
-int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err,
+                        size_t errlen) LT_NODISCARD;
 /* Source: once no cursor row names `table` (any table of the database, not
  * only this connection's), removes its change capture in the caller's write
  * transaction: its triggers (PostgreSQL: its trigger function, whose
@@ -270,8 +265,8 @@ int lt_db_cursor_forget(lt_db_t *self, const char *name, int *found, char *err, 
  * list that nothing prunes. *dropped 1 when removed, 0 when a cursor row
  * still names the table (nothing done). PostgreSQL: needs the rights of
  * the role that installed the capture. */
-int lt_db_capture_drop(lt_db_t *self, const char *table, int *dropped, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_capture_drop(lt_db_t *self, const char *table, int *dropped, char *err,
+                       size_t errlen) LT_NODISCARD;
 
 /* ---- rejects (source, PROTOCOL.md 5.7) ---- */
 
@@ -291,24 +286,23 @@ typedef struct {
 /* Records one reject, in the caller's write transaction. r->reasons must
  * not be NULL (a programmer error, asserted): a row that passed has its
  * rejects removed by lt_db_reject_clear. */
-int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_reject(lt_db_t *self, const lt_db_reject_t *r, char *err, size_t errlen) LT_NODISCARD;
 /* The kinds of reject a row holds, as a mask of LT_DB_REJECT_* (a source
  * asks whether a row is a mapping reject already). */
 #define LT_DB_REJECT_MAPPING   1u
 #define LT_DB_REJECT_RULE      2u
 #define LT_DB_REJECT_REFERENCE 4u
 int lt_db_reject_kinds(lt_db_t *self, const char *dataset, const char *key, unsigned *kinds,
-                       char *err, size_t errlen) __attribute__((warn_unused_result));
+                       char *err, size_t errlen) LT_NODISCARD;
 /* Removes the rejects of the kinds in mask `kinds` (LT_DB_REJECT_*) that
  * the row of key holds, in one statement in the caller's write
  * transaction: a row without any has nothing written. *cleared is the
  * number removed (0 to 3). */
 int lt_db_reject_clear(lt_db_t *self, const char *dataset, const char *key, unsigned kinds,
-                       int *cleared, char *err, size_t errlen) __attribute__((warn_unused_result));
+                       int *cleared, char *err, size_t errlen) LT_NODISCARD;
 /* The number of rejects kept for a dataset. */
-int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_db_reject_count(lt_db_t *self, const char *dataset, int64_t *n, char *err,
+                       size_t errlen) LT_NODISCARD;
 
 /* ---- writing (sink) ---- */
 
@@ -332,8 +326,8 @@ typedef int (*lt_db_fill_fn)(void *ctx, const lt_db_write_t *w, lt_db_params_t *
  * the index of the write that failed, or n when the failure was not one
  * write's (begin, a statement of several rows, cursor, commit). */
 int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
-                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                const char *name, int64_t value, size_t *failed, char *err,
+                size_t errlen) LT_NODISCARD;
 
 /* A replacement of the whole table (PROTOCOL.md 8.2), in a write
  * transaction the caller opened with lt_db_begin and ends with lt_db_commit
@@ -341,10 +335,10 @@ int lt_db_apply(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn f
  * every row, then lt_db_write writes w[0..n-1] and stores cursor `name` =
  * `value` as lt_db_apply does, without committing. *failed as in
  * lt_db_apply. */
-int lt_db_clear(lt_db_t *self, char *err, size_t errlen) __attribute__((warn_unused_result));
+int lt_db_clear(lt_db_t *self, char *err, size_t errlen) LT_NODISCARD;
 int lt_db_write(lt_db_t *self, const lt_db_write_t *w, size_t n, lt_db_fill_fn fill, void *ctx,
-                const char *name, int64_t value, size_t *failed, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                const char *name, int64_t value, size_t *failed, char *err,
+                size_t errlen) LT_NODISCARD;
 
 /* ---- reading a row ---- *
  * Columns are numbered from 0. Call lt_db_row_type before the other
@@ -362,8 +356,7 @@ const char *lt_db_row_text(const lt_db_row_t *row, size_t i);
 /* The bytes of a BLOB (or TEXT) value in *data: NULL with *len 0 when
  * empty. Returns 0, or -1 when the backend could not produce them (out of
  * memory): an empty value and a failure must not look alike. */
-int lt_db_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len)
-    __attribute__((warn_unused_result));
+int lt_db_row_blob(const lt_db_row_t *row, size_t i, const void **data, size_t *len) LT_NODISCARD;
 
 /* ---- writing a row ---- *
  * Each setter copies its value and returns 0, or -1 (the reason is then

@@ -12,6 +12,7 @@
 #define LT_RECONCILE_H
 
 #include "lt_adapter.h"
+#include "lt_err.h"
 
 #include "lt_limits.h"
 
@@ -57,6 +58,6 @@ typedef struct {
  * appended (each is whole), and a run again checks them anew. */
 int lt_reconcile_dataset(lt_adapter_conn_t *conn, const char *dataset, lt_db_t *db,
                          lt_reconcile_mode_t mode, uint64_t *next_id, lt_reconcile_counts_t *counts,
-                         char *err, size_t errlen) __attribute__((warn_unused_result));
+                         char *err, size_t errlen) LT_NODISCARD;
 
 #endif

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 
 #define LT_REFCHECK_BATCH    256    /* values per VerifyRequest */
 #define LT_REFCHECK_QUEUE    100000 /* values waiting; more are dropped and counted */
@@ -51,10 +52,8 @@ typedef void (*lt_refcheck_fn)(void *arg, const lt_refcheck_result_t *r, size_t 
  * file cannot be read or the dataset is not in it; a dataset without
  * reference rules gives an object that checks nothing (lt_refcheck_rules
  * 0). */
-lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
-                               const char *purpose, lt_refcheck_fn fn, void *arg, char *err,
-                               size_t errlen)
-    __attribute__((warn_unused_result));
+lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset, const char *purpose,
+                               lt_refcheck_fn fn, void *arg, char *err, size_t errlen) LT_NODISCARD;
 void lt_refcheck_destroy(lt_refcheck_t **self_p);
 
 size_t lt_refcheck_rules(const lt_refcheck_t *self);

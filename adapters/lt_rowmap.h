@@ -22,6 +22,7 @@
 #define LT_ROWMAP_H
 
 #include "lt_db.h"
+#include "lt_err.h"
 
 #include <libconfig.h>
 #include <protobuf-c/protobuf-c.h>
@@ -67,19 +68,18 @@ void lt_rowmap_table(const lt_rowmap_t *self, const char *table, lt_db_table_t *
  * it) and 0 is returned; otherwise LT_ROWMAP_BAD_VALUE or -1 with err
  * naming the column (never its value). */
 int lt_rowmap_pack_row(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
-                       char *err, size_t errlen) __attribute__((warn_unused_result));
+                       char *err, size_t errlen) LT_NODISCARD;
 /* The same, telling which column failed: *bad is its index (or the size of
  * the mapping when no column is to blame) and err says why, without the
  * column's name. Returns 0, LT_ROWMAP_BAD_VALUE or -1. */
 int lt_rowmap_pack(const lt_rowmap_t *self, const lt_db_row_t *row, uint8_t **buf, size_t *len,
-                   size_t *bad, char *err, size_t errlen) __attribute__((warn_unused_result));
+                   size_t *bad, char *err, size_t errlen) LT_NODISCARD;
 
 /* Unpacks a record and sets each mapped field as column i of `params` (an
  * upsert's values, in an lt_db_fill_fn). When `key` is not NULL it is set
  * for the key column instead of the record's key field. Values are copied.
  * Returns 0, or -1 with err. */
 int lt_rowmap_bind_record(const lt_rowmap_t *self, lt_db_params_t *params, const uint8_t *payload,
-                          size_t len, const char *key, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                          size_t len, const char *key, char *err, size_t errlen) LT_NODISCARD;
 
 #endif

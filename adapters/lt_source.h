@@ -15,6 +15,7 @@
 #ifndef LT_SOURCE_H
 #define LT_SOURCE_H
 
+#include "lt_err.h"
 #include "lt_reconcile.h"
 
 #include <stddef.h>
@@ -52,8 +53,8 @@ int lt_source_print_install(lt_source_t *self, FILE *out, char *err, size_t errl
  * change capture in the same transaction (lt_db_capture_drop). Writes what
  * it did to `out`. Refuses a configured dataset. Returns 0, or -1 with err
  * (also when the database has no such row). */
-int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *err,
+                     size_t errlen) LT_NODISCARD;
 
 /* `lienthong source --reconcile` (adapters/README.md, "Reconcile"): for
  * each configured dataset, the keys the gateway holds live that have no
@@ -65,7 +66,7 @@ int lt_source_forget(lt_source_t *self, const char *dataset, FILE *out, char *er
  * the dataset and what failed (the datasets before it are done), or how
  * many datasets the bound refused (the others are done). */
 int lt_source_reconcile(lt_source_t *self, lt_reconcile_mode_t mode, FILE *out, char *err,
-                        size_t errlen) __attribute__((warn_unused_result));
+                        size_t errlen) LT_NODISCARD;
 
 /* With resync set, every dataset's table is listed again at start: the
  * whole current table is published again (after the change capture was

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "lt_apireq.h"
+#include "lt_err.h"
 #include "lt_profjson.h"
 #include "lienthong.pb-c.h"
 
@@ -63,7 +64,7 @@ Lienthong__Envelope *lt_apicall_ready(lt_apicall_t *self, int timeout_ms, lt_api
 /* The gateway's statistics as Prometheus text (MetricsReply, PROTOCOL.md
  * 8.6): a malloc'd copy in *text (length *len), or -1 with out set. */
 int lt_apicall_metrics(lt_apicall_t *self, int timeout_ms, char **text, size_t *len,
-                       lt_apicall_out_t *out) __attribute__((warn_unused_result));
+                       lt_apicall_out_t *out) LT_NODISCARD;
 /* A pre-fill from the gateway's replicas (PROTOCOL.md 8.8) made for who:
  * sets q->request_id, sends, and returns the PrefillReply in its envelope
  * (free with lt_wire_free), or NULL with out set to the failure (the
@@ -80,8 +81,7 @@ Lienthong__Envelope *lt_apicall_prefill(lt_apicall_t *self, Lienthong__PrefillRe
  * caller is told to name the streams instead. */
 int lt_apicall_prefill_streams(const Lienthong__StatusReply *st,
                                int (*usable)(void *arg, const char *stream), void *arg,
-                               char **streams, size_t *n, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                               char **streams, size_t *n, char *err, size_t errlen) LT_NODISCARD;
 /* A PrefillReply as JSON: per part the stream, its dataset, owner and record
  * type, found, seq, changed_at_ms, the record's fields that are set and
  * that granted(arg, stream, field) allows (the application's grant on the
@@ -94,8 +94,8 @@ int lt_apicall_prefill_streams(const Lienthong__StatusReply *st,
  * a part found without its fields would be a wrong answer. */
 int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member,
                             int (*granted)(void *arg, const char *stream, const char *field),
-                            void *arg, size_t *found, json_t **out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                            void *arg, size_t *found, json_t **out, char *err,
+                            size_t errlen) LT_NODISCARD;
 /* Drops from the JSON of a lookup answer (dataset) or of a profile (each
  * part's own dataset) every released field that granted(arg, dataset,
  * field) refuses, from "released" and "fields": the application sees no

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_log.h"
 
 #define LT_APICFG_NAME_MAX 64     /* application names */
@@ -93,8 +94,7 @@ typedef struct {
 
 /* Loads and checks path (and the gateway configuration it names). Returns
  * 0, or -1 with err set; free with lt_apicfg_free either way. */
-int lt_apicfg_load(const char *path, lt_apicfg_t *cfg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_apicfg_load(const char *path, lt_apicfg_t *cfg, char *err, size_t errlen) LT_NODISCARD;
 void lt_apicfg_free(lt_apicfg_t *cfg);
 
 /* The application whose token hashes to token's hash (constant-time

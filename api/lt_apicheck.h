@@ -31,13 +31,14 @@
 #include "lt_apicfg.h"
 #include "lt_check.h"
 #include "lt_dir.h"
+#include "lt_err.h"
 
 #define LT_APICHECK_PEM_MAX       (1 << 20) /* bytes of a TLS certificate or key file */
 #define LT_APICHECK_TLS_WARN_DAYS 30        /* a certificate expiring sooner is a warning */
 
 /* listen_address and port as a socket address (v6 set for IPv6). -1 when
  * listen_address is not a numeric IP address. */
-int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6);
+int lt_apicheck_address(const lt_apicfg_t *cfg, struct sockaddr_storage *ss, int *v6) LT_NODISCARD;
 
 /* The checks of the start. With r (--check): every check is reported to r
  * and all run (the grants are lt_apicheck_run's). Without (the start):

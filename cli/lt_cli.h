@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 
 int lt_cmd_keygen(int argc, char **argv);
@@ -37,7 +38,7 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((
 /* A whole number in [min, max] written as plain decimal digits (no sign,
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */
-int lt_cli_int(const char *s, long min, long max, long *out) __attribute__((warn_unused_result));
+int lt_cli_int(const char *s, long min, long max, long *out) LT_NODISCARD;
 /* What lt_cli_getopt returns for an option given an empty value: above
  * any character or option val getopt_long returns. */
 #define LT_CLI_OPT_EMPTY 0x100
@@ -74,11 +75,11 @@ int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **arg
  * after saying "OPT: expected WHAT MIN..MAX, got 'S'" (what: e.g. "whole
  * milliseconds"). */
 int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, long max,
-                   const char *what, long *out) __attribute__((warn_unused_result));
+                   const char *what, long *out) LT_NODISCARD;
 /* lt_cli_int_opt for 64-bit values (sequence numbers, times, versions,
  * which the directory and the store keep as int64). */
 int lt_cli_i64_opt(const char *cmd, const char *opt, const char *s, int64_t min, int64_t max,
-                   const char *what, int64_t *out) __attribute__((warn_unused_result));
+                   const char *what, int64_t *out) LT_NODISCARD;
 /* Pairs (const char *option, int given) ended by NULL: -1 (go on) when
  * each was given, or 2 after naming every missing one ("missing --config,
  * --dataset") and the usage. */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "directory.pb-c.h"
+#include "lt_err.h"
 #include "lt_keys.h"
 #include "lt_limits.h"
 
@@ -32,30 +33,28 @@ typedef struct {
  * `version` and `issued_at`/`expires_at` override the file when non-zero.
  * Errors are "FILE:LINE: problem". Returns 0 or -1. */
 int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_t expires_at,
-                   uint8_t **out, size_t *out_len, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                   uint8_t **out, size_t *out_len, char *err, size_t errlen) LT_NODISCARD;
 
 /* Wraps Directory bytes into SignedDirectory bytes signed by `authority`. */
 int lt_dir_sign(const uint8_t *dir, size_t len, const lt_keys_t *authority, uint8_t **out,
-                size_t *out_len) __attribute__((warn_unused_result));
+                size_t *out_len) LT_NODISCARD;
 
 /* Verifies and decodes a signed directory. `now` is unix seconds; pass 0
  * to skip the expiry check (inspection only). `federation` may be NULL.
  * Returns NULL with the reason in err. */
 lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
-                      const char *federation, int64_t now, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                      const char *federation, int64_t now, char *err, size_t errlen) LT_NODISCARD;
 /* Reads a signed directory file and opens it. */
 lt_dir_t *lt_dir_load(const char *path, const lt_dir_pins_t *pins, const char *federation,
-                      int64_t now, char *err, size_t errlen) __attribute__((warn_unused_result));
+                      int64_t now, char *err, size_t errlen) LT_NODISCARD;
 void lt_dir_destroy(lt_dir_t **self_p);
 
 /* The key of trust that verifies self's signature: the key that verified
  * it when it was opened, when trust holds it, without verifying again;
  * else the one found as lt_dir_open finds it (at most its bounded
  * verifications). 0 with it in key, -1 when none does. */
-int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[LT_KEY_BYTES])
-    __attribute__((warn_unused_result));
+int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust,
+                  uint8_t key[LT_KEY_BYTES]) LT_NODISCARD;
 
 /* The authority keys a gateway learned through an announcement (5.5),
  * kept in a file beside the directory it adopted (data_dir/authority.learned,
@@ -73,17 +72,16 @@ int lt_dir_signer(const lt_dir_t *self, const lt_dir_pins_t *trust, uint8_t key[
  * prepare and settle return 0, or -1 with errno (EINVAL: d does not
  * verify under trust). */
 int lt_dir_learned_prepare(const char *path, const lt_dir_t *kept, const lt_dir_t *d,
-                           const lt_dir_pins_t *trust, const lt_dir_pins_t *pins)
-    __attribute__((warn_unused_result));
+                           const lt_dir_pins_t *trust, const lt_dir_pins_t *pins) LT_NODISCARD;
 int lt_dir_learned_settle(const char *path, const lt_dir_t *d, const lt_dir_pins_t *trust,
-                          const lt_dir_pins_t *pins) __attribute__((warn_unused_result));
+                          const lt_dir_pins_t *pins) LT_NODISCARD;
 int lt_dir_learned_add(const char *path, const lt_dir_pins_t *pins, lt_dir_pins_t *out);
 
 /* Semantic checks shared by compile and open. On failure names the item:
  * *section is "members", "datasets", "views" or "policies" and *index its
  * position, or *section is NULL for a top-level problem. */
 int lt_dir_validate(const Lienthong__Directory *d, const char **section, size_t *index, char *err,
-                    size_t errlen) __attribute__((warn_unused_result));
+                    size_t errlen) LT_NODISCARD;
 
 const Lienthong__Directory *lt_dir_get(const lt_dir_t *self);
 uint64_t lt_dir_version(const lt_dir_t *self);
@@ -134,8 +132,7 @@ int lt_dir_member_holds(const Lienthong__Member *m, const uint8_t *transport_pk,
 /* Verifies a signature of member m (lt_keys_verify) under its current or
  * its next signing key. Returns 0 when either verifies, -1 otherwise. */
 int lt_dir_member_verify(const Lienthong__Member *m, const char *domain, const uint8_t *msg,
-                         size_t len, const uint8_t sig[LT_SIG_BYTES])
-    __attribute__((warn_unused_result));
+                         size_t len, const uint8_t sig[LT_SIG_BYTES]) LT_NODISCARD;
 /* The authority keys a successor of `current` may be signed by: the pins,
  * then the next authority keys `current` announces (NULL: the pins only). */
 void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pins_t *out);
@@ -145,10 +142,9 @@ void lt_dir_trust(const lt_dir_pins_t *pins, const lt_dir_t *current, lt_dir_pin
 int lt_dir_member_id_ok(const char *id);
 
 /* Parses a Z85 authority key and adds it to pins; returns 0 or -1. */
-int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) __attribute__((warn_unused_result));
+int lt_dir_pins_add(lt_dir_pins_t *pins, const char *z85) LT_NODISCARD;
 /* Adds key to pins unless already there; returns 0, or -1 when pins is
  * full. */
-int lt_dir_pins_add_key(lt_dir_pins_t *pins, const uint8_t key[LT_KEY_BYTES])
-    __attribute__((warn_unused_result));
+int lt_dir_pins_add_key(lt_dir_pins_t *pins, const uint8_t key[LT_KEY_BYTES]) LT_NODISCARD;
 
 #endif

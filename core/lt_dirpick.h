@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "lt_dir.h"
+#include "lt_err.h"
 
 /* The files a gateway keeps in its data_dir (PROTOCOL.md 5.3, 5.5). */
 #define LT_DIRPICK_ADOPTED "directory.signed"
@@ -66,7 +67,7 @@ void lt_dirpick_open_data_dir(lt_dirpick_t *p, const char *conf_path, const char
  * configured file's reason first, as that is the one an operator fixes). */
 lt_dir_t *lt_dirpick_data_dir(const char *conf_path, const char *data_dir,
                               const lt_dir_pins_t *pins, const char *federation, char *err,
-                              size_t errlen) __attribute__((warn_unused_result));
+                              size_t errlen) LT_NODISCARD;
 
 /* The directories a gateway adopted before one that dropped a signing key
  * of some member, kept in data_dir as directory.retired-VERSION.signed:
@@ -113,7 +114,7 @@ void lt_dirpick_retired_trust(const char *data_dir, const lt_dir_pins_t *pins,
  * under t; NULL with the reason in why. */
 lt_dir_t *lt_dirpick_retired_load(const char *data_dir, uint64_t version,
                                   const lt_dirpick_rtrust_t *t, const char *federation, char *why,
-                                  size_t len) __attribute__((warn_unused_result));
+                                  size_t len) LT_NODISCARD;
 
 /* Told of a retired copy that does not open: its version and why. */
 typedef void(lt_dirpick_unopened_fn)(void *arg, uint64_t version, const char *why);
@@ -157,8 +158,8 @@ void lt_dirpick_retired_fit(const char *data_dir, const lt_dir_pins_t *pins, con
 
 /* Writes signers to data_dir/authority.retired (mode 0644: public keys, as
  * the directories they verify are public). 0, or -1 with errno. */
-int lt_dirpick_retired_signers_write(const char *data_dir, const lt_dir_pins_t *signers)
-    __attribute__((warn_unused_result));
+int lt_dirpick_retired_signers_write(const char *data_dir,
+                                     const lt_dir_pins_t *signers) LT_NODISCARD;
 
 /* "directory version N expired at 2026-01-31T00:00:00Z" into buf, for
  * messages to peers, the log and the API's readiness. */

@@ -13,20 +13,20 @@
 #include <stdio.h>
 
 #include "directory.pb-c.h"
+#include "lt_err.h"
 
 /* Unix seconds as "YYYY-MM-DD HH:MM:SS UTC" into buf; returns buf. */
 const char *lt_dirshow_time(int64_t t, char *buf, size_t len);
 
 /* Prints d to out; checked says how far it was checked, e.g. "signature
  * verified". Returns 0, or -1 when out could not be written. */
-int lt_dirshow_print(FILE *out, const Lienthong__Directory *d, const char *checked)
-    __attribute__((warn_unused_result));
+int lt_dirshow_print(FILE *out, const Lienthong__Directory *d, const char *checked) LT_NODISCARD;
 
 /* The checks lt_dir_open makes of a directory's contents, without its
  * signature or age: the body bytes (len of them, decoded as d) hold valid
  * UTF-8 (PROTOCOL.md 4.5) and lt_dir_validate passes. Returns 0, or -1
  * with what is wrong in err, prefixed by the item ("members[0]: ..."). */
 int lt_dirshow_check(const uint8_t *body, size_t len, const Lienthong__Directory *d, char *err,
-                     size_t errlen) __attribute__((warn_unused_result));
+                     size_t errlen) LT_NODISCARD;
 
 #endif

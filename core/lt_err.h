@@ -8,6 +8,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* LT_NODISCARD marks a function whose result the caller must look at: an
+ * error code, a verdict of a check or a verification, or an object that is
+ * NULL on failure. With -Werror a call that drops it, a failure nobody
+ * handles or a check whose outcome is thrown away, fails the build. One
+ * project word rather than the compiler's spelling at every declaration,
+ * so that it reads as part of the declaration and changes in one place
+ * (C23's [[nodiscard]] once the project builds as C23). keys/lt_keys.h
+ * holds the same definition: keys includes nothing of ours. */
+#ifndef LT_NODISCARD
+#define LT_NODISCARD __attribute__((warn_unused_result))
+#endif
+
 /* Formats the message into err[errlen], cut to fit and always
  * terminated; writes nothing when err is NULL or errlen is 0. Returns -1,
  * so that a failing function can end with `return lt_err_set(...)`. */

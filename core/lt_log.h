@@ -21,6 +21,8 @@
 
 #include <stdarg.h>
 
+#include "lt_err.h"
+
 typedef enum { LT_LOG_DEBUG = 0, LT_LOG_INFO, LT_LOG_WARN, LT_LOG_ERROR } lt_log_level_t;
 typedef enum { LT_LOG_TEXT = 0, LT_LOG_JSON } lt_log_format_t;
 
@@ -32,9 +34,9 @@ void lt_log_set_dataset(const char *dataset);
 void lt_log_set_level(lt_log_level_t level);
 void lt_log_set_format(lt_log_format_t format);
 /* Parses "debug", "info", "warn", "error"; returns -1 if unknown. */
-int lt_log_parse_level(const char *name, lt_log_level_t *level);
+int lt_log_parse_level(const char *name, lt_log_level_t *level) LT_NODISCARD;
 /* Parses "text", "json"; returns -1 if unknown. */
-int lt_log_parse_format(const char *name, lt_log_format_t *format);
+int lt_log_parse_format(const char *name, lt_log_format_t *format) LT_NODISCARD;
 
 /* 1 when stderr is the stream $JOURNAL_STREAM ("DEVICE:INODE") names. */
 int lt_log_to_journal(void);

@@ -9,21 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 /* Normalises UTF-8 text into a malloc'd string. NULL on invalid UTF-8 or
  * out of memory. */
-char *lt_norm_text(const char *in) __attribute__((warn_unused_result));
+char *lt_norm_text(const char *in) LT_NODISCARD;
 
 /* Case folding to NFD of n bytes of valid UTF-8, exactly as libunistring's
  * u8_casefold(..., UNINORM_NFD, ...): the first step of a claim's key.
  * Latin text comes from a table libunistring fills at first use (thread
  * safe); other text from u8_casefold itself. Malloc'd, *len bytes, NULL out
  * of memory. */
-uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len) __attribute__((warn_unused_result));
+uint8_t *lt_norm_fold(const char *in, size_t n, size_t *len) LT_NODISCARD;
 
 /* Parses YYYY-MM-DD or YYYYMMDD (a real calendar date, surrounding white
  * space of lt_norm_spaces allowed) into *ymd = year*10000 + month*100 +
  * day. 0 or -1. */
-int lt_norm_date(const char *in, long *ymd) __attribute__((warn_unused_result));
+int lt_norm_date(const char *in, long *ymd) LT_NODISCARD;
 
 /* The length in bytes of the run of white space at s (n bytes left;
  * Unicode's White_Space property, PROTOCOL.md 7.6: ASCII space, tab, line
@@ -36,8 +38,7 @@ size_t lt_norm_spaces(const char *s, size_t n);
  * included), -1 when they could not be compared (out of memory). `is_date`
  * (the field is a date field of its record type, lt_schema_is_date)
  * compares both sides as dates: a side that is no date matches nothing. */
-int lt_norm_match(const char *stored, const char *claim, int is_date)
-    __attribute__((warn_unused_result));
+int lt_norm_match(const char *stored, const char *claim, int is_date) LT_NODISCARD;
 
 /* A claim to be compared against many stored values (a verification's
  * shared claims against each of its keys, PROTOCOL.md 7.6), or a stored
@@ -59,14 +60,13 @@ void lt_norm_claim_clear(lt_norm_claim_t *self);
 
 /* lt_norm_match(stored, self->claim, is_date), with the claim's side
  * worked out once over all calls: the same 1, 0 or -1. */
-int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date)
-    __attribute__((warn_unused_result));
+int lt_norm_claim_match(lt_norm_claim_t *self, const char *stored, int is_date) LT_NODISCARD;
 
 /* lt_norm_claim_match against a stored value filled with
  * lt_norm_claim_init: the stored side too is worked out once over all
  * calls with it. The same 1, 0 or -1. */
-int lt_norm_claim_match_value(lt_norm_claim_t *self, lt_norm_claim_t *stored, int is_date)
-    __attribute__((warn_unused_result));
+int lt_norm_claim_match_value(lt_norm_claim_t *self, lt_norm_claim_t *stored,
+                              int is_date) LT_NODISCARD;
 
 /* How many times a claim's side of a comparison was worked out (its key
  * made or its date parsed), by lt_norm_match and lt_norm_claim_match, in

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 /* Field numbers 1..LT_PRESENCE_FIELDS are counted, field n as bit n - 1
  * (the record types keep their fields well below; higher numbers are not
  * counted). */
@@ -22,11 +24,10 @@
 
 /* The fields of the encoded message buf that hold a value, as a mask. The
  * walk stops at a malformed encoding, keeping what it saw before. */
-uint64_t lt_presence_mask(const uint8_t *buf, size_t len) __attribute__((warn_unused_result));
+uint64_t lt_presence_mask(const uint8_t *buf, size_t len) LT_NODISCARD;
 
 /* The mask of the payload of an encoded lienthong.Record (field 4), 0 for
  * a tombstone or a record without payload. */
-uint64_t lt_presence_record_mask(const uint8_t *rec, size_t len)
-    __attribute__((warn_unused_result));
+uint64_t lt_presence_record_mask(const uint8_t *rec, size_t len) LT_NODISCARD;
 
 #endif

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 
 /* "released", "withheld", "not_found", "timeout", "refused", "error". */
 const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
@@ -34,7 +35,7 @@ const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
  * "outcome": "error" with why in "detail" and no answer, and is logged.
  * 0, or LT_PROFJSON_NOMEM with err naming the part (*out NULL). */
 int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const char *purpose,
-                      json_t **out, char *err, size_t errlen) __attribute__((warn_unused_result));
+                      json_t **out, char *err, size_t errlen) LT_NODISCARD;
 
 /* Adds to j what a verified LookupAnswer says (the object of a lookup and
  * of a profile part alike): "owner", "record_seq", "answered_at_ms",
@@ -46,7 +47,7 @@ int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const c
  * shown without its fields would pass for a verified one that says
  * nothing. */
 int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type,
-                       char *err, size_t errlen) __attribute__((warn_unused_result));
+                       char *err, size_t errlen) LT_NODISCARD;
 
 /* How many parts of reply (lt_profjson_reply's) were not shown released,
  * a part shown as an error counted (0: the whole profile was). */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "directory.pb-c.h"
+#include "lt_err.h"
 
 #define LT_RULES_MAX        64  /* rules per dataset */
 #define LT_RULES_VALUES_MAX 256 /* values of one enum rule */
@@ -38,13 +39,12 @@ typedef struct {
  * result. NULL with the reason in err, quoting the offending token, e.g.
  * "rule 2 (personal_id): unknown check 'cccd'". A dataset without rules
  * compiles to an empty set. */
-lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+lt_rules_t *lt_rules_new(const Lienthong__Dataset *ds, char *err, size_t errlen) LT_NODISCARD;
 /* As lt_rules_new, against record type t rather than the registered type
  * ds names (NULL: refused as unknown): rules on kinds of field no record
  * type has yet can be tested. */
 lt_rules_t *lt_rules_new_type(const ProtobufCMessageDescriptor *t, const Lienthong__Dataset *ds,
-                              char *err, size_t errlen) __attribute__((warn_unused_result));
+                              char *err, size_t errlen) LT_NODISCARD;
 void lt_rules_destroy(lt_rules_t **self_p);
 
 size_t lt_rules_count(const lt_rules_t *self);
@@ -66,7 +66,7 @@ size_t lt_rules_check(const lt_rules_t *self, const ProtobufCMessage *msg, int64
 
 /* Parses a calendar date "YYYY-MM-DD" (year 1 to 9999, a real day: no
  * 2023-02-29). Returns 0, or -1 when malformed or not a day. */
-int lt_rules_date(const char *s, int *y, int *m, int *d) __attribute__((warn_unused_result));
+int lt_rules_date(const char *s, int *y, int *m, int *d) LT_NODISCARD;
 /* The name of a province by its 2-digit code ("01" Hà Nội ... "96" Cà
  * Mau), or NULL when code is not one of the 63. */
 const char *lt_rules_province(const char *code);

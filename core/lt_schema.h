@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 /* Descriptor of a record type by full name, e.g. "lienthong.records.Population". */
 const ProtobufCMessageDescriptor *lt_schema_find(const char *full_name);
 /* Field of a record type by name, or NULL. */
@@ -41,7 +43,6 @@ int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f
  * members only the one msg holds. The result is
  * malloc'd. Returns 0 or -1. */
 int lt_schema_project(const ProtobufCMessage *msg, char *const *fields, size_t n_fields,
-                      const char *also, uint8_t **out, size_t *out_len)
-    __attribute__((warn_unused_result));
+                      const char *also, uint8_t **out, size_t *out_len) LT_NODISCARD;
 
 #endif

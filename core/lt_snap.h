@@ -17,6 +17,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_crypto.h"
+#include "lt_err.h"
 #include "lt_keys.h"
 #include "lt_limits.h"
 
@@ -45,43 +46,40 @@ void lt_snap_merkle_root(const lt_snap_merkle_t *m, uint8_t root[LT_HASH_BYTES])
 int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
-                       uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+                       uint8_t hash[LT_HASH_BYTES]) LT_NODISCARD;
 /* The same for n records whose Merkle root is made already (from the
  * leaves the read's checksum checks made, lt_batch_recs_root). */
 int lt_snap_chunk_sign_root(const lt_keys_t *owner, const char *stream, const uint8_t *history,
                             uint64_t first_index, size_t n, const uint8_t prev[LT_HASH_BYTES],
                             const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
-                            uint8_t hash[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+                            uint8_t hash[LT_HASH_BYTES]) LT_NODISCARD;
 /* Consumer: verifies chunk c against what it expects (its stream, the next
  * leaf index, its chain hash) under the owner's key, before anything in it
  * is unpacked; writes H32(HC). Returns 0, or -1 with the reason. */
 int lt_snap_chunk_verify(const Lienthong__SnapshotChunk *c, const char *stream,
                          uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
                          const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
-                         char *err, size_t errlen) __attribute__((warn_unused_result));
+                         char *err, size_t errlen) LT_NODISCARD;
 /* The same, also writing the records' leaves into leaves (c->n_records *
  * LT_HASH_BYTES, or NULL), from which the consumer takes their checksums
  * and the snapshot's running root. */
 int lt_snap_chunk_verify_leaves(const Lienthong__SnapshotChunk *c, const char *stream,
                                 uint64_t first_index, const uint8_t prev[LT_HASH_BYTES],
                                 const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
-                                uint8_t *leaves, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                                uint8_t *leaves, char *err, size_t errlen) LT_NODISCARD;
 
 /* Owner: signs the end of a snapshot at seq of count records with state
  * root root, on history (NULL: none), chained from the last chunk's hash (zeros if count is 0);
  * writes the signature and H32(HE). Returns 0 or -1. */
 int lt_snap_end_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
-                     uint64_t seq, uint64_t count,
-                     const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
-                     uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+                     uint64_t seq, uint64_t count, const uint8_t prev[LT_HASH_BYTES],
+                     const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                     uint8_t hash[LT_HASH_BYTES]) LT_NODISCARD;
 /* Consumer: verifies end e against its own count, chain hash and computed
  * root; writes H32(HE). Returns 0, or -1 with the reason. */
 int lt_snap_end_verify(const Lienthong__SnapshotEnd *e, const char *stream, uint64_t seq,
                        uint64_t count, const uint8_t prev[LT_HASH_BYTES],
                        const uint8_t root[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
-                       uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                       uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen) LT_NODISCARD;
 
 #endif

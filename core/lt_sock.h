@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
 #include "lt_keys.h"
 
 /* ZAP domain of every CURVE server socket (PROTOCOL.md 3). */
@@ -56,7 +57,7 @@ void lt_sock_opts_default(lt_sock_opts_t *o);
  * host[hostlen] and PORT into *port when they are not NULL. Returns 0, or
  * -1 with why the endpoint is refused in why (without the endpoint). */
 int lt_sock_endpoint_parse(const char *endpoint, char *host, size_t hostlen, int *port, char *why,
-                           size_t whylen) __attribute__((warn_unused_result));
+                           size_t whylen) LT_NODISCARD;
 
 /* Opens and closes a plain TCP connection to a tcp://HOST:PORT endpoint
  * within timeout_ms: tells "nothing listens there" (or a firewall) apart

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 #define LT_STATS_MAX_LABELS     4    /* label names per family */
 #define LT_STATS_MAX_VALUE      256  /* bytes of one label value */
 #define LT_STATS_DEFAULT_SERIES 64   /* label sets per family when max_series is 0 */
@@ -92,8 +94,8 @@ void lt_stats_destroy(lt_stats_t **self_p);
 /* Registers a family (strings are copied). Registering an identical
  * definition again yields the same family. Returns 0, or an LT_STATS_E*
  * with *family set to NULL. */
-int lt_stats_register(lt_stats_t *self, const lt_stats_def_t *def, lt_stats_family_t **family)
-    __attribute__((warn_unused_result));
+int lt_stats_register(lt_stats_t *self, const lt_stats_def_t *def,
+                      lt_stats_family_t **family) LT_NODISCARD;
 
 /* The series of family for values[0..n_labels) (NULL for a family without
  * labels), created on first use. Never NULL: over the bound, on a bad value

@@ -11,13 +11,13 @@
 
 #include <stddef.h>
 
+#include "lt_err.h"
 #include "lt_stats.h"
 
 /* Appends the exposition to the growable buffer *buf of *len bytes in use
  * and *cap allocated (all three may start as NULL, 0, 0), keeping it
  * NUL-terminated. On failure nothing is appended (*len unchanged). The
  * caller frees *buf. Returns 0 or LT_STATS_ENOMEM. */
-int lt_stats_prom_write(lt_stats_t *stats, char **buf, size_t *len, size_t *cap)
-    __attribute__((warn_unused_result));
+int lt_stats_prom_write(lt_stats_t *stats, char **buf, size_t *len, size_t *cap) LT_NODISCARD;
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 
 /* Reads a base-128 varint at p; returns the bytes used, 0 when malformed. */
 size_t lt_valid_varint(const uint8_t *p, size_t len, uint64_t *v);
@@ -24,22 +25,22 @@ size_t lt_valid_varint(const uint8_t *p, size_t len, uint64_t *v);
  * valid UTF-8 without NUL; -1 with the field's path ("subscribe.stream")
  * in where when one is not, or when the encoding cannot be walked. */
 int lt_valid_utf8(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
-                  char *where, size_t wlen) __attribute__((warn_unused_result));
+                  char *where, size_t wlen) LT_NODISCARD;
 
 /* 1 when s (a C string) is valid UTF-8. */
-int lt_valid_text(const char *s);
+int lt_valid_text(const char *s) LT_NODISCARD;
 
 /* 1 when key can be a record's key: 1 to LT_RECORD_KEY_MAX bytes. Every
  * path that stores a key checks it, so that the fixed-size copies made of
  * keys later (pruning, snapshots) never cut one short. */
-int lt_valid_key(const char *key) __attribute__((warn_unused_result));
+int lt_valid_key(const char *key) LT_NODISCARD;
 
 /* A source cursor (PROTOCOL.md 8.1): empty, or a decimal number of 0 to
  * 2^63 - 1 in digits only (no sign, space or leading "+"), the range the
  * owner's store keeps exactly. 0 with the value in *out (0 for empty: no
  * cursor), -1 when malformed. Loose parsing let "-1" read as 2^64 - 1, after
  * which every later change of the dataset was skipped as already stored. */
-int lt_valid_cursor(const char *text, uint64_t *out) __attribute__((warn_unused_result));
+int lt_valid_cursor(const char *text, uint64_t *out) LT_NODISCARD;
 
 /* Makes the C string s valid UTF-8 in place: every byte that does not
  * start a valid sequence becomes '?' (so text cut in the middle of a
@@ -48,12 +49,12 @@ char *lt_valid_sanitise(char *s);
 
 /* The length of the longest prefix of s of at most max bytes that does not
  * cut a UTF-8 character in two (for "%.*s" of text that may be cut). */
-int lt_valid_cut(const char *s, size_t max);
+int lt_valid_cut(const char *s, size_t max) LT_NODISCARD;
 
 /* 1 when s holds no control character (below 0x20, or 0x7f): text that is
  * written into an audit entry and printed one entry a line, where a line
  * feed could forge an entry. */
-int lt_valid_plain(const char *s);
+int lt_valid_plain(const char *s) LT_NODISCARD;
 
 /* Field checks of one request body (PROTOCOL.md 4.2 check 10, 6.2, 7.1,
  * 7.5, 7.6, 8.5). Each returns ERR_NONE, or the code to answer

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 #include "lt_limits.h"
 
 #define LT_PROTO_VERSION 1
@@ -27,15 +28,15 @@ typedef struct {
 
 /* Decodes an envelope. On failure returns NULL and sets *code and err. */
 Lienthong__Envelope *lt_wire_decode(const uint8_t *buf, size_t len, size_t cap,
-                                    Lienthong__ErrorCode *code, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                                    Lienthong__ErrorCode *code, char *err,
+                                    size_t errlen) LT_NODISCARD;
 /* The same, also setting *request_id to the request_id of a lookup, verify
  * or publish envelope that decoded but failed a later check (else 0), so
  * that the Error can echo it (PROTOCOL.md 4.4). Every string field of the
  * envelope must be valid UTF-8 without NUL (4.5, lt_valid). */
 Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t cap,
                                        Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
-                                       size_t errlen) __attribute__((warn_unused_result));
+                                       size_t errlen) LT_NODISCARD;
 void lt_wire_free(Lienthong__Envelope **env_p);
 
 /* Finds the exact bytes of the envelope's body (its one field numbered 10 or
@@ -43,8 +44,8 @@ void lt_wire_free(Lienthong__Envelope **env_p);
  * malformed encoding, a field number 0, or more or fewer than one body.
  * Used to hash requests over the exact bytes received (PROTOCOL.md 7.1) and
  * to enforce "exactly one body" (4.2). */
-int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)
-    __attribute__((warn_unused_result));
+int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body,
+                       size_t *body_len) LT_NODISCARD;
 
 /* Builds in *out an envelope of this protocol version holding ctx (when not
  * NULL) and the exact body bytes of the encoded envelope frame, and nothing
@@ -53,7 +54,7 @@ int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, siz
  * (PROTOCOL.md 8.4). Returns 0 with *out to send or close, or -1 (frame
  * has not exactly one body, or out of memory) with *out empty. */
 int lt_wire_reframe(const uint8_t *frame, size_t len, const Lienthong__AnswerContext *ctx,
-                    zmq_msg_t *out) __attribute__((warn_unused_result));
+                    zmq_msg_t *out) LT_NODISCARD;
 
 /* Receives one message (non-blocking when flags has ZMQ_DONTWAIT). Reads
  * and discards any surplus frames, counting them in in->frames. Returns 0,
@@ -70,7 +71,7 @@ void lt_wire_env_init(Lienthong__Envelope *env);
  * or when a malformed message was dropped (err then says why); -1 when the
  * socket failed. */
 int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope **env, char *err,
-                     size_t errlen) __attribute__((warn_unused_result));
+                     size_t errlen) LT_NODISCARD;
 
 /* Packs and sends env, preceded by the routing id when rid_len > 0.
  * Non-blocking: returns -1 with errno EAGAIN when the peer's pipe is full. */

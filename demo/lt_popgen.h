@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 typedef struct {
     uint64_t moves, moves_into_38, moves_out_of_38, deaths, name_fixes, birth_fixes;
 } lt_popgen_changes_t;
@@ -47,21 +49,21 @@ extern const char *const LT_POPGEN_CITIZENS_SQL;
 /* Creates `citizens` in db_path if missing and inserts n citizens in one
  * transaction. The stream is derived from seed and the number of rows
  * already there. Returns 0, or -1 with err set. */
-int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_popgen_citizens(const char *db_path, uint64_t n, uint64_t seed, char *err,
+                       size_t errlen) LT_NODISCARD;
 
 /* Applies n changes to existing citizens in transactions of 500: moves
  * (some into province 38, some out of it), deaths, name and birth-date
  * corrections. Returns 0, or -1 with err set. */
 int lt_popgen_changes(const char *db_path, uint64_t n, uint64_t seed, lt_popgen_changes_t *done,
-                      char *err, size_t errlen) __attribute__((warn_unused_result));
+                      char *err, size_t errlen) LT_NODISCARD;
 
 /* Creates `subscribers` in db_path if missing and inserts n subscribers
  * whose owners are drawn from the citizens of population_path, about 3% of
  * them with a deliberately wrong owner name or birth date. */
 int lt_popgen_subscribers(const char *db_path, const char *population_path, uint64_t n,
-                          uint64_t seed, lt_popgen_subs_t *done, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                          uint64_t seed, lt_popgen_subs_t *done, char *err,
+                          size_t errlen) LT_NODISCARD;
 
 /* The SQL that creates the insurance_cards and vaccinations tables. */
 extern const char *const LT_POPGEN_CARDS_SQL;
@@ -74,8 +76,7 @@ extern const char *const LT_POPGEN_VACCINATIONS_SQL;
  * no later than 2025-06-30 (3% expired in 2024, 2% suspended), a hospital
  * "PPNNN" of the province the citizen lives in. */
 int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t seed,
-                    lt_popgen_cards_t *done, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                    lt_popgen_cards_t *done, char *err, size_t errlen) LT_NODISCARD;
 
 /* Creates `vaccinations` in db_path if missing and records, for about half
  * of the living citizens of population_path not in it yet, one programme
@@ -83,20 +84,18 @@ int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t s
  * later than 2025-06-30, last >= first, after birth), the facility of the
  * last dose and its province (mostly where the citizen lives). */
 int lt_popgen_vaccinations(const char *db_path, const char *population_path, uint64_t seed,
-                           lt_popgen_vaccinations_t *done, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                           lt_popgen_vaccinations_t *done, char *err, size_t errlen) LT_NODISCARD;
 
 /* n changes to insurance_cards: renewals, hospital moves, suspensions and
  * reinstatements, cancellations (deleted rows); no date after 2025-12-31
  * except a renewed card's end of validity. */
 int lt_popgen_card_changes(const char *db_path, uint64_t n, uint64_t seed,
-                           lt_popgen_card_changes_t *done, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                           lt_popgen_card_changes_t *done, char *err, size_t errlen) LT_NODISCARD;
 
 /* n changes to vaccinations: further doses, corrected facilities (some
  * into or out of province 38), withdrawn records (deleted rows). */
 int lt_popgen_vaccination_changes(const char *db_path, uint64_t n, uint64_t seed,
                                   lt_popgen_vaccination_changes_t *done, char *err,
-                                  size_t errlen) __attribute__((warn_unused_result));
+                                  size_t errlen) LT_NODISCARD;
 
 #endif

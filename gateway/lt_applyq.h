@@ -9,6 +9,7 @@
 #ifndef LT_APPLYQ_H
 #define LT_APPLYQ_H
 
+#include "lt_err.h"
 #include "lt_feed.h"
 #include "lienthong.pb-c.h"
 
@@ -23,7 +24,7 @@ void lt_applyq_destroy(lt_applyq_t **self_p);
 
 /* Queues job, which reads env (now owned here), from link. -1 when full. */
 int lt_applyq_push(lt_applyq_t *self, lt_feed_apply_t *job, Lienthong__Envelope *env,
-                   const void *link) __attribute__((warn_unused_result));
+                   const void *link) LT_NODISCARD;
 /* The oldest job, or NULL. */
 lt_feed_apply_t *lt_applyq_head(const lt_applyq_t *self);
 /* The job i places after the oldest, or NULL. */

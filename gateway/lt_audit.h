@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "lt_crypto.h"
+#include "lt_err.h"
 #include "lt_keys.h"
 #include "lt_stats.h"
 
@@ -106,7 +107,7 @@ int lt_audit_flush(lt_audit_t *self, int force);
  * could not be committed: the keys must not change then, or the log would
  * not verify. */
 int lt_audit_switch_keys(lt_audit_t *self, const char *member, const lt_keys_t *next,
-                         const char *detail) __attribute__((warn_unused_result));
+                         const char *detail) LT_NODISCARD;
 /* Whether pk is the signing key in force after the last checkpoint of the
  * log (docs/ARCHITECTURE.md, "Audit log", "Keys and entries"): the next key
  * of the keys-switched entry it covers, else the key that signed it. 1
@@ -141,15 +142,14 @@ struct sqlite3_stmt;
 /* Brings db, the audit log at path opened by the caller, to
  * lt_audit_version() as lt_audit_open does, or refuses one of a newer
  * version. 0, or -1 with err naming path. */
-int lt_audit_upgrade(struct sqlite3 *db, const char *path, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_audit_upgrade(struct sqlite3 *db, const char *path, char *err, size_t errlen) LT_NODISCARD;
 /* Prepares on db (an audit log the caller opened) the subject-access
  * report: the entries whose subject is `subject`, by seq, as the columns
  * seq, at_ms, event, peer, target, subject, fields, purpose, case_ref,
  * detail, application, officer. The index is read a block at a time
  * (docs/ARCHITECTURE.md, "Audit log"). 0, or -1 (sqlite3_errmsg(db)). */
-int lt_audit_by_subject(struct sqlite3 *db, const char *subject, struct sqlite3_stmt **out)
-    __attribute__((warn_unused_result));
+int lt_audit_by_subject(struct sqlite3 *db, const char *subject,
+                        struct sqlite3_stmt **out) LT_NODISCARD;
 
 /* Checks that db (an audit log from outside: a backup's, opened with
  * lt_sqlopen) holds only objects an audit log has, each exactly as this
@@ -157,8 +157,7 @@ int lt_audit_by_subject(struct sqlite3 *db, const char *subject, struct sqlite3_
  * trigger, no other index or constraint, which would run when the gateway
  * writes to the restored log. 0, or -1 with err naming the first other
  * object. */
-int lt_audit_schema_check(struct sqlite3 *db, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_audit_schema_check(struct sqlite3 *db, char *err, size_t errlen) LT_NODISCARD;
 
 /* What a check of a log (or of an exported segment) proved. */
 typedef struct {
@@ -191,7 +190,7 @@ typedef struct {
  * that the subject index holds exactly the entries it says it covers.
  * Returns 0, or -1 with the first broken seq or the problem in err. */
 int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_report_t *rep,
-                   char *err, size_t errlen);
+                   char *err, size_t errlen) LT_NODISCARD;
 /* The same, each checkpoint signed under one of pks[0..n_pks) (PROTOCOL.md
  * 5.5: after a key rotation older checkpoints carry the previous key's),
  * the one in force at its seq: the key the anchor records, else that of
@@ -201,34 +200,33 @@ int lt_audit_check(const char *path, const uint8_t pk[LT_KEY_BYTES], lt_audit_re
  * reported (rep->loose_first..loose_last); a log that claims version 1 but
  * whose anchor records a key was passed off as it, and fails. */
 int lt_audit_check_keys(const char *path, const uint8_t *const *pks, size_t n_pks,
-                        lt_audit_report_t *rep, char *err, size_t errlen);
+                        lt_audit_report_t *rep, char *err, size_t errlen) LT_NODISCARD;
 /* The same on db, a log the caller opened (lt_sqlopen_untrusted) and holds
  * a read transaction on: what the caller reads in that transaction after
  * the check is what was checked, whatever replaced the file meanwhile
  * (lt_auditarc_open). */
 int lt_audit_check_db(struct sqlite3 *db, const uint8_t *const *pks, size_t n_pks,
-                      lt_audit_report_t *rep, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                      lt_audit_report_t *rep, char *err, size_t errlen) LT_NODISCARD;
 /* lt_audit_check_db on db, a log open as path (lt_sqlopen_untrusted), in a
  * read transaction of its own, ended before it returns; and, when current
  * is set, lt_audit_check_live's test of the key in force. 0, or -1 with
  * err naming path. */
 int lt_audit_check_snapshot(struct sqlite3 *db, const char *path, const uint8_t *const *pks,
                             size_t n_pks, const uint8_t current[LT_KEY_BYTES],
-                            lt_audit_report_t *rep, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                            lt_audit_report_t *rep, char *err, size_t errlen) LT_NODISCARD;
 /* lt_audit_check_keys of the live log, and that the key in force after its
  * last entry is current, the member's key now: a log rewritten with an
  * earlier key alone fails, and so does one of an anchor alone (the anchor's
  * checkpoint, which an export keeps, is required and is then the newest). */
 int lt_audit_check_live(const char *path, const uint8_t *const *pks, size_t n_pks,
                         const uint8_t current[LT_KEY_BYTES], lt_audit_report_t *rep, char *err,
-                        size_t errlen);
+                        size_t errlen) LT_NODISCARD;
 /* lt_audit_check, returning the number of entries checked, or -1. */
-long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err, size_t errlen);
+long lt_audit_verify(const char *path, const uint8_t pk[LT_KEY_BYTES], char *err,
+                     size_t errlen) LT_NODISCARD;
 /* The same, each checkpoint signed under one of pks[0..n_pks): after a key
  * rotation (PROTOCOL.md 5.5) older checkpoints carry the previous key's. */
 long lt_audit_verify_keys(const char *path, const uint8_t *const *pks, size_t n_pks, char *err,
-                          size_t errlen);
+                          size_t errlen) LT_NODISCARD;
 
 #endif

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "lt_audit.h"
+#include "lt_err.h"
 
 /* The file, beside the live log, on which an export holds an exclusive
  * flock (lt_file_lock) for its whole run; it names the export holding it
@@ -83,8 +84,8 @@ lt_auditarc_t *lt_auditarc_open(const char *file, const uint8_t *const *pks, siz
 
 /* Prepares the subject-access report of the checked file, as
  * lt_audit_by_subject does. 0, or -1 (lt_auditarc_errmsg). */
-int lt_auditarc_by_subject(lt_auditarc_t *self, const char *subject, struct sqlite3_stmt **out)
-    __attribute__((warn_unused_result));
+int lt_auditarc_by_subject(lt_auditarc_t *self, const char *subject,
+                           struct sqlite3_stmt **out) LT_NODISCARD;
 
 /* The last SQLite error of the file's connection. */
 const char *lt_auditarc_errmsg(const lt_auditarc_t *self);
@@ -95,7 +96,7 @@ void lt_auditarc_destroy(lt_auditarc_t **self_p);
 
 /* lt_auditarc_open, then closed again: 0 with rep filled, or -1 with err. */
 int lt_auditarc_verify(const char *file, const uint8_t *const *pks, size_t n_pks,
-                       lt_audit_report_t *rep, char *err, size_t errlen);
+                       lt_audit_report_t *rep, char *err, size_t errlen) LT_NODISCARD;
 
 /* 0 when next continues prev without a gap: its anchor is prev's last
  * entry, with the same hash, and records the key in force prev ends with

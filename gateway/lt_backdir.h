@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 
 /* Suffix of the directory, beside a store backup, that holds the copies. */
@@ -36,8 +37,8 @@
  * backup, named on out (the log at debug level) by the later ones.
  * Copies an earlier backup holds of files data_dir no longer has are
  * removed. Says what it did on out. Returns 0, or -1 with err. */
-int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_backdir_save(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
+                    size_t errlen) LT_NODISCARD;
 
 /* Tests: fn(arg) runs in lt_backdir_save between reading the retired
  * copies and reading their keys, where the gateway may change both. NULL
@@ -54,7 +55,7 @@ void lt_backdir_set_race_hook(void (*fn)(void *arg), void *arg);
  * directory in data_dir that does not open is left as it is (it may be
  * newer, signed by a key not pinned yet). A backup with no copies is
  * nothing to do. Says what it did on out. Returns 0, or -1 with err. */
-int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_backdir_restore(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
+                       size_t errlen) LT_NODISCARD;
 
 #endif

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "lt_crypto.h"
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 
 /* Suffix of the manifest beside a store backup. */
@@ -57,25 +58,23 @@ typedef struct {
  * an audit copy, "audit SIZE HASH", each once, the first two required.
  * path names the file in err. Returns 0, or -1 with err quoting the line
  * that is not one of these. */
-int lt_backman_parse(const char *path, char *text, lt_backman_t *m, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_backman_parse(const char *path, char *text, lt_backman_t *m, char *err,
+                     size_t errlen) LT_NODISCARD;
 
 /* Writes into text[LT_BACKMAN_MAX] the manifest of a backup of cfg's member
  * whose copies are, before their renames, store_copy and audit_copy (NULL
  * when the backup has no audit log). Reads both files whole. Returns 0, or
  * -1 with err. */
 int lt_backman_measure(const lt_gwcfg_t *cfg, const char *store_copy, const char *audit_copy,
-                       char text[LT_BACKMAN_MAX], char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                       char text[LT_BACKMAN_MAX], char *err, size_t errlen) LT_NODISCARD;
 
 /* Writes text as `to`.manifest.new (mode 0600): written to a temporary
  * file, synced, renamed, the directory synced. Returns 0, or -1 with err. */
-int lt_backman_write(const char *to, const char *text, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_backman_write(const char *to, const char *text, char *err, size_t errlen) LT_NODISCARD;
 
 /* Renames `to`.manifest.new over `to`.manifest and syncs the directory.
  * Returns 0, or -1 with err. */
-int lt_backman_commit(const char *to, char *err, size_t errlen) __attribute__((warn_unused_result));
+int lt_backman_commit(const char *to, char *err, size_t errlen) LT_NODISCARD;
 
 /* Removes `to`.manifest.new, of a backup that renamed no copy. */
 void lt_backman_discard(const char *to);
@@ -93,13 +92,13 @@ typedef struct {
  * member. A backup with none is accepted with a warning on out and in the
  * log. Returns 0, or -1 with err naming the manifest and what is wrong. */
 int lt_backman_load(const lt_gwcfg_t *cfg, const char *from, lt_backman_set_t *set, FILE *out,
-                    char *err, size_t errlen) __attribute__((warn_unused_result));
+                    char *err, size_t errlen) LT_NODISCARD;
 
 /* Copies the file src to dst (created 0600, replacing dst; synced),
  * measuring it in the same read into got: what was copied is what was
  * measured. Returns 0, or -1 with err (dst then removed). */
 int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, char *err,
-                    size_t errlen) __attribute__((warn_unused_result));
+                    size_t errlen) LT_NODISCARD;
 
 /* Whether the copy path of a backup, measured as got (NULL when it is not
  * there), is what one of set's manifests lists for it (its audit line
@@ -107,7 +106,6 @@ int lt_backman_copy(const char *src, const char *dst, lt_backman_copy_t *got, ch
  * not be there). Always 0 when set has no manifest. Returns 0, or -1 with
  * err naming path and what does not match. */
 int lt_backman_match(const lt_backman_set_t *set, int audit, const char *path,
-                     const lt_backman_copy_t *got, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                     const lt_backman_copy_t *got, char *err, size_t errlen) LT_NODISCARD;
 
 #endif

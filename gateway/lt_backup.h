@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 
 /* Suffix of the audit log's copy beside a store backup. */
@@ -37,8 +38,8 @@
  * matching one of the two, which a restore accepts. Holds an exclusive flock on `to`.lock
  * throughout, and refuses when another backup to `to` holds it. Says what
  * it did on out. Returns 0, or -1 with err. */
-int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_backup_run(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
+                  size_t errlen) LT_NODISCARD;
 
 /* What lt_restore_run did. */
 enum {
@@ -67,7 +68,7 @@ enum {
  * both itself meanwhile (the backup's not where it cannot be created:
  * read-only media; said on out). Says what it did on
  * out. Returns an LT_RESTORE_ value, with err unless LT_RESTORE_OK. */
-int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_restore_run(const lt_gwcfg_t *cfg, const char *from, FILE *out, char *err,
+                   size_t errlen) LT_NODISCARD;
 
 #endif

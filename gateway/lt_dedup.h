@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
+
 typedef struct _lt_dedup_t lt_dedup_t;
 
 /* What a search that missed learnt: the key's hash and the free slot its
@@ -43,8 +45,8 @@ void lt_dedup_destroy(lt_dedup_t **self_p);
 /* The entry added for (member, id), or NULL. With miss not NULL, fills it
  * for lt_dedup_add: on a miss with where the key goes, on a hit so that
  * lt_dedup_add refuses it. */
-void *lt_dedup_find(const lt_dedup_t *self, const char *member, uint64_t id, lt_dedup_miss_t *miss)
-    __attribute__((warn_unused_result));
+void *lt_dedup_find(const lt_dedup_t *self, const char *member, uint64_t id,
+                    lt_dedup_miss_t *miss) LT_NODISCARD;
 /* Adds entry (not NULL) for the key that the lt_dedup_find which filled
  * miss searched and did not find. A miss serves one add, and only when no
  * add or remove came between the find and it (either may move the slot or
@@ -53,8 +55,7 @@ void *lt_dedup_find(const lt_dedup_t *self, const char *member, uint64_t id, lt_
  * when out of memory, or -2 when the miss is refused (a mistake of the
  * caller); on -1 and -2 the index is unchanged. The entry must be the one
  * of the key searched: the index holds only the key's hash and cannot tell. */
-int lt_dedup_add(lt_dedup_t *self, const lt_dedup_miss_t *miss, void *entry)
-    __attribute__((warn_unused_result));
+int lt_dedup_add(lt_dedup_t *self, const lt_dedup_miss_t *miss, void *entry) LT_NODISCARD;
 /* Removes the entry of (member, id): 0, or -1 when there is none. */
 int lt_dedup_remove(lt_dedup_t *self, const char *member, uint64_t id);
 /* Entries in the index. */

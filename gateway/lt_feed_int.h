@@ -13,6 +13,7 @@
 #include "lt_arena.h"
 #include "lt_batch.h"
 #include "lt_dirpick.h"
+#include "lt_err.h"
 #include "lt_feed.h"
 #include "lt_fresh.h"
 #include "lt_snap.h"
@@ -649,8 +650,7 @@ void lt_feed_repair_status(const lt_feed_stream_t *st, Lienthong__StreamStatus *
  * being received (lt_feed_stage_drop_all) (docs/ARCHITECTURE.md 4.2,
  * "Repair"). 0 with
  * *lost the log rows left behind, or -1 with err. */
-int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_feed_store_rebuild(lt_feed_t *self, int64_t *lost, char *err, size_t errlen) LT_NODISCARD;
 
 /* ---- lt_feed_sink.c ---- */
 

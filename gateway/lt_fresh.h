@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lt_err.h"
 #include "lt_store.h"
 
 /* One stream's records from one group, in sequence order. */
@@ -31,7 +32,7 @@ void lt_fresh_run_destroy(lt_fresh_run_t **self_p);
  * from here has its root without hashing the records again. 0, or -1 when
  * out of memory. */
 int lt_fresh_run_add(lt_fresh_run_t *self, const void *rec, size_t len,
-                     const uint8_t leaf[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+                     const uint8_t leaf[LT_HASH_BYTES]) LT_NODISCARD;
 
 typedef struct _lt_fresh_t lt_fresh_t;
 /* Keeps at most max_bytes of records in at most max_runs runs (either 0
@@ -55,8 +56,7 @@ void lt_fresh_clear(lt_fresh_t *self);
  * Returns the count, or 0 when the runs do not hold all that read would
  * give (the caller reads the store), or -1 when fn failed. */
 int lt_fresh_read(const lt_fresh_t *self, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, lt_store_rec_fn fn, void *arg)
-    __attribute__((warn_unused_result));
+                  size_t max_bytes, lt_store_rec_fn fn, void *arg) LT_NODISCARD;
 /* Bytes of records held, for tests and statistics. */
 size_t lt_fresh_bytes(const lt_fresh_t *self);
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_limits.h"
 #include "lt_log.h"
 
@@ -52,8 +53,7 @@ typedef struct {
 } lt_gwcfg_t;
 
 /* Loads and checks a configuration file. Returns 0, or -1 with err set. */
-int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen) LT_NODISCARD;
 
 /* Logs a warning for each setting of a loaded configuration that does less
  * than it says (the gateway calls it at start and at each reload). Returns

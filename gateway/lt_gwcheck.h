@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 #include "lt_keys.h"
 
@@ -40,11 +41,11 @@ lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen);
  * nor is its absence (PROTOCOL.md 5.4). Returns 0, or -1 with the reason in
  * err. */
 int lt_gwcheck_self(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
-                    size_t errlen);
+                    size_t errlen) LT_NODISCARD;
 
 /* Our own entry must exist and carry the public keys of `keys`: what a
  * switch to new keys needs (5.5). Returns 0, or -1 with the reason in err. */
-int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir,
-                      char *err, size_t errlen);
+int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
+                      size_t errlen) LT_NODISCARD;
 
 #endif

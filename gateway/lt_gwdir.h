@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 #include "lt_stats.h"
 
@@ -33,8 +34,8 @@
  * err; a failure to settle the keys once d is written is only warned
  * about. */
 int lt_gwdir_persist(const lt_gwcfg_t *cfg, const char *adopted_path, const char *learned_path,
-                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust,
-                     char *err, size_t errlen) __attribute__((warn_unused_result));
+                     const lt_dir_t *kept, const lt_dir_t *d, const lt_dir_pins_t *trust, char *err,
+                     size_t errlen) LT_NODISCARD;
 
 /* The newest usable directory among cfg->directory_file and adopted_path
  * (which may not exist), verified under base (the pinned keys and those

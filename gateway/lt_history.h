@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "lt_audit.h"
+#include "lt_err.h"
 #include "lt_gwcfg.h"
 #include "lt_store.h"
 
@@ -37,11 +38,9 @@ const char *lt_history_hex(const uint8_t *id, int has, char out[LT_HISTORY_HEX])
  * writes what parse reads back; returns its length, or -1 when it does
  * not fit in len. */
 int lt_history_parse_line(const char *line, char name[LT_STREAM_ID_MAX],
-                          uint8_t history[LT_HISTORY_BYTES], uint64_t *seq)
-    __attribute__((warn_unused_result));
+                          uint8_t history[LT_HISTORY_BYTES], uint64_t *seq) LT_NODISCARD;
 int lt_history_format_line(char *buf, size_t len, const char *name,
-                           const uint8_t history[LT_HISTORY_BYTES], uint64_t seq)
-    __attribute__((warn_unused_result));
+                           const uint8_t history[LT_HISTORY_BYTES], uint64_t seq) LT_NODISCARD;
 
 /* 1 when the store row name is a stream this gateway owns: one of its
  * datasets or views, not a replica (subscribed or no longer), not a shadow
@@ -53,11 +52,11 @@ int lt_history_owned(const lt_gwcfg_t *cfg, const char *name);
  * (logged at warning level, audited when audit is not NULL), then rewrites
  * the file. Returns 0, or -1 with err (store failure, unreadable file). */
 int lt_history_check(lt_store_t *store, const lt_gwcfg_t *cfg, lt_audit_t *audit, char *err,
-                     size_t errlen) __attribute__((warn_unused_result));
+                     size_t errlen) LT_NODISCARD;
 
 /* Rewrites the high-water file from the store. Returns 0, or -1 with err. */
-int lt_history_save(lt_store_t *store, const lt_gwcfg_t *cfg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_history_save(lt_store_t *store, const lt_gwcfg_t *cfg, char *err,
+                    size_t errlen) LT_NODISCARD;
 
 /* Gives every owned stream of store a new history and calls report (when
  * not NULL) for each; in one transaction. Returns the number of streams,
@@ -65,6 +64,6 @@ int lt_history_save(lt_store_t *store, const lt_gwcfg_t *cfg, char *err, size_t 
 typedef void (*lt_history_report_fn)(void *arg, const char *stream, uint64_t last_seq,
                                      const char *old_hex, const char *new_hex);
 int lt_history_rotate(lt_store_t *store, const lt_gwcfg_t *cfg, lt_history_report_fn report,
-                      void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
+                      void *arg, char *err, size_t errlen) LT_NODISCARD;
 
 #endif

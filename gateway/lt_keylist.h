@@ -7,6 +7,7 @@
 #define LT_KEYLIST_H
 
 #include "lienthong.pb-c.h"
+#include "lt_err.h"
 #include "lt_gwctx.h"
 #include "lt_wire.h"
 
@@ -15,6 +16,6 @@
  * ERR_INTERNAL) and why in why[cap]; the caller refuses. */
 int lt_keylist_answer(const lt_gwctx_t *ctx, void *sock, const lt_wire_in_t *in,
                       const Lienthong__KeysRequest *m, Lienthong__ErrorCode *code, char *why,
-                      size_t cap) __attribute__((warn_unused_result));
+                      size_t cap) LT_NODISCARD;
 
 #endif

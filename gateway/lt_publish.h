@@ -13,6 +13,7 @@
 
 #include "lienthong.pb-c.h"
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_fresh.h"
 #include "lt_gwctx.h"
 #include "lt_stats.h"
@@ -54,8 +55,8 @@ void lt_publish_results_free(lt_publish_result_t *res, size_t n);
  * path's log is lt_publish_job_finish's). */
 int lt_publish_apply(lt_store_t *store, const lt_dir_t *dir, const char *member,
                      Lienthong__Publish *const *pubs, size_t n, size_t max_record,
-                     lt_publish_result_t *res, lt_publish_advanced_fn advanced, void *arg)
-    __attribute__((warn_unused_result));
+                     lt_publish_result_t *res, lt_publish_advanced_fn advanced,
+                     void *arg) LT_NODISCARD;
 
 /* The largest payload a gateway with frame cap max_message accepts: a batch
  * of one such record, with its envelope, must fit in half the cap. */
@@ -127,7 +128,7 @@ void lt_publish_job_finish(lt_publish_job_t *job, void *sock, lt_publish_obs_t *
  * their order. Views whose definitions are equal hold the same rows and
  * fields. 0, or -1 out of memory. */
 int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
-                        uint8_t def[LT_HASH_BYTES]) __attribute__((warn_unused_result));
+                        uint8_t def[LT_HASH_BYTES]) LT_NODISCARD;
 
 /* Derives view v again from its dataset: every current record of ds's
  * state (at its last commit) that v's predicates hold goes into v's
@@ -140,7 +141,7 @@ int lt_publish_view_def(const Lienthong__Dataset *ds, const Lienthong__View *v,
  * type in directory version dir_version). */
 int lt_publish_view_fill(lt_store_t *store, const Lienthong__Dataset *ds, const Lienthong__View *v,
                          uint64_t dir_version, lt_stream_t *view, int64_t *newest_ms, char *err,
-                         size_t errlen) __attribute__((warn_unused_result));
+                         size_t errlen) LT_NODISCARD;
 
 /* 1 if msg satisfies every predicate of view v. */
 int lt_publish_view_match(const Lienthong__View *v, const ProtobufCMessage *msg);

@@ -16,6 +16,7 @@
 #define LT_RECENT_H
 
 #include "lt_crypto.h"
+#include "lt_err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,8 +31,8 @@ void lt_recent_destroy(lt_recent_t **self_p);
  * gateway made it itself (lt_query_lookup_for) rather than forwarded it for
  * an application; an id remembered already is remembered anew. 0, or -1
  * when out of memory (nothing remembered). */
-int lt_recent_add(lt_recent_t *self, uint64_t id, const uint8_t hash[LT_HASH_BYTES], int made)
-    __attribute__((warn_unused_result));
+int lt_recent_add(lt_recent_t *self, uint64_t id, const uint8_t hash[LT_HASH_BYTES],
+                  int made) LT_NODISCARD;
 /* 1 when id is remembered (its hash copied to hash, made set), else 0. */
 int lt_recent_find(lt_recent_t *self, uint64_t id, uint8_t hash[LT_HASH_BYTES], int *made);
 /* Ids remembered. */

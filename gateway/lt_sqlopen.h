@@ -20,11 +20,12 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
+#include "lt_err.h"
+
 /* sqlite3_open_v2(path, db, flags, NULL), then hardened as above. Returns
  * an SQLite result code; like sqlite3_open_v2, *db may be set on failure
  * too (for sqlite3_errmsg), and the caller closes it either way. */
-int lt_sqlopen_untrusted(const char *path, int flags, sqlite3 **db)
-    __attribute__((warn_unused_result));
+int lt_sqlopen_untrusted(const char *path, int flags, sqlite3 **db) LT_NODISCARD;
 
 /* What lt_sqlopen_schema_diff found. */
 #define LT_SQLOPEN_SCHEMA_FOREIGN 1 /* db holds an object no reference holds as it is */
@@ -39,13 +40,12 @@ int lt_sqlopen_untrusted(const char *path, int flags, sqlite3 **db)
  * file that is long or not plain text is not printed); -1 when a schema
  * cannot be read, with err. */
 int lt_sqlopen_schema_diff(sqlite3 *db, sqlite3 *const *refs, size_t n, int exact, char *what,
-                           size_t whatlen, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                           size_t whatlen, char *err, size_t errlen) LT_NODISCARD;
 
 /* The file's PRAGMA user_version into *version, the number of schema
  * steps applied to the store or the audit log (docs/ARCHITECTURE.md 4.1
  * and "Audit log"). 0, or -1 (sqlite3_errmsg(db)). */
-int lt_sqlopen_user_version(sqlite3 *db, int *version) __attribute__((warn_unused_result));
+int lt_sqlopen_user_version(sqlite3 *db, int *version) LT_NODISCARD;
 
 /* 1 when db holds no object yet (a new file, not an old one from before
  * versioning), else 0. */
@@ -64,6 +64,6 @@ typedef int(lt_sqlopen_step_fn)(sqlite3 *db, int step, char *why, size_t len);
  * why. Shared by the store and the audit log (docs/ARCHITECTURE.md 4.1 and
  * "Audit log"). */
 int lt_sqlopen_migrate(sqlite3 *db, int latest, lt_sqlopen_step_fn *step, const char *noun,
-                       int *from, char *why, size_t len) __attribute__((warn_unused_result));
+                       int *from, char *why, size_t len) LT_NODISCARD;
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "lt_crypto.h"
+#include "lt_err.h"
 #include "lt_keys.h"
 #include "lt_presence.h"
 
@@ -70,8 +71,7 @@ const char *lt_store_schema_step(int step);
  * run with them after a restore. 0, or -1 with err naming the first object
  * that differs. */
 struct sqlite3;
-int lt_store_schema_check(struct sqlite3 *db, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_store_schema_check(struct sqlite3 *db, char *err, size_t errlen) LT_NODISCARD;
 /* The sequence number of the damaged record the last LT_STORE_DAMAGED
  * result met. */
 uint64_t lt_store_damaged_seq(lt_store_t *self);
@@ -79,8 +79,8 @@ uint64_t lt_store_damaged_seq(lt_store_t *self);
  * page" (SQLite's own check). */
 const char *lt_store_damaged_why(lt_store_t *self);
 
-int lt_store_begin(lt_store_t *self) __attribute__((warn_unused_result));
-int lt_store_commit(lt_store_t *self) __attribute__((warn_unused_result));
+int lt_store_begin(lt_store_t *self) LT_NODISCARD;
+int lt_store_commit(lt_store_t *self) LT_NODISCARD;
 void lt_store_rollback(lt_store_t *self);
 
 /* One read snapshot for a run of point reads, such as a drain of lookups:
@@ -89,34 +89,30 @@ void lt_store_rollback(lt_store_t *self);
  * thread are not seen until lt_store_read_end, so a holder ends it before
  * it returns to the poll loop; any write on this connection ends it first.
  * Idempotent; 0, or -1 (the reads then go on without a snapshot). */
-int lt_store_read_begin(lt_store_t *self) __attribute__((warn_unused_result));
+int lt_store_read_begin(lt_store_t *self) LT_NODISCARD;
 void lt_store_read_end(lt_store_t *self);
 
 /* Loads the stream's row, creating it (empty) if absent. */
-int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out)
-    __attribute__((warn_unused_result));
+int lt_store_stream(lt_store_t *self, const char *name, lt_stream_t *out) LT_NODISCARD;
 /* Loads the stream's row without creating it: 1 found, 0 absent, -1 error.
  * For read paths, which must never write. */
-int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out)
-    __attribute__((warn_unused_result));
+int lt_store_stream_find(lt_store_t *self, const char *name, lt_stream_t *out) LT_NODISCARD;
 /* Writes last_seq, last_hash and source_cursor back. */
-int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st)
-    __attribute__((warn_unused_result));
+int lt_store_stream_save(lt_store_t *self, const lt_stream_t *st) LT_NODISCARD;
 
 /* ---- histories (PROTOCOL.md 6.9) ---- */
 
 /* Sets the history of stream id: the 16 bytes of history, or with history
  * NULL a new random one (written back into *st when st is not NULL). */
-int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, lt_stream_t *st)
-    __attribute__((warn_unused_result));
+int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history,
+                         lt_stream_t *st) LT_NODISCARD;
 /* Calls fn for every stream row, in id order; stops at fn's non-zero. */
 typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
-int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
-    __attribute__((warn_unused_result));
+int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg) LT_NODISCARD;
 /* Empties stream id: no log, state, retained tail (6.8), kept batch
  * header or view definition, cursor 0, no history, no newest change. In the
  * caller's transaction. */
-int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unused_result));
+int lt_store_stream_clear(lt_store_t *self, int64_t id) LT_NODISCARD;
 /* Replaces stream dst by the contents of stream src (log, state, retained
  * tail, kept batch headers, cursor, history, newest change), leaving src
  * empty. In the caller's transaction, so that a reader sees either the old
@@ -125,8 +121,7 @@ int lt_store_stream_clear(lt_store_t *self, int64_t id) __attribute__((warn_unus
  * (lt_store_damaged_seq says which; nothing is moved once the caller rolls
  * back): moving it would give it a valid one. -1, with nothing written,
  * when dst is src. */
-int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
-    __attribute__((warn_unused_result));
+int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src) LT_NODISCARD;
 
 /* The newest changed_at_ms among the records stored into stream since it
  * was emptied (schema step 11, PROTOCOL.md 8.9): a resynchronisation or a
@@ -135,36 +130,31 @@ int lt_store_stream_replace(lt_store_t *self, int64_t dst, int64_t src)
  * transaction it is kept in memory and written once at lt_store_commit,
  * dropped by a rollback or lt_store_stream_clear. 0, -1 when out of memory
  * or (outside a transaction) on a store error. */
-int lt_store_newest_raise(lt_store_t *self, int64_t stream, int64_t ms)
-    __attribute__((warn_unused_result));
+int lt_store_newest_raise(lt_store_t *self, int64_t stream, int64_t ms) LT_NODISCARD;
 /* Reads it into *ms (0 when none or no such stream). 0, -1 on error. */
-int lt_store_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
-    __attribute__((warn_unused_result));
+int lt_store_newest_get(lt_store_t *self, int64_t stream, int64_t *ms) LT_NODISCARD;
 
 /* ---- owned views (docs/ARCHITECTURE.md "Views that change") ---- */
 
 /* The definition (lt_publish_view_def) the rows of view stream `stream`
  * were derived with: 1 with def filled, 0 when none is recorded, -1 on
  * error. */
-int lt_store_view_def_get(lt_store_t *self, int64_t stream, uint8_t def[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+int lt_store_view_def_get(lt_store_t *self, int64_t stream,
+                          uint8_t def[LT_HASH_BYTES]) LT_NODISCARD;
 /* Records it, in the caller's transaction (lt_store_stream_clear forgets
  * it with the rows). */
-int lt_store_view_def_set(lt_store_t *self, int64_t stream, const uint8_t def[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+int lt_store_view_def_set(lt_store_t *self, int64_t stream,
+                          const uint8_t def[LT_HASH_BYTES]) LT_NODISCARD;
 /* The newest changed_at_ms among the records the last rebuild derived into
  * view stream `stream` (schema step 10): 1 with *ms set (0 when it was
  * not rebuilt since), 0 when it has no recorded definition, -1 on error. */
-int lt_store_view_newest_get(lt_store_t *self, int64_t stream, int64_t *ms)
-    __attribute__((warn_unused_result));
+int lt_store_view_newest_get(lt_store_t *self, int64_t stream, int64_t *ms) LT_NODISCARD;
 /* Records it, after lt_store_view_def_set in the same transaction. */
-int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms)
-    __attribute__((warn_unused_result));
+int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms) LT_NODISCARD;
 /* Calls fn with the name of every stream that has a recorded definition,
  * in id order; stops at fn's non-zero. Returns 0, fn's result, or -1. */
 typedef int (*lt_store_name_fn)(void *arg, const char *name);
-int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg)
-    __attribute__((warn_unused_result));
+int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg) LT_NODISCARD;
 
 /* lt_store_open with SQLite's page cache at mb MiB (LT_STORE_CACHE_MB_MIN..
  * MAX; lt_store_open takes LT_STORE_CACHE_MB_DEFAULT), kept across a
@@ -196,37 +186,34 @@ int lt_store_wal_pages(const lt_store_t *self);
  * connection to the old file may remove the log and index files by name
  * (lt_ckpt_suspend). */
 int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
-                             size_t errlen) __attribute__((warn_unused_result));
+                             size_t errlen) LT_NODISCARD;
 
 /* Appends one record's exact bytes at seq. */
-int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
-    __attribute__((warn_unused_result));
+int lt_store_append(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec,
+                    size_t len) LT_NODISCARD;
 /* The same for a record whose Merkle leaf (lt_crypto_merkle_leaf of its
  * bytes) the caller has made already, for a batch: the checksum is taken
  * from it, so the record is not hashed again. */
 int lt_store_append_leaf(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec,
-                         size_t len, const uint8_t leaf[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+                         size_t len, const uint8_t leaf[LT_HASH_BYTES]) LT_NODISCARD;
 /* Sets the state of key in stream to (seq, deleted), the record holding
  * the fields of mask `fields` (lt_presence_mask of its payload; ignored
  * for a tombstone). The stream's completeness counts follow, written with
  * the transaction's commit (PROTOCOL.md 8.9). `view` is 1 for a row of an
  * owner's view: only those are found by lt_store_state_held (the others
  * cost no index entry). */
-int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted, uint64_t fields, int view)
-    __attribute__((warn_unused_result));
+int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq, int deleted,
+                       uint64_t fields, int view) LT_NODISCARD;
 /* 1 (filling seq and deleted) when key has a state, 0 when not, -1 on error. */
 int lt_store_state_get(lt_store_t *self, int64_t stream, const char *key, uint64_t *seq,
-                       int *deleted) __attribute__((warn_unused_result));
+                       int *deleted) LT_NODISCARD;
 /* Completeness of a stream as last committed (PROTOCOL.md 8.9): n[0] its
  * current (not deleted) records, n[f] how many of them hold field number f
  * (lt_presence.h). */
 typedef struct {
     uint64_t n[LT_PRESENCE_FIELDS + 1];
 } lt_store_presence_t;
-int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out)
-    __attribute__((warn_unused_result));
+int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out) LT_NODISCARD;
 
 /* Calls fn(arg, stream) for each view stream (written with `view` set)
  * where key has a live state (not a tombstone), in no set order, with one
@@ -234,8 +221,8 @@ int lt_store_presence(lt_store_t *self, int64_t stream, lt_store_presence_t *out
  * must not write to the store, and stops the walk by returning non-zero.
  * Returns 0, fn's non-zero, or -1 on a store error. */
 typedef int (*lt_store_held_fn)(void *arg, int64_t stream);
-int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, void *arg)
-    __attribute__((warn_unused_result));
+int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn,
+                        void *arg) LT_NODISCARD;
 
 /* Calls fn(arg, key) for at most `limit` live keys (not tombstones) of
  * stream strictly after `after` ("" or NULL: from the first), in the
@@ -244,7 +231,7 @@ int lt_store_state_held(lt_store_t *self, const char *key, lt_store_held_fn fn, 
  * is valid only during the call, and non-zero stops the walk. Returns 0,
  * fn's non-zero, or -1 on a store error. */
 int lt_store_keys(lt_store_t *self, int64_t stream, const char *after, size_t limit,
-                  lt_store_name_fn fn, void *arg) __attribute__((warn_unused_result));
+                  lt_store_name_fn fn, void *arg) LT_NODISCARD;
 
 /* Reads consecutive records from from_seq: at most max_n records and
  * max_bytes bytes (at least one record if any exists). Calls fn per record
@@ -261,8 +248,8 @@ int lt_store_read(lt_store_t *self, int64_t stream, uint64_t from_seq, size_t ma
 
 /* Copies the record at seq into a malloc'd buffer, after verifying its
  * checksum. 1 found, 0 not, LT_STORE_DAMAGED, or -1 on error. */
-int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec, size_t *len)
-    __attribute__((warn_unused_result));
+int lt_store_get(lt_store_t *self, int64_t stream, uint64_t seq, uint8_t **rec,
+                 size_t *len) LT_NODISCARD;
 /* How many times lt_store_get was called on this object: a test shows with
  * it which records a path reads (a lookup outside a view reads none). */
 uint64_t lt_store_gets(const lt_store_t *self);
@@ -275,7 +262,7 @@ uint64_t lt_store_gets(const lt_store_t *self);
  * durable too. When setting them synced again fails, each later write that
  * opens a transaction tries again first, and fails when it cannot: no
  * commit goes unsynced that was not asked to. */
-int lt_store_relaxed(lt_store_t *self, int relaxed) __attribute__((warn_unused_result));
+int lt_store_relaxed(lt_store_t *self, int relaxed) LT_NODISCARD;
 /* 1 when the connection syncs its commits (synchronous = FULL), 0 when it
  * does not, -1 on an error: tests check lt_store_relaxed with it. */
 int lt_store_synced(lt_store_t *self);
@@ -287,10 +274,8 @@ int lt_store_sum_ok(int64_t stream, uint64_t seq, const void *rec, size_t len, c
 /* The store's file, for a second (reading) connection. */
 const char *lt_store_path(lt_store_t *self);
 /* First seq of the stream's retained log tail (1 until pruned). */
-int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first)
-    __attribute__((warn_unused_result));
-int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
-    __attribute__((warn_unused_result));
+int lt_store_tail_first(lt_store_t *self, int64_t stream, uint64_t *first) LT_NODISCARD;
+int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first) LT_NODISCARD;
 /* Reads the log rows that exist with from_seq <= seq < to_seq (holes are
  * skipped: the pruned part of a log), at most max_n, in seq order; damaged
  * rows are examined but not handed to fn. Returns the count examined,
@@ -299,15 +284,12 @@ int lt_store_tail_set(lt_store_t *self, int64_t stream, uint64_t first)
 int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t to_seq,
                   size_t max_n, lt_store_rec_fn fn, void *arg, uint64_t *last);
 /* Deletes the log row at seq (pruning). */
-int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq)
-    __attribute__((warn_unused_result));
+int lt_store_log_delete(lt_store_t *self, int64_t stream, uint64_t seq) LT_NODISCARD;
 /* Deletes key's state row (a pruned tombstone). */
-int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key)
-    __attribute__((warn_unused_result));
+int lt_store_state_delete(lt_store_t *self, int64_t stream, const char *key) LT_NODISCARD;
 /* Swaps the names of streams a and b (both must exist): what was staged
  * under b becomes a, in the caller's transaction. */
-int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b)
-    __attribute__((warn_unused_result));
+int lt_store_stream_swap(lt_store_t *self, const char *a, const char *b) LT_NODISCARD;
 
 /* ---- integrity (docs/ARCHITECTURE.md 4.2) ---- */
 
@@ -326,20 +308,18 @@ typedef struct {
 } lt_store_batch_t;
 
 /* Keeps (or replaces) the header of a batch of stream. */
-int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b)
-    __attribute__((warn_unused_result));
+int lt_store_batch_put(lt_store_t *self, int64_t stream, const lt_store_batch_t *b) LT_NODISCARD;
 /* The kept batch holding seq: 1 found, 0 none (an owned stream, or records
  * applied before headers were kept), -1 error. */
-int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq, lt_store_batch_t *out)
-    __attribute__((warn_unused_result));
+int lt_store_batch_find(lt_store_t *self, int64_t stream, uint64_t seq,
+                        lt_store_batch_t *out) LT_NODISCARD;
 /* Forgets the kept headers of batches wholly below seq (pruned with the
  * log below the retained tail, PROTOCOL.md 6.8). */
-int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq)
-    __attribute__((warn_unused_result));
+int lt_store_batch_prune(lt_store_t *self, int64_t stream, uint64_t below_seq) LT_NODISCARD;
 /* Writes the record at seq again with a fresh checksum: the repair of a
  * damaged record from bytes verified against the owner's signature. */
-int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec, size_t len)
-    __attribute__((warn_unused_result));
+int lt_store_replace(lt_store_t *self, int64_t stream, uint64_t seq, const void *rec,
+                     size_t len) LT_NODISCARD;
 /* Calls fn for every stream of the store, in id order; stops at fn's
  * non-zero result. Returns 0, fn's result, or -1 on a store error. */
 typedef int (*lt_store_stream_fn)(void *arg, const char *name, const lt_stream_t *st);
@@ -361,8 +341,7 @@ int lt_store_cannot_write(lt_store_t *self);
  * (docs/ARCHITECTURE.md 4.2, "Repair"): a reader of an older snapshot on
  * another connection makes the rebuild fail. 0, or -1 with err (the handle
  * stays usable on the old or the new file). */
-int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_store_rebuild(lt_store_t *self, int64_t *lost, char *err, size_t errlen) LT_NODISCARD;
 /* How many times lt_store_rebuild replaced the file under this handle (0
  * when opened). Whoever holds rows of the store in memory compares it
  * with the count when it read or wrote them: a rebuild since may have lost

@@ -8,6 +8,7 @@
 #define LT_STORE_VERIFY_H
 
 #include "lt_dir.h"
+#include "lt_err.h"
 #include "lt_store.h"
 
 /* What a range found is. DAMAGED: its records are not delivered until
@@ -32,18 +33,19 @@ typedef void (*lt_store_damage_fn)(void *arg, const char *stream, lt_store_findi
  * or -1 on a store error (err says which). */
 int lt_store_verify_stream(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
                            size_t n_retired, const char *name, const lt_stream_t *st, uint64_t from,
-                           lt_store_damage_fn fn, void *arg, char *err, size_t errlen);
+                           lt_store_damage_fn fn, void *arg, char *err, size_t errlen) LT_NODISCARD;
 
 /* The records pass of lt_store_verify_stream alone: every record of st
  * from the retained tail to the cursor against its checksum, without a
  * directory (batch headers are not checked). Returns the number of damaged
  * ranges, or -1 on a store error (err says which). */
 int lt_store_verify_records(lt_store_t *store, const char *name, const lt_stream_t *st,
-                            lt_store_damage_fn fn, void *arg, char *err, size_t errlen);
+                            lt_store_damage_fn fn, void *arg, char *err,
+                            size_t errlen) LT_NODISCARD;
 
 /* lt_store_verify_stream over every stream, from record 1. */
 int lt_store_verify_all(lt_store_t *store, const lt_dir_t *dir, lt_dir_t *const *retired,
                         size_t n_retired, lt_store_damage_fn fn, void *arg, char *err,
-                        size_t errlen);
+                        size_t errlen) LT_NODISCARD;
 
 #endif

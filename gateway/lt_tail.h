@@ -34,6 +34,7 @@
 #include <zmq.h>
 
 #include "lt_batch.h"
+#include "lt_err.h"
 #include "lt_keys.h"
 #include "lt_stats.h"
 
@@ -55,8 +56,7 @@ lt_tail_t *lt_tail_new(lt_stats_t *stats, size_t max_batches, size_t max_bytes);
 void lt_tail_destroy(lt_tail_t **self_p);
 
 /* New bounds; forgets every batch (the batch limits may have changed too). */
-int lt_tail_limits(lt_tail_t *self, size_t max_batches, size_t max_bytes)
-    __attribute__((warn_unused_result));
+int lt_tail_limits(lt_tail_t *self, size_t max_batches, size_t max_bytes) LT_NODISCARD;
 /* Forgets every batch: the store was rebuilt (lt_feed_store_rebuild). */
 void lt_tail_clear(lt_tail_t *self);
 /* Forgets the batches of one stream (its history changed). */
@@ -68,8 +68,8 @@ void lt_tail_forget(lt_tail_t *self, int64_t stream_id);
  * send or close), *n its record count and hash its batch_hash; 0 when
  * the tail does not hold it; -1 on failure (signing, memory). */
 int lt_tail_get(lt_tail_t *self, const lt_tail_key_t *k, uint64_t want, int64_t credit,
-                const lt_keys_t *keys, zmq_msg_t *msg, size_t *n, uint8_t hash[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+                const lt_keys_t *keys, zmq_msg_t *msg, size_t *n,
+                uint8_t hash[LT_HASH_BYTES]) LT_NODISCARD;
 
 /* The batch of recs just read from the store for k (n = recs->n records;
  * cut: the read stopped before `want` records, at the byte limit), signed
@@ -77,8 +77,8 @@ int lt_tail_get(lt_tail_t *self, const lt_tail_key_t *k, uint64_t want, int64_t 
  * returns 0 with msg (the caller's) and hash as lt_tail_get; -1 on
  * failure. */
 int lt_tail_put(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *recs, int cut,
-                int keep, const lt_keys_t *keys, zmq_msg_t *msg, uint8_t hash[LT_HASH_BYTES])
-    __attribute__((warn_unused_result));
+                int keep, const lt_keys_t *keys, zmq_msg_t *msg,
+                uint8_t hash[LT_HASH_BYTES]) LT_NODISCARD;
 
 /* Batches and bytes held now. */
 size_t lt_tail_batches(const lt_tail_t *self);

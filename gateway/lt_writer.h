@@ -13,6 +13,7 @@
 #ifndef LT_WRITER_H
 #define LT_WRITER_H
 
+#include "lt_err.h"
 #include "lt_store.h"
 
 #include <stddef.h>
@@ -36,8 +37,7 @@ void lt_writer_destroy(lt_writer_t **self_p);
 
 /* Starts fn(job, store) on the writer thread. -1 when a job is in flight or
  * not yet taken back (lt_writer_busy), or the hand-over failed. */
-int lt_writer_submit(lt_writer_t *self, lt_writer_fn *fn, void *job)
-    __attribute__((warn_unused_result));
+int lt_writer_submit(lt_writer_t *self, lt_writer_fn *fn, void *job) LT_NODISCARD;
 /* 1 from lt_writer_submit until lt_writer_done has returned the job. */
 int lt_writer_busy(const lt_writer_t *self);
 /* The finished job, or NULL while it still runs (or none was submitted).
@@ -51,16 +51,15 @@ void *lt_writer_socket(lt_writer_t *self);
  * directory replaces the old one) or replaces the store file. 0, or -1
  * when the hand-back failed (the thread is then stuck: a programmer error
  * or a broken context). */
-int lt_writer_settle(lt_writer_t *self) __attribute__((warn_unused_result));
+int lt_writer_settle(lt_writer_t *self) LT_NODISCARD;
 /* Closes the writer's connection, after settling: before the store file is
  * replaced (lt_store_rebuild), so that no connection to the old file is
  * left open across the swap (SQLite does not checkpoint a moved file on
  * close, but nothing here relies on it). 0, or -1 as lt_writer_settle. */
-int lt_writer_suspend(lt_writer_t *self) __attribute__((warn_unused_result));
+int lt_writer_suspend(lt_writer_t *self) LT_NODISCARD;
 /* Opens the connection again, on the file now at the path. -1 with err when
  * it cannot be opened; the thread then tries again before the next job,
  * whose results say store failure while it still cannot. */
-int lt_writer_resume(lt_writer_t *self, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int lt_writer_resume(lt_writer_t *self, char *err, size_t errlen) LT_NODISCARD;
 
 #endif
