@@ -468,7 +468,7 @@ const lt_apicfg_app_t *lt_apicfg_app_by_token(const lt_apicfg_t *cfg, const char
     return lt_apicfg_token_hash(token, h) == 0 ? lt_apicfg_app_by_hash(cfg, h) : NULL;
 }
 
-void lt_apicfg_token_new(char out[65], char hash_hex[65])
+void lt_apicfg_token_generate(char out[65], char hash_hex[65])
 {
     uint8_t raw[32], h[32];
     randombytes_buf(raw, sizeof raw);

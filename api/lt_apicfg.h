@@ -109,9 +109,10 @@ int lt_apicfg_token_hash(const char *token, uint8_t out[32]);
  * time), or NULL. */
 const lt_apicfg_app_t *lt_apicfg_app_by_hash(const lt_apicfg_t *cfg, const uint8_t hash[32]);
 
-/* A new token: 32 random bytes as 64 hex digits into out[65]; its hash as
- * 64 hex digits into hash_hex[65], for the configuration file. */
-void lt_apicfg_token_new(char out[65], char hash_hex[65]);
+/* Generates a token (`lienthong api token`; no object is made): 32 random
+ * bytes as 64 hex digits into out[65], and its hash as 64 hex digits into
+ * hash_hex[65], for the configuration file. */
+void lt_apicfg_token_generate(char out[65], char hash_hex[65]);
 
 /* 1 if id is in the list of n. */
 int lt_apicfg_has(const lt_apicfg_id_t *list, size_t n, const char *id);

@@ -194,7 +194,7 @@ out:
 static pid_t s_start_api(lt_it_fed_t *f, lt_it_gw_t *caller, int port, char token[65])
 {
     char hash[65], path[PATH_MAX + 32], log[PATH_MAX + 32], text[PATH_MAX + 1024];
-    lt_apicfg_token_new(token, hash);
+    lt_apicfg_token_generate(token, hash);
     snprintf(text, sizeof text,
              /* One application on one address with INFLIGHT requests at
               * once: the per-address and per-application bounds raised

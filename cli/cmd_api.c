@@ -54,7 +54,7 @@ static int s_token(int argc, char **argv)
     if (sodium_init() < 0)
         return lt_cli_fail(1, "api token", "libsodium unavailable");
     char token[65], hash[65];
-    lt_apicfg_token_new(token, hash);
+    lt_apicfg_token_generate(token, hash);
     printf("token for %s (give it to the application; it is not stored and not shown again):\n"
            "%s\n\nadd to the API configuration's apps:\n"
            "  { name = \"%s\"; token_hash = \"%s\"; rate = 50;\n"

@@ -1,4 +1,4 @@
-/* lt_dircmd: `lienthong directory sign | show | verify`. */
+/* cmd_directory: `lienthong directory sign | show | verify`. */
 #include "lt_cli.h"
 #include "lt_clock.h"
 #include "lt_dir.h"

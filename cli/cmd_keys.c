@@ -1,4 +1,4 @@
-/* lt_keycmd: `lienthong keygen` (and `--next`), `authority-keygen`, `pubkey`
+/* cmd_keys: `lienthong keygen` (and `--next`), `authority-keygen`, `pubkey`
  * and `keys promote`, the operator's side of key rotation (PROTOCOL.md 5.5). */
 #include "lt_audit.h"
 #include "lt_cli.h"

@@ -1,4 +1,5 @@
-/* lt_file: bounded reads, atomic durable writes, path resolution, clocks. */
+/* lt_file: bounded reads, atomic durable writes, path resolution, directories
+ * (creation, permissions, locks), the descriptor limit; clocks are lt_clock's. */
 #include "lt_file.h"
 
 #include <errno.h>

@@ -21,7 +21,7 @@ static int suite_init(void)
     lt_keys_z85_encode(raw, g_pin);
     if (sodium_init() < 0 || ut_mkdtemp(g_dir, sizeof g_dir, "apicfg") != 0)
         return -1;
-    lt_apicfg_token_new(g_token, g_hash);
+    lt_apicfg_token_generate(g_token, g_hash);
     char text[1024];
     snprintf(g_gw, sizeof g_gw, "%s/gateway.conf", g_dir);
     snprintf(text, sizeof text,
@@ -176,7 +176,7 @@ static void test_tokens(void)
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, g_hash));
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, ""));
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, NULL));
-    lt_apicfg_token_new(other, other_hash);
+    lt_apicfg_token_generate(other, other_hash);
     CU_ASSERT(strcmp(other, g_token) != 0);
     CU_ASSERT_PTR_NULL(lt_apicfg_app_by_token(&cfg, other));
     lt_apicfg_free(&cfg);
@@ -499,7 +499,7 @@ static void test_reload_changes(void)
 {
     static lt_apicfg_t run, next;
     char out[2048], hash2[65], token2[65], other[1024];
-    lt_apicfg_token_new(token2, hash2);
+    lt_apicfg_token_generate(token2, hash2);
     load_with(&run, "run.conf", NULL, NULL);
     load_with(&next, "next.conf", NULL, NULL);
     CU_ASSERT(lt_apicfg_fixed_changed(&run, &next, out, sizeof out) == 0);
