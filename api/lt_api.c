@@ -1575,6 +1575,86 @@ static void s_mhd_failed(lt_api_t *self, char *err, size_t errlen)
     pthread_mutex_unlock(&self->lock);
 }
 
+/* The reports of the three tallies through lt_apisum: an application's
+ * refusals, the requests without a valid token, the requests outside an
+ * application's grants. */
+static void s_sums_init(lt_api_t *self, const lt_apicfg_t *cfg, int64_t summary_ms)
+{
+    self->refused_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                      .max_keys = (cfg->n_apps + 1) * SUMMED,
+                                      .others = "of it with this reason",
+                                      .keys = "applications and reasons",
+                                      .describe = s_refused_describe,
+                                      .arg = self};
+    self->unauth_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                     .max_keys = LT_APICONN_ADDRS,
+                                     .others = "from it",
+                                     .keys = "addresses",
+                                     .describe = s_unauth_describe,
+                                     .arg = self};
+    self->forbidden_sum = (lt_apisum_t){.interval_ms = summary_ms,
+                                        .max_keys = (cfg->n_apps + 1) * FORBIDDEN_REASONS,
+                                        .others = "of it with this reason",
+                                        .keys = "applications and reasons",
+                                        .describe = s_forbidden_describe,
+                                        .arg = self};
+}
+
+/* What the API holds while it serves, made before libmicrohttpd starts:
+ * the applications' snapshot, the tallies, the pool of calls to the
+ * gateway, the statistics and the connection list (with its thread).
+ * 0, or -1 when out of memory. */
+static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, int64_t summary_ms)
+{
+    s_sums_init(self, cfg, summary_ms);
+    if (!(self->snap = s_snap_new(cfg, NULL, NULL)) ||
+        !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
+        !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
+        !(self->forbidden = lt_apisum_tally(&self->forbidden_sum, sizeof(forbidden_t))) ||
+        !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
+        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
+        s_stats_new(self) != 0 ||
+        !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
+                                       (unsigned)cfg->max_connections_per_ip, summary_ms,
+                                       self->stats, s_tick, self)))
+        return -1;
+    return 0;
+}
+
+/* Starts libmicrohttpd on the address ss (IPv6 when v6) with room for
+ * conns connections. 0, or -1 with err saying why. */
+static int s_mhd_start(lt_api_t *self, struct sockaddr_storage *ss, int v6, unsigned conns,
+                       char *err, size_t errlen)
+{
+    const lt_apicfg_t *cfg = self->cfg;
+    /* poll(), not select(): a connection's descriptor may be past
+     * FD_SETSIZE, which select() cannot watch (MHD then drops it). */
+    /* MHD_USE_ITC: lt_api_drain's MHD_quiesce_daemon needs it with an
+     * internal polling thread. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                     (self->tls_cert ? MHD_USE_TLS : 0);
+    /* The limits are lt_apiconn's (its accept policy); libmicrohttpd's
+     * own, a few connections above, is a backstop for the moments a
+     * connection closed is still its own (the CLOSED notice comes first),
+     * within FD_RESERVE. */
+    self->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, lt_apiconn_accept, self->conns, s_handler, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
+        MHD_OPTION_SOCK_ADDR, ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(IDLE_FACTOR * cfg->receive_timeout), MHD_OPTION_CONNECTION_LIMIT,
+        conns + MHD_BACKSTOP, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns, MHD_OPTION_URI_LOG_CALLBACK,
+        s_uri, self, self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_END);
+    if (!self->mhd) {
+        s_mhd_failed(self, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
 lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -1605,35 +1685,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         goto fail;
     }
     unsigned conns = s_fit_connections(cfg->max_connections);
-    int64_t summary_ms = (int64_t)cfg->summary_interval * 1000;
-    self->refused_sum = (lt_apisum_t){.interval_ms = summary_ms,
-                                      .max_keys = (cfg->n_apps + 1) * SUMMED,
-                                      .others = "of it with this reason",
-                                      .keys = "applications and reasons",
-                                      .describe = s_refused_describe,
-                                      .arg = self};
-    self->unauth_sum = (lt_apisum_t){.interval_ms = summary_ms,
-                                     .max_keys = LT_APICONN_ADDRS,
-                                     .others = "from it",
-                                     .keys = "addresses",
-                                     .describe = s_unauth_describe,
-                                     .arg = self};
-    self->forbidden_sum = (lt_apisum_t){.interval_ms = summary_ms,
-                                        .max_keys = (cfg->n_apps + 1) * FORBIDDEN_REASONS,
-                                        .others = "of it with this reason",
-                                        .keys = "applications and reasons",
-                                        .describe = s_forbidden_describe,
-                                        .arg = self};
-    if (!(self->snap = s_snap_new(cfg, NULL, NULL)) ||
-        !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
-        !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
-        !(self->forbidden = lt_apisum_tally(&self->forbidden_sum, sizeof(forbidden_t))) ||
-        !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
-        !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
-        s_stats_new(self) != 0 ||
-        !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
-                                       (unsigned)cfg->max_connections_per_ip, summary_ms,
-                                       self->stats, s_tick, self))) {
+    if (s_parts_new(self, cfg, conns, (int64_t)cfg->summary_interval * 1000) != 0) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -1642,33 +1694,8 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
                  strerror(errno));
         goto fail;
     }
-    if (s_tls(self, err, errlen) != 0)
+    if (s_tls(self, err, errlen) != 0 || s_mhd_start(self, &ss, v6, conns, err, errlen) != 0)
         goto fail;
-    /* poll(), not select(): a connection's descriptor may be past
-     * FD_SETSIZE, which select() cannot watch (MHD then drops it). */
-    /* MHD_USE_ITC: lt_api_drain's MHD_quiesce_daemon needs it with an
-     * internal polling thread. */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                     (self->tls_cert ? MHD_USE_TLS : 0);
-    /* The limits are lt_apiconn's (its accept policy); libmicrohttpd's
-     * own, a few connections above, is a backstop for the moments a
-     * connection closed is still its own (the CLOSED notice comes first),
-     * within FD_RESERVE. */
-    self->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, lt_apiconn_accept, self->conns, s_handler, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
-        MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(IDLE_FACTOR * cfg->receive_timeout), MHD_OPTION_CONNECTION_LIMIT,
-        conns + MHD_BACKSTOP, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns, MHD_OPTION_URI_LOG_CALLBACK,
-        s_uri, self, self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
-        MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-        MHD_OPTION_END);
-    if (!self->mhd) {
-        s_mhd_failed(self, err, errlen);
-        goto fail;
-    }
     atomic_store(&self->serving, 1);
     return self;
 fail:
