@@ -115,7 +115,17 @@ static int s_check_expiry(const uint8_t *dir, size_t len, int short_ok)
     return rc;
 }
 
-static int s_sign(int argc, char **argv)
+/* What `directory sign` was asked. */
+typedef struct {
+    const char *auth, *in, *out;
+    int64_t version, issued, expires; /* 0: the source's, or valid_days */
+    int short_ok;
+} sign_args_t;
+
+/* Reads the options of `directory sign` into a. Returns -1 when the
+ * command goes on, else its exit code (the help shown, or 2 with the
+ * offending option named). */
+static int s_sign_args(int argc, char **argv, sign_args_t *a)
 {
     static const struct option opts[] = {
         {"authority", required_argument, 0, 'a'},
@@ -128,75 +138,89 @@ static int s_sign(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *auth = NULL, *in = NULL, *out = NULL;
-    int64_t version = 0, issued = 0, expires = 0;
-    int c, short_ok = 0;
+    int c;
+    *a = (sign_args_t){0};
     optind = 1;
     opterr = 0;
     while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         if (c == 'h')
             return s_help();
         if (c == 'a')
-            auth = optarg;
+            a->auth = optarg;
         else if (c == 'i')
-            in = optarg;
+            a->in = optarg;
         else if (c == 'o')
-            out = optarg;
+            a->out = optarg;
         else if (c == 'S')
-            short_ok = 1;
+            a->short_ok = 1;
         else if (c == 'v' && lt_cli_i64_opt("directory sign", "--version", optarg, 1, INT64_MAX,
-                                            "a whole number", &version) != 0)
+                                            "a whole number", &a->version) != 0)
             /* The source's version setting takes 1..INT64_MAX (lt_dir); 0
              * here meant "the source's version", silently. */
             return 2;
-        else if (c == 's' && s_time_opt("--issued-at", optarg, &issued) != 0)
+        else if (c == 's' && s_time_opt("--issued-at", optarg, &a->issued) != 0)
             return 2;
-        else if (c == 'e' && s_time_opt("--expires-at", optarg, &expires) != 0)
+        else if (c == 'e' && s_time_opt("--expires-at", optarg, &a->expires) != 0)
             return 2;
         else if (c != 'v' && c != 's' && c != 'e' && c != 'S')
             return lt_cli_bad_opt("directory sign", c, opts, argv, USAGE);
     }
     if (optind < argc)
         return lt_cli_bad_arg("directory sign", argv[optind], USAGE);
-    if (lt_cli_need("directory sign", USAGE, "--authority", auth != NULL, "--in", in != NULL,
-                    "--out", out != NULL, NULL) != -1)
+    if (lt_cli_need("directory sign", USAGE, "--authority", a->auth != NULL, "--in", a->in != NULL,
+                    "--out", a->out != NULL, NULL) != -1)
         return 2;
-    if (expires && s_check_expires_at(issued, expires) != 0)
+    if (a->expires && s_check_expires_at(a->issued, a->expires) != 0)
         return 2;
+    return -1;
+}
 
+/* The line that says what was signed into out, from the compiled
+ * directory dir. */
+static void s_sign_report(const uint8_t *dir, size_t dir_len, const char *out)
+{
+    Lienthong__Directory *d = lienthong__directory__unpack(NULL, dir_len, dir);
+    if (!d)
+        return;
+    printf("signed directory version %" PRIu64 " of federation %s: %zu members, %zu datasets, "
+           "%zu views, %zu policies -> %s\n",
+           d->version, d->federation, d->n_members, d->n_datasets, d->n_views, d->n_policies, out);
+    lienthong__directory__free_unpacked(d, NULL);
+}
+
+static int s_sign(int argc, char **argv)
+{
+    sign_args_t a;
+    int rc = s_sign_args(argc, argv, &a);
+    if (rc != -1)
+        return rc;
     char err[1024];
     uint8_t *dir = NULL, *signed_bytes = NULL;
     size_t dir_len = 0, signed_len = 0;
-    int rc = 1;
-    lt_keys_t *k = lt_keys_load(auth, err, sizeof err);
+    rc = 1;
+    lt_keys_t *k = lt_keys_load(a.auth, err, sizeof err);
     if (!k) {
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
     if (lt_keys_kind(k) != LT_KEYS_AUTHORITY) {
-        lt_cli_fail(1, "directory sign", "%s is a member key, not an authority key", auth);
+        lt_cli_fail(1, "directory sign", "%s is a member key, not an authority key", a.auth);
         goto out;
     }
     /* version is 0 (the source's) or 1..INT64_MAX: the cast keeps it. */
-    uint64_t v = (uint64_t)version;
-    if (lt_dir_compile(in, v, issued, expires, &dir, &dir_len, err, sizeof err) != 0) {
+    uint64_t v = (uint64_t)a.version;
+    if (lt_dir_compile(a.in, v, a.issued, a.expires, &dir, &dir_len, err, sizeof err) != 0) {
         lt_cli_fail(1, "directory sign", "%s", err);
         goto out;
     }
-    if (s_check_expiry(dir, dir_len, short_ok) != 0)
+    if (s_check_expiry(dir, dir_len, a.short_ok) != 0)
         goto out;
     if (lt_dir_sign(dir, dir_len, k, &signed_bytes, &signed_len) != 0 ||
-        lt_file_write_atomic(out, signed_bytes, signed_len, 0644) != 0) {
-        lt_cli_fail(1, "directory sign", "cannot sign or write %s: %s", out, strerror(errno));
+        lt_file_write_atomic(a.out, signed_bytes, signed_len, 0644) != 0) {
+        lt_cli_fail(1, "directory sign", "cannot sign or write %s: %s", a.out, strerror(errno));
         goto out;
     }
-    Lienthong__Directory *d = lienthong__directory__unpack(NULL, dir_len, dir);
-    if (d) {
-        printf("signed directory version %" PRIu64 " of federation %s: %zu members, %zu datasets, "
-               "%zu views, %zu policies -> %s\n", d->version, d->federation, d->n_members,
-               d->n_datasets, d->n_views, d->n_policies, out);
-        lienthong__directory__free_unpacked(d, NULL);
-    }
+    s_sign_report(dir, dir_len, a.out);
     rc = 0;
 out:
     free(dir);
