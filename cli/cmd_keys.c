@@ -584,6 +584,92 @@ static void s_promoted_files(const char *cmd, const char *key_file, const char *
                 cmd, key_file, strerror(errno), next);
 }
 
+/* Why the promote lock beside key_file could not be taken; returns 1. */
+static int s_promote_unlocked(const char *cmd, const char *key_file)
+{
+    if (errno == EWOULDBLOCK)
+        return lt_cli_fail(1, cmd,
+                           "%s: another promote, or a gateway starting, holds its lock: try "
+                           "again once it is done. Nothing promoted",
+                           key_file);
+    return lt_cli_fail(1, cmd, "cannot take the promote lock beside %s: %s. Nothing promoted",
+                       key_file, strerror(errno));
+}
+
+/* 0 when the keys of next (nk) can be promoted over those of key_file
+ * (cur): they differ, and no switch file (sw) of an earlier promote is
+ * waiting for the audit log; else 1, said why. Removes first the secret
+ * keys a promote killed while writing left behind. */
+static int s_promote_fresh(const char *cmd, const char *key_file, const char *next, const char *sw,
+                           const lt_keys_t *cur, const lt_keys_t *nk)
+{
+    char err[2400], done[2048];
+    if (s_same(cur, nk))
+        return lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file,
+                           next);
+    /* What a promote killed while it wrote the key file or the switch
+     * file left: secret keys, which nothing else removes. */
+    int left = lt_keys_leftovers_remove(key_file, done, sizeof done, err, sizeof err);
+    if (left > 0)
+        fprintf(stderr, "removed %s, left by a promote stopped while it wrote %s\n", done,
+                left == 1 ? "it" : "them");
+    else if (left < 0)
+        fprintf(stderr, "lienthong %s: %s; delete what is left: it holds secret keys\n", cmd, err);
+    /* Its keys are those before the key file's: promoting again would
+     * replace them, and the switch from them could never be recorded. */
+    if (access(sw, F_OK) == 0)
+        return lt_cli_fail(1, cmd,
+                           "%s holds the keys of a promote whose switch the audit log has not "
+                           "recorded yet: reload or start the gateway first (it records the "
+                           "switch and removes the file). Nothing promoted",
+                           sw);
+    return 0;
+}
+
+/* Writes the promote's files: cur's public keys to old, cur's secret keys
+ * to the switch file sw, then nk to key_file; *replaced set once key_file
+ * may hold nk (a failed save may have renamed). 0, or 1 said why. */
+static int s_promote_write(const char *cmd, const char *key_file, const char *old, const char *sw,
+                           const lt_keys_t *cur, const lt_keys_t *nk, int *replaced)
+{
+    char err[2400]; /* s_cannot_write says why, from errno */
+    if (lt_keys_old_public_save(key_file, cur, err, sizeof err) != 0)
+        return s_cannot_write(cmd, old);
+    if (lt_keys_save(cur, sw) != 0)
+        return s_cannot_write(cmd, sw);
+    *replaced = 1;
+    if (lt_keys_save(nk, key_file) != 0)
+        return s_cannot_write(cmd, key_file);
+    return 0;
+}
+
+/* A promote done: with the switch recorded (recorded: the gateway is
+ * stopped and the promote wrote it into its audit log, or it has no log
+ * yet) the secret keys replaced go; the public files follow, the new keys
+ * are printed, and the operator is told what comes next. */
+static void s_promote_done(const char *cmd, const char *key_file, const char *next,
+                           const char *legacy, const char *old, const char *sw, const lt_keys_t *nk,
+                           int recorded)
+{
+    if (recorded)
+        s_switch_remove(cmd, key_file);
+    s_promoted_files(cmd, key_file, next, legacy, nk);
+    s_print_public(stdout, nk, NULL, 0);
+    if (!recorded)
+        fprintf(stderr,
+                "promoted: %s now holds the next keys (the previous public keys are kept in %s, "
+                "their secret keys in %s until the gateway records the switch); reload the "
+                "gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
+                "ask the authority to make them the member's current keys\n",
+                key_file, old, sw);
+    else
+        fprintf(stderr,
+                "promoted: %s now holds the next keys (the previous public keys are kept in %s); "
+                "start the gateway, then ask the authority to make them the member's current "
+                "keys\n",
+                key_file, old);
+}
+
 /* Makes the next keys of key_file its keys (docs/operations.md, "Rotating
  * keys"), in this order, so that a promote or a gateway killed at any
  * point leaves a switch that can still be recorded: the public keys of
@@ -600,7 +686,7 @@ static void s_promoted_files(const char *cmd, const char *key_file, const char *
 static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cfg,
                      const lt_gwcfg_t *gw)
 {
-    char next[4096], old[4096], legacy[4096], sw[4096], err[2400], done[2048];
+    char next[4096], old[4096], legacy[4096], sw[4096];
     oldpub_t was = {0};
     int lock = -1, plock = -1, changed = 0, replaced = 0;
     if (lt_keys_next_path(key_file, next, sizeof next) != 0 ||
@@ -615,14 +701,7 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
      * before the keys are read: a second promote that waited for it reads
      * what the first left, never keys the first already promoted. */
     if ((plock = lt_keys_promote_lock(key_file, LT_KEYS_PROMOTE_WAIT_MS)) < 0) {
-        if (errno == EWOULDBLOCK)
-            rc = lt_cli_fail(1, cmd,
-                             "%s: another promote, or a gateway starting, holds its lock: try "
-                             "again once it is done. Nothing promoted",
-                             key_file);
-        else
-            rc = lt_cli_fail(1, cmd, "cannot take the promote lock beside %s: %s. Nothing promoted",
-                             key_file, strerror(errno));
+        rc = s_promote_unlocked(cmd, key_file);
         goto out;
     }
     cur = s_load_member(cmd, key_file);
@@ -633,28 +712,8 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
             fprintf(stderr, "generate them first: lienthong keygen --next --out PREFIX\n");
         goto out;
     }
-    if (s_same(cur, nk)) {
-        rc = lt_cli_fail(1, cmd, "%s already holds the keys of %s: promoted before", key_file, next);
+    if ((rc = s_promote_fresh(cmd, key_file, next, sw, cur, nk)) != 0)
         goto out;
-    }
-    /* What a promote killed while it wrote the key file or the switch
-     * file left: secret keys, which nothing else removes. */
-    int left = lt_keys_leftovers_remove(key_file, done, sizeof done, err, sizeof err);
-    if (left > 0)
-        fprintf(stderr, "removed %s, left by a promote stopped while it wrote %s\n", done,
-                left == 1 ? "it" : "them");
-    else if (left < 0)
-        fprintf(stderr, "lienthong %s: %s; delete what is left: it holds secret keys\n", cmd, err);
-    /* Its keys are those before the key file's: promoting again would
-     * replace them, and the switch from them could never be recorded. */
-    if (access(sw, F_OK) == 0) {
-        rc = lt_cli_fail(1, cmd,
-                         "%s holds the keys of a promote whose switch the audit log has not "
-                         "recorded yet: reload or start the gateway first (it records the "
-                         "switch and removes the file). Nothing promoted",
-                         sw);
-        goto out;
-    }
     if ((rc = s_old_read(cmd, key_file, &was)) != 0)
         goto out;
     if (cfg && (rc = s_promote_allowed(cmd, key_file, cfg, &was, cur, nk)) != 0)
@@ -663,47 +722,16 @@ static int s_promote(const char *cmd, const char *key_file, const lt_gwcfg_t *cf
         goto out;
     if ((rc = s_retire_old(cmd, key_file, &was, cur)) != 0)
         goto out;
-    rc = 1;
     changed = 1;
-    if (lt_keys_old_public_save(key_file, cur, err, sizeof err) != 0) {
-        rc = s_cannot_write(cmd, old);
+    if ((rc = s_promote_write(cmd, key_file, old, sw, cur, nk, &replaced)) != 0)
         goto out;
-    }
-    if (lt_keys_save(cur, sw) != 0) {
-        rc = s_cannot_write(cmd, sw);
-        goto out;
-    }
-    /* From here the key file may hold nk (a failed save may have renamed). */
-    replaced = 1;
-    if (lt_keys_save(nk, key_file) != 0) {
-        rc = s_cannot_write(cmd, key_file);
-        goto out;
-    }
     /* Recorded once the key file holds nk: a switch in the audit log to
      * keys the key file does not hold would leave every later checkpoint
      * unverifiable. If it cannot be recorded, everything goes back. */
     if (lock >= 0 && (rc = s_record_switch(cmd, gw, cur, nk)) != 0)
         goto out;
     changed = 0;
-    /* Recorded, or the gateway is stopped and has no log yet: the secret
-     * keys replaced are no longer needed. */
-    if (lock >= 0)
-        s_switch_remove(cmd, key_file);
-    s_promoted_files(cmd, key_file, next, legacy, nk);
-    s_print_public(stdout, nk, NULL, 0);
-    if (lock < 0)
-        fprintf(stderr,
-                "promoted: %s now holds the next keys (the previous public keys are kept in %s, "
-                "their secret keys in %s until the gateway records the switch); reload the "
-                "gateway (systemctl reload lienthong-gateway, or SIGHUP) to switch to them, then "
-                "ask the authority to make them the member's current keys\n",
-                key_file, old, sw);
-    else
-        fprintf(stderr,
-                "promoted: %s now holds the next keys (the previous public keys are kept in %s); "
-                "start the gateway, then ask the authority to make them the member's current "
-                "keys\n",
-                key_file, old);
+    s_promote_done(cmd, key_file, next, legacy, old, sw, nk, lock >= 0);
     rc = 0;
 out:
     if (changed)
