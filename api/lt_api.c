@@ -146,6 +146,10 @@ struct _lt_api_t {
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_stats_series_t *in_flight; /* the sum of the app states' in_flight, moved with them */
+    lt_stats_series_t *gateway_up; /* 1 when the scrape being written got the gateway's part */
+    /* Held from setting gateway_up to writing the exposition, so that two
+     * scrapes at once each say what their own call to the gateway got. */
+    pthread_mutex_t scrape_lock;
     lt_apiconn_t *conns; /* the deadline of a request's arrival */
     uint8_t *tls_cert, *tls_key;
     size_t tls_key_len;
@@ -235,10 +239,20 @@ static int s_stats_new(lt_api_t *self)
         .help = "HTTP API requests being served, each holding one of its application's "
                 "max_in_flight places",
         .kind = LT_STATS_GAUGE};
+    /* /metrics answers 200 whether or not the gateway answered, so that
+     * Prometheus' `up` says whether the API answers: this says whether the
+     * gateway's part is in the exposition, as an exporter's `mysql_up`
+     * does (docs/operations.md, "Metrics reference"). */
+    static const lt_stats_def_t up = {
+        .name = "lienthong_gateway_up",
+        .help = "1 when this scrape of the HTTP API got the gateway's statistics; 0 when the "
+                "gateway did not answer in time (stopped, hung or not running)",
+        .kind = LT_STATS_GAUGE};
     return (self->stats = lt_stats_new()) &&
                    lt_stats_register(self->stats, &req, &self->requests) == 0 &&
                    lt_stats_register(self->stats, &lat, &self->latency) == 0 &&
-                   (self->in_flight = lt_stats_register_series(self->stats, &flight, NULL))
+                   (self->in_flight = lt_stats_register_series(self->stats, &flight, NULL)) &&
+                   (self->gateway_up = lt_stats_register_series(self->stats, &up, NULL))
                ? 0 : -1;
 }
 
@@ -1161,7 +1175,8 @@ static void s_ready(lt_api_t *self, reply_t *r)
 
 /* One exposition: this process's HTTP statistics, then the gateway's whole
  * registry (its families never share a name with lienthong_http_*). When
- * the gateway does not answer, its part is left out: /readyz says why. */
+ * the gateway does not answer, its part is left out and
+ * lienthong_gateway_up is 0: /readyz says why. */
 static void s_metrics(lt_api_t *self, reply_t *r)
 {
     size_t len = 0, cap = 0, glen = 0;
@@ -1171,7 +1186,10 @@ static void s_metrics(lt_api_t *self, reply_t *r)
         lt_debug("api", "no gateway metrics: %s", out.reason ? out.reason : "?");
         json_decref(out.body);
     }
+    pthread_mutex_lock(&self->scrape_lock);
+    lt_stats_set(self->gateway_up, gw != NULL);
     int rc = lt_stats_prom_write(self->stats, &r->text, &len, &cap);
+    pthread_mutex_unlock(&self->scrape_lock);
     if (rc == 0 && gw && len + glen + 1 > cap) {
         char *bigger = realloc(r->text, len + glen + 1);
         rc = bigger ? 0 : -1;
@@ -1679,6 +1697,13 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    if (pthread_mutex_init(&self->scrape_lock, NULL) != 0) {
+        pthread_mutex_destroy(&self->tally_lock);
+        pthread_mutex_destroy(&self->lock);
+        free(self);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     if (lt_apicheck_address(cfg, &ss, &v6) != 0) {
         snprintf(err, errlen, "%s: listen_address \"%s\" is not a numeric IP address", cfg->path,
                  cfg->listen_address);
@@ -1881,6 +1906,7 @@ void lt_api_destroy(lt_api_t **self_p)
     if (self->tls_key) /* no private key left in freed memory */
         sodium_memzero(self->tls_key, self->tls_key_len);
     free(self->tls_key);
+    pthread_mutex_destroy(&self->scrape_lock);
     pthread_mutex_destroy(&self->tally_lock);
     pthread_mutex_destroy(&self->lock);
     free(self);

@@ -199,6 +199,8 @@ check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="
 made = lambda s: sum(v for k, v in s.items() if k.startswith("lienthong_query_made_total"))
 check(made(s1) > made(s0), "the gateway's statistics are exported and its lookups made moved")
 check(any(k.startswith("lienthong_directory_version") for k in s1), "the gateway's directory version is exported")
+check(s0.get("lienthong_gateway_up") == 1 and s1.get("lienthong_gateway_up") == 1,
+      "lienthong_gateway_up is 1 while the gateway answers")
 
 # ---- the metric names the documents cite are the ones exported ----
 # An alert written from the docs must find its series: every lienthong_*

@@ -27,8 +27,12 @@ before = len(log_lines())
 start = time.monotonic()
 unready = sum(call("GET", "/readyz")[0] == 503 for _ in range(READYZ))
 check(unready == READYZ, "%d of %d /readyz answered 503" % (unready, READYZ))
-answered = sum(call("GET", "/metrics")[0] == 200 for _ in range(METRICS))
+scrapes = [call("GET", "/metrics") for _ in range(METRICS)]
+answered = sum(status == 200 for status, _, _ in scrapes)
 check(answered == METRICS, "%d of %d /metrics answered 200" % (answered, METRICS))
+# Answered 200, Prometheus' `up` stays 1: the gauge says the gateway's part is missing.
+down = sum(b"\nlienthong_gateway_up 0\n" in body for _, _, body in scrapes)
+check(down == METRICS, "%d of %d say lienthong_gateway_up 0" % (down, METRICS))
 
 # The first line, then one count per interval the flood lasted (a slow
 # machine's flood lasts more of them) and the last count.
