@@ -28,8 +28,11 @@ int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
         .max_series = LT_FEED_MAX_STREAMS};
     const lt_stats_def_t present = {
         .name = "lienthong_stream_field_present",
+        /* The share needs the match to ignore field, which the records
+         * gauge has not: a plain division matches no series. */
         .help = "Current records of a stream whose field holds a value (not the default); "
-                "divided by lienthong_stream_records it is the field's completeness",
+                "its share is lienthong_stream_field_present / ignoring(field) group_left "
+                "lienthong_stream_records",
         .kind = LT_STATS_GAUGE, .n_labels = 2, .labels = {"stream", "field"},
         .max_series = PRESENCE_SERIES};
     const lt_stats_def_t age = {
