@@ -194,6 +194,11 @@ check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",
       "refusals are counted by reason")
 check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="lookup"') for k in s1),
       "a lookup latency histogram is exported")
+# Timed in microseconds: /healthz answers in well under a millisecond,
+# none of it in 1 us, where whole milliseconds put every one.
+first = s1.get('lienthong_http_request_latency_seconds_bucket{endpoint="healthz",le="0.000001"}')
+count = s1.get('lienthong_http_request_latency_seconds_count{endpoint="healthz"}', 0)
+check(count >= 1 and first == 0, f"/healthz latencies above 1 us ({first} of {count} at 1 us)")
 # The gateway's own registry follows the API's: its caller-side counter of
 # lookups made moved with the lookups above.
 made = lambda s: sum(v for k, v in s.items() if k.startswith("lienthong_query_made_total"))
