@@ -237,7 +237,8 @@ static int s_stats_new(lt_api_t *self)
     static const lt_stats_def_t flight = {
         .name = "lienthong_http_requests_in_flight",
         .help = "HTTP API requests being served, each holding one of its application's "
-                "max_in_flight places",
+                "max_in_flight places (given back once its answer is queued, or when its "
+                "client goes away before)",
         .kind = LT_STATS_GAUGE};
     /* /metrics answers 200 whether or not the gateway answered, so that
      * Prometheus' `up` says whether the API answers: this says whether the

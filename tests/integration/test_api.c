@@ -7,6 +7,7 @@
  * and when the directory has expired. A second `lienthong api` serves TLS
  * with a throwaway self-signed certificate, called by curl --cacert and by
  * Python's ssl module (api_tls.py). */
+#include "lt_file.h"
 #include "lt_itest.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -187,6 +188,8 @@ static int suite_clean(void)
     return 0;
 }
 
+static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc);
+
 static void test_python_client(void)
 {
     char cmd[PATH_MAX + 1024];
@@ -194,6 +197,22 @@ static void test_python_client(void)
              "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS " LT_DOB=" DOB
              " python3 %s/api_client.py", g_url, g_tokens[0], g_tokens[1], LT_IT_SRC_DIR);
     CU_ASSERT_EQUAL(system(cmd), 0);
+    /* Each family of the API's exposition, its own and its gateway's, has
+     * the # HELP text its row in the metrics reference gives it. */
+    char url[128], out[PATH_MAX + 64], differ[4096];
+    uint8_t *text = NULL;
+    size_t len = 0;
+    int curl_rc;
+    snprintf(url, sizeof url, "%s/metrics", g_url);
+    snprintf(out, sizeof out, "%s/metrics-help.txt", g_fed.dir);
+    CU_ASSERT_EQUAL(s_curl("-m 20", url, out, &curl_rc), 200);
+    LT_IT_REQUIRE(lt_file_read(out, 1 << 24, &text, &len) == 0);
+    int n = lt_it_metrics_help_differs((const char *)text, LT_IT_DOCS, differ, sizeof differ);
+    if (n != 0)
+        fprintf(stderr, "\n  # HELP differs from the table of %s: %s\n", LT_IT_DOCS, differ);
+    CU_ASSERT_EQUAL(n, 0);
+out:
+    free(text);
 }
 
 /* curl, and the audit entry of the caller's gateway naming application,
@@ -259,8 +278,6 @@ static int s_stop_api(pid_t *pid, const char *name)
         fprintf(stderr, "test_api: no log of %s\n", name);
     return -1;
 }
-
-static int s_curl(const char *opts, const char *url, const char *out, int *curl_rc);
 
 /* Writes conf, the caller's gateway configuration with a local socket that
  * does not exist: a gateway that is not running; and no directory, neither
