@@ -259,7 +259,14 @@ static int s_stats_new(lt_api_t *self)
 
 static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int64_t start_us)
 {
-    const char *outcome = r->status < 300 ? "ok" : r->status < 500 ? "refused" : "failed";
+    /* A key the owner does not hold is an answer, not a refusal: a
+     * refusal-rate alert must not fire on ordinary misses
+     * (docs/operations.md, "Metrics reference"). */
+    int missed = r->reason && strcmp(r->reason, "not_found") == 0;
+    const char *outcome = missed            ? "not_found"
+                          : r->status < 300 ? "ok"
+                          : r->status < 500 ? "refused"
+                                            : "failed";
     const char *v[3] = {endpoint, outcome, r->reason ? r->reason : "ok"};
     lt_stats_inc(lt_stats_series(self->requests, v));
     /* In microseconds: most answers take under a millisecond, which whole

@@ -192,6 +192,10 @@ key = 'lienthong_http_requests_total{endpoint="lookup",outcome="ok",reason="ok"}
 check(s1.get(key, 0) >= 2 and s1.get(key, 0) > s0.get(key, 0), "the lookup counter moved")
 check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",reason="grant_field"}', 0) >= 2,
       "refusals are counted by reason")
+# The lookup of an unknown key above is an answer, not a refusal.
+check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="not_found",reason="not_found"}', 0) >= 1
+      and not any('outcome="refused",reason="not_found"' in k for k in s1),
+      "a key not found is counted as outcome not_found, not as a refusal")
 check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="lookup"') for k in s1),
       "a lookup latency histogram is exported")
 # Timed in microseconds: /healthz answers in well under a millisecond,
