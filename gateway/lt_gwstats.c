@@ -40,23 +40,36 @@ lt_stats_series_t *lt_gwstats_store_writable(lt_stats_t *stats)
     return lt_gwstats_series(stats, &def, NULL);
 }
 
+/* The series of code in codes' family. */
+static lt_stats_series_t *s_code_series(const lt_gwstats_codes_t *codes, Lienthong__ErrorCode code)
+{
+    const char *name = lt_wire_error_name(code);
+    const char *values[2] = {codes->fixed ? codes->fixed : name, name};
+    return lt_stats_series(codes->family, values);
+}
+
 int lt_gwstats_codes_init(lt_gwstats_codes_t *codes, lt_stats_t *stats, const lt_stats_def_t *def,
                           const char *fixed)
 {
     *codes = (lt_gwstats_codes_t){.fixed = fixed};
-    return lt_stats_register(stats, def, &codes->family) == 0 ? 0 : -1;
+    if (lt_stats_register(stats, def, &codes->family) != 0)
+        return -1;
+    /* Each code's series from the start, at 0: rate() and increase() see
+     * a code's first event only as a change from a sample before it, and
+     * an alert on the rate of a refusal seen once would never fire
+     * (docs/operations.md, "Metrics reference"). ERR_NONE is no refusal:
+     * a family counting answers too (pre-fills) gets it at its first. */
+    for (size_t i = 1; i < LT_GWSTATS_CODES; i++)
+        codes->by_code[i] = s_code_series(codes, (Lienthong__ErrorCode)i);
+    return 0;
 }
 
 void lt_gwstats_codes_inc(lt_gwstats_codes_t *codes, Lienthong__ErrorCode code)
 {
     assert((size_t)code < LT_GWSTATS_CODES); /* the gateway's own codes, PROTOCOL.md 9 */
     size_t i = (size_t)code;
-    if (!codes->by_code[i]) {
-        /* Once per code: the only string work this counter ever does. */
-        const char *name = lt_wire_error_name(code);
-        const char *values[2] = {codes->fixed ? codes->fixed : name, name};
-        codes->by_code[i] = lt_stats_series(codes->family, values);
-    }
+    if (!codes->by_code[i]) /* ERR_NONE, once: the only string work it ever does */
+        codes->by_code[i] = s_code_series(codes, code);
     lt_stats_inc(codes->by_code[i]);
 }
 

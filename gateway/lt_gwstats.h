@@ -6,7 +6,8 @@
  * name. Two kinds of statistic are kept by several modules and defined
  * here once: the latency of store commits (publish groups, replica batches,
  * audit flushes), and counters labelled by error code (PROTOCOL.md 9),
- * whose series are looked up on the first use of each code. */
+ * whose series of the codes but ERR_NONE are created at 0 when the family
+ * is, so that the first event of a code is a change a rate sees. */
 #ifndef LT_GWSTATS_H
 #define LT_GWSTATS_H
 
@@ -34,7 +35,8 @@ lt_stats_series_t *lt_gwstats_commit(lt_stats_t *stats, const char *what);
 lt_stats_series_t *lt_gwstats_store_writable(lt_stats_t *stats);
 
 /* A counter labelled by error code name, and optionally by one fixed label
- * before it (e.g. op="lookup"): series are found on first use of a code. */
+ * before it (e.g. op="lookup"): every code's series but ERR_NONE's exists
+ * from the start, ERR_NONE's from its first use. */
 typedef struct {
     lt_stats_family_t *family;
     const char *fixed; /* the fixed label's value, or NULL when the family has only the code */

@@ -221,6 +221,20 @@ static void test_expiry_during_traffic(void)
     int64_t start = lt_it_ms();
     LT_IT_REQUIRE(lt_it_gw_run(owner, READY_MS) == 0);
     LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
+    /* A fresh gateway's counters by error code are there at 0, so that a
+     * rate or increase sees their first event. */
+    metrics = lt_it_gw_metrics(cons, REPLY_MS);
+    static const char *const zero[] = {
+        "\nlienthong_peer_refused_total{reason=\"ERR_FORBIDDEN\"} 0\n",
+        "\nlienthong_query_refused_total{op=\"verify\",reason=\"ERR_PURPOSE\"} 0\n",
+        "\nlienthong_prefill_requests_total{reason=\"ERR_NOT_FOUND\"} 0\n"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++) {
+        if (!metrics || !strstr(metrics, zero[i]))
+            fprintf(stderr, "\n  a fresh gateway's metrics lack %s", zero[i] + 1);
+        CU_ASSERT(metrics && strstr(metrics, zero[i]));
+    }
+    free(metrics);
+    metrics = NULL;
     /* Under a day left: warned at start, and the status names the expiry. */
     CU_ASSERT(lt_it_log_has(owner, 0, "expires at", "less than 1 day"));
     Lienthong__StatusReply *r = s_status(owner, &env);
