@@ -40,6 +40,9 @@ install(FILES ${CMAKE_CURRENT_LIST_DIR}/examples/gateway.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/api.conf
               ${CMAKE_CURRENT_LIST_DIR}/examples/import.conf
         DESTINATION ${CMAKE_INSTALL_DATADIR}/lienthong/examples)
+# Alerting rules for Prometheus (docs/operations.md, "Metrics reference").
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/prometheus/lienthong-alerts.yml
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/lienthong/examples)
 # Configuration and state directories (owners and modes come from the
 # tmpfiles.d entry; /run/lienthong is created at boot by it and by the
 # units' RuntimeDirectory=, never shipped).
