@@ -58,6 +58,7 @@ typedef struct {
     int64_t opened_at;     /* monotonic ms the socket was made */
     int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
     void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
+    int linked;            /* its connection is made (s_link_linked), until it ends */
     int handshake;         /* last handshake failure since it was greeted or made, or 0 */
     int64_t retry_at;      /* monotonic ms to reopen it after a refused handshake, 0: none */
     int64_t retry_ms;      /* the back-off before that reopen, 0 once greeted */
@@ -438,6 +439,7 @@ static int s_link_reopen(lt_peers_t *self, link_t *l, const Lienthong__Member *m
     l->sock = s;
     l->mon = lt_sockmon_watch(self->zmq_ctx, s);
     l->handshake = 0;
+    l->linked = 0;
     l->endpoint = ep;
     memcpy(l->server_key, key, LT_KEY_BYTES);
     l->opened_at = lt_clock_mono_ms();
@@ -527,7 +529,7 @@ static int s_given_up(int hs)
 static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
 {
     /* Drained every tick, so that the monitor's pipe stays short. */
-    int hs = lt_sockmon_handshake(l->mon);
+    int hs = lt_sockmon_handshake(l->mon, &l->linked);
     if (hs)
         l->handshake = hs;
     if (s_given_up(hs) && !l->retry_at) {
@@ -584,6 +586,7 @@ static void s_inbound_tick(lt_peers_t *self, int64_t now)
  * count. */
 static size_t s_connected(const lt_peers_t *self, char **names);
 static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now);
+static int s_link_linked(link_t *l);
 static void s_link_retry(lt_peers_t *self, link_t *l, int64_t now);
 
 void lt_peers_tick(lt_peers_t *self)
@@ -598,6 +601,7 @@ void lt_peers_tick(lt_peers_t *self)
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *l = &self->links[i];
         s_link_silence(self, l, now);
+        (void)s_link_linked(l);
         s_link_retry(self, l, now);
         s_link_keycheck(self, l, now);
         if (now - l->hello_at < (l->greeted ? s_refresh_ms(self) : HELLO_RETRY_MS))
@@ -648,6 +652,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     if (!l->greeted)
         l->up_since = lt_clock_now_ms();
     l->greeted = 1;
+    l->linked = 1;
     l->unreachable = 0;
     l->handshake = 0;
     l->retry_ms = 0;
@@ -862,13 +867,25 @@ static int s_link_up(const link_t *l)
     return zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
 }
 
+/* 1 if link l's connection is made, though its send queue may be full:
+ * it can send now, its peer answered a Hello, or its monitor saw the
+ * handshake done, and none of them saw the connection end since. A link
+ * without a monitor (attached) learns it can send when it is asked or
+ * ticked. */
+static int s_link_linked(link_t *l)
+{
+    if (s_link_up(l))
+        l->linked = 1;
+    return l->linked;
+}
+
 int lt_peers_link_up(lt_peers_t *self, const char *member, int64_t *heard_ms)
 {
-    const link_t *l = s_link_find(self, member);
+    link_t *l = s_link_find(self, member);
     *heard_ms = 0;
     if (!l)
         return -1;
-    if (s_link_up(l))
+    if (s_link_linked(l))
         return 1;
     /* heard_at is the link's start until its peer answers: peer_version
      * tells the two apart, as for the status (s_member_state). */

@@ -40,10 +40,10 @@ void *lt_peers_link(lt_peers_t *self, const char *member);
  * PROTOCOL.md 7.4). A member with a single endpoint keeps its connection:
  * reconnecting is libzmq's job. */
 void lt_peers_rotate(lt_peers_t *self, const char *member);
-/* Whether the link to member can carry a message now, its handshake done
- * and its connection open: 1, or 0 (*heard_ms: unix ms its peer last
- * answered a Hello on it, 0 when it never did), or -1 when there is no
- * link to member. */
+/* Whether the link to member is connected, its handshake done and its
+ * connection open, even when its send queue is full (PROTOCOL.md 7.4): 1,
+ * or 0 (*heard_ms: unix ms its peer last answered a Hello on it, 0 when it
+ * never did), or -1 when there is no link to member. */
 int lt_peers_link_up(lt_peers_t *self, const char *member, int64_t *heard_ms);
 /* Uses sock, a DEALER already connected to member (for instance one end of
  * an inproc pair in a test harness), as the link to member; the object

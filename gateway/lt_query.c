@@ -119,6 +119,7 @@ typedef struct {
     int64_t started_us;    /* monotonic us when the application asked */
     char *owner_said;      /* the owner's last transient Error, for the timeout's message */
     int sent;              /* handed to the link once at least: the owner may answer its id */
+    int linked;            /* its owner's link was connected since it was accepted (7.4) */
     size_t cost;           /* its share of self->out_bytes (s_out_cost) */
     lt_query_done_fn done; /* made by another module (lt_query_lookup_for): its outcome goes there */
     void *done_arg;
@@ -1529,9 +1530,16 @@ static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lient
 static int s_out_send(lt_query_t *self, outstanding_t *o)
 {
     void *sock = lt_peers_link(self->ctx->peers, o->owner);
-    if (!sock || lt_wire_send_copy(sock, NULL, 0, &o->frame) != 0)
+    int64_t heard;
+    if (!sock || lt_wire_send_copy(sock, NULL, 0, &o->frame) != 0) {
+        /* A connected link whose queue is full (an owner slow to read) is
+         * slow, not unreachable (s_unreachable). */
+        if (sock && !o->linked)
+            o->linked = lt_peers_link_up(self->ctx->peers, o->owner, &heard) == 1;
         return -1;
+    }
     o->sent = 1;
+    o->linked = 1; /* links send on connections made only (lt_sock) */
     return 0;
 }
 
@@ -2247,15 +2255,15 @@ void lt_query_forget(lt_query_t *self, uint64_t id)
 }
 
 /* At the deadline of a request from an application: how its owner is
- * unreachable (in buf), when the link to it never carried the request
- * since it was accepted or has no connection now (PROTOCOL.md 7.4, 8.3);
- * NULL when it is connected, only slow. A profile's parts keep their
- * timeout (7.7). */
+ * unreachable (in buf), when the link to it was not connected at any time
+ * since the request was accepted, as far as sends and the link's state
+ * tell (PROTOCOL.md 7.4, 8.3); NULL when it was, the owner only slow or
+ * its link's queue full. A profile's parts keep their timeout (7.7). */
 static const char *s_unreachable(lt_query_t *self, const outstanding_t *o, char *buf, size_t len)
 {
     int64_t heard = 0;
     int up = self->ctx->peers ? lt_peers_link_up(self->ctx->peers, o->owner, &heard) : -1;
-    if (o->done || (o->sent && up == 1))
+    if (o->done || o->linked || up == 1)
         return NULL;
     char at[32] = "";
     if (!heard) {

@@ -159,6 +159,9 @@ void lt_sockmon_event(lt_sockmon_t *self, uint16_t event, int32_t value)
 #define HANDSHAKE_EVENTS                                                                           \
     (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/* Whether the link is connected: a full send queue also stops its sends,
+ * so only these events tell a peer not reached (lt_peers_link_up). */
+#define LINK_EVENTS (HANDSHAKE_EVENTS | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
 /* A DEALER retries every reconnect interval: a few events per tick. */
 #define EVENTS_PER_CALL 64
 
@@ -170,8 +173,7 @@ void *lt_sockmon_watch(void *zctx, void *sock)
     /* No high-water mark: libzmq's I/O thread blocks on a full monitor
      * pipe, and the poll loop drains it every tick. */
     int hwm = 0;
-    if (zmq_socket_monitor(sock, ep, HANDSHAKE_EVENTS) != 0 ||
-        !(mon = zmq_socket(zctx, ZMQ_PAIR)) ||
+    if (zmq_socket_monitor(sock, ep, LINK_EVENTS) != 0 || !(mon = zmq_socket(zctx, ZMQ_PAIR)) ||
         zmq_setsockopt(mon, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 || zmq_connect(mon, ep) != 0) {
         lt_warn("link", "cannot watch a link's handshakes: %s", zmq_strerror(zmq_errno()));
         (void)zmq_socket_monitor(sock, NULL, 0);
@@ -207,12 +209,15 @@ out:
     return ev;
 }
 
-int lt_sockmon_handshake(void *mon)
+int lt_sockmon_handshake(void *mon, int *linked)
 {
     int last = 0, ev;
-    for (int i = 0; mon && i < EVENTS_PER_CALL && (ev = s_link_event(mon)) >= 0; i++)
+    for (int i = 0; mon && i < EVENTS_PER_CALL && (ev = s_link_event(mon)) >= 0; i++) {
         if (ev & HANDSHAKE_EVENTS)
             last = ev;
+        if (ev & LINK_EVENTS)
+            *linked = ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    }
     return last;
 }
 

@@ -59,8 +59,10 @@ void *lt_sockmon_watch(void *zctx, void *sock);
 
 /* Reads the waiting events of mon (NULL: none), bounded per call: the
  * last handshake failure among them (ZMQ_EVENT_HANDSHAKE_FAILED_*), or 0
- * when there was none. */
-int lt_sockmon_handshake(void *mon);
+ * when there was none. *linked becomes 1 when the last event that tells
+ * is a handshake done, 0 when it is a failure or the connection's end; it
+ * is left alone when none tells. */
+int lt_sockmon_handshake(void *mon, int *linked);
 
 /* Stops watching sock and closes *mon_p, which becomes NULL. Idempotent. */
 void lt_sockmon_unwatch(void *sock, void **mon_p);

@@ -618,6 +618,59 @@ static void test_no_time_refused(void)
                     made);
 }
 
+/* 1 when the caller's link to the owner has room to send now. */
+static int s_link_room(void)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(c.link, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLOUT);
+}
+
+/* The owner's gateway is connected but does not read: lookups fill the
+ * link's send queue, and as many again wait unsent. At their deadline all
+ * end ERR_TIMEOUT and count as timeouts, the unsent too: the link was
+ * connected all along, only full (PROTOCOL.md 7.4). Before, every one
+ * ended ERR_UNAVAILABLE "not connected (never heard from)" and counted as
+ * unreachable: a full queue was taken for a link that is down. */
+static void test_full_queue_times_out(void)
+{
+    Lienthong__Envelope *env;
+    int64_t timeouts = s_stat(c.stats, "lienthong_query_timeouts", "lookup", NULL);
+    int64_t unreachable = s_stat(c.stats, "lienthong_query_unreachable", "lookup", NULL);
+    size_t before = lt_query_outstanding(c.q), sent = 0, unsent = 0;
+    int64_t deadline = lt_clock_now_ms() + 1000;
+    lt_peers_tick(c.peers); /* each turn of the gateway's loop does */
+    while (s_link_room() && sent < 100000) {
+        s_app_lookup_until(++g_id, "001", deadline);
+        sent++;
+    }
+    CU_ASSERT_FATAL(!s_link_room());
+    for (; unsent < sent; unsent++)
+        s_app_lookup_until(++g_id, "001", deadline);
+    CU_ASSERT_EQUAL_FATAL(lt_query_outstanding(c.q), before + sent + unsent);
+    while (lt_clock_now_ms() <= deadline) {
+        lt_query_tick(c.q, c.local); /* the unsent are tried again */
+        zmq_poll(NULL, 0, 50);
+    }
+    lt_query_tick(c.q, c.local);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), before);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_timeouts", "lookup", NULL) - timeouts,
+                    (int64_t)(sent + unsent));
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_unreachable", "lookup", NULL), unreachable);
+    size_t got = 0;
+    while ((env = s_app_recv(100, NULL, NULL))) {
+        got++;
+        CU_ASSERT(env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
+                  env->error->code == LIENTHONG__ERROR_CODE__ERR_TIMEOUT &&
+                  !strstr(env->error->message, "not connected"));
+        lt_wire_free(&env);
+    }
+    CU_ASSERT(got > 0);
+    lt_wire_in_t in;
+    while (s_waiting(g.router, 100) && lt_wire_recv(g.router, 1, 0, &in) == 0)
+        lt_wire_in_close(&in);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -631,6 +684,8 @@ int main(void)
         {"a request with neither timeout_ms nor deadline_ms is refused at once",
          test_no_time_refused},
         {"the bytes of the outstanding requests are bounded", test_outstanding_bytes_bounded},
+        {"an owner connected but not reading: a full link queue times out, not unreachable",
+         test_full_queue_times_out},
         {"the table of outstanding requests is bounded", test_outstanding_bounded},
         {NULL, NULL},
     };
