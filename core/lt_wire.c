@@ -41,6 +41,8 @@ static int s_checks(const Lienthong__Envelope *env, const uint8_t *buf, size_t l
     return 0;
 }
 
+static int s_scan_version(const uint8_t *buf, size_t len, uint64_t *version);
+
 Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t cap,
                                        Lienthong__ErrorCode *code, uint64_t *request_id, char *err,
                                        size_t errlen)
@@ -53,21 +55,25 @@ Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t ca
         snprintf(err, errlen, "frame of %zu bytes exceeds the %zu-byte cap", len, cap);
         return NULL;
     }
+    /* The version before the unpack: a later version may lay out its body
+     * otherwise, and its client is told "version", not "malformed" (4.2). */
+    uint64_t version;
+    int scanned = s_scan_version(buf, len, &version) == 0;
     Lienthong__Envelope *env = lienthong__envelope__unpack(NULL, len, buf);
+    /* The id is read before the version check, so that an ERR_VERSION
+     * echoes it too when the body holds one as version 1 reads it (4.4):
+     * the client can then match the refusal to its request. */
+    *request_id = env ? lt_valid_request_id(env) : 0;
+    if (scanned && version != LT_PROTO_VERSION) {
+        *code = LIENTHONG__ERROR_CODE__ERR_VERSION;
+        snprintf(err, errlen, "protocol version %llu is not supported (supported: %d)",
+                 (unsigned long long)version, LT_PROTO_VERSION);
+        lienthong__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
     if (!env) {
         *code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
         snprintf(err, errlen, "frame of %zu bytes is not a valid envelope", len);
-        return NULL;
-    }
-    /* Read before the version check, so that an ERR_VERSION echoes the id
-     * too when the body holds one (PROTOCOL.md 4.4): the client can then
-     * match the refusal to its request. */
-    *request_id = lt_valid_request_id(env);
-    if (env->version != LT_PROTO_VERSION) {
-        *code = LIENTHONG__ERROR_CODE__ERR_VERSION;
-        snprintf(err, errlen, "protocol version %u is not supported (supported: %d)",
-                 env->version, LT_PROTO_VERSION);
-        lienthong__envelope__free_unpacked(env, NULL);
         return NULL;
     }
     if (s_checks(env, buf, len, code, err, errlen) != 0) {
@@ -75,6 +81,40 @@ Lienthong__Envelope *lt_wire_decode_id(const uint8_t *buf, size_t len, size_t ca
         return NULL;
     }
     return env;
+}
+
+/* One top-level field of an encoded message at *off, which moves past it:
+ * its key, and its value (a varint's) or bytes (a length-delimited
+ * field's, *v their length). 0, or -1 when the bytes are no field. */
+static int s_next_field(const uint8_t *buf, size_t len, size_t *off, uint64_t *key, uint64_t *v,
+                        const uint8_t **bytes)
+{
+    size_t n = lt_valid_varint(buf + *off, len - *off, key);
+    if (!n || (*key >> 3) == 0)
+        return -1;
+    *off += n;
+    switch (*key & 7) {
+    case 0: /* varint */
+        if (!(n = lt_valid_varint(buf + *off, len - *off, v)))
+            return -1;
+        *off += n;
+        return 0;
+    case 1: /* 64-bit */
+    case 5: /* 32-bit */
+        n = (*key & 7) == 1 ? 8 : 4;
+        if (len - *off < n)
+            return -1;
+        *off += n;
+        return 0;
+    case 2: /* length-delimited */
+        if (!(n = lt_valid_varint(buf + *off, len - *off, v)) || *v > len - *off - n)
+            return -1;
+        *bytes = buf + *off + n;
+        *off += n + (size_t)*v;
+        return 0;
+    default:
+        return -1;
+    }
 }
 
 /* The one body field of an encoded envelope: its bytes and field number. */
@@ -85,39 +125,37 @@ static int s_find_body(const uint8_t *buf, size_t len, const uint8_t **body, siz
     int bodies = 0;
     while (off < len) {
         uint64_t key, v;
-        size_t n = lt_valid_varint(buf + off, len - off, &key);
-        if (!n || (key >> 3) == 0)
+        const uint8_t *bytes;
+        if (s_next_field(buf, len, &off, &key, &v, &bytes) != 0)
             return -1;
-        off += n;
-        switch (key & 7) {
-        case 0: /* varint */
-            if (!(n = lt_valid_varint(buf + off, len - off, &v)))
-                return -1;
-            off += n;
-            break;
-        case 1: /* 64-bit */
-        case 5: /* 32-bit */
-            if (len - off < ((key & 7) == 1 ? 8u : 4u))
-                return -1;
-            off += (key & 7) == 1 ? 8 : 4;
-            break;
-        case 2: /* length-delimited */
-            if (!(n = lt_valid_varint(buf + off, len - off, &v)) || v > len - off - n)
-                return -1;
-            off += n;
-            if ((key >> 3) >= 10) {
-                bodies++;
-                *body = buf + off;
-                *body_len = (size_t)v;
-                *field = (uint32_t)(key >> 3);
-            }
-            off += (size_t)v;
-            break;
-        default:
-            return -1;
+        if ((key & 7) == 2 && (key >> 3) >= 10) {
+            bodies++;
+            *body = bytes;
+            *body_len = (size_t)v;
+            *field = (uint32_t)(key >> 3);
         }
     }
     return bodies == 1 ? 0 : -1;
+}
+
+/* The version of an encoded envelope read by a flat walk of its top-level
+ * fields, never its body (PROTOCOL.md 4.2): field 1, the last one read as
+ * protobuf does, 0 when absent. -1 when the frame is no list of fields,
+ * or field 1 is not a varint. */
+static int s_scan_version(const uint8_t *buf, size_t len, uint64_t *version)
+{
+    size_t off = 0;
+    *version = 0;
+    while (off < len) {
+        uint64_t key, v;
+        const uint8_t *bytes;
+        if (s_next_field(buf, len, &off, &key, &v, &bytes) != 0 ||
+            ((key >> 3) == 1 && (key & 7) != 0))
+            return -1;
+        if ((key >> 3) == 1)
+            *version = v;
+    }
+    return 0;
 }
 
 int lt_wire_body_bytes(const uint8_t *buf, size_t len, const uint8_t **body, size_t *body_len)

@@ -599,18 +599,22 @@ static void test_4_2_7_repeated_body(void)
     CU_ASSERT(s_raw_refused("\x08\x01\x5a\x00\x6a\x00", 6, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
 }
 
-static void test_4_2_4_undecodable(void)
+static void test_4_2_5_undecodable(void)
 {
     CU_ASSERT(s_raw_refused("\x08\x01\x5a\x05\x0a", 5, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
     CU_ASSERT(s_raw_refused("\xff\xff\xff", 3, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
 }
 
-static void test_4_2_5_version(void)
+static void test_4_2_4_version(void)
 {
     CU_ASSERT(s_raw_refused("\x08\x02\x5a\x00", 4, LIENTHONG__ERROR_CODE__ERR_VERSION, "supported: 1"));
     /* The version comes before the body: two body fields are no
      * ERR_MALFORMED under another version. */
     CU_ASSERT(s_raw_refused("\x08\x02\x5a\x00\x6a\x00", 6, LIENTHONG__ERROR_CODE__ERR_VERSION,
+                            "supported: 1"));
+    /* Nor a body version 1 cannot unpack: a lookup_request whose field 1
+     * is a string. */
+    CU_ASSERT(s_raw_refused("\x08\x02\xf2\x01\x03\x0a\x01x", 8, LIENTHONG__ERROR_CODE__ERR_VERSION,
                             "supported: 1"));
 }
 
@@ -1509,8 +1513,8 @@ int main(int argc, char **argv)
         {"4.1 an envelope of max_message bytes is served", test_4_1_envelope_of_max_message},
         {"4.2 #3 a frame over max_message: ERR_TOO_LARGE", test_4_2_3_frame_over_max_message},
         {"4.2 #7 a repeated body field: ERR_MALFORMED", test_4_2_7_repeated_body},
-        {"4.2 #4 an undecodable envelope: ERR_MALFORMED", test_4_2_4_undecodable},
-        {"4.2 #5 another version: ERR_VERSION, supported: 1", test_4_2_5_version},
+        {"4.2 #4 another version: ERR_VERSION, supported: 1", test_4_2_4_version},
+        {"4.2 #5 an undecodable envelope: ERR_MALFORMED", test_4_2_5_undecodable},
         {"4.2 #6 no known body: ERR_UNSUPPORTED", test_4_2_6_no_body},
         {"4.3 a body in the wrong direction: ERR_UNSUPPORTED", test_4_3_direction},
         {"4.4 an Error is never answered", test_4_4_error_not_answered},

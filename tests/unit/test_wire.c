@@ -150,6 +150,28 @@ static void test_version_error_keeps_request_id(void)
     free(buf);
 }
 
+/* The version is read before the body (PROTOCOL.md 4.2): a version-2
+ * envelope whose lookup_request holds field 1 as a string, which version
+ * 1 cannot unpack, is ERR_VERSION, with no id to echo; the same bytes as
+ * version 1 are ERR_MALFORMED. Before, both were ERR_MALFORMED. */
+static void test_version_before_body(void)
+{
+    /* version = 2; field 30 (lookup_request) of 3 bytes: field 1 as "x". */
+    uint8_t buf[] = {0x08, 0x02, 0xf2, 0x01, 0x03, 0x0a, 0x01, 'x'};
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
+    uint64_t id = 1;
+    char err[256] = "";
+    Lienthong__Envelope *got = lt_wire_decode_id(buf, sizeof buf, CAP, &code, &id, err, sizeof err);
+    CU_ASSERT(got == NULL && code == LIENTHONG__ERROR_CODE__ERR_VERSION && id == 0);
+    CU_ASSERT(strstr(err, "protocol version 2") != NULL);
+    lt_wire_free(&got);
+    buf[1] = 0x01;
+    expect_decode_error(buf, sizeof buf, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+    /* Field 1 that is not a varint: no version to read. */
+    static const uint8_t odd[] = {0x0a, 0x01, 'x', 0x5a, 0x00};
+    expect_decode_error(odd, sizeof odd, LIENTHONG__ERROR_CODE__ERR_MALFORMED);
+}
+
 /* PROTOCOL.md 4.2 check 6 and the error table: "no body set (including body
  * types unknown here)" is ERR_UNSUPPORTED. */
 static void test_no_body(void)
@@ -448,6 +470,7 @@ int main(void)
         {"garbage and truncation are ERR_MALFORMED", test_garbage_is_malformed},
         {"version other than 1 is ERR_VERSION", test_version_checked},
         {"an ERR_VERSION echoes the body's request_id", test_version_error_keeps_request_id},
+        {"the version is read before the body is unpacked", test_version_before_body},
         {"no (known) body is ERR_UNSUPPORTED", test_no_body},
         {"body and error names", test_names},
         {"inproc PAIR send/recv", test_pair_send_recv},
