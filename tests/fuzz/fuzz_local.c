@@ -751,6 +751,17 @@ static int s_for_data(Lienthong__Envelope__BodyCase c)
            c == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST;
 }
 
+/* Whether an application's lookup or verify carries no time: neither
+ * timeout_ms nor deadline_ms, refused at once (7.1). */
+static int s_no_time(const Lienthong__Envelope *env)
+{
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST)
+        return !env->lookup_request->timeout_ms && !env->lookup_request->deadline_ms;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
+        return !env->verify_request->timeout_ms && !env->verify_request->deadline_ms;
+    return 0;
+}
+
 /* Whether a handled body is answered at once, not after a network trip
  * (lookups, profiles) nor by the pump (sinks). */
 static int s_at_once(Lienthong__Envelope__BodyCase c)
@@ -794,7 +805,8 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
     int refused =
         !seen || !s_handled(body) || cut ||
         (body == LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST && s_keys_refused(seen->keys_request));
-    x.answered_at_once = refused || s_at_once(body);
+    int no_time = seen && !cut && s_no_time(seen);
+    x.answered_at_once = refused || no_time || s_at_once(body);
     x.silent = body == LIENTHONG__ENVELOPE__BODY_ERROR;
     x.code = cut ? LIENTHONG__ERROR_CODE__ERR_REVOKED : LIENTHONG__ERROR_CODE__ERR_NONE;
     if (sink)
@@ -815,6 +827,8 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
         abort(); /* answered not exactly once */
     if (rid == 0 && x.silent && x.replies != 0)
         abort(); /* an Error answered (4.4) */
+    if (rid == 0 && no_time && x.errors != 1)
+        abort(); /* a lookup or verify without a time not refused (7.1) */
     if (sink && takes >= 0) {
         if (rid == 0 && takes != !x.errors)
             abort(); /* refused in range, or taken outside it (8.2) */
@@ -941,11 +955,13 @@ static uint64_t rd_seq(fuzz_rd_t *r, const char *stream)
  *    the script), key_field choice;
  *  8 ProfileRequest: request_id byte, key, parts (each a stream), deadline;
  *  9 Resync: stream;
- * 10 LookupRequest: request_id byte, dataset (stream), key, one field;
+ * 10 LookupRequest: request_id byte, dataset (stream), key, one field,
+ *    timeout_ms byte (0: none, refused at once with ERR_MALFORMED);
  * 11 the member's standing: cut off (5.4) when bit 0 of the next byte is
  *    set, active otherwise (every input starts active);
  * 12 KeysRequest: request_id byte, dataset (stream), after (key), limit;
- * 13 DirectoryRequest: have_version byte. */
+ * 13 DirectoryRequest: have_version byte;
+ * 14 the poll loop's tick of lt_query: resends, and deadlines passed. */
 static void s_script(const uint8_t *data, size_t size)
 {
     fuzz_rd_t r = {data, size, 0};
@@ -1064,6 +1080,7 @@ static void s_script(const uint8_t *data, size_t size)
             q.fields = field;
             q.n_fields = fuzz_rd_u8(&r) & 1;
             q.purpose = "KYC";
+            q.timeout_ms = fuzz_rd_u8(&r); /* 0: none, refused at once (7.1) */
             s_send(LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q, rid, 0);
             break;
         }
@@ -1083,6 +1100,16 @@ static void s_script(const uint8_t *data, size_t size)
             Lienthong__DirectoryRequest q = LIENTHONG__DIRECTORY_REQUEST__INIT;
             q.have_version = fuzz_rd_u8(&r);
             s_send(LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &q, rid, 0);
+            break;
+        }
+        case 14: {
+            /* The poll loop's tick: lookups past their deadline end, to
+             * whichever client asked, each with an Error saying why. */
+            expect_t x = {.request_id = NO_ID};
+            lt_query_tick(G.query, G.g.router);
+            s_drain(&x);
+            if (x.replies != x.errors)
+                abort(); /* a tick answered something */
             break;
         }
         default:
@@ -1218,12 +1245,14 @@ static void s_write_seeds(const char *dir)
     lq.dataset = OD_POP;
     lq.key = (char *)s_keys[1];
     lq.purpose = "KYC";
+    lq.timeout_ms = 200;
     s_seed(dir, "lookup", LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq);
 
     /* Scripts (see s_script): publish three, attach from 1 with credit 2,
      * pump, ack 2, ack 2 again (refused), pump, ack 3, ack 9 (refused),
-     * status; then a pre-fill, a profile, resyncs, a lookup, readiness and
-     * metrics, and a lookup, readiness and status while cut off. */
+     * status; then a pre-fill, a profile, resyncs, a lookup of the replica's
+     * owner of 200 ms, a tick, readiness and metrics, a lookup, readiness and status while cut
+     * off, and, active again, a lookup without a time (refused). */
     static const uint8_t sink[] = {
         0x00, 0, 1, 2, 0, 0, 1, 0x08, 1, 0, 1, 0x18, 2, 0, 2, 0x18, /* publish 3 */
         0x01, 0, 0x03, 2,                                           /* attach from 1, credit 2 */
@@ -1232,7 +1261,8 @@ static void s_write_seeds(const char *dir)
         0x03, 1, 0x02, 0, 0x00, 0x02, 0, 0x43, 0x04};               /* pump, ack 3, ack 9 */
     fuzz_write_seed(dir, "script-sink", sink, sizeof sink);
     static const uint8_t requests[] = {0x07, 5, 3, 0, 0, 0x08, 6, 0, 2, 5, 3, 10,
-                                       0x09, 5, 0x09, 0, 0x0a, 4, 0, 1, 1, 0x85, 0x06,
-                                       0x0b, 1, 0x0a, 4, 0, 1, 1, 0x05, 0x04, 0x0b, 0};
+                                       0x09, 5, 0x09, 0, 0x0a, 4, 5, 1, 1, 200, 0x0e, 0x85, 0x06,
+                                       0x0b, 1, 0x0a, 4, 0, 1, 1, 0, 0x05, 0x04, 0x0b, 0,
+                                       0x0a, 5, 1, 1, 1, 0};
     fuzz_write_seed(dir, "script-requests", requests, sizeof requests);
 }
