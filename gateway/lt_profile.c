@@ -26,6 +26,7 @@ typedef struct {
     Lienthong__ProfileOutcome outcome;
     Lienthong__ErrorCode code;
     Lienthong__SignedAnswer *answer; /* verified by lt_query (7.4), or NULL */
+    ProtobufCBinaryData request;     /* the LookupRequest sent, bytes the answer binds */
     char *detail;
 } part_t;
 
@@ -87,6 +88,7 @@ static void s_free(lt_profile_t *self, profile_t *pr)
         free(p->dataset);
         free(p->record_type);
         free(p->detail);
+        free(p->request.data);
         if (p->answer)
             lienthong__signed_answer__free_unpacked(p->answer, NULL);
     }
@@ -120,6 +122,10 @@ static void s_reply(lt_profile_t *self, profile_t *pr)
         parts[i].outcome = p->outcome;
         parts[i].code = p->code;
         parts[i].answer = p->answer;
+        /* Only beside an answer: the bytes it binds, so that the client
+         * checks it as 7.8 says (7.7). */
+        if (p->answer)
+            parts[i].request = p->request;
         parts[i].record_type = p->record_type ? p->record_type : "";
         parts[i].detail = p->detail ? p->detail : "";
         ptrs[i] = &parts[i];
@@ -280,6 +286,18 @@ static const char *s_hopeless(lt_profile_t *self, part_t *p, const Lienthong__Po
     return NULL;
 }
 
+/* Keeps the bytes of lq as sent: lt_query packs the same struct into the
+ * frame, and protobuf-c packs one struct to one byte string, so these are
+ * the bytes the owner hashes into request_hash (7.3, 7.8). */
+static Lienthong__ErrorCode s_keep_request(part_t *p, const Lienthong__LookupRequest *lq)
+{
+    size_t len = lienthong__lookup_request__get_packed_size(lq);
+    if (!(p->request.data = malloc(len ? len : 1)))
+        return LIENTHONG__ERROR_CODE__ERR_INTERNAL;
+    p->request.len = lienthong__lookup_request__pack(lq, p->request.data);
+    return LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
 /* Starts one part's lookup, or ends the part at once. */
 static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthong__ProfileRequest *q,
                     const Lienthong__ProfilePart *qp, const Lienthong__OnBehalf *who,
@@ -319,6 +337,11 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
     if (!qp->n_fields && policy->n_fields <= LT_QUERY_MAX_FIELDS) {
         lq.fields = policy->fields;
         lq.n_fields = policy->n_fields;
+    }
+    if ((code = s_keep_request(p, &lq)) != LIENTHONG__ERROR_CODE__ERR_NONE) {
+        s_end(p, LIENTHONG__PROFILE_OUTCOME__PART_ERROR, code,
+              "out of memory copying the part's lookup request");
+        return;
     }
     p->lookup_id = lq.request_id;
     code = lt_query_lookup_for(self->query, &lq, who, s_on_done, p, why,

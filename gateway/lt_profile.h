@@ -6,11 +6,13 @@
  * entries as a lookup a local application makes), collects the verified
  * answers, and sends ONE ProfileReply when every part is in or at the
  * deadline, with `timeout` for the parts still missing: one slow owner
- * does not hold the others back. A part this gateway can tell is hopeless
- * (a dataset its directory does not know, one without a lookup policy for
- * this member, one the member owns itself) is refused at once, without a
- * network trip. Nothing here blocks: answers and timeouts come from the
- * poll loop through lt_query's callbacks. */
+ * does not hold the others back. Each answer goes with the LookupRequest
+ * bytes it binds, so that the client can check it away from the gateway
+ * (7.8). A part this gateway can tell is hopeless (a dataset its directory
+ * does not know, one without a lookup policy for this member, one the
+ * member owns itself) is refused at once, without a network trip. Nothing
+ * here blocks: answers and timeouts come from the poll loop through
+ * lt_query's callbacks. */
 #ifndef LT_PROFILE_H
 #define LT_PROFILE_H
 

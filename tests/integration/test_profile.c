@@ -9,21 +9,24 @@
  *
  * Proves: one profile request yields one reply with a part per dataset in
  * the order asked, each a LookupAnswer signed by that dataset's owner, with
- * the values published; a field beyond the policy makes its part `withheld`
- * (listing the field and reason), an unknown key `not_found`, an unknown
- * dataset and a dataset without a policy `refused` at once; a part without
- * fields gets the policy's; each part is audited on the portal as a lookup
- * made for the application; `lienthong profile` prints text and JSON with
- * exit 0 / 1; the HTTP API's POST /v1/profile answers the same with the
- * app's grants enforced; and with the vaccination owner stopped, the reply
- * still comes by the deadline (plus a margin), with the other parts
- * released and a `timeout` part; an owner's long withheld list in a part's
- * detail is cut on a character boundary, so the reply still decodes.
+ * the values published, beside the LookupRequest bytes it binds (the
+ * profile's key, the part's dataset, H32 its request_hash); a field beyond
+ * the policy makes its part `withheld` (listing the field and reason), an
+ * unknown key `not_found`, an unknown dataset and a dataset without a
+ * policy `refused` at once; a part without fields gets the policy's; each
+ * part is audited on the portal as a lookup made for the application;
+ * `lienthong profile` prints text and JSON with exit 0 / 1; the HTTP API's
+ * POST /v1/profile answers the same with the app's grants enforced; and
+ * with the vaccination owner stopped, the reply still comes by the deadline
+ * (plus a margin), with the other parts released and a `timeout` part; an
+ * owner's long withheld list in a part's detail is cut on a character
+ * boundary, so the reply still decodes.
  *
  * Usage: test_profile /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
 #include "lt_itest.h"
 #include "lt_client.h"
+#include "lt_crypto.h"
 #include "lt_file.h"
 #include "lt_limits.h"
 #include "lt_wire.h"
@@ -242,16 +245,37 @@ static Lienthong__Envelope *s_profile(const char *key, const part_t *parts, size
     return s_profile_of(key, ptrs, n, deadline_ms, took_ms);
 }
 
+/* Whether the part's request bytes are the LookupRequest for key and the
+ * part's dataset that a answers: its request_id, and H32 of them its
+ * request_hash (PROTOCOL.md 7.7, 7.8 steps 1 and 7). */
+static int s_bound(const Lienthong__ProfilePartReply *p, const Lienthong__LookupAnswer *a,
+                   const char *key)
+{
+    uint8_t hash[LT_HASH_BYTES];
+    Lienthong__LookupRequest *q =
+        lienthong__lookup_request__unpack(NULL, p->request.len, p->request.data);
+    if (!q)
+        return 0;
+    lt_crypto_hash(p->request.data, p->request.len, hash);
+    int ok = strcmp(q->key, key) == 0 && strcmp(q->dataset, p->dataset) == 0 &&
+             q->request_id == a->request_id && a->request_hash.len == LT_HASH_BYTES &&
+             memcmp(a->request_hash.data, hash, LT_HASH_BYTES) == 0;
+    lienthong__lookup_request__free_unpacked(q, NULL);
+    return ok;
+}
+
 /* The LookupAnswer of part p (free it), after checking that it is signed
- * by owner and bound to its own request: NULL when it is not. */
-static Lienthong__LookupAnswer *s_answer(const Lienthong__ProfilePartReply *p, const char *owner)
+ * by owner and bound to the request for key the part carries: NULL when it
+ * is not. */
+static Lienthong__LookupAnswer *s_answer(const Lienthong__ProfilePartReply *p, const char *owner,
+                                         const char *key)
 {
     if (!p->answer)
         return NULL;
     Lienthong__LookupAnswer *a =
         lienthong__lookup_answer__unpack(NULL, p->answer->answer.len, p->answer->answer.data);
-    if (a && (strcmp(a->owner, owner) != 0 || a->request_hash.len != 32 ||
-              p->answer->root_signature.len != 64)) {
+    if (a && (strcmp(a->owner, owner) != 0 || p->answer->root_signature.len != 64 ||
+              !s_bound(p, a, key))) {
         lienthong__lookup_answer__free_unpacked(a, NULL);
         return NULL;
     }
@@ -289,8 +313,8 @@ static void test_three_released(void)
     CU_ASSERT_STRING_EQUAL(p[0]->record_type, "lienthong.records.Population");
     CU_ASSERT_STRING_EQUAL(p[1]->record_type, "lienthong.records.InsuranceCard");
     CU_ASSERT_STRING_EQUAL(p[2]->record_type, "lienthong.records.Vaccination");
-    LT_IT_REQUIRE((a[0] = s_answer(p[0], ID_BCA)) && (a[1] = s_answer(p[1], ID_BHXH)) &&
-                  (a[2] = s_answer(p[2], ID_BYT)));
+    LT_IT_REQUIRE((a[0] = s_answer(p[0], ID_BCA, KEY)) && (a[1] = s_answer(p[1], ID_BHXH, KEY)) &&
+                  (a[2] = s_answer(p[2], ID_BYT, KEY)));
     pop = (Lienthong__Records__Population *)s_payload(a[0], &lienthong__records__population__descriptor);
     card = (Lienthong__Records__InsuranceCard *)s_payload(a[1], &lienthong__records__insurance_card__descriptor);
     vac = (Lienthong__Records__Vaccination *)s_payload(a[2], &lienthong__records__vaccination__descriptor);
@@ -331,15 +355,16 @@ static void test_mixed_outcomes(void)
     /* KEY2 is in the population register only. */
     CU_ASSERT(OUTCOME(p[0], WITHHELD));
     CU_ASSERT_PTR_NOT_NULL(strstr(p[0]->detail, "permanent_address"));
-    LT_IT_REQUIRE((a = s_answer(p[0], ID_BCA)));
+    LT_IT_REQUIRE((a = s_answer(p[0], ID_BCA, KEY2)));
     CU_ASSERT(lt_it_released(a, "full_name"));
     CU_ASSERT(lt_it_reason_is(a, "permanent_address", "not allowed by policy"));
     CU_ASSERT(OUTCOME(p[1], NOT_FOUND));
     CU_ASSERT_EQUAL(p[1]->code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
-    LT_IT_REQUIRE((b = s_answer(p[1], ID_BHXH))); /* a signed "not found" */
+    LT_IT_REQUIRE((b = s_answer(p[1], ID_BHXH, KEY2))); /* a signed "not found" */
     CU_ASSERT(OUTCOME(p[2], NOT_FOUND));
     CU_ASSERT(OUTCOME(p[3], REFUSED));
     CU_ASSERT_PTR_NULL(p[3]->answer);
+    CU_ASSERT_EQUAL(p[3]->request.len, 0); /* no answer, no request to check it by */
     CU_ASSERT_PTR_NOT_NULL(strstr(p[3]->detail, "directory"));
     CU_ASSERT_EQUAL(p[3]->code, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND); /* PROTOCOL.md 7.7 */
     CU_ASSERT(OUTCOME(p[4], REFUSED));
@@ -353,7 +378,7 @@ static void test_mixed_outcomes(void)
     p = rep->profile_reply->parts;
     CU_ASSERT(OUTCOME(p[0], RELEASED));
     lienthong__lookup_answer__free_unpacked(a, NULL);
-    LT_IT_REQUIRE((a = s_answer(p[0], ID_BHXH)));
+    LT_IT_REQUIRE((a = s_answer(p[0], ID_BHXH, KEY)));
     CU_ASSERT_EQUAL(a->n_released, 3);
     CU_ASSERT(lt_it_released(a, "card_number") && lt_it_released(a, "status"));
 out:
