@@ -400,6 +400,7 @@ static void s_adopted(lt_gateway_t *self, lt_dir_t *d, const char *source)
     self->shared.dir = d;
     s_dir_gauges(self);
     s_standing(self);
+    lt_publish_obs_dir(self->publish_obs, d, self->cfg.member);
     if (lost)
         (void)s_rebind_peer(self);
     lt_peers_dir_changed(self->shared.peers);
@@ -1600,6 +1601,7 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         goto fail;
     s_dir_gauges(self);
     s_standing(self); /* a gateway cut off starts all the same, to be reinstated (5.4) */
+    lt_publish_obs_dir(self->publish_obs, self->shared.dir, self->cfg.member);
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <string.h>
 
 lt_stats_series_t *lt_gwstats_series(lt_stats_t *stats, const lt_stats_def_t *def,
                                      const char *const *values)
@@ -105,4 +106,16 @@ uint64_t lt_gwstats_since_us(int64_t start_us)
 {
     int64_t d = lt_clock_mono_us() - start_us;
     return d > 0 ? (uint64_t)d : 0;
+}
+
+void lt_gwstats_verifiers(lt_stats_family_t *family, const lt_dir_t *dir, const char *member)
+{
+    const Lienthong__Directory *d = dir ? lt_dir_get(dir) : NULL;
+    for (size_t i = 0; d && member && i < d->n_policies; i++) {
+        const Lienthong__Policy *p = d->policies[i];
+        const Lienthong__Dataset *ds = lt_dir_dataset_of(dir, p->target);
+        if (ds && strcmp(ds->owner, member) == 0 && strcmp(p->consumer, member) != 0 &&
+            lt_dir_policy_allows(p, LIENTHONG__OPERATION__OP_VERIFY))
+            (void)lt_stats_series(family, (const char *const[]){p->consumer});
+    }
 }

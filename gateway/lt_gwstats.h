@@ -12,6 +12,7 @@
 #define LT_GWSTATS_H
 
 #include "lienthong.pb-c.h"
+#include "lt_dir.h"
 #include "lt_stats.h"
 
 /* Error codes are small and dense (PROTOCOL.md 9); one slot per code. */
@@ -52,6 +53,11 @@ void lt_gwstats_codes_inc(lt_gwstats_codes_t *codes, Lienthong__ErrorCode code);
 uint64_t lt_gwstats_codes_get(const lt_gwstats_codes_t *codes, Lienthong__ErrorCode code);
 /* The sum over every code. */
 uint64_t lt_gwstats_codes_sum(const lt_gwstats_codes_t *codes);
+
+/* Creates at 0, in family (labelled by member alone), the series of every
+ * member a policy of dir lets verify a dataset or view that member owns:
+ * the callers whose verify claims it may count (NULL dir: none). */
+void lt_gwstats_verifiers(lt_stats_family_t *family, const lt_dir_t *dir, const char *member);
 
 /* Reads one series: counter or integer gauge value. */
 uint64_t lt_gwstats_counter(const lt_stats_series_t *s);

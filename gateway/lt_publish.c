@@ -904,6 +904,29 @@ void lt_publish_obs_tick(lt_publish_obs_t *self)
         lt_refuse_tick(self->log);
 }
 
+void lt_publish_obs_dir(lt_publish_obs_t *self, const lt_dir_t *dir, const char *member)
+{
+    const Lienthong__Directory *d = dir ? lt_dir_get(dir) : NULL;
+    for (size_t i = 0; self && d && i < d->n_datasets; i++) {
+        const Lienthong__Dataset *ds = d->datasets[i];
+        char err[LT_RULES_REASON_MAX];
+        if (strcmp(ds->owner, member) != 0 || ds->n_rules == 0)
+            continue;
+        /* The directory's rules compiled when it was opened: failing now
+         * is out of memory, and costs only the zero series. */
+        lt_rules_t *rules = lt_rules_new(ds, err, sizeof err);
+        if (!rules) {
+            lt_warn("publish", "%s: no refusal series at 0: %s", ds->id, err);
+            continue;
+        }
+        for (size_t r = 0; r < lt_rules_count(rules); r++)
+            if (!lt_rules_reference(rules, r, NULL))
+                (void)lt_stats_series(self->refusals,
+                                      (const char *const[]){ds->id, lt_rules_id(rules, r)});
+        lt_rules_destroy(&rules);
+    }
+}
+
 /* Counts and logs the refusals of one acknowledged Publish. */
 static void s_observe_refusals(lt_publish_obs_t *obs, const char *dataset,
                                const lt_publish_result_t *r)

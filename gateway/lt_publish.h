@@ -81,6 +81,11 @@ lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats);
 void lt_publish_obs_destroy(lt_publish_obs_t **self_p);
 /* Writes the aggregated refusal lines that are due: every poll-loop turn. */
 void lt_publish_obs_tick(lt_publish_obs_t *self);
+/* Creates at 0 the refusal series of every rule that can refuse a change
+ * (all but references, 5.7) of each dataset of dir that member owns, so
+ * that a rate sees the first refusal: at the start and at each adoption.
+ * Series of rules a newer directory dropped stay. */
+void lt_publish_obs_dir(lt_publish_obs_t *self, const lt_dir_t *dir, const char *member);
 
 /* StreamStatus.refusals of an owned dataset (PROTOCOL.md 8.3): the
  * changes refused per rule since the gateway started, from stats. Freed

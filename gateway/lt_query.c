@@ -348,6 +348,8 @@ lt_query_t *lt_query_new(const lt_gwctx_t *ctx)
         !(self->misses = lt_vmiss_new(NULL)) ||
         lt_stats_register(ctx->stats, &over, &self->over) != 0)
         lt_query_destroy(&self);
+    else /* at 0 from the start, so that a rate sees the first refusal */
+        lt_gwstats_verifiers(self->over, ctx->dir, ctx->cfg ? ctx->cfg->member : NULL);
     return self;
 }
 
@@ -2227,6 +2229,7 @@ void lt_query_dir_changed(lt_query_t *self, void *local)
      * checked again, and fail. */
     memset(self->roots, 0, sizeof self->roots);
     self->next_root = 0;
+    lt_gwstats_verifiers(self->over, self->ctx->dir, self->ctx->cfg->member);
     /* One at a time from the start: ending one may end others (a profile's
      * parts, lt_query_forget). */
     outstanding_t *o;

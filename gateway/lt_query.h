@@ -45,7 +45,9 @@ typedef struct _lt_query_t lt_query_t;
  * lienthong_query_refused{op,reason} (reason: error code name) and
  * lienthong_query_latency{op} (request received to signed answer sent),
  * and lienthong_verify_budget_refusals{member} (a caller's claims refused
- * by the budget of no-matches, lt_vmiss); caller side lienthong_query_made{op}, lienthong_query_answered{op},
+ * by the budget of no-matches, lt_vmiss; at 0 from creation and from
+ * lt_query_dir_changed for each member the directory lets verify);
+ * caller side lienthong_query_made{op}, lienthong_query_answered{op},
  * lienthong_query_timeouts{op}, lienthong_query_caller_latency{op} (local
  * request to answer delivered) and lienthong_query_rejected_answers. ctx
  * must outlive the object. NULL when out of memory. */

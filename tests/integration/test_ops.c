@@ -53,11 +53,15 @@
 
 #define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 
+/* A rule every record published here passes, and a verify policy: their
+ * counters are at 0 on a fresh owner. */
 static const char *s_source =
     "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
-    "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\";\n"
+    "  rules = ( { field = \"full_name\"; check = \"required\"; } ); } );\n"
     "policies = (\n"
-    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\"; allow = [\"subscribe\", \"lookup\"];\n"
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\";\n"
+    "    allow = [\"subscribe\", \"lookup\", \"verify\"];\n"
     "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
 
 typedef struct {
@@ -232,6 +236,18 @@ static void test_expiry_during_traffic(void)
         if (!metrics || !strstr(metrics, zero[i]))
             fprintf(stderr, "\n  a fresh gateway's metrics lack %s", zero[i] + 1);
         CU_ASSERT(metrics && strstr(metrics, zero[i]));
+    }
+    free(metrics);
+    /* And the owner's, labelled by its datasets' rules and by the members
+     * that may verify them, are there at 0 from the directory. */
+    metrics = lt_it_gw_metrics(owner, REPLY_MS);
+    static const char *const owned[] = {
+        "\nlienthong_publish_refusals_total{dataset=\"" DS "\",rule=\"full_name:required\"} 0\n",
+        "\nlienthong_verify_budget_refusals_total{member=\"" ID_BHXH "\"} 0\n"};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+        if (!metrics || !strstr(metrics, owned[i]))
+            fprintf(stderr, "\n  a fresh owner's metrics lack %s", owned[i] + 1);
+        CU_ASSERT(metrics && strstr(metrics, owned[i]));
     }
     free(metrics);
     metrics = NULL;

@@ -1175,6 +1175,34 @@ static int64_t s_over_budget(void)
     return n < 0 ? 0 : n;
 }
 
+/* The budget's series of a member a policy lets verify the owner's data is
+ * at 0 before any refusal, so that a rate sees the first: from the start,
+ * and from a directory adopted (lt_query_dir_changed) when the gateway
+ * started without one listing it. Before, it came at the first refusal. */
+static void test_verify_budget_series_at_zero(void)
+{
+    const char *caller[] = {UG_CALLER};
+    lt_stats_t *keep = g.ctx.stats;
+    lt_dir_t *dir = g.ctx.dir;
+    for (int adopted = 0; adopted < 2; adopted++) {
+        lt_stats_t *st = lt_stats_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+        g.ctx.stats = st;
+        g.ctx.dir = adopted ? NULL : dir;
+        lt_query_t *q = lt_query_new(&g.ctx);
+        g.ctx.dir = dir;
+        g.ctx.stats = keep;
+        if (q && adopted) {
+            CU_ASSERT_EQUAL(ug_stat(st, "lienthong_verify_budget_refusals", caller, 1), -1);
+            lt_query_dir_changed(q, NULL);
+        }
+        CU_ASSERT_PTR_NOT_NULL(q);
+        CU_ASSERT_EQUAL(ug_stat(st, "lienthong_verify_budget_refusals", caller, 1), 0);
+        lt_query_destroy(&q);
+        lt_stats_destroy(&st);
+    }
+}
+
 /* A caller guessing a field one claim per request (PROTOCOL.md 7.6): its
  * ninth no-match on one (key, field) within LT_VERIFY_MISS_WINDOW_S is
  * answered CLAIM_NOT_ALLOWED, and so is the right value after it, until the
@@ -1693,6 +1721,8 @@ int main(void)
          test_full_store_by_entries},
         {"a key again in one request: its ninth guess and the right value after it refused",
          test_verify_misses_budgeted_in_one_request},
+        {"the verify budget's series of a member allowed to verify is at 0 from the start",
+         test_verify_budget_series_at_zero},
         {"a caller's ninth no-match on one (key, field) in the window is refused",
          test_verify_misses_budgeted},
         {NULL, NULL},
