@@ -56,7 +56,7 @@ typedef struct {
     int attached;          /* given by lt_peers_attach: never rotated */
     uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
     int64_t opened_at;     /* monotonic ms the socket was made */
-    int64_t down_since;    /* monotonic ms since the socket cannot send, 0 while it can */
+    int64_t down_since;    /* monotonic ms since it is not connected, 0 while it is */
     void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
     int linked;            /* its connection is made (s_link_linked), until it ends */
     int handshake;         /* last handshake failure since it was greeted or made, or 0 */
@@ -910,11 +910,16 @@ static int s_link_flip_key(lt_peers_t *self, link_t *l, const Lienthong__Member 
     return 0;
 }
 
+/* A link not connected for KEY_FLIP_MS to a member listing two transport
+ * keys tries the other one (5.5). Judged by the connection, not by room to
+ * send: a peer connected but slow to read fills the link's queue, and
+ * reopening that link on a key the peer does not hold would throw away what
+ * it queued (lookups, feed credits) and cut it off for a second or more. */
 static void s_link_keycheck(lt_peers_t *self, link_t *l, int64_t now)
 {
     if (l->attached)
         return;
-    if (s_link_up(l)) {
+    if (s_link_linked(l)) {
         l->down_since = 0;
         return;
     }
@@ -1003,8 +1008,10 @@ void lt_peers_dir_changed(lt_peers_t *self)
         /* A link that is down may be so because the peer refused this
          * gateway (libzmq then stops dialling): the new directory may be
          * the one that reinstated it, so it is dialled now, with the
-         * back-off from the start. */
-        if (!l->greeted && !s_link_up(l)) {
+         * back-off from the start. Down means not connected: one whose
+         * queue is full (a peer slow to read) keeps its connection and
+         * what it queued. */
+        if (!l->greeted && !s_link_linked(l)) {
             l->retry_ms = 0;
             (void)s_link_redial(self, l, m);
         }

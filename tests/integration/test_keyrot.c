@@ -25,7 +25,10 @@
  * which `lienthong backup` copied, not on its older configured one. A
  * consumer down through its owner's whole rotation logs that the owner
  * breaks off the handshake (not that it does not answer), and reconnects
- * once the current directory is installed as its directory file.
+ * once the current directory is installed as its directory file. A
+ * consumer whose link to an owner listing two transport keys is full (the
+ * owner connected but not reading) keeps it on its key, and is answered
+ * once the owner reads again.
  *
  * Usage: test_keyrot /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -629,9 +632,33 @@ out:
     lt_it_fed_cleanup(&f);
 }
 
+/* Sets g's heartbeat_ms (lt_itest writes 500) to ms in its configuration;
+ * 0 or -1. */
+static int s_set_heartbeat(lt_it_gw_t *g, int ms)
+{
+    FILE *f = fopen(g->conf_path, "r");
+    if (!f)
+        return -1;
+    char text[16384], line[4096];
+    size_t n = 0;
+    int found = 0;
+    text[0] = 0;
+    while (fgets(line, sizeof line, f) && n < sizeof text) {
+        if (strncmp(line, "heartbeat_ms = ", 15) == 0) {
+            snprintf(line, sizeof line, "heartbeat_ms = %d;\n", ms);
+            found = 1;
+        }
+        n += (size_t)snprintf(text + n, sizeof text - n, "%s", line);
+    }
+    fclose(f);
+    return found && n < sizeof text ? lt_it_write_file(g->conf_path, text) : -1;
+}
+
 /* The ministry and the province replicating its dataset, both running
- * (the policies name VN/PROV/01 too, which runs no gateway); 0 or -1. */
-static int s_pair(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner, lt_it_gw_t **province)
+ * (the policies name VN/PROV/01 too, which runs no gateway), with
+ * heartbeat_ms (0: lt_itest's); 0 or -1. */
+static int s_pair_hb(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner, lt_it_gw_t **province,
+                     int heartbeat_ms)
 {
     static const char *peers[] = {ID_OWNER, NULL};
     if (lt_it_fed_init(f, FED) != 0)
@@ -643,10 +670,16 @@ static int s_pair(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner, lt_it
         return -1;
     *owner = lt_it_gw_new(f, *mo, 1, NULL, NULL);
     *province = lt_it_gw_new(f, mp, 1, peers, "subscribe = ( { stream = \"" DS "\"; } );\n");
-    return *owner && *province && lt_it_gw_run(*owner, READY_MS) == 0 &&
-                   lt_it_gw_run(*province, READY_MS) == 0
-               ? 0
-               : -1;
+    if (!*owner || !*province ||
+        (heartbeat_ms && (s_set_heartbeat(*owner, heartbeat_ms) != 0 ||
+                          s_set_heartbeat(*province, heartbeat_ms) != 0)))
+        return -1;
+    return lt_it_gw_run(*owner, READY_MS) == 0 && lt_it_gw_run(*province, READY_MS) == 0 ? 0 : -1;
+}
+
+static int s_pair(lt_it_fed_t *f, lt_it_member_t **mo, lt_it_gw_t **owner, lt_it_gw_t **province)
+{
+    return s_pair_hb(f, mo, owner, province, 0);
 }
 
 /* Publishes a change of citizens 0..n-1 at l's owner, each in its own
@@ -866,6 +899,133 @@ static void test_restart_after_member_rotation(void)
     CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
     CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
 out:
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_ft_model_free(&model);
+    lt_it_fed_cleanup(&f);
+}
+
+/* ---- a connected owner slow to read, mid-rotation ---------------------------------------- */
+
+/* The province's heartbeat in that case: libzmq closes a connection that
+ * stays silent for five of them (lt_sock), which would make the link
+ * rightly not connected while the owner is stopped; 2 s leaves 10 s. */
+#define SLOW_HEARTBEAT_MS 2000
+/* Lookups sent to fill the link's queue: its 10,000 messages (lt_sock's
+ * high-water mark) and the TCP buffers, a few MB, under the caller's
+ * LT_QUERY_MAX_OUTSTANDING; each is some 2 kB (SLOW_FIELDS names). */
+#define SLOW_FLOOD  14000
+#define SLOW_FIELDS 16
+
+/* Sends n lookups with request ids from id through the province's local
+ * socket, each naming SLOW_FIELDS long field names, due ahead_ms from now
+ * (deadline_ms: the owner refuses them at once when it reads them late,
+ * rather than answering each). Their replies are not read. 0 or -1. */
+/* An application's socket to g's local socket, or NULL. */
+static void *s_app(const lt_it_gw_t *g)
+{
+    char err[256];
+    lt_sock_opts_t o;
+    lt_sock_opts_default(&o);
+    o.max_message = LT_LOCAL_MAX_MESSAGE;
+    void *app = lt_sock_local_client(lt_it_ctx(), g->sock_path, &o, err, sizeof err);
+    if (!app)
+        fprintf(stderr, "\n  %s\n", err);
+    return app;
+}
+
+static int s_flood(lt_it_gw_t *province, uint64_t id, size_t n, int ahead_ms)
+{
+    char names[SLOW_FIELDS][LT_QUERY_MAX_FIELD_NAME + 1], *fields[SLOW_FIELDS];
+    void *app = s_app(province);
+    if (!app)
+        return -1;
+    for (size_t k = 0; k < SLOW_FIELDS; k++) {
+        memset(names[k], 'a' + (int)k, LT_QUERY_MAX_FIELD_NAME);
+        names[k][LT_QUERY_MAX_FIELD_NAME] = 0;
+        fields[k] = names[k];
+    }
+    Lienthong__LookupRequest q = LIENTHONG__LOOKUP_REQUEST__INIT;
+    q.dataset = DS;
+    q.key = "038000000000";
+    q.fields = fields;
+    q.n_fields = SLOW_FIELDS;
+    q.purpose = "KYC";
+    q.case_ref = "ROT-SLOW";
+    q.deadline_ms = lt_clock_now_ms() + ahead_ms;
+    /* Sends do not wait (lt_wire): one finding the socket's queue full
+     * waits for room, within ahead_ms in all. */
+    int64_t end = lt_it_ms() + ahead_ms;
+    size_t i = 0;
+    while (i < n && lt_it_ms() < end) {
+        q.request_id = id + i;
+        zmq_pollitem_t it = {app, 0, ZMQ_POLLOUT, 0};
+        if (lt_wire_send_body(app, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &q) == 0)
+            i++;
+        else if (zmq_errno() != EAGAIN || zmq_poll(&it, 1, 100) < 0)
+            break;
+    }
+    zmq_close(app);
+    if (i < n)
+        fprintf(stderr, "\n  %zu of %zu lookups sent\n", i, n);
+    return i == n ? 0 : -1;
+}
+
+/* An owner listed with two transport keys (before its switch) whose
+ * gateway is connected but does not read (SIGSTOP: the kernel keeps the
+ * TCP connection): lookups fill the province's link. The link is
+ * connected, full: the province keeps it on the key it has, and once the
+ * owner reads again lookups are answered. Before, a link that could not
+ * send for 1 s was reopened on the owner's other key, which it does not
+ * hold, dropping what the link had queued, and back a second later. */
+static void test_full_link_keeps_key(void)
+{
+    lt_it_fed_t f;
+    lt_ft_model_t model;
+    load_t l;
+    char why[400];
+    int stopped = 0;
+    memset(&l, 0, sizeof l);
+    memset(&model, 0, sizeof model);
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL, *province = NULL;
+    LT_IT_REQUIRE(s_pair_hb(&f, &mo, &owner, &province, SLOW_HEARTBEAT_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&model, 8, 38000000000ULL) == 0);
+    l.owner = owner;
+    l.model = &model;
+    LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
+    /* Mid-rotation: version 2 lists the owner's next keys; it still uses
+     * its first ones. */
+    LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0 && s_roll_out(&f, owner, province, 2, NULL) == 0);
+    void *app = s_app(province);
+    LT_IT_REQUIRE(app != NULL);
+    const char *bad = s_lookup(app, 3, 1, why, sizeof why);
+    CU_ASSERT_PTR_NULL(bad);
+    long mark_p = lt_it_log_mark(province);
+
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGSTOP) == 0);
+    stopped = 1;
+    int64_t t0 = lt_it_ms();
+    CU_ASSERT(s_flood(province, 100000, SLOW_FLOOD, 4000) == 0);
+    int64_t filled = lt_it_ms() - t0;
+    usleep(2500 * 1000); /* past KEY_FLIP_MS twice over */
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "trying its", NULL));
+    CU_ASSERT(lt_it_gw_signal(owner, SIGCONT) == 0);
+    stopped = 0;
+    fprintf(stderr, "\n  %d lookups sent in %lld ms; owner stopped %lld ms ", SLOW_FLOOD,
+            (long long)filled, (long long)(lt_it_ms() - t0));
+    /* The owner reads again: a lookup is answered. */
+    bad = s_lookup(app, 5, 2, why, sizeof why);
+    CU_ASSERT_PTR_NULL(bad);
+    if (bad)
+        fprintf(stderr, "\n  lookup after SIGCONT: %s\n", bad);
+    CU_ASSERT(!lt_it_log_has(province, mark_p, "trying its", NULL));
+    zmq_close(app);
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+    CU_ASSERT(lt_it_gw_stop(owner, STOP_MS) == 0);
+out:
+    if (stopped)
+        (void)lt_it_gw_signal(owner, SIGCONT);
     if (CU_get_number_of_failures())
         s_dump(&f);
     lt_ft_model_free(&model);
@@ -1617,6 +1777,8 @@ int main(int argc, char **argv)
          test_restore_after_member_rotation},
         {"a consumer down through its owner's rotation says why its handshake fails",
          test_handshake_after_missed_rotation},
+        {"a connected owner slow to read keeps its link on its key mid-rotation",
+         test_full_link_keeps_key},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};
