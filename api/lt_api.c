@@ -261,7 +261,9 @@ static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int6
 {
     /* A key the owner does not hold is an answer, not a refusal: a
      * refusal-rate alert must not fire on ordinary misses
-     * (docs/operations.md, "Metrics reference"). */
+     * (docs/operations.md, "Metrics reference"). Only a signed answer, or
+     * a pre-fill that found nothing, has reason not_found; a dataset the
+     * directory does not list is unknown_dataset, a refusal. */
     int missed = r->reason && strcmp(r->reason, "not_found") == 0;
     const char *outcome = missed            ? "not_found"
                           : r->status < 300 ? "ok"

@@ -258,6 +258,12 @@ static int s_gateway_error(const Lienthong__Envelope *env, lt_apicall_out_t *out
     if (env->body_case != LIENTHONG__ENVELOPE__BODY_ERROR)
         return 0;
     out->status = s_http_status(env->error->code, &out->reason);
+    /* An unsigned ERR_NOT_FOUND is no owner's answer about a key: a dataset
+     * or view the directory does not list (or an owner's that it does not
+     * own). Same 404, but a refusal of its own reason, so that a not-found
+     * rate counts key misses only (docs/operations.md, "Metrics reference"). */
+    if (env->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND)
+        out->reason = "unknown_dataset";
     out->body = lt_apicall_error(lt_wire_error_name(env->error->code), "%s", env->error->message);
     return 1;
 }

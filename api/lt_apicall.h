@@ -35,7 +35,8 @@ void lt_apicall_tick(lt_apicall_t *self);
 void lt_apicall_destroy(lt_apicall_t **self_p);
 
 /* The outcome of a call: the HTTP status, a short reason for metrics and
- * the audit file ("ok", "not_found", "timeout", ...) and the JSON body. */
+ * the audit file ("ok", "not_found", "unknown_dataset", "timeout", ...) and
+ * the JSON body. */
 typedef struct {
     int status;
     const char *reason;

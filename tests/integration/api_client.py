@@ -4,7 +4,8 @@ library only (urllib, json), as an agency application would, and validates
 every response against the OpenAPI document the API serves.
 
 Environment: LT_API_URL, LT_TOKEN_HR (broad grants), LT_TOKEN_SLOW (rate 1/s,
-full_name only), LT_KEY (a published key), LT_DS (the dataset).
+full_name only), LT_KEY (a published key), LT_DS (the dataset), LT_DS_UNLISTED
+(a dataset granted to LT_TOKEN_HR's application that the directory does not list).
 Exits 0 when every check passed, 1 otherwise (each failure printed)."""
 import json, os, re, sys, time, urllib.request, urllib.error
 
@@ -13,7 +14,7 @@ from openapi_check import validate  # noqa: E402  (the one validator, shared)
 
 URL = os.environ["LT_API_URL"]
 HR, SLOW = os.environ["LT_TOKEN_HR"], os.environ["LT_TOKEN_SLOW"]
-KEY, DS = os.environ["LT_KEY"], os.environ["LT_DS"]
+KEY, DS, UNLISTED = os.environ["LT_KEY"], os.environ["LT_DS"], os.environ["LT_DS_UNLISTED"]
 failures = []
 
 def check(cond, what):
@@ -121,6 +122,12 @@ a = expect("POST", "/v1/lookup", 200, dict(LOOKUP, fields=["full_name", "sex", "
            token=HR, what="lookup with a field the owner withholds")
 a = expect("POST", "/v1/lookup", 404, dict(LOOKUP, key="099999999999"), token=HR, what="unknown key")
 check(a.get("code") == "ERR_NOT_FOUND", "an unknown key is the owner's signed ERR_NOT_FOUND")
+# A dataset the directory does not list, granted by the API's configuration:
+# the caller's gateway refuses it, unsigned, with the same 404 ERR_NOT_FOUND.
+e = expect("POST", "/v1/lookup", 404, dict(LOOKUP, dataset=UNLISTED), token=HR,
+           what="dataset not in the directory")
+check(e.get("error") == "ERR_NOT_FOUND" and "directory" in e.get("message", ""),
+      f"a dataset not in the directory is the gateway's ERR_NOT_FOUND naming the directory: {e}")
 v = expect("POST", "/v1/verify", 200, {"dataset": DS, "purpose": "KYC", "officer": "officer-17",
            "case_ref": "CASE-2026-002", "keys": [KEY, "099999999999"],
            "claims": [{"field": "date_of_birth", "value": os.environ["LT_DOB"]}]}, token=HR,
@@ -196,6 +203,12 @@ check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",
 check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="not_found",reason="not_found"}', 0) >= 1
       and not any('outcome="refused",reason="not_found"' in k for k in s1),
       "a key not found is counted as outcome not_found, not as a refusal")
+# ... but a dataset not in the directory is a refusal of its own, not a
+# miss a not-found rate would take for ordinary traffic.
+check(s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="refused",reason="unknown_dataset"}', 0) >= 1
+      and s1.get('lienthong_http_requests_total{endpoint="lookup",outcome="not_found",reason="not_found"}', 0)
+      == s0.get('lienthong_http_requests_total{endpoint="lookup",outcome="not_found",reason="not_found"}', 0) + 1,
+      "a lookup of a dataset not in the directory is counted as refused, unknown_dataset")
 check(any(k.startswith('lienthong_http_request_latency_seconds_bucket{endpoint="lookup"') for k in s1),
       "a lookup latency histogram is exported")
 # Timed in microseconds: /healthz answers in well under a millisecond,

@@ -28,6 +28,9 @@
 #define ID_OWNER "VN/GOV/BCA"
 #define ID_CALLER "VN/COM/VIETTEL"
 #define DS "VN/GOV/BCA/population"
+/* Granted to hr-portal, listed by no directory: the caller's gateway
+ * refuses its lookups with an unsigned ERR_NOT_FOUND (api_client.py). */
+#define DS_UNLISTED "VN/GOV/BCA/retired"
 #define KEY "038090000002"
 #define DOB "1990-01-02"
 #define READY_MS 15000
@@ -106,7 +109,8 @@ static int s_write_config(const char *name, int port, const char *extra)
     snprintf(text, sizeof text,
              "gateway_config = \"%s\";\nport = %d;\n%s%s"
              "apps = (\n"
-             "  { name = \"hr-portal\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
+             "  { name = \"hr-portal\"; token_hash = \"%s\";\n"
+             "    datasets = [\"" DS "\", \"" DS_UNLISTED "\"];\n"
              "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = %s; } );\n",
@@ -194,8 +198,9 @@ static void test_python_client(void)
 {
     char cmd[PATH_MAX + 1024];
     snprintf(cmd, sizeof cmd,
-             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS " LT_DOB=" DOB
-             " python3 %s/api_client.py", g_url, g_tokens[0], g_tokens[1], LT_IT_SRC_DIR);
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_TOKEN_SLOW=%s LT_KEY=" KEY " LT_DS=" DS
+             " LT_DS_UNLISTED=" DS_UNLISTED " LT_DOB=" DOB " python3 %s/api_client.py",
+             g_url, g_tokens[0], g_tokens[1], LT_IT_SRC_DIR);
     CU_ASSERT_EQUAL(system(cmd), 0);
     /* Each family of the API's exposition, its own and its gateway's, has
      * the # HELP text its row in the metrics reference gives it. */
