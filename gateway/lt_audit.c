@@ -1093,6 +1093,17 @@ out:
     return rc;
 }
 
+int lt_audit_synced(lt_audit_t *self)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (self && sqlite3_prepare_v2(self->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) >= 2; /* FULL is 2, EXTRA 3 */
+    sqlite3_finalize(st);
+    return rc;
+}
+
 uint64_t lt_audit_drops(const lt_audit_t *self)
 {
     return self ? self->drops : 0;

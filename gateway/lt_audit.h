@@ -121,6 +121,10 @@ int lt_audit_in_force(lt_audit_t *self, const uint8_t pk[LT_KEY_BYTES]);
  * released). Returns 0, or -1 when the log cannot be written (the entries
  * are dropped and counted; the log is failing). */
 int lt_audit_commit(lt_audit_t *self);
+/* 1 when the log's connection syncs each commit (synchronous = FULL or
+ * more), 0 when it does not, -1 on an error: an answered request must not
+ * lose its entry to a power loss, and tests check the log is opened so. */
+int lt_audit_synced(lt_audit_t *self);
 /* How many times buffered entries were dropped (a failed commit, or entries
  * that could not be buffered), ever: a caller that holds answers compares
  * it before and after, so that an answer whose entry a commit in between

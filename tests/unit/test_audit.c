@@ -740,6 +740,31 @@ static void test_last_seq_gauge(void)
     lt_keys_destroy(&k);
 }
 
+/* The log syncs each commit (synchronous = FULL): with anything less an
+ * answer already released could lose its entry to a power loss
+ * (docs/ARCHITECTURE.md, "Audit log"). Checked on a log just created and
+ * on one reopened. */
+static void test_opened_synced(void)
+{
+    s_fresh();
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    char err[256];
+    for (int i = 0; i < 2; i++) {
+        lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        CU_ASSERT_EQUAL(lt_audit_synced(a), 1);
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify",
+                                            .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001",
+                                            .detail = "ERR_NONE"});
+        CU_ASSERT(lt_audit_commit(a) == 0);
+        CU_ASSERT_EQUAL(lt_audit_synced(a), 1);
+        lt_audit_destroy(&a);
+    }
+    lt_keys_destroy(&k);
+}
+
 /* Keys changed without a keys-switched entry that names them (as before
  * entries named keys): a log that names keys refuses the first checkpoint
  * of the other key, naming it and the key in force. Written before logs
@@ -2171,6 +2196,7 @@ int main(void)
         {"an anchor moved meanwhile is not moved back: the export fails and deletes its file",
          test_export_anchor_moved},
 #endif
+        {"the log syncs each commit (synchronous = FULL), created or reopened", test_opened_synced},
         {"the last committed seq is a gauge that goes on across reopens and exports",
          test_last_seq_gauge},
         {"a crafted segment row is reported, its functions not run", test_export_crafted_segment},
