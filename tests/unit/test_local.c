@@ -9,7 +9,8 @@
  * readiness reply lists why (8.7); the status reply carries the poll
  * loop's part (8.3); the metrics hook runs before the metrics are written
  * (8.6); a resync of a stream not replicated is ERR_NOT_FOUND; a
- * KeysRequest pages through an owned dataset's live keys (8.10). The
+ * KeysRequest pages through an owned dataset's live keys (8.10); the
+ * socket's directory (core/lt_sock) is made 0700 whatever it was. The
  * modules behind it have their own suites; tests/fuzz/fuzz_local.c drives
  * this dispatch with any input. */
 #include "unit_gw.h"
@@ -529,6 +530,27 @@ static void test_directory_request(void)
     }
 }
 
+/* The local socket's directory is made 0700 even when it was there before
+ * with a wider mode (core/lt_sock.h): the gateway's umask hides a missing
+ * chmod for a directory it creates, not for one an operator made 0755,
+ * through which any local user could reach the socket. */
+static void test_socket_dir_private(void)
+{
+    char dir[256], path[300], err[512];
+    CU_ASSERT_FATAL(ut_mkdtemp(dir, sizeof dir, "localsock") == 0);
+    CU_ASSERT_FATAL(chmod(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/local.sock", dir);
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    void *s = lt_sock_local(g.zctx, path, &so, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(s);
+    struct stat st;
+    CU_ASSERT(stat(dir, &st) == 0 && (st.st_mode & 07777) == 0700);
+    if (s)
+        zmq_close(s);
+    ut_rmrf(dir);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -544,6 +566,8 @@ int main(void)
         {"keys: pages of an owned dataset's live keys", test_keys_pages},
         {"keys: another member's, unknown, malformed refused", test_keys_refused},
         {"a DirectoryRequest gets the signed directory in use", test_directory_request},
+        {"the local socket's directory is made 0700, even when there before 0755",
+         test_socket_dir_private},
         {NULL, NULL},
     };
     return ut_main("lt_local", suite_init, suite_clean, tests);
