@@ -32,13 +32,17 @@
 
 /* Writes the source with the members' keys to path, with the text of more
  * views (each starting ",\n") after the fixed ones, pop_rules (e.g.
- * "rules = ( ... );") in the population dataset, and more policies (each
- * starting ",\n") after the fixed one; 0 or -1. */
-static inline int od_write_source_full(const char *path, const lt_keys_t *owner,
-                                       const lt_keys_t *other, const char *more_views,
-                                       const char *pop_rules, const char *more_policies)
+ * "rules = ( ... );") in the population dataset, more policies (each
+ * starting ",\n") after the fixed one, and the owner's status ("" for
+ * none: active; "suspended" or "revoked", PROTOCOL.md 3.2); 0 or -1. */
+static inline int od_write_source_status(const char *path, const lt_keys_t *owner,
+                                         const lt_keys_t *other, const char *more_views,
+                                         const char *pop_rules, const char *more_policies,
+                                         const char *owner_status)
 {
-    char z[4][LT_Z85_KEY_LEN + 1];
+    char z[4][LT_Z85_KEY_LEN + 1], status[64] = "";
+    if (owner_status[0])
+        snprintf(status, sizeof status, " status = \"%s\";", owner_status);
     lt_keys_z85_encode(lt_keys_transport_public(owner), z[0]);
     lt_keys_z85_encode(lt_keys_signing_public(owner), z[1]);
     lt_keys_z85_encode(lt_keys_transport_public(other), z[2]);
@@ -50,7 +54,7 @@ static inline int od_write_source_full(const char *path, const lt_keys_t *owner,
             "federation = \"VN\";\nversion = 2;\n"
             "members = (\n"
             "  { id = \"" OD_OWNER "\"; name = \"BCA\"; endpoints = [\"tcp://127.0.0.1:7400\"];\n"
-            "    transport_key = \"%s\"; signing_key = \"%s\"; },\n"
+            "    transport_key = \"%s\"; signing_key = \"%s\";%s },\n"
             "  { id = \"VN/COM/VIETTEL\"; name = \"Viettel\";\n"
             "    transport_key = \"%s\"; signing_key = \"%s\"; } );\n"
             "datasets = (\n"
@@ -73,8 +77,15 @@ static inline int od_write_source_full(const char *path, const lt_keys_t *owner,
             "  { consumer = \"VN/COM/VIETTEL\"; target = \"" OD_POP "\";\n"
             "    allow = [\"lookup\", \"verify\", \"subscribe\"];\n"
             "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\"]; }%s );\n",
-            z[0], z[1], z[2], z[3], pop_rules, more_views, more_policies);
+            z[0], z[1], status, z[2], z[3], pop_rules, more_views, more_policies);
     return fclose(f) == 0 ? 0 : -1;
+}
+
+static inline int od_write_source_full(const char *path, const lt_keys_t *owner,
+                                       const lt_keys_t *other, const char *more_views,
+                                       const char *pop_rules, const char *more_policies)
+{
+    return od_write_source_status(path, owner, other, more_views, pop_rules, more_policies, "");
 }
 
 static inline int od_write_source_rules(const char *path, const lt_keys_t *owner,
@@ -97,13 +108,15 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
 }
 
 /* Builds the directory with the members' keys owner and other (the owner
- * and VN/COM/VIETTEL), signed by auth, with more_views, pop_rules and
- * more_policies (see od_write_source_full), using tmpdir for its source
- * file (removed afterwards). NULL with the reason in err. */
-static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *owner,
-                                          const lt_keys_t *other, const lt_keys_t *auth,
-                                          const char *more_views, const char *pop_rules,
-                                          const char *more_policies, char *err, size_t errlen)
+ * and VN/COM/VIETTEL), signed by auth, with more_views, pop_rules,
+ * more_policies and owner_status (see od_write_source_status), using
+ * tmpdir for its source file (removed afterwards). NULL with the reason in
+ * err. */
+static inline lt_dir_t *od_directory_status(const char *tmpdir, const lt_keys_t *owner,
+                                            const lt_keys_t *other, const lt_keys_t *auth,
+                                            const char *more_views, const char *pop_rules,
+                                            const char *more_policies, const char *owner_status,
+                                            char *err, size_t errlen)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
@@ -113,7 +126,8 @@ static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *o
     lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
     if (owner && other && auth &&
-        od_write_source_full(path, owner, other, more_views, pop_rules, more_policies) == 0 &&
+        od_write_source_status(path, owner, other, more_views, pop_rules, more_policies,
+                               owner_status) == 0 &&
         lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
         lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
         memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
@@ -123,6 +137,15 @@ static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *o
     free(sig);
     (void)unlink(path);
     return d;
+}
+
+static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *owner,
+                                          const lt_keys_t *other, const lt_keys_t *auth,
+                                          const char *more_views, const char *pop_rules,
+                                          const char *more_policies, char *err, size_t errlen)
+{
+    return od_directory_status(tmpdir, owner, other, auth, more_views, pop_rules, more_policies, "",
+                               err, errlen);
 }
 
 static inline lt_dir_t *od_directory_keyed(const char *tmpdir, const lt_keys_t *owner,

@@ -6,7 +6,8 @@
  * its own reason; what a batch checked meanwhile calls for (an overlap, a
  * failed check) waiting until the batches before it are done; and a
  * repair by resynchronisation (6.10), or a resynchronised copy found
- * damaged, replacing a live subscription.
+ * damaged, replacing a live subscription. A batch over our credit, or of
+ * an owner the directory now lists as suspended, is refused.
  *
  * The owner is played here: batches signed with its key (the directory of
  * owner_directory.h lists it) are handed to the feed as they would come on
@@ -1873,6 +1874,57 @@ static void test_failure_then_progress_fast(void)
     s_feed_close();
 }
 
+/* Checks the owner's valid next batch from seq 1 with the replica live:
+ * refused (the replica stops) with a stop that says why, nothing of it
+ * applied. */
+static void s_batch_refused(const char *why)
+{
+    static char out[8192];
+    batch_t x[1];
+    uint8_t h[1][LT_HASH_BYTES];
+    s_chain(x, 1, h, 99);
+    int saved = s_log_begin("refused", LT_LOG_WARN);
+    lt_feed_apply_t *j = s_check(&x[0]);
+    s_log_end(saved, "refused", out, sizeof out);
+    CU_ASSERT_PTR_NULL(j);
+    if (j) /* taken: committed, for the assertions below to say so */
+        (void)s_commit(&j, 1);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_BACKOFF);
+    CU_ASSERT_EQUAL(s_row().last_seq, 0);
+    CU_ASSERT(s_logged(1) == 0);
+    CU_ASSERT_EQUAL(ut_lines(out, why), 1);
+}
+
+/* A batch of more records than the credit the owner holds for us (its
+ * signature valid) is refused before its signature is checked: credit is
+ * this gateway's bound on what an owner may make it store (PROTOCOL.md
+ * 6.5 step 1). */
+static void test_batch_over_credit(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    lt_feed_replica_find(G.feed, OD_POP)->outstanding = PER_BATCH - 1;
+    s_batch_refused("owner sent more records than our credit");
+    s_feed_close();
+}
+
+/* With its link still open, an owner the directory now lists as suspended
+ * signs nothing this replica takes, its key still listed (PROTOCOL.md 6.5
+ * step 3): its valid batch is refused, nothing applied. */
+static void test_batch_of_suspended_owner(void)
+{
+    CU_ASSERT_FATAL(s_setup() == 0);
+    char err[1024] = "";
+    lt_dir_t *active = G.ctx.dir,
+             *suspended = od_directory_status(G.tmp, G.owner, G.consumer, G.auth, "", "", "",
+                                              "suspended", err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(suspended);
+    G.ctx.dir = suspended;
+    s_batch_refused("batch not verified: the owner " OD_OWNER " is suspended");
+    G.ctx.dir = active;
+    s_feed_close();
+    lt_dir_destroy(&suspended);
+}
+
 /* An owner starting its snapshot again at every chunk (index 0 each time,
  * PROTOCOL.md 6.7): the first restart is taken at once, as after the
  * owner's idle timeout; each after it in a row stops the feed, its staging
@@ -2018,6 +2070,10 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"batches checked ahead commit in one transaction", test_ahead_one_commit},
+        {"a batch of more records than our credit is refused, nothing applied",
+         test_batch_over_credit},
+        {"a batch of an owner suspended meanwhile, its link open, is refused, nothing applied",
+         test_batch_of_suspended_owner},
         {"a failure in a group keeps nothing of it", test_group_failure_keeps_nothing},
         {"a batch after one that failed does not run", test_after_failure_not_run},
         {"a failed check waits for the batch committing before it", test_deferred_failure},
