@@ -2,10 +2,10 @@
  * arrives on a gateway's links to other members (PROTOCOL.md 3.2, 4.4,
  * 5.3, 6, 7). This gateway is the consumer VN/COM/VIETTEL of
  * owner_directory.h, replicating the population stream of VN/GOV/BCA. A
- * message on the link to a member the directory does not list, of two
- * frames, or that does not decode is dropped and counted by code, never
- * answered; a type links do not carry is ignored, counted as refused
- * (ERR_UNSUPPORTED). Errors are counted (lt_peererr). The owner's checked
+ * message on the link to a member the directory does not list or lists
+ * as suspended, of two frames, or that does not decode is dropped and
+ * counted by code, never answered; a type links do not carry is ignored,
+ * counted as refused (ERR_UNSUPPORTED). Errors are counted (lt_peererr). The owner's checked
  * batch goes to the queue hook with its envelope (one it refuses is done
  * as not run, the replica subscribing again from its cursor; without the
  * hook it commits at once), another member's never does. Signed answers
@@ -428,6 +428,37 @@ static void test_batch_at_once(void)
     (void)s_drain(&from);
 }
 
+/* With the link still open, an owner the directory now lists as suspended
+ * (an adoption that could not close its link, PROTOCOL.md 3.2): every
+ * message on it is dropped as ERR_REVOKED, never answered, before it is
+ * read: its batch reaches neither the queue nor the replica, which stays
+ * live. */
+static void test_suspended_member_dropped(void)
+{
+    char err[1024] = "";
+    lt_dir_t *active = G.ctx.dir,
+             *suspended = od_directory_status(G.tmp, G.owner, G.consumer, G.auth, "", "", "",
+                                              "suspended", err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(suspended);
+    G.ctx.dir = suspended;
+    uint64_t before = s_refused(LIENTHONG__ERROR_CODE__ERR_REVOKED), from;
+    batch_t x;
+    s_batch(&x, 3);
+    H.queued = 0;
+    /* The Hello first: a batch the replica refused would close the link. */
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.directory_version = lt_dir_version(G.ctx.dir);
+    CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_HELLO, &h), -1);
+    CU_ASSERT_EQUAL(s_body(OD_OWNER, LIENTHONG__ENVELOPE__BODY_BATCH, &x.b), -1);
+    G.ctx.dir = active;
+    lt_dir_destroy(&suspended);
+    CU_ASSERT_EQUAL(s_refused(LIENTHONG__ERROR_CODE__ERR_REVOKED), before + 2);
+    CU_ASSERT_EQUAL(H.queued, 0);
+    CU_ASSERT_EQUAL(lt_feed_replica_find(G.feed, OD_POP)->state, LT_FEED_LIVE);
+    CU_ASSERT_EQUAL(s_last_seq(), 2);
+    CU_ASSERT_EQUAL(s_drain(&from), 0);
+}
+
 /* Offers go to the poll loop; one it holds back is refused and counted. */
 static void test_offers(void)
 {
@@ -545,6 +576,8 @@ int main(void)
          test_batch_to_the_queue},
         {"a batch the queue cannot take is done as not run", test_batch_queue_full},
         {"without a queue, a batch commits at once", test_batch_at_once},
+        {"a member suspended meanwhile, its link open: each message dropped as ERR_REVOKED",
+         test_suspended_member_dropped},
         {"offers go to the poll loop; one held back is refused", test_offers},
         {"answers and errors go to the query and the replica of their member",
          test_answers_and_errors},
