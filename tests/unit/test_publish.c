@@ -1,13 +1,13 @@
 /* test_publish: CUnit suite for gateway/lt_publish, the owner's write path
  * (PROTOCOL.md 6.1 and 8.1), on a real store in a temporary directory:
  * a group of Publish messages commits log, state and views in one
- * transaction (or nothing, when the store fails part way); view records
- * keep the view's fields, a key that leaves a view becomes one tombstone
- * there, and a change that leaves a view's fields as they were writes
- * nothing there; durable source cursors make resends no-ops; refused
- * and too-large publishes store nothing; reopening the store continues
- * every stream where it was; refusals by rules logged in summary, their
- * last counts at shutdown. */
+ * transaction (or nothing, each Publish refused, when the store fails
+ * part way or at the commit); view records keep the view's fields, a key
+ * that leaves a view becomes one tombstone there, and a change that
+ * leaves a view's fields as they were writes nothing there; durable
+ * source cursors make resends no-ops; refused and too-large publishes
+ * store nothing; reopening the store continues every stream where it was;
+ * refusals by rules logged in summary, their last counts at shutdown. */
 #include "unit_util.h"
 #include "lt_clock.h"
 
@@ -436,6 +436,42 @@ static void test_group_is_one_transaction(void)
     CU_ASSERT_EQUAL(g_adv.n, 5);
     CU_ASSERT(s_adv(POP) == 3 && s_adv(P38) == 3 && s_adv(ALIVE38) == 3 && s_adv(PHONES) == 2 &&
               s_adv(ACTIVE) == 2);
+}
+
+/* While set, lt_store_commit fails without committing, as a COMMIT that
+ * could not be synced (a full disk) does (linked with --wrap, CMakeLists). */
+static int g_commit_fail;
+int __real_lt_store_commit(lt_store_t *self);
+int __wrap_lt_store_commit(lt_store_t *self);
+int __wrap_lt_store_commit(lt_store_t *self)
+{
+    return g_commit_fail ? -1 : __real_lt_store_commit(self);
+}
+
+/* A group whose commit fails is refused, each Publish with an error, none
+ * acknowledged and no stream reported advanced: nothing of it is durable.
+ * Sent again, it takes the same sequence numbers. */
+static void test_commit_failure_refused(void)
+{
+    s_fresh();
+    change_t a[2];
+    s_citizen(&a[0], "038090000001", "38", ALIVE, NULL, "10");
+    s_citizen(&a[1], "038090000002", "38", ALIVE, NULL, "11");
+    Lienthong__Change *pa[2];
+    Lienthong__Publish p = s_pub(POP, a, 2, pa), *pp = &p;
+    lt_publish_result_t res;
+    g_commit_fail = 1;
+    CU_ASSERT_EQUAL(s_apply(&pp, 1, &res), -1);
+    g_commit_fail = 0;
+    CU_ASSERT_EQUAL(res.code, LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+    CU_ASSERT(res.err[0] != 0);
+    CU_ASSERT_EQUAL(g_adv.n, 0);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 0);
+    CU_ASSERT_EQUAL(s_cursor_of(POP), 0);
+    CU_ASSERT_EQUAL(s_apply(&pp, 1, &res), 0);
+    CU_ASSERT(res.code == LIENTHONG__ERROR_CODE__ERR_NONE && res.first_seq == 1 &&
+              res.last_seq == 2 && res.source_cursor == 11);
+    CU_ASSERT_EQUAL(s_last_seq(POP), 2);
 }
 
 static void test_refusals_store_nothing(void)
@@ -1263,6 +1299,8 @@ int main(void)
          test_group_writes_log_state_views},
         {"a group is one transaction: a store failure leaves nothing",
          test_group_is_one_transaction},
+        {"a group whose commit fails is refused, none acknowledged, nothing kept",
+         test_commit_failure_refused},
         {"refused publishes store nothing and use no sequence number", test_refusals_store_nothing},
         {"a Publish naming another record type is refused whole, naming both",
          test_record_type_checked},
