@@ -6,7 +6,8 @@
  * (6.1, 7.5), a key outside it answered without a read of its record, the
  * view's own seq answered, and a view whose rebuild failed refused; a
  * verify's claims worked out once for all its keys (7.6); refusals logged
- * in summary per caller, operation and code. The integration suite
+ * in summary per caller, operation and code; a dataset this gateway holds
+ * only as another member's replica not served. The integration suite
  * test_query.c covers both gateways over CURVE. */
 #include "unit_gw.h"
 #include "unit_sqlite.h"
@@ -1669,6 +1670,49 @@ static void test_view_definition_changed(void)
     lt_dir_destroy(&d40);
 }
 
+/* This gateway holds population's rows, but as another member's replica:
+ * here it is VN/COM/VIETTEL, the consumer, and population is the owner's
+ * (only a dataset's owner answers for it: callers ask the owner,
+ * PROTOCOL.md 7.4). A peer whose policy allows lookup and verify of
+ * population is answered ERR_NOT_FOUND and given no record: answering
+ * would hand out the owner's data signed with the replica holder's key,
+ * even when the owner is suspended. */
+static void test_replica_not_served(void)
+{
+    char member[sizeof g.cfg.member], *ask[] = {"full_name"}, *keys[] = {"001"};
+    int64_t refused = s_stat("lienthong_query_refused", "lookup", "ERR_NOT_FOUND");
+    int64_t vrefused = s_stat("lienthong_query_refused", "verify", "ERR_NOT_FOUND");
+    snprintf(member, sizeof member, "%s", g.cfg.member);
+    snprintf(g.cfg.member, sizeof g.cfg.member, "%s", UG_CALLER);
+    s_lookup(++g_id, "001", ask, 1, "KYC");
+    lt_query_flush(g_q);
+    Lienthong__LookupAnswer *a = s_answer(NULL);
+    CU_ASSERT(a && a->request_id == g_id && a->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND &&
+              a->payload.len == 0 && a->n_released == 0);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+
+    s_verify(++g_id, keys, 1, "An");
+    lt_query_flush(g_q);
+    Lienthong__Envelope *e = ug_recv(&g);
+    Lienthong__VerifyAnswer *v = NULL;
+    if (e && e->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
+        v = lienthong__verify_answer__unpack(NULL, e->verify_reply->answer.len,
+                                             e->verify_reply->answer.data);
+    CU_ASSERT(v && v->request_id == g_id && v->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND &&
+              v->n_results == 0);
+    if (v)
+        lienthong__verify_answer__free_unpacked(v, NULL);
+    lt_wire_free(&e);
+    CU_ASSERT_PTR_NULL(e = ug_recv_within(&g, 100)); /* one answer: no per-key result */
+    lt_wire_free(&e);
+    snprintf(g.cfg.member, sizeof g.cfg.member, "%s", member);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "lookup", "ERR_NOT_FOUND"),
+                    (refused < 0 ? 0 : refused) + 1);
+    CU_ASSERT_EQUAL(s_stat("lienthong_query_refused", "verify", "ERR_NOT_FOUND"),
+                    (vrefused < 0 ? 0 : vrefused) + 1);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1725,6 +1769,8 @@ int main(void)
          test_verify_budget_series_at_zero},
         {"a caller's ninth no-match on one (key, field) in the window is refused",
          test_verify_misses_budgeted},
+        {"a dataset held as another member's replica is not served to a peer",
+         test_replica_not_served},
         {NULL, NULL},
     };
     return ut_main("lt_query", suite_init, suite_clean, tests);
