@@ -5,7 +5,10 @@
  * its answer, handed on by the gateway's dispatch of its links (lt_linkrx),
  * checked by the caller and handed to the application. Covers
  * the bound of the caller's table of outstanding requests, request ids
- * reused after their answer came, and requests carrying no time. test_querymod.c covers the owner alone. */
+ * reused after their answer came, requests carrying no time, and answers
+ * dropped: from a member the request was not sent to, naming another owner,
+ * or with another signature over a root already verified. test_querymod.c
+ * covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_crypto.h"
@@ -178,25 +181,49 @@ static int s_waiting(void *sock, long ms)
     return zmq_poll(&it, 1, ms) > 0;
 }
 
-/* The owner takes what the caller forwarded, as from CALLER, and answers
- * it; 0, or -1 when nothing came. */
-static int s_owner_serves(void)
+/* The owner answers in, a request the caller forwarded, as from CALLER,
+ * and closes it; 0, or -1 when it does not decode. */
+static int s_owner_serves_in(lt_wire_in_t *in)
 {
-    lt_wire_in_t in;
     Lienthong__ErrorCode code;
     char err[256];
-    if (!s_waiting(g.router, 1000) || lt_wire_recv(g.router, 1, 0, &in) != 0)
-        return -1;
-    snprintf(in.user_id, sizeof in.user_id, "%s", CALLER);
-    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+    snprintf(in->user_id, sizeof in->user_id, "%s", CALLER);
+    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in->body), zmq_msg_size(&in->body),
                                               1u << 20, &code, err, sizeof err);
     if (env)
-        lt_query_on_request(g_owner, g.router, &in, env);
+        lt_query_on_request(g_owner, g.router, in, env);
     lt_query_flush(g_owner);
     int rc = env ? 0 : -1;
     lt_wire_free(&env);
-    lt_wire_in_close(&in);
+    lt_wire_in_close(in);
     return rc;
+}
+
+/* The owner takes what the caller forwarded and answers it; 0, or -1 when
+ * nothing came. */
+static int s_owner_serves(void)
+{
+    lt_wire_in_t in;
+    if (!s_waiting(g.router, 1000) || lt_wire_recv(g.router, 1, 0, &in) != 0)
+        return -1;
+    return s_owner_serves_in(&in);
+}
+
+/* The owner takes what the caller forwarded, unanswered, into in, and the
+ * hash its answers must carry (PROTOCOL.md 7.1) into h; 0 or -1. */
+static int s_owner_takes(lt_wire_in_t *in, uint8_t h[LT_HASH_BYTES])
+{
+    const uint8_t *body;
+    size_t body_len;
+    if (!s_waiting(g.router, 1000) || lt_wire_recv(g.router, 1, 0, in) != 0)
+        return -1;
+    const void *data = zmq_msg_data(&in->body);
+    if (lt_wire_body_bytes(data, zmq_msg_size(&in->body), &body, &body_len) != 0) {
+        lt_wire_in_close(in);
+        return -1;
+    }
+    lt_crypto_hash(body, body_len, h);
+    return 0;
 }
 
 /* The caller takes what came back on its link (link 0, to the owner),
@@ -313,6 +340,18 @@ static void s_forged_answer(uint64_t id, const uint8_t h[LT_HASH_BYTES], const c
                                       LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY, &sa) == 0);
 }
 
+/* The owner answers in, the lookup it was holding back: the answer reaches
+ * the application and nothing is left outstanding. */
+static void s_owner_answer_reaches_app(lt_wire_in_t *in)
+{
+    CU_ASSERT_FATAL(s_owner_serves_in(in) == 0);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
+}
+
 /* An answer whose `owner` is not the owner of the dataset asked is refused
  * (PROTOCOL.md 7.4 step 2, 7.8): whether the owner signed it naming another
  * member, or another member (the caller itself) signed it naming itself.
@@ -322,16 +361,9 @@ static void test_answer_naming_another_owner_refused(void)
     uint64_t id = ++g_id;
     uint8_t h[LT_HASH_BYTES];
     lt_wire_in_t in;
-    Lienthong__ErrorCode code;
-    char err[256];
     int64_t before = s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
     s_app_lookup(id, "001");
-    CU_ASSERT_FATAL(s_waiting(g.router, 1000) && lt_wire_recv(g.router, 1, 0, &in) == 0);
-    const uint8_t *body;
-    size_t body_len;
-    CU_ASSERT_FATAL(
-        lt_wire_body_bytes(zmq_msg_data(&in.body), zmq_msg_size(&in.body), &body, &body_len) == 0);
-    lt_crypto_hash(body, body_len, h); /* the request hash B's answers carry (7.1) */
+    CU_ASSERT_FATAL(s_owner_takes(&in, h) == 0);
 
     s_forged_answer(id, h, CALLER, g.ctx.keys); /* the owner's key, another name */
     CU_ASSERT(s_caller_takes() == 0);           /* taken, and dropped */
@@ -343,17 +375,122 @@ static void test_answer_naming_another_owner_refused(void)
     CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 1);
 
     /* The owner's own answer, naming itself, still goes through. */
-    snprintf(in.user_id, sizeof in.user_id, "%s", CALLER);
+    s_owner_answer_reaches_app(&in);
+}
+
+/* What came next on the caller's link, handed on as lt_linkrx hands on an
+ * answer that came on its link to member; 0, or -1 when nothing came. The
+ * stderr of that hand-on, at warning level, into out. */
+static int s_caller_takes_from(const char *member, char *out, size_t cap)
+{
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256], path[300];
+    if (!s_waiting(c.link, 1000) || lt_wire_recv(c.link, 0, 0, &in) != 0)
+        return -1;
     Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
                                               1u << 20, &code, err, sizeof err);
-    CU_ASSERT_FATAL(env != NULL);
-    lt_query_on_request(g_owner, g.router, &in, env);
-    lt_query_flush(g_owner);
+    snprintf(path, sizeof path, "%s/stderr", g.tmp);
+    int saved = ut_capture(path);
+    lt_log_set_level(LT_LOG_WARN);
+    if (env)
+        lt_query_on_answer(c.q, c.local, member, env, &in.body);
+    lt_log_set_level(LT_LOG_ERROR);
+    ut_captured(saved, path, out, cap);
+    close(saved);
+    int rc = env ? 0 : -1;
     lt_wire_free(&env);
+    lt_wire_in_close(&in);
+    return rc;
+}
+
+/* An answer that comes from another member than the one the request was
+ * sent to is dropped (PROTOCOL.md 7.4), counted and logged as such, though
+ * it is signed by that member's own key, names it as its owner and carries
+ * the request's id and hash: a member must not answer for a dataset it was
+ * not asked about. The owner's own answer then goes through. */
+static void test_answer_from_another_member_refused(void)
+{
+    uint64_t id = ++g_id;
+    uint8_t h[LT_HASH_BYTES];
+    lt_wire_in_t in;
+    char out[4096] = "";
+    int64_t before = s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
+    s_app_lookup(id, "001");
+    CU_ASSERT_FATAL(s_owner_takes(&in, h) == 0);
+    /* The only other member of the directory is VN/COM/VIETTEL: its key,
+     * its name, on its link. */
+    s_forged_answer(id, h, CALLER, c.keys);
+    CU_ASSERT(s_caller_takes_from(CALLER, out, sizeof out) == 0);
+    CU_ASSERT(s_app_recv(200, NULL, NULL) == NULL);
+    CU_ASSERT(strstr(out, "answer from a member the request was not sent to") != NULL);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), before + 1);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 1);
+
+    s_owner_answer_reaches_app(&in);
+}
+
+/* The application verifies two keys; the owner answers both in one signed
+ * batch, and the caller hands the first on to the application. Returns the
+ * answers the caller rejected so far. */
+static int64_t s_verify_first_taken(void)
+{
+    char *keys[] = {"001", "002"};
+    s_app_verify(++g_id, keys, 2, g_deadline);
+    CU_ASSERT_FATAL(s_owner_serves() == 0); /* both answers, one batch */
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
+    lt_wire_free(&env);
+    return s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
+}
+
+/* Sends the caller, over the owner's ROUTER, a copy of frame whose root
+ * signature, sig, has one bit flipped. */
+static void s_send_bad_signature(const zmq_msg_t *frame, const uint8_t sig[LT_SIG_BYTES])
+{
+    zmq_msg_t bad;
+    size_t len = zmq_msg_size((zmq_msg_t *)frame);
+    CU_ASSERT_FATAL(zmq_msg_init_size(&bad, len) == 0);
+    uint8_t *p = zmq_msg_data(&bad);
+    memcpy(p, zmq_msg_data((zmq_msg_t *)frame), len);
+    uint8_t *at = memmem(p, len, sig, LT_SIG_BYTES);
+    CU_ASSERT_FATAL(at != NULL);
+    at[LT_SIG_BYTES - 1] ^= 0x01;
+    CU_ASSERT_FATAL(lt_wire_send_msg(g.router, (const uint8_t *)"callr", 5, &bad) == 0);
+}
+
+/* The two answers of one verify share one signed root. The first is
+ * checked and its root remembered; the second comes with the same root but
+ * a corrupted signature: it is dropped, for a remembered root stands only
+ * with the signature verified over it (PROTOCOL.md 7.4 step 1). The
+ * genuine second answer then goes through. */
+static void test_root_remembered_with_its_signature(void)
+{
+    int64_t rejected = s_verify_first_taken();
+    Lienthong__Envelope *env = NULL;
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    CU_ASSERT_FATAL(s_waiting(c.link, 1000) && lt_wire_recv(c.link, 0, 0, &in) == 0);
+    env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), 1u << 20, &code, err,
+                         sizeof err);
+    CU_ASSERT_FATAL(env && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY &&
+                    env->verify_reply->proof_count == 2 &&
+                    env->verify_reply->root_signature.len == LT_SIG_BYTES);
+    s_send_bad_signature(&in.body, env->verify_reply->root_signature.data);
+    lt_wire_free(&env);
+    CU_ASSERT(s_caller_takes() == 0); /* taken, and dropped */
+    CU_ASSERT_PTR_NULL(env = s_app_recv(200, NULL, NULL));
+    lt_wire_free(&env);
+    CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), rejected + 1);
+    CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 1);
+
+    CU_ASSERT_FATAL(lt_wire_send_copy(g.router, (const uint8_t *)"callr", 5, &in.body) == 0);
     lt_wire_in_close(&in);
     CU_ASSERT_FATAL(s_caller_takes() == 0);
     env = s_app_recv(1000, NULL, NULL);
-    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
     lt_wire_free(&env);
     CU_ASSERT_EQUAL(lt_query_outstanding(c.q), 0);
 }
@@ -421,20 +558,13 @@ static void test_rotation_forgets_roots(void)
     CU_ASSERT_FATAL(rotated != NULL);
     lt_dir_t *d2 = od_directory_keyed(g.tmp, rotated, c.keys, c.auth, "", "", err, sizeof err);
     CU_ASSERT_FATAL(d2 != NULL);
-    char *keys[] = {"001", "002"};
-    s_app_verify(++g_id, keys, 2, g_deadline);
-    CU_ASSERT_FATAL(s_owner_serves() == 0); /* both answers, one batch */
-    CU_ASSERT_FATAL(s_caller_takes() == 0);
-    Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
-    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY);
-    lt_wire_free(&env);
-    int64_t rejected = s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL);
+    int64_t rejected = s_verify_first_taken();
 
     lt_dir_t *before = c.ctx.dir;
     c.ctx.dir = d2;
     lt_query_dir_changed(c.q, c.local);
     (void)s_caller_takes();
-    env = s_app_recv(200, NULL, NULL);
+    Lienthong__Envelope *env = s_app_recv(200, NULL, NULL);
     CU_ASSERT_PTR_NULL(env);
     lt_wire_free(&env);
     CU_ASSERT_EQUAL(s_stat(c.stats, "lienthong_query_rejected_answers", NULL, NULL), rejected + 1);
@@ -679,6 +809,10 @@ int main(void)
         {"the same bytes under another on_behalf are no retry", test_retry_under_another_on_behalf},
         {"an answer naming another member as its owner is refused",
          test_answer_naming_another_owner_refused},
+        {"an answer from a member the request was not sent to is refused",
+         test_answer_from_another_member_refused},
+        {"a remembered answer root stands only with its own signature",
+         test_root_remembered_with_its_signature},
         {"a new directory forgets the answer roots verified under the old",
          test_rotation_forgets_roots},
         {"a request with neither timeout_ms nor deadline_ms is refused at once",
