@@ -10,8 +10,9 @@
  * a directory suspending this member, or no longer listing it, is adopted
  * (its revocations of others apply) and the gateway serves nothing until
  * reinstated, while one listing it with other keys is refused; wrongly
- * signed, expired and older directories are refused at run time, a forged
- * one at start, and an expired one starts a gateway that serves no data;
+ * signed, expired, older and other bytes of the same version are refused at
+ * run time, a forged one at start, and an expired one starts a gateway that
+ * serves no data;
  * `directory sign` refuses a past expiry and one more than 3650 days after
  * the issue; offers on our links are held back after a refusal like those
  * on our socket; an adopted directory that cannot be written leaves the
@@ -689,8 +690,8 @@ static void test_bad_directories_refused(void)
     lt_it_fed_t fed;
     lt_it_peer_t p = {0};
     lt_keys_t *rogue = NULL;
-    uint8_t *forged = NULL, *expired = NULL, *older = NULL;
-    size_t forged_len = 0, expired_len = 0, older_len = 0;
+    uint8_t *forged = NULL, *expired = NULL, *older = NULL, *same = NULL;
+    size_t forged_len = 0, expired_len = 0, older_len = 0, same_len = 0;
     int64_t now = (int64_t)time(NULL);
     LT_IT_REQUIRE(lt_it_fed_init(&fed, FED) == 0);
     lt_it_member_t *a = lt_it_member_add(&fed, ID_A, 1);
@@ -704,6 +705,9 @@ static void test_bad_directories_refused(void)
     LT_IT_REQUIRE(
         lt_it_dir_bytes(&fed, 4, now - 2 * DAY, now - DAY, NULL, &expired, &expired_len) == 0);
     LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 1, 0, 0, NULL, &older, &older_len) == 0);
+    /* The version held, signed by the authority, but other bytes (another
+     * issue time): two variants of one version, never adopted (5.3). */
+    LT_IT_REQUIRE(lt_it_dir_bytes(&fed, 2, now - 3600, 0, NULL, &same, &same_len) == 0);
     LT_IT_REQUIRE(lt_it_gw_run(ga, READY_MS) == 0);
     LT_IT_REQUIRE(lt_it_peer_open_gw(&p, pm, ga) == 0);
     LT_IT_REQUIRE(s_hello_ok(&p, ID_A, 2));
@@ -720,6 +724,7 @@ static void test_bad_directories_refused(void)
     CU_ASSERT(s_hup_refused(ga, forged, forged_len, "no valid signature"));
     CU_ASSERT(s_hup_refused(ga, expired, expired_len, "expired"));
     CU_ASSERT(s_hup_refused(ga, older, older_len, "older"));
+    CU_ASSERT(s_hup_refused(ga, same, same_len, "older or same version 2 <= current 2"));
     CU_ASSERT_EQUAL(lt_it_gw_version(ga), 2);
     CU_ASSERT(s_hello_ok(&p, ID_A, 2));
     CU_ASSERT(s_stop_ok(ga));
@@ -727,6 +732,7 @@ out:
     free(forged);
     free(expired);
     free(older);
+    free(same);
     lt_keys_destroy(&rogue);
     lt_it_peer_close(&p);
     lt_it_fed_cleanup(&fed);
