@@ -49,11 +49,11 @@
 #define CSV_ROW_NOT_BEGUN 0
 #define CSV_FIELD_BEGUN   2
 
-#define CHECK_DATE     1u
-#define CHECK_DIGITS   2u
-#define CHECK_REQUIRED 4u
+#define CHECK_DATE       1u
+#define CHECK_DIGITS     2u
+#define CHECK_REQUIRED   4u
 #define CHECK_DIGITS_MAX 256 /* the most digits:N may ask for */
-#define REASON_MAX     384
+#define REASON_MAX       384
 /* The lines of one row after its first may hold this many bytes: a quoted
  * field may hold newlines, but a stray quote never closed must not make
  * the rest of a file one row in memory (the import stops, naming it). One
@@ -881,8 +881,7 @@ static int s_parse_reject(lt_csv_t *self)
                  self->line);
     self->rows++;
     self->bad++;
-    s_reject(self, self->row_line,
-             self->f.n < self->n_header ? self->header[self->f.n] : col, why);
+    s_reject(self, self->row_line, self->f.n < self->n_header ? self->header[self->f.n] : col, why);
     if (self->reread)
         return 0;
     self->f.n = self->f.len = self->f.newlines = 0;

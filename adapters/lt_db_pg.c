@@ -1991,8 +1991,8 @@ static int s_reject(void *impl, const lt_db_reject_t *r, char *err, size_t errle
              "source_cursor = excluded.source_cursor, last_seen = excluded.last_seen, "
              "count = r.count + 1",
              self->q_lt);
-    const char *vals[6] = {r->dataset, r->key, r->kind, r->reasons, r->cursor ? r->cursor : "",
-                           r->at ? r->at : ""};
+    const char *vals[6] = {
+        r->dataset, r->key, r->kind, r->reasons, r->cursor ? r->cursor : "", r->at ? r->at : ""};
     PGresult *res =
         s_query(self, sql, 6, vals, PGRES_COMMAND_OK, "cannot update lt_rejects", err, errlen);
     PQclear(res);
@@ -2082,7 +2082,8 @@ static int s_cursor_list(void *impl, lt_db_cursor_fn fn, void *arg, char *err, s
         return -1;
     int rc = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        lt_db_cursor_row_t r = {.dataset = PQgetvalue(res, i, 0), .table = PQgetvalue(res, i, 1),
+        lt_db_cursor_row_t r = {.dataset = PQgetvalue(res, i, 0),
+                                .table = PQgetvalue(res, i, 1),
                                 .change_id = strtoll(PQgetvalue(res, i, 2), NULL, 10)};
         rc = fn(arg, &r);
     }

@@ -38,7 +38,7 @@ typedef struct {
     /* A source's lt_rejects. */
     sqlite3_stmt *st_reject_put, *st_reject_kinds, *st_reject_clear;
     int installing; /* inside s_capture_install */
-    int would; /* LT_DB_WOULD_* (LT_DB_CHECK) */
+    int would;      /* LT_DB_WOULD_* (LT_DB_CHECK) */
 } s_db_t;
 
 /* A row being read: the mapped columns of a statement's current row,
@@ -383,8 +383,10 @@ static int s_conflicts(sqlite3 *db, const lt_db_table_t *t, sqlite3_str *s, char
     int rc = -1, n = 0, step;
     if (lt_db_sqlite_prepare(db, "SELECT name FROM pragma_index_list(?1) WHERE \"unique\"", &idx,
                              err, errlen) ||
-        lt_db_sqlite_prepare(db, "SELECT name, coll FROM pragma_index_xinfo(?1) WHERE key "
-                             "ORDER BY seqno", &col, err, errlen) ||
+        lt_db_sqlite_prepare(db,
+                             "SELECT name, coll FROM pragma_index_xinfo(?1) WHERE key "
+                             "ORDER BY seqno",
+                             &col, err, errlen) ||
         lt_db_sqlite_prepare(db, "SELECT 1 FROM pragma_table_list(?1) WHERE NOT wr", &rowid, err,
                              errlen))
         goto out;
@@ -413,8 +415,7 @@ out:
 
 /* The REPLACE triggers of the table into *out, NULL when it has no unique
  * index besides the key's (s_drop_triggers drops old ones first). */
-static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *err,
-                         size_t errlen)
+static int s_sql_replace(sqlite3 *db, const lt_db_table_t *t, char **out, char *err, size_t errlen)
 {
     const char *n = t->name, *k = s_key(t);
     sqlite3_str *c = sqlite3_str_new(db);
@@ -671,10 +672,12 @@ static int s_key_affinity(s_db_t *self, char *err, size_t errlen)
     if (step == SQLITE_ROW &&
         s_no_affinity((const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1))) {
         const char *type = (const char *)sqlite3_column_text(st, 0);
-        snprintf(err, errlen, "key column \"%s\" of table \"%s\" is declared '%s', which gives it "
+        snprintf(err, errlen,
+                 "key column \"%s\" of table \"%s\" is declared '%s', which gives it "
                  "no type affinity: its integer keys would never match the change list's text "
                  "keys, and every change would be published as a deletion; declare it INTEGER "
-                 "or TEXT", s_key(self->table), self->table->name, type ? type : "");
+                 "or TEXT",
+                 s_key(self->table), self->table->name, type ? type : "");
         rc = -1;
     } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
         snprintf(err, errlen, "cannot read the columns of table \"%s\": %s", self->table->name,
@@ -1389,9 +1392,8 @@ static int s_reject_count(void *impl, const char *dataset, int64_t *n, char *err
     if (lt_db_sqlite_prepare(self->db, "SELECT count(*) FROM lt_rejects WHERE dataset = ?1", &st,
                              err, errlen))
         return -1;
-    int step = sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC) == SQLITE_OK
-                   ? sqlite3_step(st)
-                   : SQLITE_ERROR;
+    int step = sqlite3_bind_text(st, 1, dataset, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(st)
+                                                                                 : SQLITE_ERROR;
     if (step == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
@@ -1438,7 +1440,8 @@ static int s_cursor_list(void *impl, lt_db_cursor_fn fn, void *arg, char *err, s
         return -1;
     int step = SQLITE_DONE, rc = 0;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        lt_db_cursor_row_t r = {.dataset = s_text0(st, 0), .table = s_text0(st, 1),
+        lt_db_cursor_row_t r = {.dataset = s_text0(st, 0),
+                                .table = s_text0(st, 1),
                                 .change_id = sqlite3_column_int64(st, 2)};
         rc = fn(arg, &r);
     }

@@ -30,11 +30,11 @@ typedef struct {
 } s_item_t;
 
 typedef struct {
-    const char *field;    /* the referencing field */
+    const char *field;                  /* the referencing field */
     const ProtobufCFieldDescriptor *fd; /* its descriptor in the record type */
-    const char *target;   /* the referenced dataset */
-    const char *key_field; /* its key field */
-    const char *id;       /* the rule id */
+    const char *target;                 /* the referenced dataset */
+    const char *key_field;              /* its key field */
+    const char *id;                     /* the rule id */
 } s_ref_t;
 
 struct _lt_refcheck_t {
@@ -149,17 +149,16 @@ static int s_collect(lt_refcheck_t *self, const Lienthong__Dataset *ds, char *er
             return -1;
         }
         self->refs[self->n_refs++] = (s_ref_t){.field = field,
-                                              .fd = lt_schema_field(self->type, field),
-                                              .target = target,
-                                              .key_field = t->key_field,
-                                              .id = lt_rules_id(self->rules, i)};
+                                               .fd = lt_schema_field(self->type, field),
+                                               .target = target,
+                                               .key_field = t->key_field,
+                                               .id = lt_rules_id(self->rules, i)};
     }
     return 0;
 }
 
-lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset,
-                               const char *purpose, lt_refcheck_fn fn, void *arg, char *err,
-                               size_t errlen)
+lt_refcheck_t *lt_refcheck_new(const char *directory_file, const char *dataset, const char *purpose,
+                               lt_refcheck_fn fn, void *arg, char *err, size_t errlen)
 {
     lt_refcheck_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -225,7 +224,8 @@ static int s_push(lt_refcheck_t *self, size_t rule, const char *key, const char 
         return 0;
     }
     if (self->head > 0 && self->n == self->cap) { /* reuse the consumed front */
-        memmove(self->queue, self->queue + self->head, (self->n - self->head) * sizeof *self->queue);
+        memmove(self->queue, self->queue + self->head,
+                (self->n - self->head) * sizeof *self->queue);
         self->n -= self->head;
         self->head = 0;
     }
@@ -404,8 +404,8 @@ static void s_done(lt_refcheck_t *self, const char *why)
         unanswered += self->batch[i].outcome == S_PENDING;
     unanswered = res && reason ? unanswered : self->n_batch;
     if (unanswered && why)
-        lt_warn("source", "reference check of %zu value(s) in %s has no outcome: %s",
-                unanswered, self->req.dataset, why);
+        lt_warn("source", "reference check of %zu value(s) in %s has no outcome: %s", unanswered,
+                self->req.dataset, why);
     self->unknown += unanswered;
     free(res);
     free(reason);

@@ -25,9 +25,9 @@
 #include "lienthong.pb-c.h"
 #include "lt_err.h"
 
-#define LT_REFCHECK_BATCH    256    /* values per VerifyRequest */
-#define LT_REFCHECK_QUEUE    100000 /* values waiting; more are dropped and counted */
-#define LT_REFCHECK_WAIT_MS  15000  /* an unanswered request is given up */
+#define LT_REFCHECK_BATCH   256    /* values per VerifyRequest */
+#define LT_REFCHECK_QUEUE   100000 /* values waiting; more are dropped and counted */
+#define LT_REFCHECK_WAIT_MS 15000  /* an unanswered request is given up */
 
 typedef struct _lt_refcheck_t lt_refcheck_t;
 

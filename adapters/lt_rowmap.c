@@ -49,25 +49,27 @@ static const char *s_unsupported(const ProtobufCFieldDescriptor *f)
     return NULL;
 }
 
-static int s_load_entry(lt_rowmap_t *self, const config_setting_t *s, const char *file,
-                        char *err, size_t errlen)
+static int s_load_entry(lt_rowmap_t *self, const config_setting_t *s, const char *file, char *err,
+                        size_t errlen)
 {
     const char *name = config_setting_name(s);
     const char *col = config_setting_get_string(s);
     if (!col || !col[0])
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a column name in double quotes", name);
+        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a column name in double quotes",
+                              name);
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(self->desc, name);
     if (!f)
-        return lt_cfgfile_err(s, file, err, errlen, "field '%s' does not exist in record type %s", name,
-                     self->desc->name);
+        return lt_cfgfile_err(s, file, err, errlen, "field '%s' does not exist in record type %s",
+                              name, self->desc->name);
     const char *why = s_unsupported(f);
     if (why)
         return lt_cfgfile_err(s, file, err, errlen, "field '%s' %s", name, why);
     for (size_t i = 0; i < self->n; i++)
         if (strcasecmp(self->entries[i].column, col) == 0)
-            return lt_cfgfile_err(s, file, err, errlen, "column '%s' is mapped twice (fields '%s' and '%s')",
-                         col, self->entries[i].field->name, name);
+            return lt_cfgfile_err(s, file, err, errlen,
+                                  "column '%s' is mapped twice (fields '%s' and '%s')", col,
+                                  self->entries[i].field->name, name);
     s_entry_t *e = &self->entries[self->n];
     e->field = f;
     e->column = strdup(col);
@@ -87,17 +89,17 @@ static int s_find_key(lt_rowmap_t *self, const config_setting_t *columns, const 
             self->key = i;
             if (key_field && strcmp(self->entries[i].field->name, key_field) != 0)
                 return lt_cfgfile_err(columns, file, err, errlen,
-                             "key_field '%s' must be the field mapped to key column '%s', "
-                             "but 'columns' maps '%s' to it",
-                             key_field, key_column, self->entries[i].field->name);
+                                      "key_field '%s' must be the field mapped to key column '%s', "
+                                      "but 'columns' maps '%s' to it",
+                                      key_field, key_column, self->entries[i].field->name);
             return 0;
         }
     if (key_field)
         return lt_cfgfile_err(columns, file, err, errlen,
-                     "the key field is not mapped: add %s = \"%s\"; to 'columns'", key_field,
-                     key_column);
+                              "the key field is not mapped: add %s = \"%s\"; to 'columns'",
+                              key_field, key_column);
     return lt_cfgfile_err(columns, file, err, errlen,
-                 "key column '%s' is not mapped to any field in 'columns'", key_column);
+                          "key column '%s' is not mapped to any field in 'columns'", key_column);
 }
 
 /* The column type create_table gives a field. */
@@ -132,10 +134,9 @@ static int s_build_table(lt_rowmap_t *self)
     return 0;
 }
 
-lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
-                           const config_setting_t *columns, const char *file,
-                           const char *key_column, const char *key_field, char *err,
-                           size_t errlen)
+lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc, const config_setting_t *columns,
+                           const char *file, const char *key_column, const char *key_field,
+                           char *err, size_t errlen)
 {
     if (!desc) {
         lt_err_set(err, errlen, "%s: unknown record type", file);
@@ -147,8 +148,9 @@ lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
         return NULL;
     }
     if (!config_setting_is_group(columns) || config_setting_length(columns) == 0) {
-        lt_cfgfile_err(columns, file, err, errlen,
-              "'columns' must be a non-empty group: columns = { field = \"column\"; ... };");
+        lt_cfgfile_err(
+            columns, file, err, errlen,
+            "'columns' must be a non-empty group: columns = { field = \"column\"; ... };");
         return NULL;
     }
     lt_rowmap_t *self = calloc(1, sizeof *self);

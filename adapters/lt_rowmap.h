@@ -35,10 +35,9 @@ typedef struct lt_rowmap_t lt_rowmap_t;
  * read from `file` (used in messages only). `key_column` must be one of the
  * mapped columns; `key_field`, when not NULL, must be the field mapped to
  * it. Returns NULL on failure with err "FILE:LINE: problem". */
-lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc,
-                           const config_setting_t *columns, const char *file,
-                           const char *key_column, const char *key_field, char *err,
-                           size_t errlen);
+lt_rowmap_t *lt_rowmap_new(const ProtobufCMessageDescriptor *desc, const config_setting_t *columns,
+                           const char *file, const char *key_column, const char *key_field,
+                           char *err, size_t errlen);
 /* Frees the mapping and sets *self_p to NULL; safe on NULL or *NULL. */
 void lt_rowmap_destroy(lt_rowmap_t **self_p);
 

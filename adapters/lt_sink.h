@@ -1,11 +1,10 @@
 /* lt_sink: the sink adapter. It attaches to a stream (dataset or view) of
  * the member's gateway and writes every delivered record into a table of
  * the agency's database (SQLite or PostgreSQL, through lt_db.h): an upsert
- * of the mapped columns, or a DELETE by key for a tombstone. Each Deliver is applied in ONE transaction
- * that also advances the durable cursor lt_sink_cursor(stream, seq), and
- * only then acknowledged with DeliverAck. Sequence numbers must follow on
- * exactly; on a gap the transaction is rolled back and the sink attaches
- * again from its cursor + 1. See adapters/README.md. */
+ * of the mapped columns, or a DELETE by key for a tombstone. Each Deliver is applied in ONE
+ * transaction that also advances the durable cursor lt_sink_cursor(stream, seq), and only then
+ * acknowledged with DeliverAck. Sequence numbers must follow on exactly; on a gap the transaction
+ * is rolled back and the sink attaches again from its cursor + 1. See adapters/README.md. */
 #ifndef LT_SINK_H
 #define LT_SINK_H
 

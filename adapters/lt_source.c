@@ -128,19 +128,19 @@ struct lt_source_feed {
     char table[256];
     char key_column[256];
     char key_field[256];
-    int limit; /* changes per Publish now (halved if a frame is too big) */
+    int limit;         /* changes per Publish now (halved if a frame is too big) */
     int narrow;        /* changes per Publish while a malformed one is looked for (0: limit) */
     int64_t narrow_to; /* ... until the changes up to this id are read again */
     lt_rowmap_t *map;
     lt_db_t *db;
-    int started;    /* cursor loaded, epoch set */
-    int64_t cursor; /* last acknowledged change id, durable */
-    int64_t shift;  /* added to change ids to make source cursors (epochs) */
+    int started;         /* cursor loaded, epoch set */
+    int64_t cursor;      /* last acknowledged change id, durable */
+    int64_t shift;       /* added to change ids to make source cursors (epochs) */
     int64_t acked_shift; /* the shift `cursor` was acknowledged under (stored) */
-    int shift_unsaved; /* shift is not stored yet: store before the first Publish */
-    int64_t next;   /* last change id put into a Publish */
-    int short_read; /* the last read found fewer changes than asked */
-    int reread;     /* a refused Publish is read again at read_at (not sooner) */
+    int shift_unsaved;   /* shift is not stored yet: store before the first Publish */
+    int64_t next;        /* last change id put into a Publish */
+    int short_read;      /* the last read found fewer changes than asked */
+    int reread;          /* a refused Publish is read again at read_at (not sooner) */
     s_flight_t flights[MAX_FLIGHT];
     size_t n_flight;
     size_t max_flight; /* MAX_FLIGHT, or 1 after a failure until an ack */
@@ -2163,9 +2163,9 @@ static void s_narrow(s_feed_t *f, const s_flight_t *fl)
     f->narrow = fl->n_changes / 2 > 0 ? (int)(fl->n_changes / 2) : 1;
     f->narrow_to = fl->last_id;
     lt_log(f->held ? LT_LOG_DEBUG : LT_LOG_WARN, "source",
-            "dataset=%s a Publish of %zu changes (%" PRId64 "..%" PRId64 ") is refused as "
-            "malformed; reading them again %d at a time to find the change at fault",
-            f->dataset, fl->n_changes, fl->first_id, fl->last_id, f->narrow);
+           "dataset=%s a Publish of %zu changes (%" PRId64 "..%" PRId64 ") is refused as "
+           "malformed; reading them again %d at a time to find the change at fault",
+           f->dataset, fl->n_changes, fl->first_id, fl->last_id, f->narrow);
 }
 
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
@@ -2193,8 +2193,7 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
     int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     if ((not_found && f->grant.refused) || held)
         lt_debug("source", "dataset=%s %s: %s", f->dataset,
-                 held ? "held, refused again" : "still not granted",
-                 e->message ? e->message : "");
+                 held ? "held, refused again" : "still not granted", e->message ? e->message : "");
     else if (!s_about_content(e) && !not_found && !wrong_type)
         /* Resent as it is until the gateway is well again (a full disk):
          * the first said at once, the rest counted once a minute. */

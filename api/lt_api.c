@@ -44,7 +44,7 @@
 /* GnuTLS: TLS 1.3, and TLS 1.2 with AEAD ciphers and ephemeral key
  * exchange only (no TLS 1.0 or 1.1, no CBC, no RSA key transport). */
 #define TLS_PRIORITIES                                                                             \
-    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"     \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
     "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 
 /* The refusals a client can repeat in a loop without anyone's leave are
@@ -136,16 +136,16 @@ struct _lt_api_t {
     /* Taken before lock (the reports write the audit file), never after. */
     pthread_mutex_t tally_lock;
     lt_apisum_t refused_sum, unauth_sum; /* how refused's and unauth's reports read */
-    lt_tally_t *refused; /* by application (or none) and s_summed reason */
-    lt_tally_t *unauth;  /* requests without a valid token, by client address */
+    lt_tally_t *refused;                 /* by application (or none) and s_summed reason */
+    lt_tally_t *unauth;                  /* requests without a valid token, by client address */
     lt_apisum_t forbidden_sum;
     lt_tally_t *forbidden; /* 403s and trimmed answers, by reason and application: the log's */
-    lt_tally_t *mhd_msgs; /* libmicrohttpd's messages once serving, by their text */
-    atomic_int serving;   /* MHD_start_daemon has returned: its messages are about clients */
-    atomic_int begun;     /* requests begun (s_uri) and not yet done (s_completed) */
+    lt_tally_t *mhd_msgs;  /* libmicrohttpd's messages once serving, by their text */
+    atomic_int serving;    /* MHD_start_daemon has returned: its messages are about clients */
+    atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
-    lt_stats_series_t *in_flight; /* the sum of the app states' in_flight, moved with them */
+    lt_stats_series_t *in_flight;  /* the sum of the app states' in_flight, moved with them */
     lt_stats_series_t *gateway_up; /* 1 when the scrape being written got the gateway's part */
     /* Held from setting gateway_up to writing the exposition, so that two
      * scrapes at once each say what their own call to the gateway got. */
@@ -168,22 +168,22 @@ typedef struct {
     size_t len;
     int too_large;
     int64_t start_us; /* monotonic: the request's latency */
-    int begun;    /* the first call of s_handler is done */
-    int nul_path; /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
+    int begun;        /* the first call of s_handler is done */
+    int nul_path;     /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
 } req_t;
 
 /* What a handler answers. */
 typedef struct {
     int status;
-    const char *reason;  /* for metrics and the audit file */
-    json_t *body;        /* JSON answer, or NULL with text set */
-    char *text;          /* Prometheus text (malloc'd) */
+    const char *reason;   /* for metrics and the audit file */
+    json_t *body;         /* JSON answer, or NULL with text set */
+    char *text;           /* Prometheus text (malloc'd) */
     const char *text_ptr; /* static text (the OpenAPI document) */
     size_t text_len;
-    const char *allow;   /* 405: the Allow header */
-    int retry_after;     /* 429: seconds */
-    int close;           /* the connection closes after the answer */
-    char *json;          /* body written out (s_write_body), malloc'd */
+    const char *allow; /* 405: the Allow header */
+    int retry_after;   /* 429: seconds */
+    int close;         /* the connection closes after the answer */
+    char *json;        /* body written out (s_write_body), malloc'd */
 } reply_t;
 
 static void s_error(reply_t *r, int status, const char *reason, const char *code, const char *msg)
@@ -222,14 +222,19 @@ static void s_reply_out(reply_t *r, const lt_apicall_out_t *out)
 
 static int s_stats_new(lt_api_t *self)
 {
-    static const lt_stats_def_t req = {
-        .name = "lienthong_http_requests", .help = "HTTP API requests by endpoint, outcome and reason",
-        .kind = LT_STATS_COUNTER, .n_labels = 3, .labels = {"endpoint", "outcome", "reason"},
-        .max_series = 512};
-    static const lt_stats_def_t lat = {
-        .name = "lienthong_http_request_latency", .help = "HTTP API request latency by endpoint",
-        .kind = LT_STATS_HISTOGRAM, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
-        .labels = {"endpoint"}, .max_series = 32};
+    static const lt_stats_def_t req = {.name = "lienthong_http_requests",
+                                       .help = "HTTP API requests by endpoint, outcome and reason",
+                                       .kind = LT_STATS_COUNTER,
+                                       .n_labels = 3,
+                                       .labels = {"endpoint", "outcome", "reason"},
+                                       .max_series = 512};
+    static const lt_stats_def_t lat = {.name = "lienthong_http_request_latency",
+                                       .help = "HTTP API request latency by endpoint",
+                                       .kind = LT_STATS_HISTOGRAM,
+                                       .unit = LT_STATS_UNIT_SECONDS,
+                                       .n_labels = 1,
+                                       .labels = {"endpoint"},
+                                       .max_series = 32};
     /* No application label, as the other lienthong_http_* families
      * (docs/operations.md, "Reloading the HTTP API"): the sum of the
      * counts max_in_flight limits, a removed application's requests with
@@ -254,7 +259,8 @@ static int s_stats_new(lt_api_t *self)
                    lt_stats_register(self->stats, &lat, &self->latency) == 0 &&
                    (self->in_flight = lt_stats_register_series(self->stats, &flight, NULL)) &&
                    (self->gateway_up = lt_stats_register_series(self->stats, &up, NULL))
-               ? 0 : -1;
+               ? 0
+               : -1;
 }
 
 static void s_count(lt_api_t *self, const char *endpoint, const reply_t *r, int64_t start_us)
@@ -514,7 +520,7 @@ static void s_tick(void *arg)
  * client's socket and that socket's signal: three descriptors. The rest
  * (the listener, libzmq's own, the log and audit files) fits in FD_RESERVE. */
 #define FDS_PER_CONNECTION 3
-#define FD_RESERVE 64
+#define FD_RESERVE         64
 /* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
 #define MHD_BACKSTOP 8
 
@@ -527,12 +533,14 @@ static unsigned s_fit_connections(int want)
     uint64_t hard, before, soft = lt_file_raise_nofile(&hard, &before, why, sizeof why);
     if (why[0])
         lt_warn("api", "%s", why);
-    uint64_t fit = soft > FD_RESERVE + FDS_PER_CONNECTION ? (soft - FD_RESERVE) / FDS_PER_CONNECTION : 1;
+    uint64_t fit =
+        soft > FD_RESERVE + FDS_PER_CONNECTION ? (soft - FD_RESERVE) / FDS_PER_CONNECTION : 1;
     if ((uint64_t)want <= fit)
         return (unsigned)want;
-    lt_warn("api", "max_connections lowered from %d to %llu to fit the file descriptor limit "
-            "(%llu): raise it (LimitNOFILE= in the service unit) to allow more", want,
-            (unsigned long long)fit, (unsigned long long)soft);
+    lt_warn("api",
+            "max_connections lowered from %d to %llu to fit the file descriptor limit "
+            "(%llu): raise it (LimitNOFILE= in the service unit) to allow more",
+            want, (unsigned long long)fit, (unsigned long long)soft);
     return (unsigned)fit;
 }
 
@@ -749,7 +757,8 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
     char err[512], buf[512];
     const char *endpoint = is_verify ? "verify" : "lookup", *why, *reason;
     const lt_apicfg_grant_t *grant;
-    lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
+    lt_apireq_t *q =
+        lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
     if (!q) {
         s_error(r, 400, "bad_request", "BAD_REQUEST", err);
         return;
@@ -1014,8 +1023,8 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
 {
     char err[512], buf[512];
     const char *why, *reason, *dataset;
-    lt_apireq_t *q = lt_apireq_decode(rq->body ? rq->body : "", rq->len, LT_APIREQ_PROFILE, err,
-                                      sizeof err);
+    lt_apireq_t *q =
+        lt_apireq_decode(rq->body ? rq->body : "", rq->len, LT_APIREQ_PROFILE, err, sizeof err);
     if (!q) {
         s_error(r, 400, "bad_request", "BAD_REQUEST", err);
         return;
@@ -1033,7 +1042,8 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     who.officer = (char *)lt_apireq_officer(q);
     int timeout = s_timeout(self, q);
     lt_apicall_out_t out;
-    lt_apicall_profile(self->call, pq, &who, timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
+    lt_apicall_profile(self->call, pq, &who,
+                       timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
     if (out.body)
         s_within_grant(self, app, "profile", NULL, out.body);
     s_reply_out(r, &out);
@@ -1174,8 +1184,10 @@ static void s_ready(lt_api_t *self, reply_t *r)
                                env->status_reply->peers_connected[i]);
     int peers = env && (self->cfg->n_peers == 0 || reach > 0);
     ok &= peers;
-    json_object_set_new(checks, "peers", json_string(!env ? "the gateway does not answer"
-                                                     : peers ? "ok" : "no configured peer connected"));
+    json_object_set_new(checks, "peers",
+                        json_string(!env    ? "the gateway does not answer"
+                                    : peers ? "ok"
+                                            : "no configured peer connected"));
     json_decref(out.body);
     int answered = env != NULL;
     lt_wire_free(&env);
@@ -1303,8 +1315,8 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
                    req_t *rq, reply_t *r)
 {
     const route_t *rt = rq->rt = s_route(self, url);
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *framing = s_framing(c);
     if (rq->nul_path) /* the path routed would be another than the one sent */
         s_error(r, 400, "bad_request", "BAD_REQUEST", "the path holds a NUL byte (%00)");
@@ -1331,8 +1343,8 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     return 1;
 }
 
-static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url,
-                    const route_t *rt, const req_t *rq, reply_t *r)
+static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url, const route_t *rt,
+                    const req_t *rq, reply_t *r)
 {
     const lt_apicfg_app_t *app = rq->app;
     if (app && !s_rate_ok(self, rq)) {
@@ -1536,8 +1548,8 @@ static int s_tls(lt_api_t *self, char *err, size_t errlen)
         return 0;
     /* lt_file_read NUL-terminates: libmicrohttpd takes PEM strings. */
     if (lt_file_read(self->cfg->tls_cert, LT_APICHECK_PEM_MAX, &self->tls_cert, &n) != 0 ||
-        lt_file_read(self->cfg->tls_key, LT_APICHECK_PEM_MAX, &self->tls_key,
-                     &self->tls_key_len) != 0) {
+        lt_file_read(self->cfg->tls_key, LT_APICHECK_PEM_MAX, &self->tls_key, &self->tls_key_len) !=
+            0) {
         snprintf(err, errlen, "cannot read the TLS certificate %s or key %s", self->cfg->tls_cert,
                  self->cfg->tls_key);
         return -1;
@@ -1570,8 +1582,7 @@ static void s_mhd_report(void *arg, const lt_tally_report_t *rep)
  * API"). The connections refused at the limits are counted by lt_apiconn,
  * not by these messages' wording. */
 /* Its fmt is libmicrohttpd's own format string (checked as such). */
-__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
-                                                             va_list ap)
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     lt_api_t *self = cls;
     char msg[sizeof self->mhd_said];
@@ -1870,7 +1881,7 @@ void lt_api_drain(lt_api_t *self)
     MHD_socket fd = MHD_quiesce_daemon(self->mhd);
     if (fd == MHD_INVALID_SOCKET)
         lt_warn("api", "cannot stop taking connections before stopping; requests being served "
-                "are cut");
+                       "are cut");
     else
         close(fd);
     int max_ms = self->cfg->request_timeout_ms + LT_API_DRAIN_GRACE_MS;

@@ -42,7 +42,7 @@ int lt_api_reopen(lt_api_t *self, char *err, size_t errlen);
  * LT_API_DRAIN_MAX_MS (docs/operations.md, "Running under systemd": the
  * unit's TimeoutStopSec= exceeds it). Then lt_api_destroy. */
 #define LT_API_DRAIN_GRACE_MS 1000
-#define LT_API_DRAIN_MAX_MS 20000
+#define LT_API_DRAIN_MAX_MS   20000
 void lt_api_drain(lt_api_t *self);
 /* Stops serving: waits for connections' threads to end. */
 void lt_api_destroy(lt_api_t **self_p);

@@ -240,15 +240,33 @@ static const char *s_code(Lienthong__ErrorCode c)
 static int s_http_status(Lienthong__ErrorCode c, const char **reason)
 {
     switch (c) {
-    case LIENTHONG__ERROR_CODE__ERR_NONE: *reason = "ok"; return 200;
-    case LIENTHONG__ERROR_CODE__ERR_NOT_FOUND: *reason = "not_found"; return 404;
-    case LIENTHONG__ERROR_CODE__ERR_FORBIDDEN: *reason = "forbidden_by_owner"; return 403;
-    case LIENTHONG__ERROR_CODE__ERR_PURPOSE: *reason = "purpose_by_owner"; return 403;
-    case LIENTHONG__ERROR_CODE__ERR_MALFORMED: *reason = "malformed"; return 400;
-    case LIENTHONG__ERROR_CODE__ERR_TOO_LARGE: *reason = "too_large"; return 413;
-    case LIENTHONG__ERROR_CODE__ERR_TIMEOUT: *reason = "timeout"; return 504;
-    case LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE: *reason = "unavailable"; return 503;
-    default: *reason = "gateway_error"; return 502;
+    case LIENTHONG__ERROR_CODE__ERR_NONE:
+        *reason = "ok";
+        return 200;
+    case LIENTHONG__ERROR_CODE__ERR_NOT_FOUND:
+        *reason = "not_found";
+        return 404;
+    case LIENTHONG__ERROR_CODE__ERR_FORBIDDEN:
+        *reason = "forbidden_by_owner";
+        return 403;
+    case LIENTHONG__ERROR_CODE__ERR_PURPOSE:
+        *reason = "purpose_by_owner";
+        return 403;
+    case LIENTHONG__ERROR_CODE__ERR_MALFORMED:
+        *reason = "malformed";
+        return 400;
+    case LIENTHONG__ERROR_CODE__ERR_TOO_LARGE:
+        *reason = "too_large";
+        return 413;
+    case LIENTHONG__ERROR_CODE__ERR_TIMEOUT:
+        *reason = "timeout";
+        return 504;
+    case LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE:
+        *reason = "unavailable";
+        return 503;
+    default:
+        *reason = "gateway_error";
+        return 502;
     }
 }
 
@@ -273,10 +291,14 @@ static int s_gateway_error(const Lienthong__Envelope *env, lt_apicall_out_t *out
 static uint64_t s_reply_id(const Lienthong__Envelope *env)
 {
     switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_ERROR: return env->error->request_id;
-    case LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY: return env->profile_reply->request_id;
-    case LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY: return env->prefill_reply->request_id;
-    default: return 0;
+    case LIENTHONG__ENVELOPE__BODY_ERROR:
+        return env->error->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY:
+        return env->profile_reply->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY:
+        return env->prefill_reply->request_id;
+    default:
+        return 0;
     }
 }
 
@@ -292,8 +314,8 @@ static Lienthong__Envelope *s_await(lt_apicall_t *self, lt_client_t *c,
     for (;;) {
         int64_t left = until - lt_clock_mono_ms();
         Lienthong__Envelope *env = NULL;
-        int rc = left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err)
-                          : LT_CLIENT_ERR_TIMEOUT;
+        int rc =
+            left > 0 ? lt_client_recv(c, (int)left, &env, err, sizeof err) : LT_CLIENT_ERR_TIMEOUT;
         if (rc == LT_CLIENT_ERR_TIMEOUT) {
             s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
             return NULL;
@@ -318,15 +340,15 @@ static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer)
         return env->error->request_id;
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
         sa = env->lookup_reply;
-        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len,
-                                                                      sa->answer.data);
+        Lienthong__LookupAnswer *a =
+            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         *answer = a;
         return a ? a->request_id : 0;
     }
     if (env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY) {
         sa = env->verify_reply;
-        Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len,
-                                                                      sa->answer.data);
+        Lienthong__VerifyAnswer *a =
+            lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         *answer = a;
         return a ? a->request_id : 0;
     }
@@ -351,8 +373,8 @@ static void s_lookup_out(lt_apicall_t *self, const Lienthong__LookupRequest *q,
 {
     char err[512] = "out of memory", detail[1024];
     int rc = LT_PROFJSON_NOMEM;
-    json_t *j = json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code",
-                          s_code(a->code));
+    json_t *j =
+        json_pack("{s:s,s:s,s:s}", "dataset", q->dataset, "key", q->key, "code", s_code(a->code));
     if (j && (rc = lt_profjson_answer(j, a, ctx ? ctx->record_type : NULL, err, sizeof err)) == 0) {
         out->status = s_http_status(a->code, &out->reason);
         out->body = j;
@@ -531,9 +553,9 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
     lt_client_t *c = s_take(self, out);
     if (!c)
         goto out;
-    int rc = lt_client_send_for(c, lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
-                                      : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
-                                lq ? (void *)lq : (void *)vq, who, timeout_ms, err, sizeof err);
+    int rc = lt_client_send_for(
+        c, lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
+        lq ? (void *)lq : (void *)vq, who, timeout_ms, err, sizeof err);
     if (rc != 0)
         s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     else
@@ -557,8 +579,8 @@ void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,
     q->deadline_ms = (uint32_t)timeout_ms;
     lt_client_t *c = s_take(self, out);
     if (c) {
-        if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who, timeout_ms, err,
-                               sizeof err) != 0)
+        if (lt_client_send_for(c, LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST, q, who, timeout_ms,
+                               err, sizeof err) != 0)
             s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
         else if ((env = s_await(self, c, LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY, q->request_id,
                                 lt_clock_mono_ms() + timeout_ms + GRACE_MS, out)) &&
@@ -716,11 +738,11 @@ json_t *lt_apicall_status_json(const Lienthong__StatusReply *st)
     for (size_t i = 0; streams && i < st->n_streams; i++)
         if (json_array_append_new(streams, s_stream_json(st->streams[i])) != 0)
             json_decref(streams), streams = NULL;
-    return json_pack("{s:s,s:I,s:I,s:b,s:o,s:o,s:I,s:o}", "member", st->member,
-                     "directory_version", (json_int_t)st->directory_version,
-                     "directory_expires_at", (json_int_t)st->directory_expires_at,
-                     "directory_expired", st->directory_expired, "peers_connected", peers, "peers",
-                     s_peers_json(st), "refused", (json_int_t)st->refused, "streams", streams);
+    return json_pack("{s:s,s:I,s:I,s:b,s:o,s:o,s:I,s:o}", "member", st->member, "directory_version",
+                     (json_int_t)st->directory_version, "directory_expires_at",
+                     (json_int_t)st->directory_expires_at, "directory_expired",
+                     st->directory_expired, "peers_connected", peers, "peers", s_peers_json(st),
+                     "refused", (json_int_t)st->refused, "streams", streams);
 }
 
 /* ---- pre-fill (PROTOCOL.md 8.8) ------------------------------------------------------ */
@@ -788,8 +810,10 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
 {
     const ProtobufCMessageDescriptor *t = lt_schema_find(p->record_type);
     if (p->found && !t) {
-        snprintf(err, errlen, "stream %s: answer payload does not decode: record type %s unknown "
-                 "to this program", p->stream, p->record_type);
+        snprintf(err, errlen,
+                 "stream %s: answer payload does not decode: record type %s unknown "
+                 "to this program",
+                 p->stream, p->record_type);
         return LT_PROFJSON_UNDECODABLE;
     }
     ProtobufCMessage *rec =
@@ -831,14 +855,13 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
         snprintf(err, errlen, "out of memory");
         return LT_PROFJSON_NOMEM;
     }
-    *out = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream",
-                     p->stream, "dataset", p->dataset, "owner", p->owner, "record_type",
-                     p->record_type, "found", p->found, "seq", (json_int_t)p->seq, "changed_at_ms",
-                     (json_int_t)p->changed_at_ms, "fields", fields, "withheld", withheld,
-                     "replica", "state", p->state, "detail", p->detail, "seq",
-                     (json_int_t)p->replica_seq, "changed_at_ms",
-                     (json_int_t)p->replica_changed_at_ms, "owner_heard_at_ms",
-                     (json_int_t)p->owner_heard_at_ms);
+    *out = json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:o,s:{s:s,s:s,s:I,s:I,s:I}}", "stream", p->stream,
+        "dataset", p->dataset, "owner", p->owner, "record_type", p->record_type, "found", p->found,
+        "seq", (json_int_t)p->seq, "changed_at_ms", (json_int_t)p->changed_at_ms, "fields", fields,
+        "withheld", withheld, "replica", "state", p->state, "detail", p->detail, "seq",
+        (json_int_t)p->replica_seq, "changed_at_ms", (json_int_t)p->replica_changed_at_ms,
+        "owner_heard_at_ms", (json_int_t)p->owner_heard_at_ms);
     if (*out)
         return 0;
     snprintf(err, errlen, "out of memory");
@@ -864,7 +887,7 @@ int lt_apicall_prefill_json(const Lienthong__PrefillReply *r, const char *member
     }
     /* No owner was asked: the records are the replicas', verified when
      * their batches were applied (PROTOCOL.md 6.5). */
-    *out = json_pack("{s:s,s:s,s:s,s:I,s:o}", "key", r->key, "member", member, "source",
-                     "replicas", "answered_at_ms", (json_int_t)r->answered_at_ms, "parts", parts);
+    *out = json_pack("{s:s,s:s,s:s,s:I,s:o}", "key", r->key, "member", member, "source", "replicas",
+                     "answered_at_ms", (json_int_t)r->answered_at_ms, "parts", parts);
     return *out ? 0 : LT_PROFJSON_NOMEM;
 }

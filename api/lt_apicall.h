@@ -130,6 +130,7 @@ void lt_apicall_fail(lt_apicall_t *self, lt_apicall_out_t *out, int status, cons
                      const char *code, const char *detail);
 
 /* {"error": code, "message": message} */
-json_t *lt_apicall_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+json_t *lt_apicall_error(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

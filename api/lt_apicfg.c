@@ -9,11 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_known[] = {
-    "gateway_config", "listen_address", "port", "tls_cert", "tls_key", "lookup_api", "metrics",
-    "max_body", "connection_timeout", "receive_timeout", "request_timeout_ms", "max_connections",
-    "max_connections_per_ip", "max_in_flight", "summary_interval", "audit_file", "log_level",
-    "log_format", "apps", NULL};
+static const char *const s_known[] = {"gateway_config",
+                                      "listen_address",
+                                      "port",
+                                      "tls_cert",
+                                      "tls_key",
+                                      "lookup_api",
+                                      "metrics",
+                                      "max_body",
+                                      "connection_timeout",
+                                      "receive_timeout",
+                                      "request_timeout_ms",
+                                      "max_connections",
+                                      "max_connections_per_ip",
+                                      "max_in_flight",
+                                      "summary_interval",
+                                      "audit_file",
+                                      "log_level",
+                                      "log_format",
+                                      "apps",
+                                      NULL};
 
 /* Reads the string list `name` of group g into out (at most max ids); who
  * prefixes the messages ("application 'hr', grant 2: "). With unique, an id
@@ -102,9 +117,10 @@ out:
 static int s_hex32(const char *hex, uint8_t out[32])
 {
     size_t n = 0;
-    return hex && strlen(hex) == 64 &&
-                   sodium_hex2bin(out, 32, hex, 64, NULL, &n, NULL) == 0 && n == 32
-               ? 0 : -1;
+    return hex && strlen(hex) == 64 && sodium_hex2bin(out, 32, hex, 64, NULL, &n, NULL) == 0 &&
+                   n == 32
+               ? 0
+               : -1;
 }
 
 /* An application's string setting `key`, or NULL when it is absent or of
@@ -229,16 +245,20 @@ static int s_grant(const config_setting_t *e, const char *file, lt_apicfg_app_t 
     else
         lt_cfgfile_shown(e, got, sizeof got);
     if (!ds || !ds[0] || strlen(ds) >= LT_APICFG_ID_MAX)
-        return lt_cfgfile_err(e, file, err, errlen, "application '%s', grant %zu: each grant "
+        return lt_cfgfile_err(e, file, err, errlen,
+                              "application '%s', grant %zu: each grant "
                               "needs dataset = \"...\" (a dataset or view id of at most %d "
                               "bytes) in { dataset = \"...\"; fields = [...]; purposes = [...]; "
-                              "}, got %s", app->name, i + 1, LT_APICFG_ID_MAX - 1, got);
+                              "}, got %s",
+                              app->name, i + 1, LT_APICFG_ID_MAX - 1, got);
     snprintf(who, sizeof who, "application '%s', grant %zu (%s): ", app->name, i + 1, ds);
     for (size_t j = 0; j < i; j++)
         if (strcmp(app->grants[j].dataset, ds) == 0)
-            return lt_cfgfile_err(e, file, err, errlen, "application '%s': grants %zu and %zu "
+            return lt_cfgfile_err(e, file, err, errlen,
+                                  "application '%s': grants %zu and %zu "
                                   "both name dataset \"%s\"; write its fields and purposes in "
-                                  "one grant", app->name, j + 1, i + 1, ds);
+                                  "one grant",
+                                  app->name, j + 1, i + 1, ds);
     if (s_known_keys(e, file, who, s_grant_keys, err, errlen))
         return -1;
     lt_apicfg_id_t *id = *next;
@@ -278,9 +298,11 @@ static int s_app_grants(const config_setting_t *g, const config_setting_t *l, co
                                   "'datasets' the same 'fields' and 'purposes'",
                                   app->name, shared[i]);
     if (!config_setting_is_list(l) || config_setting_length(l) > LT_APICFG_MAX_GRANTS)
-        return lt_cfgfile_err(l, file, err, errlen, "application '%s': 'grants' must be a list "
+        return lt_cfgfile_err(l, file, err, errlen,
+                              "application '%s': 'grants' must be a list "
                               "of at most %d groups: ( { dataset = \"...\"; fields = [...]; "
-                              "purposes = [...]; } )", app->name, LT_APICFG_MAX_GRANTS);
+                              "purposes = [...]; } )",
+                              app->name, LT_APICFG_MAX_GRANTS);
     size_t n = (size_t)config_setting_length(l), room = 0;
     for (size_t i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
@@ -306,12 +328,15 @@ static int s_app(const config_setting_t *g, const char *file, lt_apicfg_app_t *a
     else
         lt_cfgfile_shown(g, got, sizeof got);
     if (!name || !name[0] || strlen(name) >= LT_APICFG_NAME_MAX)
-        return lt_cfgfile_err(g, file, err, errlen, "each application needs name = \"...\" "
-                              "(at most %d bytes), got %s", LT_APICFG_NAME_MAX - 1, got);
+        return lt_cfgfile_err(g, file, err, errlen,
+                              "each application needs name = \"...\" "
+                              "(at most %d bytes), got %s",
+                              LT_APICFG_NAME_MAX - 1, got);
     snprintf(app->name, sizeof app->name, "%s", name);
     const char *hash = s_app_string(g, "token_hash", got, sizeof got);
     if (!hash || s_hex32(hash, app->token_hash))
-        return lt_cfgfile_err(g, file, err, errlen, "application '%s': token_hash must be the 64 "
+        return lt_cfgfile_err(g, file, err, errlen,
+                              "application '%s': token_hash must be the 64 "
                               "hex digits `lienthong api token` printed, in double quotes, got %s",
                               name, got);
     snprintf(who, sizeof who, "application '%s': ", name);
@@ -329,8 +354,10 @@ static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
     if (!l)
         return 0;
     if (!config_setting_is_list(l) || config_setting_length(l) > LT_APICFG_MAX_APPS)
-        return lt_cfgfile_err(l, cfg->path, err, errlen, "'apps' must be a list of at most %d "
-                              "groups: ( { name = ...; token_hash = ...; ... } )", LT_APICFG_MAX_APPS);
+        return lt_cfgfile_err(l, cfg->path, err, errlen,
+                              "'apps' must be a list of at most %d "
+                              "groups: ( { name = ...; token_hash = ...; ... } )",
+                              LT_APICFG_MAX_APPS);
     size_t n = (size_t)config_setting_length(l);
     if (!(cfg->apps = calloc(n ? n : 1, sizeof *cfg->apps)))
         return lt_cfgfile_err(l, cfg->path, err, errlen, "out of memory");
@@ -342,8 +369,10 @@ static int s_apps(const config_t *c, lt_apicfg_t *cfg, char *err, size_t errlen)
             if (strcmp(cfg->apps[j].name, cfg->apps[i].name) == 0 ||
                 memcmp(cfg->apps[j].token_hash, cfg->apps[i].token_hash, 32) == 0)
                 return lt_cfgfile_err(config_setting_get_elem(l, (unsigned)i), cfg->path, err,
-                                      errlen, "application '%s' repeats the name or token of "
-                                      "another", cfg->apps[i].name);
+                                      errlen,
+                                      "application '%s' repeats the name or token of "
+                                      "another",
+                                      cfg->apps[i].name);
     }
     return 0;
 }
@@ -417,8 +446,7 @@ int lt_apicfg_load(const char *path, lt_apicfg_t *cfg, char *err, size_t errlen)
         lt_cfgfile_unknown(&c, path, s_known, err, errlen) ||
         lt_cfgfile_string(&c, path, "gateway_config", NULL, 1, cfg->gateway_config,
                           sizeof cfg->gateway_config, err, errlen) ||
-        s_http(&c, cfg, err, errlen) || s_apps(&c, cfg, err, errlen) ||
-        s_gateway(cfg, err, errlen))
+        s_http(&c, cfg, err, errlen) || s_apps(&c, cfg, err, errlen) || s_gateway(cfg, err, errlen))
         goto out;
     rc = 0;
 out:

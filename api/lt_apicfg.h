@@ -24,12 +24,12 @@
 #include "lt_err.h"
 #include "lt_log.h"
 
-#define LT_APICFG_NAME_MAX 64     /* application names */
-#define LT_APICFG_ID_MAX 128      /* member, dataset, field and purpose ids */
-#define LT_APICFG_MAX_APPS 256
-#define LT_APICFG_MAX_GRANTS 64   /* grants of an application; fields or purposes of a grant */
-#define LT_APICFG_MAX_PEERS 128
-#define LT_APICFG_TOKEN_HASH 32   /* BLAKE2b-256 of the token */
+#define LT_APICFG_NAME_MAX   64  /* application names */
+#define LT_APICFG_ID_MAX     128 /* member, dataset, field and purpose ids */
+#define LT_APICFG_MAX_APPS   256
+#define LT_APICFG_MAX_GRANTS 64 /* grants of an application; fields or purposes of a grant */
+#define LT_APICFG_MAX_PEERS  128
+#define LT_APICFG_TOKEN_HASH 32 /* BLAKE2b-256 of the token */
 
 typedef char lt_apicfg_id_t[LT_APICFG_ID_MAX];
 
@@ -49,9 +49,9 @@ typedef struct {
     uint8_t token_hash[LT_APICFG_TOKEN_HASH];
     lt_apicfg_grant_t *grants; /* n_grants, each of a dataset of its own */
     size_t n_grants;
-    int per_dataset;           /* written as grants = (...), not datasets/fields/purposes */
-    lt_apicfg_id_t *ids;       /* owns the grants' dataset, field and purpose ids */
-    double rate;  /* requests per second (also the burst) */
+    int per_dataset;     /* written as grants = (...), not datasets/fields/purposes */
+    lt_apicfg_id_t *ids; /* owns the grants' dataset, field and purpose ids */
+    double rate;         /* requests per second (also the burst) */
 } lt_apicfg_app_t;
 
 typedef struct {
@@ -67,28 +67,28 @@ typedef struct {
     lt_apicfg_id_t peers[LT_APICFG_MAX_PEERS];
     size_t n_peers;
     /* the HTTP side */
-    char listen_address[64];  /* numeric IPv4 or IPv6 address; loopback by default */
+    char listen_address[64]; /* numeric IPv4 or IPv6 address; loopback by default */
     int port;
-    char tls_cert[PATH_MAX];  /* PEM; TLS is on when both are set */
+    char tls_cert[PATH_MAX]; /* PEM; TLS is on when both are set */
     char tls_key[PATH_MAX];
-    int lookup_api;           /* serve /v1/...; false: only metrics and health */
-    int metrics;              /* serve /metrics, /healthz and /readyz */
-    size_t max_body;          /* bytes of a request body */
+    int lookup_api;  /* serve /v1/...; false: only metrics and health */
+    int metrics;     /* serve /metrics, /healthz and /readyz */
+    size_t max_body; /* bytes of a request body */
     /* Deprecated, not used: set (seconds), or 0 when the file leaves it
      * out. receive_timeout bounds a connection's wait for a request, idle
      * or not (lt_apiconn), and libmicrohttpd's idle timeout is derived from
      * it (lt_api); --check and the start warn (lt_apicheck). */
     int connection_timeout;
-    int receive_timeout;      /* seconds a request may take to arrive whole, headers and body */
-    int summary_interval;     /* seconds between the summaries of repeated refusals */
-    int request_timeout_ms;   /* deadline of a lookup or verify: the default and the most */
+    int receive_timeout;    /* seconds a request may take to arrive whole, headers and body */
+    int summary_interval;   /* seconds between the summaries of repeated refusals */
+    int request_timeout_ms; /* deadline of a lookup or verify: the default and the most */
     int max_connections;
     int max_connections_per_ip; /* from one client address (lt_apiconn_accept) */
-    int max_in_flight;        /* requests of one application being served at once */
-    char audit_file[PATH_MAX]; /* the API's own refusals (JSON lines), or "" */
+    int max_in_flight;          /* requests of one application being served at once */
+    char audit_file[PATH_MAX];  /* the API's own refusals (JSON lines), or "" */
     lt_log_level_t log_level;
     lt_log_format_t log_format;
-    lt_apicfg_app_t *apps;    /* n_apps of them */
+    lt_apicfg_app_t *apps; /* n_apps of them */
     size_t n_apps;
 } lt_apicfg_t;
 

@@ -189,8 +189,10 @@ static int s_plaintext(const lt_apicfg_t *cfg, char *detail, size_t cap, const c
 {
     if (s_loopback(cfg))
         return 1;
-    snprintf(detail, cap, "plain HTTP on %s, which is not a loopback address: application tokens "
-             "and the records they ask for cross the network unencrypted", cfg->listen_address);
+    snprintf(detail, cap,
+             "plain HTTP on %s, which is not a loopback address: application tokens "
+             "and the records they ask for cross the network unencrypted",
+             cfg->listen_address);
     *fix = "set tls_cert and tls_key (docs/operations.md, \"Limits of the HTTP API\"), or listen "
            "on 127.0.0.1 behind a TLS proxy on this host";
     return 2;

@@ -51,8 +51,8 @@ struct _lt_apiconn_t {
     pthread_t thread;
     int stop;
     conn_t *conns;
-    unsigned n_conns;  /* in conns */
-    lt_apisum_t sum;   /* how the tallies' reports read */
+    unsigned n_conns; /* in conns */
+    lt_apisum_t sum;  /* how the tallies' reports read */
     /* The cuts and the refusals at each limit, by client address: a table
      * each, so that the count of the addresses beyond one table is of one
      * reason, which its report names. */

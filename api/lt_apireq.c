@@ -9,8 +9,8 @@
 #include <string.h>
 
 struct _lt_apireq_t {
-    json_t *root; /* owns every string below */
-    int is_verify;                /* the kind: LT_APIREQ_LOOKUP, _VERIFY, _PROFILE */
+    json_t *root;  /* owns every string below */
+    int is_verify; /* the kind: LT_APIREQ_LOOKUP, _VERIFY, _PROFILE */
     const char *officer;
     int timeout_ms;
     Lienthong__LookupRequest lookup;
@@ -58,7 +58,8 @@ static int s_known(const json_t *o, const char *const *known, const char *where,
     if (!json_is_object(o))
         return wl ? lt_err_set(err, errlen, "%.*s: must be an object", (int)(wl - 1), where)
                   : lt_err_set(err, errlen, "body: must be an object");
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         int ok = 0;
         for (size_t i = 0; known[i] && !ok; i++)
             ok = strcmp(k, known[i]) == 0;
@@ -240,9 +241,8 @@ static int s_subjects(lt_apireq_t *r, const json_t *a, size_t n, char *err, size
     return 0;
 }
 
-static const char *const s_verify_members[] = {"dataset",  "keys",       "claims",   "subjects",
-                                               "purpose",  "officer",    "case_ref", "timeout_ms",
-                                               NULL};
+static const char *const s_verify_members[] = {
+    "dataset", "keys", "claims", "subjects", "purpose", "officer", "case_ref", "timeout_ms", NULL};
 
 static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
 {
@@ -255,8 +255,11 @@ static int s_verify(lt_apireq_t *r, char *err, size_t errlen)
         s_common(r, &ds, &purpose, &case_ref, err, errlen))
         return -1;
     const json_t *ka = s_array(r->root, "", "keys", LT_APIREQ_MAX_KEYS, &nk, err, errlen, &bk);
-    const json_t *ca = bk ? NULL : s_array(r->root, "", "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bc);
-    const json_t *sa = bk || bc ? NULL : s_array(r->root, "", "subjects", LT_APIREQ_MAX_KEYS, &ns, err, errlen, &bs);
+    const json_t *ca =
+        bk ? NULL : s_array(r->root, "", "claims", LT_APIREQ_MAX_CLAIMS, &nc, err, errlen, &bc);
+    const json_t *sa =
+        bk || bc ? NULL
+                 : s_array(r->root, "", "subjects", LT_APIREQ_MAX_KEYS, &ns, err, errlen, &bs);
     if (bk || bc || bs)
         return -1;
     if (!sa == !(ka && ca) || (sa && (ka || ca)))
@@ -315,8 +318,8 @@ static int s_part(lt_apireq_t *r, const json_t *p, size_t i, char *err, size_t e
     return 0;
 }
 
-static const char *const s_profile_members[] = {"key",      "purpose",    "officer", "case_ref",
-                                                "timeout_ms", "parts",    NULL};
+static const char *const s_profile_members[] = {"key",        "purpose", "officer", "case_ref",
+                                                "timeout_ms", "parts",   NULL};
 
 static int s_profile(lt_apireq_t *r, char *err, size_t errlen)
 {
@@ -344,8 +347,7 @@ static int s_profile(lt_apireq_t *r, char *err, size_t errlen)
     return 0;
 }
 
-lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char *err,
-                              size_t errlen)
+lt_apireq_t *lt_apireq_decode(const char *body, size_t len, int is_verify, char *err, size_t errlen)
 {
     json_error_t je;
     lt_apireq_t *r = calloc(1, sizeof *r);
@@ -417,7 +419,8 @@ int lt_apireq_each_field(const lt_apireq_t *self, int (*fn)(void *arg, const cha
     if (self->is_verify == LT_APIREQ_LOOKUP)
         for (size_t i = 0; !rc && i < self->lookup.n_fields; i++)
             rc = fn(arg, self->lookup.fields[i]);
-    for (size_t p = 0; !rc && self->is_verify == LT_APIREQ_PROFILE && p < self->profile.n_parts; p++)
+    for (size_t p = 0; !rc && self->is_verify == LT_APIREQ_PROFILE && p < self->profile.n_parts;
+         p++)
         for (size_t i = 0; !rc && i < self->profile.parts[p]->n_fields; i++)
             rc = fn(arg, self->profile.parts[p]->fields[i]);
     for (size_t i = 0; !rc && verify && i < self->verify.n_claims; i++)
@@ -433,6 +436,7 @@ const char *lt_apireq_claim_field(const lt_apireq_t *self, size_t index, size_t 
     const Lienthong__VerifyRequest *q = &self->verify;
     if (q->n_subjects)
         return index < q->n_subjects && c < q->subjects[index]->n_claims
-                   ? q->subjects[index]->claims[c]->field : "?";
+                   ? q->subjects[index]->claims[c]->field
+                   : "?";
     return c < q->n_claims ? q->claims[c]->field : "?";
 }

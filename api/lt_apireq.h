@@ -25,12 +25,12 @@ _Static_assert(LT_QUERY_MAX_FIELDS == LT_QUERY_MAX_CLAIMS, "one bound for claims
 #define LT_APIREQ_MAX_DATASET (LT_STREAM_ID_MAX - 1)   /* bytes of a dataset or view id */
 #define LT_APIREQ_MAX_FIELD   LT_QUERY_MAX_FIELD_NAME  /* bytes of a field name (7.5, 7.6) */
 #define LT_APIREQ_MAX_VALUE   LT_QUERY_MAX_CLAIM_VALUE /* bytes of a claim's value (7.6) */
-#define LT_APIREQ_MAX_ID 128      /* bytes of an officer id, case reference or purpose */
-#define LT_APIREQ_MAX_PARTS LT_PROFILE_MAX_PARTS /* parts of a profile (PROTOCOL.md 7.7) */
+#define LT_APIREQ_MAX_ID      128 /* bytes of an officer id, case reference or purpose */
+#define LT_APIREQ_MAX_PARTS   LT_PROFILE_MAX_PARTS /* parts of a profile (PROTOCOL.md 7.7) */
 
 /* The kinds of body (the `is_verify` argument below, 0 or 1 as before). */
-#define LT_APIREQ_LOOKUP 0
-#define LT_APIREQ_VERIFY 1
+#define LT_APIREQ_LOOKUP  0
+#define LT_APIREQ_VERIFY  1
 #define LT_APIREQ_PROFILE 2
 
 typedef struct _lt_apireq_t lt_apireq_t;

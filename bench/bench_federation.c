@@ -51,21 +51,21 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define OWNER_ID "VN/GOV/BCA"
-#define DS OWNER_ID "/population"
-#define N_MIN 22
-#define N_ENT 4
-#define N_CALLERS (N_MIN + N_ENT)
-#define N_PROV LT_FEDSIM_PROVINCES
-#define N_GW (1 + N_CALLERS + N_PROV)
+#define OWNER_ID   "VN/GOV/BCA"
+#define DS         OWNER_ID "/population"
+#define N_MIN      22
+#define N_ENT      4
+#define N_CALLERS  (N_MIN + N_ENT)
+#define N_PROV     LT_FEDSIM_PROVINCES
+#define N_GW       (1 + N_CALLERS + N_PROV)
 #define GW_CALLER0 1
-#define GW_PROV0 (1 + N_CALLERS)
+#define GW_PROV0   (1 + N_CALLERS)
 
-#define PER_PUBLISH 1000
-#define LOAD_IN_FLIGHT 8
+#define PER_PUBLISH      1000
+#define LOAD_IN_FLIGHT   8
 #define STEADY_IN_FLIGHT 64
-#define REQ_DEADLINE_MS 10000
-#define MAX_OUT (1u << 18)
+#define REQ_DEADLINE_MS  10000
+#define MAX_OUT          (1u << 18)
 
 #if LT_IT_MAX_GATEWAYS < N_GW || LT_IT_MAX_MEMBERS < N_GW
 #error "bench_federation needs LT_IT_MAX_MEMBERS and LT_IT_MAX_GATEWAYS >= 90 (lt_itest.h)"
@@ -137,8 +137,8 @@ static int s_is_city(int p)
 
 /* ---- the directory and the gateways -------------------------------------------------- */
 
-#define VIEW_FIELDS                                                                               \
-    "[\"personal_id\", \"full_name\", \"date_of_birth\", \"sex\", \"current_province\", "         \
+#define VIEW_FIELDS                                                                                \
+    "[\"personal_id\", \"full_name\", \"date_of_birth\", \"sex\", \"current_province\", "          \
     "\"current_address\", \"status\"]"
 
 static char *s_source(void)
@@ -158,16 +158,18 @@ static char *s_source(void)
                               s_views[p], lt_fedsim_provinces[p].code, p + 1 < N_PROV ? "," : "");
     n += (size_t)snprintf(b + n, cap - n, ");\npolicies = (\n");
     for (int p = 0; p < N_PROV; p++)
-        n += (size_t)snprintf(b + n, cap - n,
-                              "  { consumer = \"VN/PROV/%s\"; target = \"%s\"; allow = [\"subscribe\"]; },\n",
-                              lt_fedsim_provinces[p].code, s_views[p]);
+        n += (size_t)snprintf(
+            b + n, cap - n,
+            "  { consumer = \"VN/PROV/%s\"; target = \"%s\"; allow = [\"subscribe\"]; },\n",
+            lt_fedsim_provinces[p].code, s_views[p]);
     for (int m = 0; m < N_MIN; m++)
-        n += (size_t)snprintf(b + n, cap - n,
-                              "  { consumer = \"VN/GOV/M%02d\"; target = \"" DS "\"; "
-                              "allow = [\"lookup\", \"verify\"];\n"
-                              "    fields = [\"full_name\", \"date_of_birth\", \"sex\", \"status\"]; "
-                              "purposes = [\"PUBLIC-SERVICE\"]; },\n",
-                              m + 1);
+        n += (size_t)snprintf(
+            b + n, cap - n,
+            "  { consumer = \"VN/GOV/M%02d\"; target = \"" DS "\"; "
+            "allow = [\"lookup\", \"verify\"];\n"
+            "    fields = [\"full_name\", \"date_of_birth\", \"sex\", \"status\"]; "
+            "purposes = [\"PUBLIC-SERVICE\"]; },\n",
+            m + 1);
     for (int e = 0; e < N_ENT; e++)
         n += (size_t)snprintf(b + n, cap - n,
                               "  { consumer = \"%s\"; target = \"" DS "\"; allow = [\"verify\"];\n"
@@ -401,7 +403,8 @@ static int s_start_all(int timeout_ms, double *ready_s, double *connected_s)
         if (s_abort || s_ns() > end) {
             for (int i = 0; i < N_GW; i++)
                 if (!ready[i]) {
-                    fprintf(stderr, "bench_federation: %s not ready in time\n", s_gw(i)->member->id);
+                    fprintf(stderr, "bench_federation: %s not ready in time\n",
+                            s_gw(i)->member->id);
                     lt_it_log_dump(s_gw(i));
                     break;
                 }
@@ -468,12 +471,12 @@ typedef struct {
 typedef struct {
     void *sock;
     uint64_t seed;
-    size_t n;                 /* citizens */
-    uint8_t *province;        /* the model, owned by the publisher thread */
+    size_t n;          /* citizens */
+    uint8_t *province; /* the model, owned by the publisher thread */
     uint32_t *version;
     uint8_t *status;
     lt_fedsim_rng_t rng;
-    uint64_t cursor;          /* last source cursor used */
+    uint64_t cursor; /* last source cursor used */
     uint64_t next_req;
     flight_t fifo[STEADY_IN_FLIGHT];
     size_t head, count;
@@ -485,10 +488,10 @@ typedef struct {
     volatile int done;
     /* results */
     uint64_t made, acked, moves, deaths, addresses;
-    uint64_t last_seq;        /* last dataset seq acknowledged */
+    uint64_t last_seq; /* last dataset seq acknowledged */
     lt_fedsim_series_t ack_ms;
     int64_t t_last_ack;
-    uint64_t bytes;           /* payload bytes published */
+    uint64_t bytes; /* payload bytes published */
     volatile int failed;
     char err[256];
 } pub_t;
@@ -577,14 +580,16 @@ static int s_acks(pub_t *pb)
                                             LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err)
                            : NULL;
         lt_wire_in_close(&in);
-        int ok = rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK && pb->count &&
-                 rep->publish_ack->request_id == pb->fifo[pb->head].id &&
-                 rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1 == pb->fifo[pb->head].n;
+        int ok =
+            rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK && pb->count &&
+            rep->publish_ack->request_id == pb->fifo[pb->head].id &&
+            rep->publish_ack->last_seq - rep->publish_ack->first_seq + 1 == pb->fifo[pb->head].n;
         if (!ok) {
             snprintf(pb->err, sizeof pb->err, "publish not acknowledged as expected: %s",
                      !rep ? "undecodable reply"
-                     : rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message
-                                                                         : "ack out of order or short");
+                     : rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR
+                         ? rep->error->message
+                         : "ack out of order or short");
             lt_wire_free(&rep);
             return -1;
         }
@@ -611,7 +616,8 @@ static int s_wait_acks(pub_t *pb, int timeout_ms)
 static void *s_publisher(void *arg)
 {
     pub_t *pb = arg;
-    int64_t last_progress = s_ns(), tick_ns = (int64_t)pb->tick_ms * 1000000, next_tick = pb->t_start;
+    int64_t last_progress = s_ns(), tick_ns = (int64_t)pb->tick_ms * 1000000,
+            next_tick = pb->t_start;
     while (!s_abort && !pb->failed) {
         int64_t now = s_ns();
         if (!pb->steady) {
@@ -679,7 +685,7 @@ typedef struct {
     size_t n;
     double qps;
     int64_t t_start, t_end;
-    slot_t *slots;            /* MAX_OUT, by request id */
+    slot_t *slots; /* MAX_OUT, by request id */
     uint64_t outstanding;
     lt_fedsim_series_t lat_us[Q_CLASSES];
     uint64_t sent[Q_CLASSES], ok[Q_CLASSES], errors[Q_CLASSES], wrong[Q_CLASSES], lost[Q_CLASSES];
@@ -773,7 +779,8 @@ static uint64_t s_reply(qry_t *q, const Lienthong__Envelope *env, int *good)
     const Lienthong__SignedAnswer *sa = lookup ? env->lookup_reply : env->verify_reply;
     uint64_t id = 0;
     if (lookup) {
-        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        Lienthong__LookupAnswer *a =
+            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (!a)
             return 0;
         id = a->request_id;
@@ -790,14 +797,15 @@ static uint64_t s_reply(qry_t *q, const Lienthong__Envelope *env, int *good)
                     strcmp(v->date_of_birth, p.date_of_birth) == 0 && (int)v->sex == p.sex &&
                     v->current_address[0] == 0 && v->personal_id[0] == 0;
             if (!*good)
-                s_note_error(q, "lookup answer", a->code ? lt_wire_error_name(a->code)
-                                                                   : "with wrong or extra fields",
+                s_note_error(q, "lookup answer",
+                             a->code ? lt_wire_error_name(a->code) : "with wrong or extra fields",
                              p.personal_id);
             lienthong__records__population__free_unpacked(v, NULL);
         }
         lienthong__lookup_answer__free_unpacked(a, NULL);
     } else {
-        Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        Lienthong__VerifyAnswer *a =
+            lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (!a)
             return 0;
         id = a->request_id;
@@ -805,8 +813,8 @@ static uint64_t s_reply(qry_t *q, const Lienthong__Envelope *env, int *good)
                 a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH &&
                 a->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
         if (!*good)
-            s_note_error(q, "verify answer", a->code ? lt_wire_error_name(a->code)
-                                                               : "without two matches", a->key);
+            s_note_error(q, "verify answer",
+                         a->code ? lt_wire_error_name(a->code) : "without two matches", a->key);
         lienthong__verify_answer__free_unpacked(a, NULL);
     }
     return id;
@@ -910,7 +918,8 @@ static int s_wait_provinces(const uint64_t *target, int64_t t0, double *reach, i
         s_probe(s_provinces_idx, N_PROV, 1000);
         for (int p = 0; p < N_PROV; p++) {
             uint64_t r;
-            if (reach[p] < 0 && s_last(s_probes[GW_PROV0 + p].rep, s_views[p], &r) && r >= target[p]) {
+            if (reach[p] < 0 && s_last(s_probes[GW_PROV0 + p].rep, s_views[p], &r) &&
+                r >= target[p]) {
                 reach[p] = (double)(s_probes[GW_PROV0 + p].at_ns - t0) / 1e9;
                 left--;
             }
@@ -932,7 +941,8 @@ static void s_tier_reach(const double *reach, double acked)
             if (s_is_city(p) == (t == 0))
                 lt_fedsim_series_add(&s, reach[p]);
         double p50 = lt_fedsim_pct(&s, 0.5), mx = lt_fedsim_pct(&s, 1.0);
-        printf("federation: initial load complete in %-9s (%2zu): p50 %.2f s, max %.2f s (%.2f s after "
+        printf("federation: initial load complete in %-9s (%2zu): p50 %.2f s, max %.2f s (%.2f s "
+               "after "
                "the owner's last ack)\n",
                s_tier_name[t], s.n, p50, mx, mx > acked ? mx - acked : 0);
         lt_fedsim_series_free(&s);
@@ -994,8 +1004,8 @@ static int s_stop_all(int timeout_ms)
         } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
             clean++;
         } else {
-            fprintf(stderr, "bench_federation: %s stopped with wait status 0x%x\n", s_gw(i)->member->id,
-                    (unsigned)st);
+            fprintf(stderr, "bench_federation: %s stopped with wait status 0x%x\n",
+                    s_gw(i)->member->id, (unsigned)st);
         }
     }
     return clean;
@@ -1003,8 +1013,13 @@ static int s_stop_all(int timeout_ms)
 
 static int s_args(int argc, char **argv, opts_t *o)
 {
-    *o = (opts_t){.citizens = 63000, .seconds = 20, .rate = 2000, .qps = 1000, .tick_ms = 50,
-                  .seed = 20240601, .timeout_s = 0};
+    *o = (opts_t){.citizens = 63000,
+                  .seconds = 20,
+                  .rate = 2000,
+                  .qps = 1000,
+                  .tick_ms = 50,
+                  .seed = 20240601,
+                  .timeout_s = 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
@@ -1102,14 +1117,17 @@ int main(int argc, char **argv)
             break;
         if (st != -2 || attempt == 3)
             goto out;
-        fprintf(stderr, "bench_federation: a port was taken meanwhile; starting over with fresh "
-                        "ports (attempt %d)\n", attempt + 1);
+        fprintf(stderr,
+                "bench_federation: a port was taken meanwhile; starting over with fresh "
+                "ports (attempt %d)\n",
+                attempt + 1);
         s_probes_shutdown();
         lt_it_fed_cleanup(&s_fed);
     }
-    printf("federation: keys, configs and signed directories in %.1f s; %d gateways ready in %.1f s, "
-           "subscribed and connected in %.1f s\n",
-           build_s, N_GW, ready_s, connected_s);
+    printf(
+        "federation: keys, configs and signed directories in %.1f s; %d gateways ready in %.1f s, "
+        "subscribed and connected in %.1f s\n",
+        build_s, N_GW, ready_s, connected_s);
 
     /* Raw baselines, while the federation idles. */
     double raw_pp = lt_raw_push_pull(256, 200000), raw_p50 = 0, raw_p99 = 0;
@@ -1159,21 +1177,22 @@ int main(int argc, char **argv)
     char owner_store[PATH_MAX + 16];
     uint64_t owner_last[N_PROV];
     snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(0)->data_dir);
-    if (!(owner_db = lt_fedsim_open(owner_store)) || s_owner_views(owner_db, view_ids, owner_last) != 0 ||
+    if (!(owner_db = lt_fedsim_open(owner_store)) ||
+        s_owner_views(owner_db, view_ids, owner_last) != 0 ||
         memcmp(owner_last, target, sizeof target) != 0) {
-        fprintf(stderr, "bench_federation: the owner's views in %s do not hold the load\n", owner_store);
+        fprintf(stderr, "bench_federation: the owner's views in %s do not hold the load\n",
+                owner_store);
         goto out;
     }
     double load_all_s = 0;
     for (int p = 0; p < N_PROV; p++)
         load_all_s = reach[p] > load_all_s ? reach[p] : load_all_s;
     lt_raw_report("federation-load", (double)n / load_all_s, "citizens/s", raw_pp, "msg/s", 0);
-    printf(
-        "federation: initial load: %zu citizens (records of %.0f bytes on average) durable at "
-        "the owner in %.2f s (%.0f/s, publish ack p50 %.0f ms), in every province's replica in "
-        "%.2f s\n",
-        n, (double)pb.bytes / (double)n, load_acked_s, (double)n / load_acked_s,
-        lt_fedsim_pct(&pb.ack_ms, 0.5), load_all_s);
+    printf("federation: initial load: %zu citizens (records of %.0f bytes on average) durable at "
+           "the owner in %.2f s (%.0f/s, publish ack p50 %.0f ms), in every province's replica in "
+           "%.2f s\n",
+           n, (double)pb.bytes / (double)n, load_acked_s, (double)n / load_acked_s,
+           lt_fedsim_pct(&pb.ack_ms, 0.5), load_all_s);
     s_tier_reach(reach, load_acked_s);
     lt_fedsim_series_free(&pb.ack_ms);
     uint64_t load_view_records = 0;
@@ -1187,8 +1206,8 @@ int main(int argc, char **argv)
     if (!(q.slots = calloc(MAX_OUT, sizeof *q.slots)))
         goto out;
     for (int c = 0; c < N_CALLERS; c++)
-        if (!(q.sock[c] = lt_sock_local_client(lt_it_ctx(), s_gw(GW_CALLER0 + c)->sock_path, &so, err,
-                                               sizeof err)))
+        if (!(q.sock[c] = lt_sock_local_client(lt_it_ctx(), s_gw(GW_CALLER0 + c)->sock_path, &so,
+                                               err, sizeof err)))
             goto out;
     int64_t steady_ns = (int64_t)(o.seconds * 1e9);
     pb.steady = 1;
@@ -1267,14 +1286,16 @@ int main(int argc, char **argv)
         double self = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
                                ru0.ru_stime.tv_sec) +
                       (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                               ru0.ru_stime.tv_usec) / 1e6;
-        printf("federation: CPU in the steady phase (of %.0f core-seconds): owner %.1f s, 26 callers "
-               "%.1f s, 63 provinces %.1f s, this program %.1f s\n",
-               2 * steady_s, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], self);
+                               ru0.ru_stime.tv_usec) /
+                          1e6;
+        printf(
+            "federation: CPU in the steady phase (of %.0f core-seconds): owner %.1f s, 26 callers "
+            "%.1f s, 63 provinces %.1f s, this program %.1f s\n",
+            2 * steady_s, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], self);
     }
     if (missed)
-        printf("federation: %d of %d lag samples missing (a status reply took over 900 ms)\n", missed,
-               rounds * N_PROV);
+        printf("federation: %d of %d lag samples missing (a status reply took over 900 ms)\n",
+               missed, rounds * N_PROV);
     uint64_t q_sent = 0, q_ok = 0, q_bad = 0;
     double q_span = q.t_last > q.t_first ? (double)(q.t_last - q.t_first) / 1e9 : steady_s;
     for (int c = 0; c < Q_CLASSES; c++) {
@@ -1290,7 +1311,8 @@ int main(int argc, char **argv)
             (unsigned long long)q.errors[c], (unsigned long long)q.wrong[c],
             (unsigned long long)q.lost[c]);
     }
-    printf("federation: requests %llu sent at %.0f/s (target %.0f/s), %llu good answers (%.0f/s)%s%s\n",
+    printf("federation: requests %llu sent at %.0f/s (target %.0f/s), %llu good answers "
+           "(%.0f/s)%s%s\n",
            (unsigned long long)q_sent, (double)q_sent / q_span, o.qps, (unsigned long long)q_ok,
            (double)q_ok / q_span, q.first_error[0] ? "; first problem: " : "", q.first_error);
     lt_fedsim_series_t verify = {0};
@@ -1314,7 +1336,8 @@ int main(int argc, char **argv)
     double drain_reach[N_PROV];
     if (s_owner_views(owner_db, view_ids, target) != 0 ||
         (left = s_wait_provinces(target, t_drain, drain_reach, 60000, 50, NULL)) != 0) {
-        fprintf(stderr, "bench_federation: %d provinces did not catch up after the steady phase\n", left);
+        fprintf(stderr, "bench_federation: %d provinces did not catch up after the steady phase\n",
+                left);
         goto out;
     }
     double drain_s = 0;
@@ -1341,8 +1364,8 @@ int main(int argc, char **argv)
     /* ---- every replica against its view, and against the model ---- */
     int equal = 0, model_ok = 0;
     uint64_t records = 0, tombstones = 0, rows = 0, live_total = 0;
-    lt_fedsim_model_t model = {.seed = o.seed, .n = n, .province = province, .version = version,
-                               .status = status};
+    lt_fedsim_model_t model = {
+        .seed = o.seed, .n = n, .province = province, .version = version, .status = status};
     for (int p = 0; p < N_PROV && !s_abort; p++) {
         char replica[PATH_MAX + 16];
         snprintf(replica, sizeof replica, "%s/store.db", s_gw(GW_PROV0 + p)->data_dir);
@@ -1369,7 +1392,8 @@ int main(int argc, char **argv)
            (unsigned long long)records, (unsigned long long)tombstones,
            (unsigned long long)(records - load_view_records), (unsigned long long)rows,
            (unsigned long long)live_total);
-    printf("federation: %d/%d replicas match the source model (current fields, nothing outside the view)\n",
+    printf("federation: %d/%d replicas match the source model (current fields, nothing outside the "
+           "view)\n",
            model_ok, N_PROV);
     printf("federation: %d/%d replicas equal their views\n", equal, N_PROV);
     rc = equal == N_PROV && model_ok == N_PROV && live_total == n && q_sent > 0 && q_bad == 0 &&
@@ -1378,8 +1402,11 @@ int main(int argc, char **argv)
              : 1;
     if (rc)
         fprintf(stderr, "bench_federation: FAILED (%s)\n",
-                equal != N_PROV ? "replicas differ" : model_ok != N_PROV ? "model mismatch"
-                : q_bad ? "bad, failed or lost requests" : clean != N_GW ? "unclean stop" : "aborted");
+                equal != N_PROV      ? "replicas differ"
+                : model_ok != N_PROV ? "model mismatch"
+                : q_bad              ? "bad, failed or lost requests"
+                : clean != N_GW      ? "unclean stop"
+                                     : "aborted");
 out:
     if (threads) {
         s_abort = 1; /* the threads see it and end within their poll timeouts */

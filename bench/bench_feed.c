@@ -48,7 +48,8 @@ static char *s_policies(int consumers)
     for (int i = 0; i < consumers; i++)
         n += (size_t)snprintf(buf + n, sizeof buf - n,
                               "%s { consumer = \"VN/PROV/%02d\"; target = \"" DATASET "\"; "
-                              "allow = [\"subscribe\"]; }", i ? "," : "", i + 1);
+                              "allow = [\"subscribe\"]; }",
+                              i ? "," : "", i + 1);
     snprintf(buf + n, sizeof buf - n, ");\n");
     return buf;
 }
@@ -91,7 +92,8 @@ static lt_it_gw_t *s_consumer(lt_it_fed_t *f, int i)
 {
     static const char *peers[] = {"VN/GOV/BCA", NULL};
     char extra[256];
-    snprintf(extra, sizeof extra, "subscribe = ( { stream = \"%s\"; } );\ncredit = 65536;", DATASET);
+    snprintf(extra, sizeof extra, "subscribe = ( { stream = \"%s\"; } );\ncredit = 65536;",
+             DATASET);
     return lt_it_gw_new(f, &f->members[i + 1], 1, peers, extra);
 }
 
@@ -124,8 +126,8 @@ static double s_cpu_ms(const lt_it_gw_t *g)
     /* Fields 14 and 15 (utime, stime), counted after the command's ')'. */
     const char *p = strrchr(buf, ')');
     unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                     &st) != 2)
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }
@@ -179,9 +181,9 @@ int main(int argc, char **argv)
             goto out;
     }
     f.extra_source = s_policies(consumers);
-    lt_it_gw_t *owner = lt_it_gw_new(&f, &f.members[0], 1, NULL,
-                                     snapshot ? "credit = 65536;\nretain_records = 1000;"
-                                              : "credit = 65536;");
+    lt_it_gw_t *owner =
+        lt_it_gw_new(&f, &f.members[0], 1, NULL,
+                     snapshot ? "credit = 65536;\nretain_records = 1000;" : "credit = 65536;");
     lt_it_gw_t *cons[32];
     int live = snapshot ? 0 : fanout ? fanout : 1;
     for (int i = 0; i < live; i++)
@@ -192,7 +194,8 @@ int main(int argc, char **argv)
     double raw = lt_raw_push_pull(256, n);
     double cpu0 = s_cpu_ms(owner);
     int64_t t0 = lt_it_ms();
-    if (lt_bench_publish(owner->sock_path, DATASET, n) != 0 || s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
+    if (lt_bench_publish(owner->sock_path, DATASET, n) != 0 ||
+        s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
         goto out;
     if (snapshot) {
         rc = s_snapshot(&f, owner, n, raw) == 0 ? 0 : 1;

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define RECORDS 5000
+#define RECORDS  5000
 #define N_OWNERS 3
 
 static const char *s_owners[N_OWNERS] = {"VN/GOV/BCA", "VN/GOV/BHXH", "VN/GOV/BYT"};
@@ -36,14 +36,28 @@ static const char *s_datasets[N_OWNERS] = {"VN/GOV/BCA/population", "VN/GOV/BHXH
     "  { id = \"" i "\"; owner = \"" o "\"; type = \"lienthong.records.Population\";"              \
     " key = \"personal_id\"; }"
 #define POL_(i)                                                                                    \
-    "  { consumer = \"VN/GOV/DVCQG\"; target = \"" i "\"; allow = [\"lookup\"];\n"               \
+    "  { consumer = \"VN/GOV/DVCQG\"; target = \"" i "\"; allow = [\"lookup\"];\n"                 \
     "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"BENCH\"]; }"
-static const char *s_source =
-    "datasets = (\n" DS_("VN/GOV/BCA/population", "VN/GOV/BCA") ",\n"
-    DS_("VN/GOV/BHXH/bench_citizens", "VN/GOV/BHXH") ",\n"
-    DS_("VN/GOV/BYT/bench_citizens", "VN/GOV/BYT") " );\n"
-    "policies = (\n" POL_("VN/GOV/BCA/population") ",\n" POL_("VN/GOV/BHXH/bench_citizens") ",\n"
-    POL_("VN/GOV/BYT/bench_citizens") " );\n";
+static const char
+    *s_source =
+        "datasets = (\n" DS_("VN/GOV/BCA/population", "VN/GOV/BCA") ",\n" DS_(
+            "VN/GOV/BHXH/bench_citizens",
+            "VN/GOV/BHXH") ",\n" DS_("VN/GOV/BYT/bench_citizens",
+                                     "VN/GOV/BYT") " );\n"
+                                                   "policies = (\n" POL_("VN/GOV/BCA/population") ",\n" POL_(
+                                                       "VN/GOV/BHXH/bench_citizens") ",\n" POL_("VN"
+                                                                                                "/G"
+                                                                                                "OV"
+                                                                                                "/B"
+                                                                                                "YT"
+                                                                                                "/b"
+                                                                                                "en"
+                                                                                                "ch"
+                                                                                                "_c"
+                                                                                                "it"
+                                                                                                "iz"
+                                                                                                "en"
+                                                                                                "s") " );\n";
 
 /* Three owners with RECORDS records each and the portal peered with them,
  * running; a local-API client of the portal's in *app. 0 or -1. */
@@ -63,7 +77,8 @@ static int s_setup(lt_it_fed_t *f, void **app)
         return -1;
     for (int i = 0; i < N_OWNERS; i++) {
         lt_it_gw_t *g = lt_it_gw_new(f, &f->members[i], 1, NULL, NULL);
-        if (!g || lt_it_gw_run(g, 10000) != 0 || lt_bench_publish(g->sock_path, s_datasets[i], RECORDS) != 0)
+        if (!g || lt_it_gw_run(g, 10000) != 0 ||
+            lt_bench_publish(g->sock_path, s_datasets[i], RECORDS) != 0)
             return -1;
     }
     lt_it_gw_t *portal = lt_it_gw_new(f, &f->members[N_OWNERS], 1, peers, NULL);

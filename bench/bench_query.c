@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     if (lt_bench_pair(&f, s_source, DATASET, RECORDS, &caller, &app) != 0)
         goto out;
     double p50, p99, rp50, rp99, x;
-    if (lt_bench_queries(app, DATASET, RECORDS, 0, 200, 1, &p50, &p99) < 0) /* warm-up: connections, caches */
+    if (lt_bench_queries(app, DATASET, RECORDS, 0, 200, 1, &p50, &p99) <
+        0) /* warm-up: connections, caches */
         goto out;
     double raw1 = lt_raw_dealer_router(256, n / 10, 1, &rp50, &rp99);
     double raw100 = lt_raw_dealer_router(256, n, 100, &x, &x);

@@ -77,7 +77,8 @@ static int s_register_open(s_register_t *r, const char *path, long n)
     long count = 0, max = 0;
     memset(r, 0, sizeof *r);
     if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(r->db, "SELECT count(*), max(rowid) FROM citizens", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(r->db, "SELECT count(*), max(rowid) FROM citizens", -1, &st, NULL) !=
+            SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
         fprintf(stderr, "bench_scale: cannot read register %s: %s\n", path, sqlite3_errmsg(r->db));
         goto fail;
@@ -109,7 +110,8 @@ fail:
 
 static char *s_text(sqlite3_stmt *st, int col)
 {
-    return (char *)(sqlite3_column_text(st, col) ? sqlite3_column_text(st, col) : (const unsigned char *)"");
+    return (char *)(sqlite3_column_text(st, col) ? sqlite3_column_text(st, col)
+                                                 : (const unsigned char *)"");
 }
 
 /* lt_bench_record_fn over the register: record i is rowid i + 1. */
@@ -127,16 +129,27 @@ static size_t s_register_record(void *arg, long i, uint8_t *out, char *key)
     r->next++;
     /* sent: at most 8,000 beyond what the owner acknowledged */
     if (r->next % 500000 == 0 && r->next < r->n) {
-        printf("scale: progress feed: %ld of %ld citizens sent to the owner, %.0f s\n", r->next, r->n,
-               (double)(lt_it_ms() - r->t0) / 1000.0);
+        printf("scale: progress feed: %ld of %ld citizens sent to the owner, %.0f s\n", r->next,
+               r->n, (double)(lt_it_ms() - r->t0) / 1000.0);
         fflush(stdout);
     }
     sqlite3_stmt *st = r->rows;
     Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
-    char **s[] = {&p.personal_id,      &p.full_name,          &p.date_of_birth,   NULL,
-                  &p.place_of_birth,   &p.home_town,          &p.ethnicity,       &p.nationality,
-                  &p.permanent_province, &p.permanent_address, &p.current_province,
-                  &p.current_address,  &p.id_card_number,     &p.id_card_issued,  NULL,
+    char **s[] = {&p.personal_id,
+                  &p.full_name,
+                  &p.date_of_birth,
+                  NULL,
+                  &p.place_of_birth,
+                  &p.home_town,
+                  &p.ethnicity,
+                  &p.nationality,
+                  &p.permanent_province,
+                  &p.permanent_address,
+                  &p.current_province,
+                  &p.current_address,
+                  &p.id_card_number,
+                  &p.id_card_issued,
+                  NULL,
                   &p.date_of_death};
     for (int c = 0; c < 16; c++)
         if (s[c])
@@ -231,8 +244,8 @@ static int s_wait(lt_it_gw_t *g, const char *what, uint64_t n, int64_t t0, long 
     while ((seq = s_last_seq(g)) < n) {
         int64_t now = lt_it_ms();
         if (now - t0 > limit_s * 1000) {
-            fprintf(stderr, "bench_scale: %s: %llu of %llu records after %ld s (time limit)\n", what,
-                    (unsigned long long)seq, (unsigned long long)n, limit_s);
+            fprintf(stderr, "bench_scale: %s: %llu of %llu records after %ld s (time limit)\n",
+                    what, (unsigned long long)seq, (unsigned long long)n, limit_s);
             return -1;
         }
         if (now >= next) {
@@ -267,7 +280,8 @@ static lt_it_gw_t *s_consumer(lt_it_fed_t *f, int member)
     static const char *peers[] = {"VN/GOV/BCA", NULL};
     char buf[256];
     return lt_it_gw_new(f, &f->members[member], 1, peers,
-                        s_settings("subscribe = ( { stream = \"" DATASET "\"; } );\ncredit = 65536;",
+                        s_settings("subscribe = ( { stream = \"" DATASET
+                                   "\"; } );\ncredit = 65536;",
                                    buf, sizeof buf));
 }
 
@@ -338,8 +352,9 @@ static int s_lookups(s_run_t *r)
     void *app = NULL;
     double p50, p99, rp50, rp99, x;
     long k = r->lookups;
-    printf("scale: progress lookup: %ld random citizens one at a time, then %ld with 100 in flight\n",
-           k, 10 * k);
+    printf(
+        "scale: progress lookup: %ld random citizens one at a time, then %ld with 100 in flight\n",
+        k, 10 * k);
     fflush(stdout);
     char **keys = s_random_keys(&r->reg, r->n, 10 * k);
     lt_sock_opts_default(&o);
@@ -440,7 +455,8 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "--lookups") == 0)
         return s_lookups_only(argv, argc);
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_scale LIENTHONG_BINARY REGISTER_DB RECORDS [LOOKUPS [MIN_RATE]]\n");
+        fprintf(stderr,
+                "usage: bench_scale LIENTHONG_BINARY REGISTER_DB RECORDS [LOOKUPS [MIN_RATE]]\n");
         return 2;
     }
     lt_it_set_binary(argv[1]);

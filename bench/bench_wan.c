@@ -49,18 +49,18 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define OWNER_ID "VN/GOV/BCA"
-#define DS OWNER_ID "/population"
-#define MAX_PROV 8
-#define GW_OWNER 0
-#define GW_MIN 1
-#define GW_PROV0 2            /* then the WAN provinces, then the reference */
-#define PORT 7700
-#define PER_PUBLISH 500
-#define IN_FLIGHT 16
-#define SLOTS 8192
+#define OWNER_ID        "VN/GOV/BCA"
+#define DS              OWNER_ID "/population"
+#define MAX_PROV        8
+#define GW_OWNER        0
+#define GW_MIN          1
+#define GW_PROV0        2 /* then the WAN provinces, then the reference */
+#define PORT            7700
+#define PER_PUBLISH     500
+#define IN_FLIGHT       16
+#define SLOTS           8192
 #define REQ_DEADLINE_MS 10000
-#define SKIP 77
+#define SKIP            77
 
 typedef struct {
     const char *bin;
@@ -69,15 +69,15 @@ typedef struct {
     long citizens;
     double seconds, cut, rate, qps;
     int rt_count;
-    int retain;           /* the owner's retain_records; 0: keeps its whole log */
+    int retain; /* the owner's retain_records; 0: keeps its whole log */
     uint64_t seed;
 } opts_t;
 
 static lt_it_fed_t s_fed; /* large: static */
 static lt_netns_t *s_net;
 static volatile sig_atomic_t s_abort;
-static int s_nprov, s_ref;        /* WAN provinces; 1 with the reference province */
-static int s_pidx[MAX_PROV + 1];  /* lt_fedsim province index of each province gateway */
+static int s_nprov, s_ref;       /* WAN provinces; 1 with the reference province */
+static int s_pidx[MAX_PROV + 1]; /* lt_fedsim province index of each province gateway */
 static char s_views[MAX_PROV + 1][64];
 
 /* The five centrally-run cities first, then large provinces. */
@@ -130,15 +130,16 @@ static char *s_source(void)
                               "\"full_name\", \"date_of_birth\", \"sex\", \"current_province\", "
                               "\"current_address\", \"status\"];\n    where = { current_province = "
                               "\"%s\"; }; }%s\n",
-                              s_views[k], lt_fedsim_provinces[s_pidx[k]].code, k + 1 < np ? "," : "");
+                              s_views[k], lt_fedsim_provinces[s_pidx[k]].code,
+                              k + 1 < np ? "," : "");
     n += (size_t)snprintf(b + n, cap - n, ");\npolicies = (\n");
     for (int k = 0; k < np; k++)
-        n += (size_t)snprintf(b + n, cap - n,
-                              "  { consumer = \"VN/PROV/%s\"; target = \"%s\"; allow = [\"subscribe\"]; },\n"
-                              "  { consumer = \"VN/PROV/%s\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
-                              "    fields = " FIELDS "; purposes = [\"PUBLIC-SERVICE\"]; },\n",
-                              lt_fedsim_provinces[s_pidx[k]].code, s_views[k],
-                              lt_fedsim_provinces[s_pidx[k]].code);
+        n += (size_t)snprintf(
+            b + n, cap - n,
+            "  { consumer = \"VN/PROV/%s\"; target = \"%s\"; allow = [\"subscribe\"]; },\n"
+            "  { consumer = \"VN/PROV/%s\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
+            "    fields = " FIELDS "; purposes = [\"PUBLIC-SERVICE\"]; },\n",
+            lt_fedsim_provinces[s_pidx[k]].code, s_views[k], lt_fedsim_provinces[s_pidx[k]].code);
     snprintf(b + n, cap - n,
              "  { consumer = \"VN/GOV/M01\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
              "    fields = " FIELDS "; purposes = [\"PUBLIC-SERVICE\"]; }\n);\n");
@@ -235,7 +236,7 @@ typedef struct {
     /* publishing */
     void *pub;
     uint64_t next_req, cursor, made, acked, sent_batches, acked_batches;
-    double rate;              /* changes/s; 0: none */
+    double rate; /* changes/s; 0: none */
     int64_t rate_t0;
     uint64_t rate_base;
     int loading;
@@ -350,8 +351,9 @@ static void s_pub_due(run_t *r, int64_t now)
 {
     while (!r->failed && r->sent_batches - r->acked_batches < IN_FLIGHT) {
         uint64_t due = r->loading ? r->n
-                       : r->rate > 0 ? r->rate_base + (uint64_t)(r->rate * (double)(now - r->rate_t0) / 1e9)
-                                     : r->made;
+                       : r->rate > 0
+                           ? r->rate_base + (uint64_t)(r->rate * (double)(now - r->rate_t0) / 1e9)
+                           : r->made;
         if (due <= r->made)
             return;
         uint64_t k = due - r->made < PER_PUBLISH ? due - r->made : PER_PUBLISH;
@@ -385,7 +387,8 @@ static void s_lookup(run_t *r, int gw)
     lq.purpose = "PUBLIC-SERVICE";
     lq.deadline_ms = lt_clock_now_ms() + REQ_DEADLINE_MS;
     *s = (slot_t){.id = id, .t_ns = s_ns(), .citizen = i, .caller = (int16_t)gw, .live = 1};
-    if (lt_wire_send_body(r->sock[gw], NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq) != 0) {
+    if (lt_wire_send_body(r->sock[gw], NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq) !=
+        0) {
         s->live = 0;
         r->q_bad++;
         return;
@@ -407,8 +410,9 @@ static void s_error_reply(run_t *r, const Lienthong__Envelope *env, int64_t t)
     if (!r->q_err[0])
         snprintf(r->q_err, sizeof r->q_err, "%s: %s after %.1f s: %s",
                  s && s->live && s->id == id ? s_gw(s->caller)->member->id : "?",
-                 env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? lt_wire_error_name(env->error->code)
-                                                                   : "unexpected reply",
+                 env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR
+                     ? lt_wire_error_name(env->error->code)
+                     : "unexpected reply",
                  s && s->live && s->id == id ? (double)(t - s->t_ns) / 1e9 : 0,
                  env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->message : "");
     if (s && s->live && s->id == id)
@@ -422,7 +426,8 @@ static void s_answer(run_t *r, const Lienthong__Envelope *env, int64_t t)
         return;
     }
     const Lienthong__SignedAnswer *sa = env->lookup_reply;
-    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    Lienthong__LookupAnswer *a =
+        lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     slot_t *s = a ? &r->slots[a->request_id % SLOTS] : NULL;
     if (!s || !s->live || s->id != a->request_id) {
         r->q_bad++;
@@ -441,7 +446,8 @@ static void s_answer(run_t *r, const Lienthong__Envelope *env, int64_t t)
         a->code == LIENTHONG__ERROR_CODE__ERR_NONE
             ? lienthong__records__population__unpack(NULL, a->payload.len, a->payload.data)
             : NULL;
-    if (v && strcmp(v->full_name, p.full_name) == 0 && strcmp(v->date_of_birth, p.date_of_birth) == 0) {
+    if (v && strcmp(v->full_name, p.full_name) == 0 &&
+        strcmp(v->date_of_birth, p.date_of_birth) == 0) {
         r->q_ok++;
         lt_fedsim_series_add(&r->lat_us[s->caller], (double)(t - s->t_ns) / 1e3);
     } else {
@@ -658,7 +664,8 @@ static int s_snapshots(long mark, const char *member)
 
 /* Cuts the first province off for o->cut seconds while changes go on;
  * returns the seconds from reconnect to convergence, or -1. */
-static double s_partition(run_t *r, const opts_t *o, long *mark, uint64_t *stuck, uint64_t *owner_at)
+static double s_partition(run_t *r, const opts_t *o, long *mark, uint64_t *stuck,
+                          uint64_t *owner_at)
 {
     int gw = GW_PROV0;
     const char *view = s_views[0];
@@ -708,8 +715,11 @@ static int s_compare(run_t *r)
 {
     char owner_store[PATH_MAX + 16], err[512];
     snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(GW_OWNER)->data_dir);
-    lt_fedsim_model_t model = {.seed = r->seed, .n = r->n, .province = r->province,
-                               .version = r->version, .status = r->status};
+    lt_fedsim_model_t model = {.seed = r->seed,
+                               .n = r->n,
+                               .province = r->province,
+                               .version = r->version,
+                               .status = r->status};
     int equal = 0;
     for (int k = 0; k < s_nprov + s_ref; k++) {
         char replica[PATH_MAX + 16];
@@ -717,18 +727,22 @@ static int s_compare(run_t *r)
         lt_fedsim_cmp_t cmp;
         uint64_t live = 0;
         if (lt_fedsim_compare(owner_store, replica, s_views[k], &cmp, err, sizeof err) != 0) {
-            fprintf(stderr, "wan: %s differs from its view: %s\n", s_gw(GW_PROV0 + k)->member->id, err);
+            fprintf(stderr, "wan: %s differs from its view: %s\n", s_gw(GW_PROV0 + k)->member->id,
+                    err);
             continue;
         }
-        if (lt_fedsim_check_view(replica, s_views[k], s_pidx[k], &model, &live, err, sizeof err) != 0) {
-            fprintf(stderr, "wan: %s disagrees with the source: %s\n", s_gw(GW_PROV0 + k)->member->id, err);
+        if (lt_fedsim_check_view(replica, s_views[k], s_pidx[k], &model, &live, err, sizeof err) !=
+            0) {
+            fprintf(stderr, "wan: %s disagrees with the source: %s\n",
+                    s_gw(GW_PROV0 + k)->member->id, err);
             continue;
         }
-        printf("wan: %s%s equals its view: %llu records (%llu tombstones), %llu live citizens, as the "
-               "source has them\n",
-               s_gw(GW_PROV0 + k)->member->id, k < s_nprov ? "" : " (loopback)",
-               (unsigned long long)cmp.records, (unsigned long long)cmp.tombstones,
-               (unsigned long long)live);
+        printf(
+            "wan: %s%s equals its view: %llu records (%llu tombstones), %llu live citizens, as the "
+            "source has them\n",
+            s_gw(GW_PROV0 + k)->member->id, k < s_nprov ? "" : " (loopback)",
+            (unsigned long long)cmp.records, (unsigned long long)cmp.tombstones,
+            (unsigned long long)live);
         equal++;
     }
     return equal;
@@ -771,14 +785,28 @@ static int s_targets(run_t *r, double ref_lag_p99, double ref_lookup_p99, int *s
 
 static int s_args(int argc, char **argv, opts_t *o)
 {
-    *o = (opts_t){.provinces = 5, .citizens = 50000, .seconds = 20, .cut = 60, .rate = 200,
-                  .qps = 20, .rt_count = 100, .seed = 20240601};
+    *o = (opts_t){.provinces = 5,
+                  .citizens = 50000,
+                  .seconds = 20,
+                  .cut = 60,
+                  .rate = 200,
+                  .qps = 20,
+                  .rt_count = 100,
+                  .seed = 20240601};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--short") == 0) {
-            *o = (opts_t){.bin = o->bin, .shortrun = 1, .provinces = 2, .citizens = 3000,
-                          .seconds = 3, .cut = 4, .rate = 100, .qps = 10, .rt_count = 10,
-                          .retain = o->retain, .seed = o->seed};
+            *o = (opts_t){.bin = o->bin,
+                          .shortrun = 1,
+                          .provinces = 2,
+                          .citizens = 3000,
+                          .seconds = 3,
+                          .cut = 4,
+                          .rate = 100,
+                          .qps = 10,
+                          .rt_count = 10,
+                          .retain = o->retain,
+                          .seed = o->seed};
             continue;
         }
         if (a[0] != '-') {
@@ -828,8 +856,10 @@ int main(int argc, char **argv)
 {
     opts_t o;
     if (s_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: bench_wan LIENTHONG_BINARY [--short] [--provinces 1..%d] [--citizens N] "
-                        "[--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X] [--retain N]\n", MAX_PROV);
+        fprintf(stderr,
+                "usage: bench_wan LIENTHONG_BINARY [--short] [--provinces 1..%d] [--citizens N] "
+                "[--seconds S] [--cut S] [--rate R] [--qps Q] [--seed X] [--retain N]\n",
+                MAX_PROV);
         return 2;
     }
     char why[256];
@@ -860,10 +890,13 @@ int main(int argc, char **argv)
         int d = o.shortrun ? 20 : s_nprov == 1 ? 20 : 10 + 30 * k / (s_nprov - 1);
         links[k] = (lt_netns_link_t){.delay_ms = d, .jitter_ms = o.shortrun ? 3 : 5, .loss = 0.01};
     }
-    printf("wan: %d provinces over emulated links, %s; %ld citizens, steady %.0f s at %.0f changes/s "
-           "and %.0f lookups/s from each caller, one province cut off for %.0f s\n",
-           s_nprov, s_ref ? "one more province and a ministry beside the owner on loopback" : "a ministry beside the owner",
-           o.citizens, o.seconds, o.rate, o.qps, o.cut);
+    printf(
+        "wan: %d provinces over emulated links, %s; %ld citizens, steady %.0f s at %.0f changes/s "
+        "and %.0f lookups/s from each caller, one province cut off for %.0f s\n",
+        s_nprov,
+        s_ref ? "one more province and a ministry beside the owner on loopback"
+              : "a ministry beside the owner",
+        o.citizens, o.seconds, o.rate, o.qps, o.cut);
     if (!(s_net = lt_netns_new(s_nprov, links, o.seed, err, sizeof err))) {
         printf("bench: wan skipped: %s\n", err);
         rc = SKIP;
@@ -877,8 +910,8 @@ int main(int argc, char **argv)
     int64_t t0 = s_ns();
     if (s_start() != 0)
         goto out;
-    printf("wan: %d gateways in %d namespaces ready and connected in %.1f s\n", s_ngw(), s_nprov + 1,
-           (double)(s_ns() - t0) / 1e9);
+    printf("wan: %d gateways in %d namespaces ready and connected in %.1f s\n", s_ngw(),
+           s_nprov + 1, (double)(s_ns() - t0) / 1e9);
 
     /* ---- load ---- */
     r.province = calloc(r.n, 1);
@@ -894,7 +927,8 @@ int main(int argc, char **argv)
     lt_fedsim_rng_seed(&r.rng, o.seed, 0x77616eULL);
     lt_sock_opts_t so;
     lt_sock_opts_default(&so);
-    if (!(r.pub = lt_sock_local_client(lt_it_ctx(), s_gw(GW_OWNER)->sock_path, &so, err, sizeof err)))
+    if (!(r.pub =
+              lt_sock_local_client(lt_it_ctx(), s_gw(GW_OWNER)->sock_path, &so, err, sizeof err)))
         goto out;
     char owner_store[PATH_MAX + 16];
     snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(GW_OWNER)->data_dir);
@@ -912,7 +946,8 @@ int main(int argc, char **argv)
         }
     }
     if (r.failed || s_wait_views(&r, 120000) != 0) {
-        fprintf(stderr, "bench_wan: initial load failed: %s\n", r.failed ? r.err : "replicas incomplete");
+        fprintf(stderr, "bench_wan: initial load failed: %s\n",
+                r.failed ? r.err : "replicas incomplete");
         goto out;
     }
     printf("wan: load of %zu citizens in every province's replica in %.1f s\n", r.n,
@@ -920,7 +955,8 @@ int main(int argc, char **argv)
 
     /* ---- steady ---- */
     for (int gw = GW_MIN; gw < s_ngw(); gw++)
-        if (!(r.sock[gw] = lt_sock_local_client(lt_it_ctx(), s_gw(gw)->sock_path, &so, err, sizeof err)))
+        if (!(r.sock[gw] =
+                  lt_sock_local_client(lt_it_ctx(), s_gw(gw)->sock_path, &so, err, sizeof err)))
             goto out;
     r.qps = o.qps;
     r.rate = o.rate;
@@ -949,7 +985,8 @@ int main(int argc, char **argv)
         goto out;
     }
     int resyncs = s_snapshots(mark, cut_id), all_snaps = s_snapshots(0, "VN/PROV/");
-    printf("wan: %s converged %.2f s after its link came up (%llu changes of its view missed during the "
+    printf("wan: %s converged %.2f s after its link came up (%llu changes of its view missed "
+           "during the "
            "cut); the owner sent it %d snapshots after the cut (%d in the whole run): %s\n",
            cut_id, converge, (unsigned long long)(owner_at - stuck), resyncs, all_snaps,
            resyncs == 0 ? "no full resync, it resumed from its last record" : "FULL RESYNC");
@@ -991,7 +1028,8 @@ int main(int argc, char **argv)
             lt_fedsim_pct(&r.lat_us[GW_MIN], 0.5) / 1e3, ref_look);
         int strict, met = s_targets(&r, ref_lag, ref_look, &strict);
         printf("wan: target (lag and lookup p99 within 2 x RTT + the loopback figure) met on %d/%d "
-               "links with the RTT p50, on %d/%d with the RTT p99\n", strict, s_nprov, met, s_nprov);
+               "links with the RTT p50, on %d/%d with the RTT p99\n",
+               strict, s_nprov, met, s_nprov);
         s_report_ms("wan-replica-lag-p50", lt_fedsim_pct(&lag, 0.5), rtt50);
         s_report_ms("wan-replica-lag-p99", lt_fedsim_pct(&lag, 0.99), rtt99);
         s_report_ms("wan-lookup-p50", lt_fedsim_pct(&look, 0.5), rtt50);
@@ -1008,9 +1046,12 @@ int main(int argc, char **argv)
         clean += lt_it_gw_stop(s_gw(i), 20000) == 0;
     printf("wan: %d/%d gateways stopped cleanly\n", clean, s_ngw());
     int equal = s_compare(&r);
-    printf("wan: %d/%d replicas equal their views; lookups: %llu sent, %llu good, %llu bad, %llu in "
-           "flight at the cut%s%s\n", equal, s_nprov + s_ref, (unsigned long long)r.q_sent,
-           (unsigned long long)r.q_ok, (unsigned long long)r.q_bad, (unsigned long long)r.q_excused, r.q_err[0] ? "; first problem: " : "", r.q_err);
+    printf(
+        "wan: %d/%d replicas equal their views; lookups: %llu sent, %llu good, %llu bad, %llu in "
+        "flight at the cut%s%s\n",
+        equal, s_nprov + s_ref, (unsigned long long)r.q_sent, (unsigned long long)r.q_ok,
+        (unsigned long long)r.q_bad, (unsigned long long)r.q_excused,
+        r.q_err[0] ? "; first problem: " : "", r.q_err);
     rc = equal == s_nprov + s_ref && resyncs == 0 && clean == s_ngw() && r.q_bad == 0 &&
                  r.q_ok > 0 && !s_abort
              ? 0

@@ -88,7 +88,7 @@ size_t lt_bench_record(long i, uint8_t *out, char *key)
 #define SYN_KEY_LEN 12
 
 typedef struct {
-    uint8_t *bytes;          /* SYN_PERIOD patterns, LT_BENCH_RECORD_MAX apart */
+    uint8_t *bytes; /* SYN_PERIOD patterns, LT_BENCH_RECORD_MAX apart */
     uint16_t len[SYN_PERIOD];
     uint16_t at[SYN_PERIOD][2]; /* where the key's two copies start */
 } syn_t;
@@ -272,7 +272,8 @@ int lt_bench_pair(lt_it_fed_t *f, const char *source, const char *dataset, long 
     lt_it_gw_t *owner = lt_it_gw_new(f, &f->members[0], 1, NULL, NULL);
     *caller = lt_it_gw_new(f, &f->members[1], 1, peers, NULL);
     lt_sock_opts_default(&o);
-    if (!owner || !*caller || lt_it_gw_run(owner, 10000) != 0 || lt_it_gw_run(*caller, 10000) != 0 ||
+    if (!owner || !*caller || lt_it_gw_run(owner, 10000) != 0 ||
+        lt_it_gw_run(*caller, 10000) != 0 ||
         lt_bench_publish(owner->sock_path, dataset, records) != 0 ||
         lt_it_gw_wait_peer(*caller, "VN/GOV/BCA", 10000) != 0)
         return -1;

@@ -11,33 +11,75 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-#define SEQ_BITS 40
+#define N_OF(a)             (sizeof(a) / sizeof((a)[0]))
+#define SEQ_BITS            40
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
 
 /* Codes, names and weights as in adapters/lt_popgen.c. */
 const lt_fedsim_province_t lt_fedsim_provinces[LT_FEDSIM_PROVINCES] = {
-    {"01", "Hà Nội", 8054, 1},         {"02", "Hà Giang", 855, 0},      {"04", "Cao Bằng", 531, 0},
-    {"06", "Bắc Kạn", 314, 0},         {"08", "Tuyên Quang", 785, 0},   {"10", "Lào Cai", 731, 0},
-    {"11", "Điện Biên", 599, 0},       {"12", "Lai Châu", 461, 0},      {"14", "Sơn La", 1249, 0},
-    {"15", "Yên Bái", 822, 0},         {"17", "Hòa Bình", 855, 0},      {"19", "Thái Nguyên", 1287, 0},
-    {"20", "Lạng Sơn", 782, 0},        {"22", "Quảng Ninh", 1321, 0},   {"24", "Bắc Giang", 1804, 0},
-    {"25", "Phú Thọ", 1464, 0},        {"26", "Vĩnh Phúc", 1152, 0},    {"27", "Bắc Ninh", 1369, 0},
-    {"30", "Hải Dương", 1893, 0},      {"31", "Hải Phòng", 2029, 1},    {"33", "Hưng Yên", 1253, 0},
-    {"34", "Thái Bình", 1861, 0},      {"35", "Hà Nam", 853, 0},        {"36", "Nam Định", 1781, 0},
-    {"37", "Ninh Bình", 983, 0},       {"38", "Thanh Hóa", 3641, 0},    {"40", "Nghệ An", 3328, 0},
-    {"42", "Hà Tĩnh", 1289, 0},        {"44", "Quảng Bình", 896, 0},    {"45", "Quảng Trị", 633, 0},
-    {"46", "Thừa Thiên Huế", 1129, 0}, {"48", "Đà Nẵng", 1135, 1},      {"49", "Quảng Nam", 1496, 0},
-    {"51", "Quảng Ngãi", 1232, 0},     {"52", "Bình Định", 1487, 0},    {"54", "Phú Yên", 873, 0},
-    {"56", "Khánh Hòa", 1232, 0},      {"58", "Ninh Thuận", 591, 0},    {"60", "Bình Thuận", 1231, 0},
-    {"62", "Kon Tum", 541, 0},         {"64", "Gia Lai", 1514, 0},      {"66", "Đắk Lắk", 1870, 0},
-    {"67", "Đắk Nông", 623, 0},        {"68", "Lâm Đồng", 1297, 0},     {"70", "Bình Phước", 995, 0},
-    {"72", "Tây Ninh", 1170, 0},       {"74", "Bình Dương", 2427, 0},   {"75", "Đồng Nai", 3097, 0},
-    {"77", "Bà Rịa - Vũng Tàu", 1149, 0}, {"79", "TP Hồ Chí Minh", 8993, 1}, {"80", "Long An", 1689, 0},
-    {"82", "Tiền Giang", 1765, 0},     {"83", "Bến Tre", 1289, 0},      {"84", "Trà Vinh", 1010, 0},
-    {"86", "Vĩnh Long", 1023, 0},      {"87", "Đồng Tháp", 1600, 0},    {"89", "An Giang", 1908, 0},
-    {"91", "Kiên Giang", 1724, 0},     {"92", "Cần Thơ", 1236, 1},      {"93", "Hậu Giang", 734, 0},
-    {"94", "Sóc Trăng", 1200, 0},      {"95", "Bạc Liêu", 908, 0},      {"96", "Cà Mau", 1194, 0},
+    {"01", "Hà Nội", 8054, 1},
+    {"02", "Hà Giang", 855, 0},
+    {"04", "Cao Bằng", 531, 0},
+    {"06", "Bắc Kạn", 314, 0},
+    {"08", "Tuyên Quang", 785, 0},
+    {"10", "Lào Cai", 731, 0},
+    {"11", "Điện Biên", 599, 0},
+    {"12", "Lai Châu", 461, 0},
+    {"14", "Sơn La", 1249, 0},
+    {"15", "Yên Bái", 822, 0},
+    {"17", "Hòa Bình", 855, 0},
+    {"19", "Thái Nguyên", 1287, 0},
+    {"20", "Lạng Sơn", 782, 0},
+    {"22", "Quảng Ninh", 1321, 0},
+    {"24", "Bắc Giang", 1804, 0},
+    {"25", "Phú Thọ", 1464, 0},
+    {"26", "Vĩnh Phúc", 1152, 0},
+    {"27", "Bắc Ninh", 1369, 0},
+    {"30", "Hải Dương", 1893, 0},
+    {"31", "Hải Phòng", 2029, 1},
+    {"33", "Hưng Yên", 1253, 0},
+    {"34", "Thái Bình", 1861, 0},
+    {"35", "Hà Nam", 853, 0},
+    {"36", "Nam Định", 1781, 0},
+    {"37", "Ninh Bình", 983, 0},
+    {"38", "Thanh Hóa", 3641, 0},
+    {"40", "Nghệ An", 3328, 0},
+    {"42", "Hà Tĩnh", 1289, 0},
+    {"44", "Quảng Bình", 896, 0},
+    {"45", "Quảng Trị", 633, 0},
+    {"46", "Thừa Thiên Huế", 1129, 0},
+    {"48", "Đà Nẵng", 1135, 1},
+    {"49", "Quảng Nam", 1496, 0},
+    {"51", "Quảng Ngãi", 1232, 0},
+    {"52", "Bình Định", 1487, 0},
+    {"54", "Phú Yên", 873, 0},
+    {"56", "Khánh Hòa", 1232, 0},
+    {"58", "Ninh Thuận", 591, 0},
+    {"60", "Bình Thuận", 1231, 0},
+    {"62", "Kon Tum", 541, 0},
+    {"64", "Gia Lai", 1514, 0},
+    {"66", "Đắk Lắk", 1870, 0},
+    {"67", "Đắk Nông", 623, 0},
+    {"68", "Lâm Đồng", 1297, 0},
+    {"70", "Bình Phước", 995, 0},
+    {"72", "Tây Ninh", 1170, 0},
+    {"74", "Bình Dương", 2427, 0},
+    {"75", "Đồng Nai", 3097, 0},
+    {"77", "Bà Rịa - Vũng Tàu", 1149, 0},
+    {"79", "TP Hồ Chí Minh", 8993, 1},
+    {"80", "Long An", 1689, 0},
+    {"82", "Tiền Giang", 1765, 0},
+    {"83", "Bến Tre", 1289, 0},
+    {"84", "Trà Vinh", 1010, 0},
+    {"86", "Vĩnh Long", 1023, 0},
+    {"87", "Đồng Tháp", 1600, 0},
+    {"89", "An Giang", 1908, 0},
+    {"91", "Kiên Giang", 1724, 0},
+    {"92", "Cần Thơ", 1236, 1},
+    {"93", "Hậu Giang", 734, 0},
+    {"94", "Sóc Trăng", 1200, 0},
+    {"95", "Bạc Liêu", 908, 0},
+    {"96", "Cà Mau", 1194, 0},
 };
 
 /* ---- random ------------------------------------------------------------- */
@@ -100,32 +142,34 @@ static const char *s_pick_w(lt_fedsim_rng_t *r, const weighted_t *w, size_t n)
 #define PICK(r, list) (list)[lt_fedsim_rng_below((r), (uint32_t)N_OF(list))]
 
 static const weighted_t s_family[] = {
-    {"Nguyễn", 380}, {"Trần", 110}, {"Lê", 95},   {"Phạm", 70}, {"Phan", 45},  {"Hoàng", 30},
-    {"Huỳnh", 21},   {"Đặng", 21},  {"Vũ", 20},   {"Bùi", 20},  {"Võ", 19},    {"Đỗ", 14},
-    {"Hồ", 13},      {"Ngô", 13},   {"Dương", 10}, {"Đinh", 8}, {"Trương", 8}, {"Lý", 5},
+    {"Nguyễn", 380}, {"Trần", 110}, {"Lê", 95},    {"Phạm", 70}, {"Phan", 45},  {"Hoàng", 30},
+    {"Huỳnh", 21},   {"Đặng", 21},  {"Vũ", 20},    {"Bùi", 20},  {"Võ", 19},    {"Đỗ", 14},
+    {"Hồ", 13},      {"Ngô", 13},   {"Dương", 10}, {"Đinh", 8},  {"Trương", 8}, {"Lý", 5},
 };
 static const weighted_t s_middle[2][6] = {
     {{"Văn", 40}, {"Đức", 10}, {"Minh", 10}, {"Hữu", 8}, {"Quang", 6}, {"Quốc", 6}},
     {{"Thị", 50}, {"Ngọc", 8}, {"Thanh", 6}, {"Thu", 6}, {"Minh", 4}, {"Hồng", 4}},
 };
 static const char *const s_given[2][24] = {
-    {"An", "Bình", "Cường", "Dũng", "Dương", "Đạt", "Hải", "Hiếu", "Hùng", "Huy", "Khoa", "Khánh",
-     "Long", "Minh", "Nam", "Nghĩa", "Phong", "Phúc", "Quân", "Sơn", "Thắng", "Thành", "Tuấn", "Việt"},
-    {"Anh", "Châu", "Chi", "Dung", "Giang", "Hà", "Hạnh", "Hằng", "Hoa", "Hương", "Lan", "Linh",
-     "Mai", "My", "Nga", "Ngân", "Nhung", "Oanh", "Phương", "Quyên", "Thảo", "Trang", "Vân", "Yến"},
+    {"An",    "Bình", "Cường", "Dũng",  "Dương", "Đạt",   "Hải",  "Hiếu",
+     "Hùng",  "Huy",  "Khoa",  "Khánh", "Long",  "Minh",  "Nam",  "Nghĩa",
+     "Phong", "Phúc", "Quân",  "Sơn",   "Thắng", "Thành", "Tuấn", "Việt"},
+    {"Anh",   "Châu",  "Chi",    "Dung",  "Giang", "Hà",    "Hạnh", "Hằng",
+     "Hoa",   "Hương", "Lan",    "Linh",  "Mai",   "My",    "Nga",  "Ngân",
+     "Nhung", "Oanh",  "Phương", "Quyên", "Thảo",  "Trang", "Vân",  "Yến"},
 };
 static const weighted_t s_ethnicity[] = {{"Kinh", 853}, {"Tày", 19}, {"Thái", 18}, {"Mường", 15},
                                          {"Khmer", 13}, {"Hoa", 8},  {"Nùng", 11}, {"H'Mông", 13}};
 static const char *const s_streets[] = {
-    "Lê Lợi",       "Trần Hưng Đạo", "Nguyễn Trãi", "Hai Bà Trưng", "Lý Thường Kiệt", "Quang Trung",
-    "Hùng Vương",   "Điện Biên Phủ", "Nguyễn Du",   "Lê Duẩn",      "Phan Chu Trinh", "Bà Triệu",
-    "Trần Phú",     "Ngô Quyền",     "Nguyễn Huệ",  "Lê Thánh Tông",
+    "Lê Lợi",     "Trần Hưng Đạo", "Nguyễn Trãi", "Hai Bà Trưng",  "Lý Thường Kiệt", "Quang Trung",
+    "Hùng Vương", "Điện Biên Phủ", "Nguyễn Du",   "Lê Duẩn",       "Phan Chu Trinh", "Bà Triệu",
+    "Trần Phú",   "Ngô Quyền",     "Nguyễn Huệ",  "Lê Thánh Tông",
 };
-static const char *const s_wards[] = {"Điện Biên", "Ba Đình",   "Tân Định", "Bến Nghé",
-                                      "Hòa Bình",  "Tân Phong", "An Phú",   "Quang Trung",
-                                      "Trường Thi", "Đông Thọ", "Minh Khai", "Phú Sơn"};
-static const char *const s_districts[] = {"Hoằng Hóa", "Tĩnh Gia", "Yên Định", "Thọ Xuân",
-                                          "Quỳnh Lưu", "Diễn Châu", "Gia Lâm", "Đông Anh",
+static const char *const s_wards[] = {"Điện Biên",  "Ba Đình",   "Tân Định",  "Bến Nghé",
+                                      "Hòa Bình",   "Tân Phong", "An Phú",    "Quang Trung",
+                                      "Trường Thi", "Đông Thọ",  "Minh Khai", "Phú Sơn"};
+static const char *const s_districts[] = {"Hoằng Hóa", "Tĩnh Gia",  "Yên Định",   "Thọ Xuân",
+                                          "Quỳnh Lưu", "Diễn Châu", "Gia Lâm",    "Đông Anh",
                                           "Củ Chi",    "Hóc Môn",   "Bình Chánh", "Thủ Đức"};
 
 static int s_birth_province(uint64_t seed, uint64_t i)
@@ -167,7 +211,8 @@ void lt_fedsim_person(uint64_t seed, uint64_t i, int province, uint32_t version,
              (year >= 2000 ? 2 : 0) + female, year % 100, (unsigned)(i % 1000000));
     const char *family = s_pick_w(&r, s_family, N_OF(s_family));
     const char *middle = s_pick_w(&r, s_middle[female], N_OF(s_middle[female]));
-    snprintf(p->full_name, sizeof p->full_name, "%s %s %s", family, middle, PICK(&r, s_given[female]));
+    snprintf(p->full_name, sizeof p->full_name, "%s %s %s", family, middle,
+             PICK(&r, s_given[female]));
     snprintf(p->date_of_birth, sizeof p->date_of_birth, "%04d-%02u-%02u", year % 10000,
              (unsigned)(1 + lt_fedsim_rng_below(&r, 12)) % 100u,
              (unsigned)(1 + lt_fedsim_rng_below(&r, 28)) % 100u);
@@ -250,7 +295,8 @@ int64_t lt_fedsim_changed_at(void *db, int64_t stream_id, uint64_t seq)
 {
     sqlite3_stmt *st = NULL;
     int64_t at = -1;
-    if (sqlite3_prepare_v2(db, "SELECT record FROM log WHERE id = ?1", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT record FROM log WHERE id = ?1", -1, &st, NULL) ==
+        SQLITE_OK) {
         sqlite3_bind_int64(st, 1, LOG_ID(stream_id, seq));
         if (sqlite3_step(st) == SQLITE_ROW) {
             Lienthong__Record *r = lienthong__record__unpack(
@@ -473,8 +519,9 @@ int lt_fedsim_check_view(const char *path, const char *name, int p, const lt_fed
         lt_err_set(err, errlen, "%s: cannot open the stream in %s", name, path);
         goto out;
     }
-    st = s_prep(db, "SELECT s.key, l.record FROM state s JOIN log l ON l.id = (s.stream << 40) | s.seq "
-                    "WHERE s.stream = ?1 AND s.deleted = 0");
+    st = s_prep(db,
+                "SELECT s.key, l.record FROM state s JOIN log l ON l.id = (s.stream << 40) | s.seq "
+                "WHERE s.stream = ?1 AND s.deleted = 0");
     if (!st) {
         lt_err_set(err, errlen, "%s: cannot read the state: %s", name, sqlite3_errmsg(db));
         goto out;
@@ -486,8 +533,9 @@ int lt_fedsim_check_view(const char *path, const char *name, int p, const lt_fed
         Lienthong__Record *r = lienthong__record__unpack(NULL, (size_t)sqlite3_column_bytes(st, 1),
                                                          sqlite3_column_blob(st, 1));
         Lienthong__Records__Population *v =
-            r ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data) : NULL;
-        const char *why = !r || !v || r->deleted ? "record is not a live Population"
+            r ? lienthong__records__population__unpack(NULL, r->payload.len, r->payload.data)
+              : NULL;
+        const char *why = !r || !v || r->deleted     ? "record is not a live Population"
                           : strcmp(r->key, key) != 0 ? "record key differs from the state key"
                                                      : s_check_row(m, p, key, v);
         if (why)

@@ -21,14 +21,14 @@
 
 #include "lienthong.pb-c.h"
 
-#define LT_FEDSIM_PROVINCES 63
+#define LT_FEDSIM_PROVINCES    63
 #define LT_FEDSIM_MAX_CITIZENS 1000000 /* the personal id ends in the index */
 
 typedef struct {
-    const char *code;  /* "01" ... "96" */
-    const char *name;  /* "Hà Nội" */
-    uint32_t people;   /* thousands, 2019 census: the draw weight */
-    int city;          /* 1 for the five centrally-run cities */
+    const char *code; /* "01" ... "96" */
+    const char *name; /* "Hà Nội" */
+    uint32_t people;  /* thousands, 2019 census: the draw weight */
+    int city;         /* 1 for the five centrally-run cities */
 } lt_fedsim_province_t;
 
 extern const lt_fedsim_province_t lt_fedsim_provinces[LT_FEDSIM_PROVINCES];
@@ -54,7 +54,7 @@ typedef struct {
     char personal_id[16];
     char full_name[96];
     char date_of_birth[16];
-    int sex;                   /* lienthong.records.Sex */
+    int sex; /* lienthong.records.Sex */
     char place_of_birth[48];
     char home_town[128];
     const char *ethnicity;
@@ -63,7 +63,7 @@ typedef struct {
     const char *current_province;
     char current_address[192];
     char id_card_issued[16];
-    int status;                /* lienthong.records.CitizenStatus */
+    int status; /* lienthong.records.CitizenStatus */
     char date_of_death[16];
 } lt_fedsim_person_t;
 
@@ -80,11 +80,11 @@ long lt_fedsim_index(const char *personal_id);
 /* ---- store checks (read-only, sqlite3) ----------------------------------- */
 
 typedef struct {
-    uint64_t last_seq;     /* equal on both sides when the check passes */
-    uint64_t records;      /* log records compared */
-    uint64_t tombstones;   /* of which deletions */
-    uint64_t state_rows;   /* state rows compared */
-    uint64_t live;         /* of which not deleted */
+    uint64_t last_seq;   /* equal on both sides when the check passes */
+    uint64_t records;    /* log records compared */
+    uint64_t tombstones; /* of which deletions */
+    uint64_t state_rows; /* state rows compared */
+    uint64_t live;       /* of which not deleted */
 } lt_fedsim_cmp_t;
 
 /* Compares stream `name` of the owner's store and of a replica's store:
@@ -98,9 +98,9 @@ int lt_fedsim_compare(const char *owner_db, const char *replica_db, const char *
 typedef struct {
     uint64_t seed;
     size_t n;
-    const uint8_t *province;   /* current province index per citizen */
-    const uint32_t *version;   /* address version per citizen */
-    const uint8_t *status;     /* status per citizen */
+    const uint8_t *province; /* current province index per citizen */
+    const uint32_t *version; /* address version per citizen */
+    const uint8_t *status;   /* status per citizen */
 } lt_fedsim_model_t;
 
 /* Checks that the live state rows of view `name` in db (a view of

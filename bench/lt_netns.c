@@ -23,10 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PREFIX "ltw"
-#define QUEUE_CAP 8192 /* packets waiting per direction; beyond: tail drop */
-#define PKT_MAX 2048   /* above the TUN MTU of 1500 */
-#define READ_BURST 64
+#define PREFIX       "ltw"
+#define QUEUE_CAP    8192 /* packets waiting per direction; beyond: tail drop */
+#define PKT_MAX      2048 /* above the TUN MTU of 1500 */
+#define READ_BURST   64
 #define IDLE_WAIT_NS 20000000LL /* the emulator checks its stop flag this often */
 
 extern char **environ;
@@ -44,8 +44,8 @@ typedef struct {
 } dirq_t;
 
 typedef struct {
-    int fd[2];    /* 0: the capital's wanN, 1: the province's wan0 */
-    dirq_t q[2];  /* q[d]: read from fd[d], to be written to fd[1 - d] */
+    int fd[2];   /* 0: the capital's wanN, 1: the province's wan0 */
+    dirq_t q[2]; /* q[d]: read from fd[d], to be written to fd[1 - d] */
     lt_netns_link_t p;
 } link_t;
 
@@ -317,7 +317,8 @@ static int s_link(lt_netns_t *self, int i, char *err, size_t errlen)
     if ((l->fd[0] = s_tun(cap, ifc)) < 0 || (l->fd[1] = s_tun(prov, "wan0")) < 0)
         return lt_err_set(err, errlen, "cannot make the TUN devices of link %d", i);
     if (s_ip("-n", cap, "addr", "add", self->addrs[0], "peer", peer_c, "dev", ifc, NULL) != 0 ||
-        s_ip("-n", prov, "addr", "add", self->addrs[1 + i], "peer", peer_p, "dev", "wan0", NULL) != 0 ||
+        s_ip("-n", prov, "addr", "add", self->addrs[1 + i], "peer", peer_p, "dev", "wan0", NULL) !=
+            0 ||
         s_ip("-n", cap, "link", "set", ifc, "up", NULL) != 0 ||
         s_ip("-n", prov, "link", "set", "wan0", "up", NULL) != 0)
         return lt_err_set(err, errlen, "cannot address link %d (ip addr/link in %s and %s)", i, cap,
@@ -422,8 +423,9 @@ int lt_netns_link_set(lt_netns_t *self, int i, int up)
 {
     if (i < 0 || i >= self->n)
         return -1;
-    return s_ip("-n", self->names[1 + i], "link", "set", "wan0", up ? "up" : "down", NULL) == 0 ? 0
-                                                                                               : -1;
+    return s_ip("-n", self->names[1 + i], "link", "set", "wan0", up ? "up" : "down", NULL) == 0
+               ? 0
+               : -1;
 }
 
 void lt_netns_counts(const lt_netns_t *self, uint64_t *carried, uint64_t *lost, uint64_t *refused)

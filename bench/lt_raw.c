@@ -205,7 +205,8 @@ void lt_raw_report(const char *name, double value, const char *unit, double raw,
                    const char *raw_unit, int lower_is_better)
 {
     double ratio = raw <= 0 || value <= 0 ? 0 : lower_is_better ? raw / value : value / raw;
-    printf("bench: %s %.0f %s | raw %.0f %s | ratio %.2f\n", name, value, unit, raw, raw_unit, ratio);
+    printf("bench: %s %.0f %s | raw %.0f %s | ratio %.2f\n", name, value, unit, raw, raw_unit,
+           ratio);
     fflush(stdout);
 }
 
@@ -275,8 +276,9 @@ static void *s_ns_client(void *arg)
         /* The first round trip also connects and runs the CURVE handshake:
          * it is not a figure of the link. */
         if (zmq_send(c, buf, r->s.size, 0) < 0 || zmq_recv(c, buf, sizeof buf, 0) < 0) {
-            fprintf(stderr, "raw: no echo across the namespaces after %ld of %ld round trips (%s)\n",
-                    i, r->s.count, zmq_strerror(zmq_errno()));
+            fprintf(stderr,
+                    "raw: no echo across the namespaces after %ld of %ld round trips (%s)\n", i,
+                    r->s.count, zmq_strerror(zmq_errno()));
             break;
         }
         if (i > 0)
@@ -296,7 +298,8 @@ long lt_raw_rtt_netns(const char *server_ns, const char *server_ip, const char *
     netns_rt_t r = {.server_ns = server_ns, .server_ip = server_ip, .client_ns = client_ns};
     *p50_us = *p99_us = 0;
     count++; /* the first, which connects, is not counted */
-    if (msg_size > 4096 || count < 1 || sodium_init() < 0 || !(r.lat = calloc((size_t)count, sizeof *r.lat)))
+    if (msg_size > 4096 || count < 1 || sodium_init() < 0 ||
+        !(r.lat = calloc((size_t)count, sizeof *r.lat)))
         return -1;
     memset(&r.s, 0, sizeof r.s);
     r.s.count = count;

@@ -97,8 +97,9 @@ static int s_print_text(const char *at, const char *const *v)
  * (a JSON report), and counts them in *n: a report may read several files. */
 static int s_rows(sqlite3_stmt *st, json_t *arr, int *n)
 {
-    static const char *cols[] = {"seq",     "at",       "event",  "peer",        "target",  "subject",
-                                 "fields",  "purpose",  "case_ref", "detail", "application", "officer"};
+    static const char *cols[] = {"seq",      "at",      "event",       "peer",
+                                 "target",   "subject", "fields",      "purpose",
+                                 "case_ref", "detail",  "application", "officer"};
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char at[32];
@@ -189,7 +190,8 @@ static int s_report(const char *path, const char *subject, int last, int json)
      * application and officer (the columns are missing there). */
     static const char *recent[2] = {
         "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
-        "case_ref, detail, application, officer FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
+        "case_ref, detail, application, officer FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY "
+        "seq",
         "SELECT * FROM (SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
         "case_ref, detail, '', '' FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq"};
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
@@ -277,7 +279,8 @@ static void s_proved(const char *what, const lt_audit_report_t *r)
     s_keys_said(r);
     if (r->outages)
         printf("%ld audit outage(s) recorded (event audit-outage): requests were refused, not "
-               "answered, while the log could not be written\n", r->outages);
+               "answered, while the log could not be written\n",
+               r->outages);
     printf("an answer leaves the owner only once its entry is signed and durable, so each answered "
            "request up to entry %llu is here; entries cut off together with every later checkpoint "
            "would not show: compare the last entry with the gateway's gauge "
@@ -348,7 +351,8 @@ static int s_export(const char *config, const char *out, long days)
     if (rc)
         return rc;
     if (days < 0 && cfg.audit_retention_days <= 0)
-        return lt_cli_fail(2, "audit", "no audit_retention_days in %s: give --older-than DAYS", config);
+        return lt_cli_fail(2, "audit", "no audit_retention_days in %s: give --older-than DAYS",
+                           config);
     if (days < 0)
         days = cfg.audit_retention_days;
     lt_auditarc_export_t res;
@@ -360,8 +364,9 @@ static int s_export(const char *config, const char *out, long days)
         printf("nothing to export: no signed entry older than %ld day(s)\n", days);
     else
         printf("exported entries %llu..%llu (%ld) to %s, verified, and removed them from the live "
-               "log, which now starts after entry %llu\n", (unsigned long long)res.first,
-               (unsigned long long)res.last, res.entries, out, (unsigned long long)res.last);
+               "log, which now starts after entry %llu\n",
+               (unsigned long long)res.first, (unsigned long long)res.last, res.entries, out,
+               (unsigned long long)res.last);
     return 0;
 }
 
@@ -390,8 +395,10 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
     }
     lt_dir_pins_t pins = {0};
     if (!dir_file || !authority || lt_dir_pins_add(&pins, authority) != 0)
-        return lt_cli_fail(2, "audit", "verify needs --signing-key, --config, or --directory "
-                           "with a valid --authority-key\nusage: %s", USAGE);
+        return lt_cli_fail(2, "audit",
+                           "verify needs --signing-key, --config, or --directory "
+                           "with a valid --authority-key\nusage: %s",
+                           USAGE);
     if (lt_auditarc_member(file, member, sizeof member, err, sizeof err) != 0)
         return lt_cli_fail(1, "audit", "%s", err);
     lt_dir_t *dir = lt_dir_load(dir_file, &pins, NULL, 0, err, sizeof err);
@@ -403,8 +410,10 @@ static int s_keys_for(const char *file, char *const *z85, int n_z85, const char 
         (void)s_key_add(ks, m->next_signing_key.data);
     lt_dir_destroy(&dir);
     if (!ok)
-        return lt_cli_fail(1, "audit", "%s", m || !*err ? "the directory does not list the member "
-                           "of the file" : err);
+        return lt_cli_fail(1, "audit", "%s",
+                           m || !*err ? "the directory does not list the member "
+                                        "of the file"
+                                      : err);
     return 0;
 }
 
@@ -443,7 +452,8 @@ static int s_check_files(char **files, int n, const keysrc_t *src, int say,
         if (live && lt_auditarc_named_as_live(&rep, live, err, sizeof err) != 0)
             return lt_cli_fail(1, "audit", "%s: %s", files[i], err);
         if (i && lt_auditarc_joins(last, &rep, err, sizeof err) != 0)
-            return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1], err);
+            return lt_cli_fail(1, "audit", "%s does not follow %s: %s", files[i], files[i - 1],
+                               err);
         snprintf(what, sizeof what, "segment %s", files[i]);
         if (say)
             s_proved(what, &rep);
@@ -619,12 +629,19 @@ static const char *s_report_checks(int n_files, const char *subject, int have_la
 
 int lt_cmd_audit(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", 1, 0, 'c'},      {"subject", 1, 0, 's'},     {"last", 1, 0, 'n'},
-        {"verify", 0, 0, 'v'},      {"json", 0, 0, 'j'},        {"out", 1, 0, 'o'},
-        {"older-than", 1, 0, 'd'},  {"file", 1, 0, 'f'},        {"signing-key", 1, 0, 'k'},
-        {"directory", 1, 0, 'D'},   {"authority-key", 1, 0, 'a'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", 1, 0, 'c'},
+                                         {"subject", 1, 0, 's'},
+                                         {"last", 1, 0, 'n'},
+                                         {"verify", 0, 0, 'v'},
+                                         {"json", 0, 0, 'j'},
+                                         {"out", 1, 0, 'o'},
+                                         {"older-than", 1, 0, 'd'},
+                                         {"file", 1, 0, 'f'},
+                                         {"signing-key", 1, 0, 'k'},
+                                         {"directory", 1, 0, 'D'},
+                                         {"authority-key", 1, 0, 'a'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *config = NULL, *subject = NULL, *out = NULL, *dir_file = NULL, *authority = NULL,
                *sub = NULL;
     char *files[MAX_FILES], *z85[MAX_KEYS];
@@ -639,19 +656,28 @@ int lt_cmd_audit(int argc, char **argv)
         const char *given = c != 'h' ? lt_cli_opt_name(opts, c) : NULL;
         if (given && !misplaced)
             misplaced = s_misplaced(sub, given);
-        if (c == 'c') config = optarg;
-        else if (c == 's') subject = optarg;
-        else if (c == 'v') verify = 1;
-        else if (c == 'j') json = 1;
-        else if (c == 'o') out = optarg;
+        if (c == 'c')
+            config = optarg;
+        else if (c == 's')
+            subject = optarg;
+        else if (c == 'v')
+            verify = 1;
+        else if (c == 'j')
+            json = 1;
+        else if (c == 'o')
+            out = optarg;
         else if (c == 'k' && n_z85 >= MAX_KEYS)
             return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
-        else if (c == 'k') z85[n_z85++] = optarg;
-        else if (c == 'D') dir_file = optarg;
-        else if (c == 'a') authority = optarg;
+        else if (c == 'k')
+            z85[n_z85++] = optarg;
+        else if (c == 'D')
+            dir_file = optarg;
+        else if (c == 'a')
+            authority = optarg;
         else if (c == 'f' && n_files >= MAX_FILES)
             return lt_cli_fail(2, "audit", "more than %d --file", MAX_FILES);
-        else if (c == 'f') files[n_files++] = optarg;
+        else if (c == 'f')
+            files[n_files++] = optarg;
         else if (c == 'n') {
             if (lt_cli_int_opt("audit", "--last", optarg, 1, INT_MAX, "a whole number", &l))
                 return 2;

@@ -55,8 +55,7 @@ static int s_args(int argc, char **argv, const char *usage, const char *path_opt
 }
 
 /* backup and restore share everything but the direction. */
-static int s_copy_cmd(int argc, char **argv, const char *usage, const char *path_opt,
-                      int restore)
+static int s_copy_cmd(int argc, char **argv, const char *usage, const char *path_opt, int restore)
 {
     const char *config = NULL, *path = NULL;
     int rc = s_args(argc, argv, usage, path_opt, &config, &path, NULL);
@@ -105,7 +104,8 @@ int lt_cmd_resync(int argc, char **argv)
     req.stream = (char *)stream;
     Lienthong__Envelope *rep = NULL;
     rc = 1;
-    if (!c || lt_client_send(c, LIENTHONG__ENVELOPE__BODY_RESYNC, &req, 3000, err, sizeof err) != 0 ||
+    if (!c ||
+        lt_client_send(c, LIENTHONG__ENVELOPE__BODY_RESYNC, &req, 3000, err, sizeof err) != 0 ||
         lt_client_recv(c, 3000, &rep, err, sizeof err) != 0)
         lt_cli_fail(1, "resync", "%s", err);
     else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_RESYNC) {

@@ -99,7 +99,8 @@ static int s_check_expiry(const uint8_t *dir, size_t len, int short_ok)
     if (d->expires_at <= now)
         rc = lt_cli_fail(1, "directory sign",
                          "refusing to sign: the directory expires at %s, which is in the past; "
-                         "give a later --expires-at (unix seconds) or valid_days", ex);
+                         "give a later --expires-at (unix seconds) or valid_days",
+                         ex);
     else if (d->expires_at - now < SIGN_MIN_VALID_S && !short_ok)
         rc = lt_cli_fail(1, "directory sign",
                          "refusing to sign: the directory expires at %s, in %s: every gateway "

@@ -112,7 +112,8 @@ static void s_print_directory(const Lienthong__StatusReply *r)
                strcmp(r->member_status, "removed") == 0 ? "from" : "in", r->directory_version);
     if (r->directory_expired)
         printf("directory EXPIRED at %s: no data is served to peers until a newer directory is "
-               "adopted\n", when);
+               "adopted\n",
+               when);
     else if (r->directory_expires_at)
         printf("directory expires at %s (in %lld d %lld h)\n", when, (long long)(left / 86400),
                (long long)(left % 86400 / 3600));
@@ -211,8 +212,8 @@ static int s_print_status(const Lienthong__StatusReply *r)
             else
                 printf(" (%.1f s)", sub->lag_seconds);
             if (sub->disconnected)
-                printf(" DISCONNECTED since %s (%s)", s_when(sub->disconnected_since_ms, when,
-                       sizeof when), sub->reason);
+                printf(" DISCONNECTED since %s (%s)",
+                       s_when(sub->disconnected_since_ms, when, sizeof when), sub->reason);
             printf("\n");
         }
     }
@@ -228,7 +229,8 @@ static int s_print_ready(lt_client_t *c)
     Lienthong__Envelope *rep = NULL;
     char err[512];
     int rc = 1;
-    if (lt_client_send(c, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q, 3000, err, sizeof err) != 0 ||
+    if (lt_client_send(c, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &q, 3000, err, sizeof err) !=
+            0 ||
         lt_client_recv(c, 3000, &rep, err, sizeof err) != 0) {
         lt_cli_fail(1, "status", "%s", err);
     } else if (rep->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY) {
@@ -238,9 +240,12 @@ static int s_print_ready(lt_client_t *c)
         rc = rep->ready_reply->ready ? 0 : 3;
     } else {
         rc = rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
-                     rep->error->code == LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED ? 0 : 1;
+                     rep->error->code == LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED
+                 ? 0
+                 : 1;
         if (rc)
-            lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+            lt_cli_fail(1, "status", "unexpected %s from the gateway",
+                        lt_wire_body_name(rep->body_case));
     }
     lt_wire_free(&rep);
     return rc;
@@ -277,7 +282,8 @@ int lt_cmd_status(int argc, char **argv)
         lt_cli_fail(1, "status", "the gateway answered %s: %s",
                     lt_wire_error_name(rep->error->code), rep->error->message);
     else
-        lt_cli_fail(1, "status", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+        lt_cli_fail(1, "status", "unexpected %s from the gateway",
+                    lt_wire_body_name(rep->body_case));
     lt_wire_free(&rep);
     lt_client_destroy(&c);
     return rc;

@@ -31,8 +31,8 @@ static void s_print_public(FILE *f, const lt_keys_t *k, const char *member, int 
     char z[LT_Z85_KEY_LEN + 1];
     const char *pre = next ? "next_" : "";
     if (lt_keys_kind(k) == LT_KEYS_MEMBER) {
-        fprintf(f, "# %spublic keys of %s; paste into the directory source\n",
-                next ? "next " : "", member ? member : "this member");
+        fprintf(f, "# %spublic keys of %s; paste into the directory source\n", next ? "next " : "",
+                member ? member : "this member");
         lt_keys_z85_encode(lt_keys_transport_public(k), z);
         fprintf(f, "%stransport_key = \"%s\";\n", pre, z);
         lt_keys_z85_encode(lt_keys_signing_public(k), z);
@@ -96,8 +96,8 @@ static int s_save_public(const char *path, const lt_keys_t *k, const char *membe
 /* Writes PREFIX.key (0600) and PREFIX.pub, then prints the public keys;
  * never over an existing PREFIX.key. With `next`, PREFIX.next.key and
  * PREFIX.next.pub: the keys a member rotates to. */
-static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
-                      const char *member, int next)
+static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix, const char *member,
+                      int next)
 {
     char key[4096], pub[4096];
     const char *tag = next ? ".next" : "";
@@ -105,15 +105,19 @@ static int s_generate(const char *cmd, lt_keys_kind_t kind, const char *prefix,
         snprintf(pub, sizeof pub, "%s%s.pub", prefix, tag) >= (int)sizeof pub)
         return lt_cli_fail(2, cmd, "--out PREFIX is too long");
     if (next && access(key, F_OK) == 0)
-        return lt_cli_fail(1, cmd, "%s exists: the next keys were generated already (their "
-                           "public keys are in %s); remove it first to replace them", key, pub);
+        return lt_cli_fail(1, cmd,
+                           "%s exists: the next keys were generated already (their "
+                           "public keys are in %s); remove it first to replace them",
+                           key, pub);
     /* A secret key is never written over: replacing a live member or
      * authority key by mistake leaves no copy of the one the federation's
      * directory lists. */
     if (access(key, F_OK) == 0)
-        return lt_cli_fail(1, cmd, "%s exists: a secret key is never replaced; move it away "
+        return lt_cli_fail(1, cmd,
+                           "%s exists: a secret key is never replaced; move it away "
                            "first if you mean to make a new one (a member changes keys with "
-                           "--next, docs/operations.md \"Rotating keys\")", key);
+                           "--next, docs/operations.md \"Rotating keys\")",
+                           key);
     lt_keys_t *k = lt_keys_new(kind);
     if (!k)
         return lt_cli_fail(1, cmd, "cannot generate keys (libsodium unavailable?)");

@@ -16,18 +16,17 @@
 #include <string.h>
 #include <zmq.h>
 
-static const char *USAGE = "lienthong ping --key KEYFILE --server-key Z85 --endpoint tcp://HOST:PORT "
-                           "[--timeout MS]";
+static const char *USAGE =
+    "lienthong ping --key KEYFILE --server-key Z85 --endpoint tcp://HOST:PORT "
+    "[--timeout MS]";
 
 static int s_args(int argc, char **argv, const char **key, const char **server, const char **ep,
                   int *timeout)
 {
-    static const struct option opts[] = {{"key", required_argument, 0, 'k'},
-                                         {"server-key", required_argument, 0, 's'},
-                                         {"endpoint", required_argument, 0, 'e'},
-                                         {"timeout", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"key", required_argument, 0, 'k'},      {"server-key", required_argument, 0, 's'},
+        {"endpoint", required_argument, 0, 'e'}, {"timeout", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     long l;
     optind = 1;
@@ -78,10 +77,12 @@ static int s_exchange(void *s, int timeout)
     /* ZMQ_IMMEDIATE: retry the send until the handshake completes. The
      * endpoint answered TCP (s_reachable), so no handshake means refused. */
     zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
-    if (zmq_poll(&out, 1, timeout) <= 0 || lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
+    if (zmq_poll(&out, 1, timeout) <= 0 ||
+        lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
         printf("no answer within %d ms: the endpoint accepts connections, but the CURVE "
                "handshake did not complete: the gateway does not admit this key (not in its "
-               "directory, or not active), or --server-key is not its key\n", timeout);
+               "directory, or not active), or --server-key is not its key\n",
+               timeout);
         return 1;
     }
     char err[256];
@@ -125,7 +126,8 @@ int lt_cmd_ping(int argc, char **argv)
     if (lt_sock_tcp_probe(ep, timeout, err, sizeof err) != 0) {
         lt_keys_destroy(&k);
         printf("unreachable: %s: is the gateway running, is the endpoint in the directory right, "
-               "and is the port open to this host?\n", err);
+               "and is the port open to this host?\n",
+               err);
         return 1;
     }
     lt_sock_opts_t o;

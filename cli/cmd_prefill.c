@@ -38,23 +38,29 @@ typedef struct {
 /* -1 to go on, else the exit status. */
 static int s_parse(int argc, char **argv, args_t *a)
 {
-    static const struct option opts[] = {
-        {"config", 1, 0, 'c'},  {"key", 1, 0, 'k'},     {"stream", 1, 0, 's'},
-        {"key-field", 1, 0, 'f'}, {"purpose", 1, 0, 'p'}, {"case", 1, 0, 'r'},
-        {"timeout", 1, 0, 't'}, {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", 1, 0, 'c'},  {"key", 1, 0, 'k'},
+                                         {"stream", 1, 0, 's'},  {"key-field", 1, 0, 'f'},
+                                         {"purpose", 1, 0, 'p'}, {"case", 1, 0, 'r'},
+                                         {"timeout", 1, 0, 't'}, {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
     a->timeout = 5000;
     while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         long l;
-        if (c == 'c') a->config = optarg;
-        else if (c == 'k') a->key = optarg;
-        else if (c == 'f') a->key_field = optarg;
-        else if (c == 'p') a->purpose = optarg;
-        else if (c == 'r') a->case_ref = optarg;
-        else if (c == 'j') a->json = 1;
+        if (c == 'c')
+            a->config = optarg;
+        else if (c == 'k')
+            a->key = optarg;
+        else if (c == 'f')
+            a->key_field = optarg;
+        else if (c == 'p')
+            a->purpose = optarg;
+        else if (c == 'r')
+            a->case_ref = optarg;
+        else if (c == 'j')
+            a->json = 1;
         else if (c == 's' && a->n_streams >= LT_PREFILL_MAX_STREAMS)
             return lt_cli_fail(2, argv[0], "more than %d --stream", LT_PREFILL_MAX_STREAMS);
         else if (c == 's')
@@ -104,8 +110,9 @@ static void s_print_part(json_t *p)
            s_time(json_integer_value(json_object_get(rep, "changed_at_ms")), t1, sizeof t1),
            detail && detail[0] ? ": " : "", detail ? detail : "");
     if (!state || strcmp(state, "ok") != 0)
-        printf("  owner last heard: %s\n",
-               s_time(json_integer_value(json_object_get(rep, "owner_heard_at_ms")), t3, sizeof t3));
+        printf(
+            "  owner last heard: %s\n",
+            s_time(json_integer_value(json_object_get(rep, "owner_heard_at_ms")), t3, sizeof t3));
     if (!json_is_true(json_object_get(p, "found"))) {
         printf("  not found\n");
         return;
@@ -141,8 +148,7 @@ static int s_print(const args_t *a, const Lienthong__PrefillReply *r)
     } else {
         printf("pre-fill for %s from the replicas of %s (no owner asked): %zu stream(s)\n", r->key,
                a->cfg.member, r->n_parts);
-        json_array_foreach(json_object_get(j, "parts"), i, p)
-            s_print_part(p);
+        json_array_foreach(json_object_get(j, "parts"), i, p) s_print_part(p);
         printf("\nfound in %zu of %zu stream(s)\n", found, r->n_parts);
     }
     json_decref(j);
@@ -161,8 +167,8 @@ static int s_request(args_t *a)
     q.key_field = (char *)(a->key_field ? a->key_field : "");
     q.purpose = (char *)a->purpose;
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
-    int rc = lt_cli_ask("prefill", a->config, &a->cfg, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST, &q,
-                        LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, a->timeout, &rep);
+    int rc = lt_cli_ask("prefill", a->config, &a->cfg, LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST,
+                        &q, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, a->timeout, &rep);
     if (rc >= 0)
         return rc;
     if (rep->prefill_reply->request_id != q.request_id)

@@ -61,9 +61,9 @@ static int s_part(args_t *a, char *arg)
 static int s_parse(int argc, char **argv, args_t *a)
 {
     static const struct option opts[] = {
-        {"config", 1, 0, 'c'}, {"key", 1, 0, 'k'},      {"purpose", 1, 0, 'p'},
-        {"dataset", 1, 0, 'd'}, {"case", 1, 0, 'r'},    {"deadline", 1, 0, 't'},
-        {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+        {"config", 1, 0, 'c'},  {"key", 1, 0, 'k'},  {"purpose", 1, 0, 'p'},
+        {"dataset", 1, 0, 'd'}, {"case", 1, 0, 'r'}, {"deadline", 1, 0, 't'},
+        {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -72,15 +72,21 @@ static int s_parse(int argc, char **argv, args_t *a)
         long v;
         /* s_part cuts its argument up: the error quotes it as given. */
         snprintf(as_given, sizeof as_given, "%s", optarg ? optarg : "");
-        if (c == 'c') a->config = optarg;
-        else if (c == 'k') a->key = optarg;
-        else if (c == 'p') a->purpose = optarg;
-        else if (c == 'r') a->case_ref = optarg;
-        else if (c == 'j') a->json = 1;
+        if (c == 'c')
+            a->config = optarg;
+        else if (c == 'k')
+            a->key = optarg;
+        else if (c == 'p')
+            a->purpose = optarg;
+        else if (c == 'r')
+            a->case_ref = optarg;
+        else if (c == 'j')
+            a->json = 1;
         else if (c == 'd' && s_part(a, optarg) != 0)
-            return lt_cli_fail(2, argv[0], "bad --dataset '%s': expected ID or ID:FIELD,FIELD... "
-                               "(at most %d parts of at most %d fields)\nusage: %s", as_given,
-                               LT_PROFILE_MAX_PARTS, LT_QUERY_MAX_FIELDS, USAGE);
+            return lt_cli_fail(2, argv[0],
+                               "bad --dataset '%s': expected ID or ID:FIELD,FIELD... "
+                               "(at most %d parts of at most %d fields)\nusage: %s",
+                               as_given, LT_PROFILE_MAX_PARTS, LT_QUERY_MAX_FIELDS, USAGE);
         else if (c == 'd') {
         } else if (c == 't' && lt_cli_int_opt(argv[0], "--deadline", optarg, 1, LT_PROFILE_MAX_MS,
                                               "whole milliseconds", &v))
@@ -107,7 +113,8 @@ static void s_print_text(json_t *j)
     printf("profile of key %s for purpose %s: %zu part(s)\n",
            json_string_value(json_object_get(j, "key")),
            json_string_value(json_object_get(j, "purpose")), n);
-    json_array_foreach(json_object_get(j, "parts"), i, p) {
+    json_array_foreach(json_object_get(j, "parts"), i, p)
+    {
         printf("%s: %s (%s)\n", json_string_value(json_object_get(p, "dataset")),
                json_string_value(json_object_get(p, "outcome")),
                json_string_value(json_object_get(p, "detail")));

@@ -26,7 +26,8 @@ static const char *USAGE_LOOKUP =
     "lienthong lookup --config FILE --dataset ID --key KEY --purpose CODE\n"
     "                 [--field NAME]... [--case REF] [--timeout MS] [--json]";
 static const char *USAGE_VERIFY =
-    "lienthong verify --config FILE --dataset ID --purpose CODE [--case REF] [--timeout MS] [--json]\n"
+    "lienthong verify --config FILE --dataset ID --purpose CODE [--case REF] [--timeout MS] "
+    "[--json]\n"
     "                 ( (--key KEY... | --keys-file FILE) --claim FIELD=VALUE...\n"
     "                 | --subjects-file FILE )\n"
     "  keys file: one key per line; subjects file: KEY<TAB>FIELD=VALUE<TAB>... per line\n"
@@ -54,24 +55,33 @@ static int s_need(const char *cmd, const args_t *a, int verify, const char *usag
 {
     int keys = a->n_keys || a->keys_file;
     if (a->subjects_file && (keys || a->n_claims))
-        return lt_cli_fail(2, cmd, "--subjects-file does not go with --key, --keys-file or "
-                           "--claim\nusage: %s", usage);
+        return lt_cli_fail(2, cmd,
+                           "--subjects-file does not go with --key, --keys-file or "
+                           "--claim\nusage: %s",
+                           usage);
     const char *keyed = !verify ? "--key"
                         : !keys ? "--key (or --keys-file, or --subjects-file)"
                                 : "--claim";
     int have = a->subjects_file || (keys && (!verify || a->n_claims));
-    return lt_cli_need(cmd, usage, "--config", a->config != NULL, "--dataset",
-                       a->dataset != NULL, "--purpose", a->purpose != NULL, keyed, have, NULL);
+    return lt_cli_need(cmd, usage, "--config", a->config != NULL, "--dataset", a->dataset != NULL,
+                       "--purpose", a->purpose != NULL, keyed, have, NULL);
 }
 
 static int s_parse(int argc, char **argv, args_t *a, int verify)
 {
-    static const struct option opts[] = {
-        {"config", 1, 0, 'c'}, {"dataset", 1, 0, 'd'},  {"key", 1, 0, 'k'},
-        {"keys-file", 1, 0, 'K'}, {"field", 1, 0, 'f'},  {"claim", 1, 0, 'l'},
-        {"subjects-file", 1, 0, 'S'},
-        {"purpose", 1, 0, 'p'}, {"case", 1, 0, 'r'},    {"timeout", 1, 0, 't'},
-        {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", 1, 0, 'c'},
+                                         {"dataset", 1, 0, 'd'},
+                                         {"key", 1, 0, 'k'},
+                                         {"keys-file", 1, 0, 'K'},
+                                         {"field", 1, 0, 'f'},
+                                         {"claim", 1, 0, 'l'},
+                                         {"subjects-file", 1, 0, 'S'},
+                                         {"purpose", 1, 0, 'p'},
+                                         {"case", 1, 0, 'r'},
+                                         {"timeout", 1, 0, 't'},
+                                         {"json", 0, 0, 'j'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *usage = verify ? USAGE_VERIFY : USAGE_LOOKUP;
     int c;
     optind = 1;
@@ -80,13 +90,20 @@ static int s_parse(int argc, char **argv, args_t *a, int verify)
     while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
         char *eq;
         long l;
-        if (c == 'c') a->config = optarg;
-        else if (c == 'd') a->dataset = optarg;
-        else if (c == 'p') a->purpose = optarg;
-        else if (c == 'r') a->case_ref = optarg;
-        else if (c == 'j') a->json = 1;
-        else if (c == 'K' && verify) a->keys_file = optarg;
-        else if (c == 'S' && verify) a->subjects_file = optarg;
+        if (c == 'c')
+            a->config = optarg;
+        else if (c == 'd')
+            a->dataset = optarg;
+        else if (c == 'p')
+            a->purpose = optarg;
+        else if (c == 'r')
+            a->case_ref = optarg;
+        else if (c == 'j')
+            a->json = 1;
+        else if (c == 'K' && verify)
+            a->keys_file = optarg;
+        else if (c == 'S' && verify)
+            a->subjects_file = optarg;
         else if (c == 'k' && !verify && a->n_keys)
             return lt_cli_fail(2, argv[0], "one --key at a time (verify takes several)");
         else if (c == 'k' && a->n_keys >= MAX_ITEMS)
@@ -223,7 +240,8 @@ static int s_subjects_file(args_t *a)
         if (!*line || *line == '#')
             continue;
         if (a->n_subjects >= MAX_ITEMS)
-            return lt_cli_fail(1, "verify", "%s: more than %d subjects", a->subjects_file, MAX_ITEMS);
+            return lt_cli_fail(1, "verify", "%s: more than %d subjects", a->subjects_file,
+                               MAX_ITEMS);
         if (!(a->subjects[a->n_subjects] = s_subject(line, why, sizeof why)))
             return lt_cli_fail(1, "verify", "%s:%d: %s", a->subjects_file, lineno, why);
         a->n_subjects++;
@@ -250,8 +268,8 @@ static const char *s_code(Lienthong__ErrorCode c)
 static void s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *ans, json_t *j)
 {
     json_t *fields = json_object_get(j, "fields");
-    printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset,
-           a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
+    printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset, a->keys[0],
+           a->purpose, s_code(ans->code), ans->record_seq);
     for (size_t i = 0; i < ans->n_released; i++)
         printf("  %-20s %s\n", ans->released[i],
                json_string_value(json_object_get(fields, ans->released[i])));
@@ -358,7 +376,8 @@ static int s_error(const args_t *a, const Lienthong__Error *e, const char *cmd)
 {
     if (a->json) {
         /* Built by jansson: the message comes from another member. */
-        json_t *j = json_pack("{s:s,s:s}", "code", lt_wire_error_name(e->code), "error", e->message);
+        json_t *j =
+            json_pack("{s:s,s:s}", "code", lt_wire_error_name(e->code), "error", e->message);
         if (j) {
             json_dumpf(j, stdout, JSON_INDENT(2));
             printf("\n");
@@ -396,7 +415,8 @@ static int s_lookup(args_t *a)
         if (ans)
             lienthong__lookup_answer__free_unpacked(ans, NULL);
     } else
-        lt_cli_fail(1, "lookup", "unexpected %s from the gateway", lt_wire_body_name(rep->body_case));
+        lt_cli_fail(1, "lookup", "unexpected %s from the gateway",
+                    lt_wire_body_name(rep->body_case));
     lt_wire_free(&rep);
     return rc;
 }
@@ -431,10 +451,11 @@ static int s_verify(args_t *a)
             lt_wire_free(&rep);
             break;
         }
-        Lienthong__VerifyAnswer *v = rep->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
-            ? lienthong__verify_answer__unpack(NULL, rep->verify_reply->answer.len,
-                                               rep->verify_reply->answer.data)
-            : NULL;
+        Lienthong__VerifyAnswer *v =
+            rep->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
+                ? lienthong__verify_answer__unpack(NULL, rep->verify_reply->answer.len,
+                                                   rep->verify_reply->answer.data)
+                : NULL;
         if (v) {
             s_print_verify(a, v, arr);
             mismatches += s_mismatches(v, &refused);
@@ -448,7 +469,8 @@ static int s_verify(args_t *a)
         printf("\n");
     } else if (!arr && done) {
         printf("%zu claim(s) did not match; every answer signed by the owner and verified by this "
-               "gateway\n", mismatches);
+               "gateway\n",
+               mismatches);
     }
     json_decref(arr);
     a->mismatches = mismatches;

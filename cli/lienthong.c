@@ -29,8 +29,10 @@ static const command_t s_commands[] = {
     {"lookup", lt_cmd_lookup, "look up allowed fields of a record at its owner (signed answer)"},
     {"verify", lt_cmd_verify, "verify claims against records without seeing the data"},
     {"prefill", lt_cmd_prefill, "pre-fill a form for one citizen from this member's replicas"},
-    {"profile", lt_cmd_profile, "look up one key in several owners' datasets at once (signed parts)"},
-    {"audit", lt_cmd_audit, "who accessed a record and why; check, export and verify the audit chain"},
+    {"profile", lt_cmd_profile,
+     "look up one key in several owners' datasets at once (signed parts)"},
+    {"audit", lt_cmd_audit,
+     "who accessed a record and why; check, export and verify the audit chain"},
     {"store", lt_cmd_store, "verify that the store's records and signed batches are intact"},
     {"ping", lt_cmd_ping, "check that a gateway admits a member key (CURVE + Hello)"},
     {"source", lt_cmd_source, "publish the changes of agency tables to the local gateway"},
@@ -133,8 +135,8 @@ int lt_cli_bad_opt(const char *cmd, int c, const struct option *opts, char **arg
     if (c == '?')
         return lt_cli_fail(2, cmd, "unknown option '-%c'\nusage: %s", optopt, usage);
     name = lt_cli_opt_name(opts, c);
-    return lt_cli_fail(2, cmd, "--%s does not go with `lienthong %s`\nusage: %s",
-                       name ? name : "?", cmd, usage);
+    return lt_cli_fail(2, cmd, "--%s does not go with `lienthong %s`\nusage: %s", name ? name : "?",
+                       cmd, usage);
 }
 
 int lt_cli_int_opt(const char *cmd, const char *opt, const char *s, long min, long max,
@@ -167,8 +169,8 @@ int lt_cli_need(const char *cmd, const char *usage, ...)
     va_start(ap, usage);
     for (const char *opt = va_arg(ap, const char *); opt; opt = va_arg(ap, const char *))
         if (!va_arg(ap, int) && len < sizeof missing)
-            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "",
-                                    opt);
+            len +=
+                (size_t)snprintf(missing + len, sizeof missing - len, "%s%s", len ? ", " : "", opt);
     va_end(ap);
     return len ? lt_cli_fail(2, cmd, "missing %s\nusage: %s", missing, usage) : -1;
 }

@@ -34,7 +34,8 @@ int lt_cmd_resync(int argc, char **argv);
 int lt_cmd_prefill(int argc, char **argv);
 
 /* Prints "lienthong CMD: " and the message to stderr; returns code. */
-int lt_cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A whole number in [min, max] written as plain decimal digits (no sign,
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */

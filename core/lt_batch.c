@@ -77,9 +77,9 @@ uint8_t *lt_batch_header_in(const char *domain, const char *stream, const uint8_
     return h;
 }
 
-uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
-                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
-                         const uint8_t root[LT_HASH_BYTES], size_t *len)
+uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first, uint64_t last,
+                         const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                         size_t *len)
 {
     return lt_batch_header_in(LT_BATCH_DOMAIN, stream, history, first, last, prev, root, len);
 }
@@ -100,8 +100,8 @@ int lt_batch_sign_in(const lt_keys_t *owner, const char *domain, const char *str
     return rc;
 }
 
-int lt_batch_verify_in(const uint8_t owner_pk[LT_KEY_BYTES], const char *domain,
-                       const char *stream, const uint8_t *history, uint64_t a, uint64_t b,
+int lt_batch_verify_in(const uint8_t owner_pk[LT_KEY_BYTES], const char *domain, const char *stream,
+                       const uint8_t *history, uint64_t a, uint64_t b,
                        const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
                        const uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
 {
@@ -152,17 +152,17 @@ int lt_batch_verify_root(const Lienthong__Batch *b, const char *stream, uint64_t
 }
 
 int lt_batch_verify_leaves(const Lienthong__Batch *b, const char *stream, uint64_t first,
-                           const uint8_t prev[LT_HASH_BYTES],
-                           const uint8_t owner_pk[LT_KEY_BYTES], uint8_t hash[LT_HASH_BYTES],
-                           uint8_t root[LT_HASH_BYTES], uint8_t *leaves, char *err,
-                           size_t errlen)
+                           const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
+                           uint8_t hash[LT_HASH_BYTES], uint8_t root[LT_HASH_BYTES],
+                           uint8_t *leaves, char *err, size_t errlen)
 {
     if (strcmp(b->stream, stream) != 0 || b->first_seq != first) {
         snprintf(err, errlen, "batch %s@%llu does not follow on from %s@%llu", b->stream,
                  (unsigned long long)b->first_seq, stream, (unsigned long long)first);
         return -1;
     }
-    if (b->n_records == 0 || b->n_records > LT_BATCH_MAX_RECORDS || b->signature.len != LT_SIG_BYTES ||
+    if (b->n_records == 0 || b->n_records > LT_BATCH_MAX_RECORDS ||
+        b->signature.len != LT_SIG_BYTES ||
         (b->history_id.len != 0 && b->history_id.len != LT_HISTORY_BYTES)) {
         snprintf(err, errlen,
                  "batch with %zu records, a %zu-byte signature and a %zu-byte history id is "
@@ -178,9 +178,10 @@ int lt_batch_verify_leaves(const Lienthong__Batch *b, const char *stream, uint64
     const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
     if (lt_batch_verify_in(owner_pk, LT_BATCH_DOMAIN, stream, history, first,
                            first + b->n_records - 1, prev, root, b->signature.data, hash) != 0) {
-        snprintf(err, errlen, "bad signature on batch %s %llu..%llu (tampered, wrong key, or "
-                 "broken chain)", stream, (unsigned long long)first,
-                 (unsigned long long)(first + b->n_records - 1));
+        snprintf(err, errlen,
+                 "bad signature on batch %s %llu..%llu (tampered, wrong key, or "
+                 "broken chain)",
+                 stream, (unsigned long long)first, (unsigned long long)(first + b->n_records - 1));
         return -1;
     }
     return 0;

@@ -59,9 +59,9 @@ int lt_batch_root_of(const uint8_t *leaves, size_t n, uint8_t root[LT_HASH_BYTES
 
 /* Builds H into a malloc'd buffer; history is NULL or LT_HISTORY_BYTES
  * long. Returns NULL on failure. */
-uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first,
-                         uint64_t last, const uint8_t prev[LT_HASH_BYTES],
-                         const uint8_t root[LT_HASH_BYTES], size_t *len);
+uint8_t *lt_batch_header(const char *stream, const uint8_t *history, uint64_t first, uint64_t last,
+                         const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
+                         size_t *len);
 
 /* The same layout under another domain string (the snapshot headers of
  * PROTOCOL.md 6.7 reuse it, with history NULL): domain 0x00
@@ -97,7 +97,8 @@ int lt_batch_sign_history(const lt_keys_t *owner, const char *stream, const uint
  * its stored prev hash) under the owner's signing key from the directory.
  * The header binds b->history_id: the caller compares it with the history
  * it expects (PROTOCOL.md 6.5); a batch whose history id is neither empty
- * nor LT_HISTORY_BYTES long is refused. On success writes the new batch hash. Returns 0, or -1 with the reason. */
+ * nor LT_HISTORY_BYTES long is refused. On success writes the new batch hash. Returns 0, or -1 with
+ * the reason. */
 int lt_batch_verify(const Lienthong__Batch *b, const char *stream, uint64_t first,
                     const uint8_t prev[LT_HASH_BYTES], const uint8_t owner_pk[LT_KEY_BYTES],
                     uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen) LT_NODISCARD;

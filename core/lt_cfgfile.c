@@ -17,12 +17,13 @@ static int s_literal(const config_setting_t *s, const char **lit, size_t *len);
 static unsigned s_source_line(const config_setting_t *s);
 
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
-                const char *fmt, ...)
+                   const char *fmt, ...)
 {
     if (!file)
         file = s && config_setting_source_file(s) ? config_setting_source_file(s) : "?";
     unsigned line = s ? s_source_line(s) : 0;
-    int n = line ? snprintf(err, errlen, "%s:%u: ", file, line) : snprintf(err, errlen, "%s: ", file);
+    int n =
+        line ? snprintf(err, errlen, "%s:%u: ", file, line) : snprintf(err, errlen, "%s: ", file);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < errlen)
@@ -57,9 +58,10 @@ const char *lt_cfgfile_shown(const config_setting_t *s, char *buf, size_t cap)
         snprintf(buf, cap, "%s", config_setting_get_bool(s) ? "true" : "false");
         break;
     default:
-        snprintf(buf, cap, "%s", config_setting_is_group(s)   ? "a group"
-                                 : config_setting_is_list(s) ? "a list"
-                                                             : "an array");
+        snprintf(buf, cap, "%s",
+                 config_setting_is_group(s)  ? "a group"
+                 : config_setting_is_list(s) ? "a list"
+                                             : "an array");
     }
     return buf;
 }
@@ -331,13 +333,13 @@ void lt_cfgfile_wipe(const config_t *c, const char *name)
 }
 
 int lt_cfgfile_unknown(const config_t *c, const char *file, const char *const *known, char *err,
-                    size_t errlen)
+                       size_t errlen)
 {
     return lt_cfgfile_unknown_in(config_root_setting(c), file, known, err, errlen);
 }
 
-int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file,
-                          const char *const *known, char *err, size_t errlen)
+int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file, const char *const *known,
+                          char *err, size_t errlen)
 {
     for (int i = 0; i < config_setting_length(group); i++) {
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
@@ -345,20 +347,22 @@ int lt_cfgfile_unknown_in(const config_setting_t *group, const char *file,
         for (int k = 0; known[k]; k++)
             ok |= strcmp(config_setting_name(s), known[k]) == 0;
         if (!ok)
-            return lt_cfgfile_err(s, file, err, errlen, "unknown setting '%s'", config_setting_name(s));
+            return lt_cfgfile_err(s, file, err, errlen, "unknown setting '%s'",
+                                  config_setting_name(s));
     }
     return 0;
 }
 
 int lt_cfgfile_string(const config_t *c, const char *file, const char *name, const char *dflt,
-                   int is_path, char *out, size_t cap, char *err, size_t errlen)
+                      int is_path, char *out, size_t cap, char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
     const char *v = dflt;
     char got[64];
     if (s && !(v = config_setting_get_string(s)))
-        return lt_cfgfile_err(s, file, err, errlen, "'%s' must be a string in double quotes, got %s",
-                              name, lt_cfgfile_shown(s, got, sizeof got));
+        return lt_cfgfile_err(s, file, err, errlen,
+                              "'%s' must be a string in double quotes, got %s", name,
+                              lt_cfgfile_shown(s, got, sizeof got));
     if (!v)
         return lt_cfgfile_err(NULL, file, err, errlen, "missing required setting '%s'", name);
     if (!v[0])
@@ -514,7 +518,7 @@ int lt_cfgfile_int_of(const config_setting_t *s, const char *file, const char *w
 }
 
 int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long long dflt,
-                long long lo, long long hi, long long *out, char *err, size_t errlen)
+                   long long lo, long long hi, long long *out, char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
     *out = dflt;
@@ -536,7 +540,7 @@ int lt_cfgfile_int(const config_t *c, const char *file, const char *name, long l
 }
 
 int lt_cfgfile_bool(const config_t *c, const char *file, const char *name, int dflt, int *out,
-                 char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
     const config_setting_t *s = config_lookup(c, name);
     *out = dflt;

@@ -17,7 +17,7 @@
  * s is NULL or has no line (a missing setting). file NULL takes the file the
  * setting was read from. Returns -1. */
 int lt_cfgfile_err(const config_setting_t *s, const char *file, char *err, size_t errlen,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The value of setting s as written, for an error that quotes it: a
  * string in double quotes (cut at 40 bytes), a number (a named whole
  * number as its file's kept text has it: libconfig may have kept only its

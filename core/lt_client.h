@@ -93,5 +93,4 @@ int lt_client_recv(lt_client_t *self, int timeout_ms, Lienthong__Envelope **env,
  * the functions above. */
 void *lt_client_socket(lt_client_t *self);
 
-
 #endif

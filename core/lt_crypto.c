@@ -58,7 +58,7 @@ static size_t s_level(uint8_t *nodes, size_t count)
 }
 
 int lt_crypto_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
-                   uint8_t root[LT_HASH_BYTES])
+                          uint8_t root[LT_HASH_BYTES])
 {
     if (count == 0)
         return -1;
@@ -70,7 +70,7 @@ int lt_crypto_merkle_root(const uint8_t *leaves, size_t count, uint8_t *scratch,
 }
 
 int lt_crypto_merkle_path(const uint8_t *leaves, size_t count, size_t index, uint8_t *scratch,
-                   uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+                          uint8_t path[][LT_HASH_BYTES], size_t *path_len)
 {
     if (count == 0 || index >= count)
         return -1;
@@ -91,8 +91,8 @@ int lt_crypto_merkle_path(const uint8_t *leaves, size_t count, size_t index, uin
 }
 
 int lt_crypto_merkle_check(const uint8_t leaf[LT_HASH_BYTES], size_t index, size_t count,
-                    const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
-                    const uint8_t root[LT_HASH_BYTES])
+                           const uint8_t (*path)[LT_HASH_BYTES], size_t path_len,
+                           const uint8_t root[LT_HASH_BYTES])
 {
     if (count == 0 || index >= count)
         return -1;
@@ -148,7 +148,7 @@ const uint8_t *lt_crypto_merkle_tree_root(const uint8_t *tree, size_t count)
 }
 
 int lt_crypto_merkle_tree_path(const uint8_t *tree, size_t count, size_t index,
-                        uint8_t path[][LT_HASH_BYTES], size_t *path_len)
+                               uint8_t path[][LT_HASH_BYTES], size_t *path_len)
 {
     if (count == 0 || index >= count)
         return -1;

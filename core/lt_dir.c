@@ -333,7 +333,8 @@ static int s_str(const config_setting_t *g, const char *name, const char *dflt, 
     if (s) {
         v = config_setting_get_string(s);
         if (!v)
-            return lt_cfgfile_err(s, NULL, err, errlen, "'%s' must be a string in double quotes", name);
+            return lt_cfgfile_err(s, NULL, err, errlen, "'%s' must be a string in double quotes",
+                                  name);
     } else if (!dflt) {
         return lt_cfgfile_err(g, NULL, err, errlen, "missing '%s'", name);
     }
@@ -351,8 +352,8 @@ static int s_strs(const config_setting_t *g, const char *name, char ***out, size
     if (!a)
         return 0;
     if (!config_setting_is_array(a) && !config_setting_is_list(a))
-        return lt_cfgfile_err(a, NULL, err, errlen, "'%s' must be a list of strings, e.g. [\"a\", \"b\"]",
-                          name);
+        return lt_cfgfile_err(a, NULL, err, errlen,
+                              "'%s' must be a list of strings, e.g. [\"a\", \"b\"]", name);
     int len = config_setting_length(a);
     if (len == 0)
         return 0;
@@ -362,7 +363,8 @@ static int s_strs(const config_setting_t *g, const char *name, char ***out, size
     for (int i = 0; i < len; i++) {
         const char *v = config_setting_get_string_elem(a, i);
         if (!v)
-            return lt_cfgfile_err(a, NULL, err, errlen, "'%s' item %d must be a string", name, i + 1);
+            return lt_cfgfile_err(a, NULL, err, errlen, "'%s' item %d must be a string", name,
+                                  i + 1);
         (*out)[i] = strdup(v);
         if (!(*out)[i])
             return lt_cfgfile_err(a, NULL, err, errlen, "out of memory");
@@ -384,8 +386,8 @@ static int s_key(const config_setting_t *g, const char *name, ProtobufCBinaryDat
     out->len = LT_KEY_BYTES;
     if (!v || lt_keys_z85_decode(v, out->data) != 0)
         return lt_cfgfile_err(s, NULL, err, errlen,
-                          "'%s' must be a 40-character Z85 public key, got \"%s\"", name,
-                          v ? v : "(not a string)");
+                              "'%s' must be a 40-character Z85 public key, got \"%s\"", name,
+                              v ? v : "(not a string)");
     return 0;
 }
 
@@ -418,8 +420,10 @@ static int s_next_authorities(const config_t *cfg, Lienthong__Directory *d, char
         k->len = LT_KEY_BYTES;
         d->n_next_authority_keys++; /* owned by d from here, freed with it */
         if (lt_keys_z85_decode(z[i], k->data) != 0)
-            rc = lt_cfgfile_err(a, NULL, err, errlen, "next_authority_keys item %zu must be a "
-                                "40-character Z85 public key, got \"%s\"", i + 1, z[i]);
+            rc = lt_cfgfile_err(a, NULL, err, errlen,
+                                "next_authority_keys item %zu must be a "
+                                "40-character Z85 public key, got \"%s\"",
+                                i + 1, z[i]);
     }
     for (size_t i = 0; i < n; i++)
         free(z[i]);
@@ -443,8 +447,10 @@ static int s_status(const config_setting_t *g, Lienthong__MemberStatus *out, cha
             *out = map[i].st;
             return 0;
         }
-    return lt_cfgfile_err(s, NULL, err, errlen, "status must be \"active\", \"suspended\" or \"revoked\", "
-                      "got \"%s\"", v ? v : "(not a string)");
+    return lt_cfgfile_err(s, NULL, err, errlen,
+                          "status must be \"active\", \"suspended\" or \"revoked\", "
+                          "got \"%s\"",
+                          v ? v : "(not a string)");
 }
 
 static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, size_t errlen)
@@ -463,8 +469,8 @@ static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, siz
                 op = (Lienthong__Operation)o;
         if (op == LIENTHONG__OPERATION__OP_NONE)
             rc = lt_cfgfile_err(config_setting_get_member(g, "allow"), NULL, err, errlen,
-                            "unknown operation \"%s\" (expected subscribe, lookup or verify)",
-                            names[i]);
+                                "unknown operation \"%s\" (expected subscribe, lookup or verify)",
+                                names[i]);
         else
             p->operations[p->n_operations++] = op;
     }
@@ -478,19 +484,20 @@ static int s_ops(const config_setting_t *g, Lienthong__Policy *p, char *err, siz
 typedef int (*s_item_fn)(const config_setting_t *g, Lienthong__Directory *d, char *err,
                          size_t errlen);
 
-static int s_section(const config_t *cfg, const char *name, s_item_fn item,
-                     Lienthong__Directory *d, char *err, size_t errlen)
+static int s_section(const config_t *cfg, const char *name, s_item_fn item, Lienthong__Directory *d,
+                     char *err, size_t errlen)
 {
     const config_setting_t *list = config_lookup(cfg, name);
     if (!list)
         return 0;
     if (!config_setting_is_list(list))
-        return lt_cfgfile_err(list, NULL, err, errlen, "'%s' must be a list: %s = ( {...}, {...} );", name,
-                          name);
+        return lt_cfgfile_err(list, NULL, err, errlen,
+                              "'%s' must be a list: %s = ( {...}, {...} );", name, name);
     for (int i = 0; i < config_setting_length(list); i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         if (!config_setting_is_group(g))
-            return lt_cfgfile_err(g, NULL, err, errlen, "each entry of '%s' must be a group { ... }", name);
+            return lt_cfgfile_err(g, NULL, err, errlen,
+                                  "each entry of '%s' must be a group { ... }", name);
         if (item(g, d, err, errlen) != 0)
             return -1;
     }
@@ -531,22 +538,26 @@ static int s_member_item(const config_setting_t *g, Lienthong__Directory *d, cha
     }
     lienthong__member__init(m);
     d->members[d->n_members++] = m;
-    static const char *const known[] = {"id", "name", "endpoints", "transport_key",
-                                        "signing_key", "status", "next_transport_key",
-                                        "next_signing_key", NULL};
+    static const char *const known[] = {
+        "id",          "name",   "endpoints",          "transport_key",
+        "signing_key", "status", "next_transport_key", "next_signing_key",
+        NULL};
     if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
-        s_str(g, "id", NULL, &m->id, err, errlen) || s_str(g, "name", NULL, &m->name, err, errlen) ||
+        s_str(g, "id", NULL, &m->id, err, errlen) ||
+        s_str(g, "name", NULL, &m->name, err, errlen) ||
         s_strs(g, "endpoints", &m->endpoints, &m->n_endpoints, err, errlen) ||
-        s_endpoints(g, m, err, errlen) || s_key(g, "transport_key", &m->transport_key, err, errlen) ||
-        s_key(g, "signing_key", &m->signing_key, err, errlen) || s_status(g, &m->status, err, errlen) ||
+        s_endpoints(g, m, err, errlen) ||
+        s_key(g, "transport_key", &m->transport_key, err, errlen) ||
+        s_key(g, "signing_key", &m->signing_key, err, errlen) ||
+        s_status(g, &m->status, err, errlen) ||
         s_key_opt(g, "next_transport_key", &m->next_transport_key, err, errlen) ||
         s_key_opt(g, "next_signing_key", &m->next_signing_key, err, errlen))
         return -1;
     return 0;
 }
 
-static const char *const s_rule_known[] = {"field", "check", "sex", "birth", "not_future",
-                                           "after", "values", "dataset"};
+static const char *const s_rule_known[] = {"field",      "check", "sex",    "birth",
+                                           "not_future", "after", "values", "dataset"};
 
 /* One rule group: { field = "..."; check = "..."; ... } (PROTOCOL.md A.3). */
 static int s_rule_item(const config_setting_t *g, Lienthong__Rule *r, char *err, size_t errlen)
@@ -565,7 +576,8 @@ static int s_rule_item(const config_setting_t *g, Lienthong__Rule *r, char *err,
     r->not_future = nf && config_setting_get_bool(nf);
     if (s_str(g, "field", NULL, &r->field, err, errlen) ||
         s_str(g, "check", NULL, &r->check, err, errlen) ||
-        s_str(g, "sex", "", &r->sex, err, errlen) || s_str(g, "birth", "", &r->birth, err, errlen) ||
+        s_str(g, "sex", "", &r->sex, err, errlen) ||
+        s_str(g, "birth", "", &r->birth, err, errlen) ||
         s_str(g, "after", "", &r->after, err, errlen) ||
         s_strs(g, "values", &r->values, &r->n_values, err, errlen) ||
         s_str(g, "dataset", "", &r->dataset, err, errlen))
@@ -611,14 +623,13 @@ static int s_dataset_item(const config_setting_t *g, Lienthong__Directory *d, ch
     }
     lienthong__dataset__init(ds);
     d->datasets[d->n_datasets++] = ds;
-    static const char *const known[] = {"id", "owner", "type", "key", "description", "rules",
-                                        NULL};
+    static const char *const known[] = {"id", "owner", "type", "key", "description", "rules", NULL};
     if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
-        s_str(g, "id", NULL, &ds->id, err, errlen) || s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
+        s_str(g, "id", NULL, &ds->id, err, errlen) ||
+        s_str(g, "owner", NULL, &ds->owner, err, errlen) ||
         s_str(g, "type", NULL, &ds->record_type, err, errlen) ||
         s_str(g, "key", NULL, &ds->key_field, err, errlen) ||
-        s_str(g, "description", "", &ds->description, err, errlen) ||
-        s_rules(g, ds, err, errlen))
+        s_str(g, "description", "", &ds->description, err, errlen) || s_rules(g, ds, err, errlen))
         return -1;
     return 0;
 }
@@ -629,7 +640,8 @@ static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, siz
     if (!w)
         return 0;
     if (!config_setting_is_group(w))
-        return lt_cfgfile_err(w, NULL, err, errlen, "'where' must be a group of field = \"value\" pairs");
+        return lt_cfgfile_err(w, NULL, err, errlen,
+                              "'where' must be a group of field = \"value\" pairs");
     int n = config_setting_length(w);
     v->where = calloc((size_t)(n ? n : 1), sizeof *v->where);
     if (!v->where)
@@ -639,7 +651,7 @@ static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, siz
         const char *val = config_setting_get_string(c);
         if (!val)
             return lt_cfgfile_err(c, NULL, err, errlen, "predicate '%s' must be a string value",
-                              config_setting_name(c));
+                                  config_setting_name(c));
         Lienthong__Predicate *p = malloc(sizeof *p);
         if (!p)
             return lt_cfgfile_err(c, NULL, err, errlen, "out of memory");
@@ -653,8 +665,7 @@ static int s_where(const config_setting_t *g, Lienthong__View *v, char *err, siz
     return 0;
 }
 
-static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char *err,
-                       size_t errlen)
+static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char *err, size_t errlen)
 {
     Lienthong__View *v = malloc(sizeof *v);
     if (!v || !GROW(d->views, d->n_views)) {
@@ -666,7 +677,8 @@ static int s_view_item(const config_setting_t *g, Lienthong__Directory *d, char 
     /* A misspelt 'where' would make the view every record of its dataset. */
     static const char *const known[] = {"id", "dataset", "fields", "where", NULL};
     if (lt_cfgfile_unknown_in(g, NULL, known, err, errlen) ||
-        s_str(g, "id", NULL, &v->id, err, errlen) || s_str(g, "dataset", NULL, &v->dataset, err, errlen) ||
+        s_str(g, "id", NULL, &v->id, err, errlen) ||
+        s_str(g, "dataset", NULL, &v->dataset, err, errlen) ||
         s_strs(g, "fields", &v->fields, &v->n_fields, err, errlen) || s_where(g, v, err, errlen))
         return -1;
     return 0;
@@ -699,16 +711,17 @@ static void s_locate(const config_t *cfg, const char *section, size_t index, cha
     char msg[512];
     snprintf(msg, sizeof msg, "%s", err);
     const config_setting_t *list = section ? config_lookup(cfg, section) : config_root_setting(cfg);
-    const config_setting_t *g = list && section ? config_setting_get_elem(list, (unsigned)index) : list;
+    const config_setting_t *g =
+        list && section ? config_setting_get_elem(list, (unsigned)index) : list;
     lt_cfgfile_err(g, NULL, err, errlen, "%s", msg);
 }
 
 /* Every setting of a directory source is known: one misspelt would be
  * left out of what the authority signs without a word (a view's 'where', a
  * member's 'status'). */
-static const char *const s_root_known[] = {"federation", "version",  "valid_days",
-                                           "next_authority_keys", "members", "datasets",
-                                           "views", "policies", NULL};
+static const char *const s_root_known[] = {
+    "federation", "version",  "valid_days", "next_authority_keys", "members", "datasets",
+    "views",      "policies", NULL};
 
 static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, size_t errlen)
 {
@@ -717,8 +730,7 @@ static int s_header(const config_t *cfg, Lienthong__Directory *d, char *err, siz
     if (lt_cfgfile_unknown(cfg, NULL, s_root_known, err, errlen) ||
         s_str(root, "federation", NULL, &d->federation, err, errlen) ||
         lt_cfgfile_int(cfg, NULL, "version", 0, 1, INT64_MAX, &version, err, errlen) ||
-        lt_cfgfile_int(cfg, NULL, "valid_days", 30, 1, LT_DIR_MAX_VALID_DAYS, &days, err,
-                       errlen))
+        lt_cfgfile_int(cfg, NULL, "valid_days", 30, 1, LT_DIR_MAX_VALID_DAYS, &days, err, errlen))
         return -1;
     d->version = (uint64_t)version;
     d->issued_at = (int64_t)time(NULL);
@@ -741,7 +753,8 @@ int lt_dir_compile(const char *path, uint64_t version, int64_t issued_at, int64_
     d->format = 1;
     if (lt_cfgfile_read(&cfg, path, err, errlen) != 0)
         goto out;
-    if (s_header(&cfg, d, err, errlen) || s_section(&cfg, "members", s_member_item, d, err, errlen) ||
+    if (s_header(&cfg, d, err, errlen) ||
+        s_section(&cfg, "members", s_member_item, d, err, errlen) ||
         s_section(&cfg, "datasets", s_dataset_item, d, err, errlen) ||
         s_section(&cfg, "views", s_view_item, d, err, errlen) ||
         s_section(&cfg, "policies", s_policy_item, d, err, errlen))
@@ -1021,7 +1034,7 @@ const char *lt_dir_inactive(const lt_dir_t *self, const char *id)
     if (!m)
         return "not in the directory";
     return m->status == LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE ? NULL
-                                                                 : lt_dir_status_name(m->status);
+                                                                : lt_dir_status_name(m->status);
 }
 
 const char *lt_dir_inactive_say(const lt_dir_t *self, const char *id, char *buf, size_t len)
@@ -1097,20 +1110,28 @@ int lt_dir_policy_purpose(const Lienthong__Policy *policy, const char *purpose)
 const char *lt_dir_status_name(Lienthong__MemberStatus s)
 {
     switch (s) {
-    case LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE: return "active";
-    case LIENTHONG__MEMBER_STATUS__MEMBER_SUSPENDED: return "suspended";
-    case LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED: return "revoked";
-    default: return "unknown";
+    case LIENTHONG__MEMBER_STATUS__MEMBER_ACTIVE:
+        return "active";
+    case LIENTHONG__MEMBER_STATUS__MEMBER_SUSPENDED:
+        return "suspended";
+    case LIENTHONG__MEMBER_STATUS__MEMBER_REVOKED:
+        return "revoked";
+    default:
+        return "unknown";
     }
 }
 
 const char *lt_dir_op_name(Lienthong__Operation op)
 {
     switch (op) {
-    case LIENTHONG__OPERATION__OP_SUBSCRIBE: return "subscribe";
-    case LIENTHONG__OPERATION__OP_LOOKUP: return "lookup";
-    case LIENTHONG__OPERATION__OP_VERIFY: return "verify";
-    default: return "none";
+    case LIENTHONG__OPERATION__OP_SUBSCRIBE:
+        return "subscribe";
+    case LIENTHONG__OPERATION__OP_LOOKUP:
+        return "lookup";
+    case LIENTHONG__OPERATION__OP_VERIFY:
+        return "verify";
+    default:
+        return "none";
     }
 }
 

@@ -269,8 +269,10 @@ int lt_file_dir_usable(const char *path, mode_t mode, char *err, size_t errlen)
     if (access(buf, W_OK | X_OK) == 0)
         return 0;
     lt_file_explain(buf, W_OK | X_OK, why, sizeof why);
-    snprintf(err, errlen, "%s does not exist and cannot be created (%s); create it: "
-             "install -d -o %s -m %04o %s", path, why, me, (unsigned)mode, path);
+    snprintf(err, errlen,
+             "%s does not exist and cannot be created (%s); create it: "
+             "install -d -o %s -m %04o %s",
+             path, why, me, (unsigned)mode, path);
     return -1;
 }
 

@@ -73,7 +73,7 @@
  * directory in all: each hashes the whole body (up to the frame cap), so a
  * peer's offer of many signatures costs at most this many, not signatures
  * times pinned keys. */
-#define LT_DIR_MAX_SIGS 16
+#define LT_DIR_MAX_SIGS     16
 #define LT_DIR_MAX_VERIFIES 16
 /* Next authority keys one directory may announce (5.5). */
 #define LT_DIR_MAX_NEXT_AUTHORITIES 4
@@ -101,7 +101,7 @@
 /* Records of each replicated stream checked at start, with their signed
  * batches and the chain to the cursor (docs/ARCHITECTURE.md 4.2). */
 #define LT_STORE_TAIL_CHECK 1024
-#define LT_BATCH_MAX_BYTES   (1u << 20)
+#define LT_BATCH_MAX_BYTES  (1u << 20)
 /* Room a batch needs in its frame besides its record bytes: header,
  * signature, stream id and per-record framing (implementation, 6.3). */
 #define LT_BATCH_OVERHEAD 4096
@@ -268,8 +268,8 @@
  * past the total, the caller holding the most does, or the next biggest
  * while that one's oldest are being signed (docs/performance.md, "Memory:
  * the bound"). */
-#define LT_QUERY_DEDUP_BYTES (256u << 20)
-#define LT_QUERY_DEDUP_CALLER_MAX (LT_QUERY_DEDUP_MAX / 2)
+#define LT_QUERY_DEDUP_BYTES        (256u << 20)
+#define LT_QUERY_DEDUP_CALLER_MAX   (LT_QUERY_DEDUP_MAX / 2)
 #define LT_QUERY_DEDUP_CALLER_BYTES (LT_QUERY_DEDUP_BYTES / 2)
 /* Refusals (ERR_FORBIDDEN, ERR_PURPOSE, ERR_NOT_FOUND) a caller has stored
  * and audited one by one in 10 minutes; past them its refused requests get
@@ -315,7 +315,7 @@
 #define LT_PROFILE_MAX_PARTS 16
 /* A profile's deadline: when the request gives none, and at most (7.7). */
 #define LT_PROFILE_DEFAULT_MS 5000
-#define LT_PROFILE_MAX_MS 60000
+#define LT_PROFILE_MAX_MS     60000
 /* Profiles a gateway has outstanding at once (implementation, 7.7). */
 #define LT_PROFILE_MAX_OUTSTANDING 1024
 

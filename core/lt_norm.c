@@ -167,9 +167,9 @@ static void s_fold_init(void)
 /* The table entry of uc, or NULL when it has none. */
 static const fold_t *s_fold_of(ucs4_t uc)
 {
-    const fold_t *f = uc < FOLD_LOW                              ? &s_fold_low[uc]
+    const fold_t *f = uc < FOLD_LOW                             ? &s_fold_low[uc]
                       : uc >= FOLD_EXT && uc < FOLD_EXT + 0x100 ? &s_fold_ext[uc - FOLD_EXT]
-                                                                 : NULL;
+                                                                : NULL;
     return f && f->len ? f : NULL;
 }
 

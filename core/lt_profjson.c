@@ -10,13 +10,20 @@
 const char *lt_profjson_outcome(Lienthong__ProfileOutcome o)
 {
     switch (o) {
-    case LIENTHONG__PROFILE_OUTCOME__PART_RELEASED: return "released";
-    case LIENTHONG__PROFILE_OUTCOME__PART_WITHHELD: return "withheld";
-    case LIENTHONG__PROFILE_OUTCOME__PART_NOT_FOUND: return "not_found";
-    case LIENTHONG__PROFILE_OUTCOME__PART_TIMEOUT: return "timeout";
-    case LIENTHONG__PROFILE_OUTCOME__PART_REFUSED: return "refused";
-    case LIENTHONG__PROFILE_OUTCOME__PART_ERROR: return "error";
-    default: return "unknown";
+    case LIENTHONG__PROFILE_OUTCOME__PART_RELEASED:
+        return "released";
+    case LIENTHONG__PROFILE_OUTCOME__PART_WITHHELD:
+        return "withheld";
+    case LIENTHONG__PROFILE_OUTCOME__PART_NOT_FOUND:
+        return "not_found";
+    case LIENTHONG__PROFILE_OUTCOME__PART_TIMEOUT:
+        return "timeout";
+    case LIENTHONG__PROFILE_OUTCOME__PART_REFUSED:
+        return "refused";
+    case LIENTHONG__PROFILE_OUTCOME__PART_ERROR:
+        return "error";
+    default:
+        return "unknown";
     }
 }
 
@@ -42,8 +49,10 @@ static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
     char buf[1024];
     int rc = LT_PROFJSON_UNDECODABLE;
     if (!t) {
-        snprintf(err, errlen, "answer payload does not decode: record type %s unknown to this "
-                 "program", record_type && record_type[0] ? record_type : "(none named)");
+        snprintf(err, errlen,
+                 "answer payload does not decode: record type %s unknown to this "
+                 "program",
+                 record_type && record_type[0] ? record_type : "(none named)");
         return rc;
     }
     ProtobufCMessage *rec = protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data);
@@ -55,8 +64,10 @@ static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
         const ProtobufCFieldDescriptor *fd = lt_schema_field(t, a->released[i]);
         const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
         if (!val) {
-            snprintf(err, errlen, "answer payload does not decode: released field %s is not a "
-                     "field of %s", a->released[i], t->name);
+            snprintf(err, errlen,
+                     "answer payload does not decode: released field %s is not a "
+                     "field of %s",
+                     a->released[i], t->name);
             goto out;
         }
         /* A field missing would pass for one the owner did not release. */
@@ -120,8 +131,8 @@ static int s_part_error(json_t *j, const char *why)
  * does not decode; 0 or LT_PROFJSON_NOMEM with err. */
 static int s_answer(json_t *j, const Lienthong__ProfilePartReply *p, char *err, size_t errlen)
 {
-    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, p->answer->answer.len,
-                                                                  p->answer->answer.data);
+    Lienthong__LookupAnswer *a =
+        lienthong__lookup_answer__unpack(NULL, p->answer->answer.len, p->answer->answer.data);
     int rc;
     if (!a)
         snprintf(err, errlen, "the signed answer does not decode as a LookupAnswer");

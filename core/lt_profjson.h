@@ -24,7 +24,7 @@ const char *lt_profjson_outcome(Lienthong__ProfileOutcome o);
  * the answer cannot be shown as it should be (the callers' "unexpected
  * answer"), or memory ran out (their internal error). */
 #define LT_PROFJSON_UNDECODABLE (-2)
-#define LT_PROFJSON_NOMEM (-1)
+#define LT_PROFJSON_NOMEM       (-1)
 
 /* *out = {"key", "purpose", "parts": [{"dataset", "outcome", "code",
  * "detail", "record_type", and with a signed answer "owner", "record_seq",

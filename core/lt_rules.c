@@ -33,27 +33,69 @@ struct _lt_rules_t {
 static const struct {
     const char *code, *name;
 } s_provinces[] = {
-    {"01", "Hà Nội"},          {"02", "Hà Giang"},       {"04", "Cao Bằng"},
-    {"06", "Bắc Kạn"},         {"08", "Tuyên Quang"},    {"10", "Lào Cai"},
-    {"11", "Điện Biên"},       {"12", "Lai Châu"},       {"14", "Sơn La"},
-    {"15", "Yên Bái"},         {"17", "Hòa Bình"},       {"19", "Thái Nguyên"},
-    {"20", "Lạng Sơn"},        {"22", "Quảng Ninh"},     {"24", "Bắc Giang"},
-    {"25", "Phú Thọ"},         {"26", "Vĩnh Phúc"},      {"27", "Bắc Ninh"},
-    {"30", "Hải Dương"},       {"31", "Hải Phòng"},      {"33", "Hưng Yên"},
-    {"34", "Thái Bình"},       {"35", "Hà Nam"},         {"36", "Nam Định"},
-    {"37", "Ninh Bình"},       {"38", "Thanh Hóa"},      {"40", "Nghệ An"},
-    {"42", "Hà Tĩnh"},         {"44", "Quảng Bình"},     {"45", "Quảng Trị"},
-    {"46", "Thừa Thiên Huế"},  {"48", "Đà Nẵng"},        {"49", "Quảng Nam"},
-    {"51", "Quảng Ngãi"},      {"52", "Bình Định"},      {"54", "Phú Yên"},
-    {"56", "Khánh Hòa"},       {"58", "Ninh Thuận"},     {"60", "Bình Thuận"},
-    {"62", "Kon Tum"},         {"64", "Gia Lai"},        {"66", "Đắk Lắk"},
-    {"67", "Đắk Nông"},        {"68", "Lâm Đồng"},       {"70", "Bình Phước"},
-    {"72", "Tây Ninh"},        {"74", "Bình Dương"},     {"75", "Đồng Nai"},
-    {"77", "Bà Rịa - Vũng Tàu"}, {"79", "TP Hồ Chí Minh"}, {"80", "Long An"},
-    {"82", "Tiền Giang"},      {"83", "Bến Tre"},        {"84", "Trà Vinh"},
-    {"86", "Vĩnh Long"},       {"87", "Đồng Tháp"},      {"89", "An Giang"},
-    {"91", "Kiên Giang"},      {"92", "Cần Thơ"},        {"93", "Hậu Giang"},
-    {"94", "Sóc Trăng"},       {"95", "Bạc Liêu"},       {"96", "Cà Mau"},
+    {"01", "Hà Nội"},
+    {"02", "Hà Giang"},
+    {"04", "Cao Bằng"},
+    {"06", "Bắc Kạn"},
+    {"08", "Tuyên Quang"},
+    {"10", "Lào Cai"},
+    {"11", "Điện Biên"},
+    {"12", "Lai Châu"},
+    {"14", "Sơn La"},
+    {"15", "Yên Bái"},
+    {"17", "Hòa Bình"},
+    {"19", "Thái Nguyên"},
+    {"20", "Lạng Sơn"},
+    {"22", "Quảng Ninh"},
+    {"24", "Bắc Giang"},
+    {"25", "Phú Thọ"},
+    {"26", "Vĩnh Phúc"},
+    {"27", "Bắc Ninh"},
+    {"30", "Hải Dương"},
+    {"31", "Hải Phòng"},
+    {"33", "Hưng Yên"},
+    {"34", "Thái Bình"},
+    {"35", "Hà Nam"},
+    {"36", "Nam Định"},
+    {"37", "Ninh Bình"},
+    {"38", "Thanh Hóa"},
+    {"40", "Nghệ An"},
+    {"42", "Hà Tĩnh"},
+    {"44", "Quảng Bình"},
+    {"45", "Quảng Trị"},
+    {"46", "Thừa Thiên Huế"},
+    {"48", "Đà Nẵng"},
+    {"49", "Quảng Nam"},
+    {"51", "Quảng Ngãi"},
+    {"52", "Bình Định"},
+    {"54", "Phú Yên"},
+    {"56", "Khánh Hòa"},
+    {"58", "Ninh Thuận"},
+    {"60", "Bình Thuận"},
+    {"62", "Kon Tum"},
+    {"64", "Gia Lai"},
+    {"66", "Đắk Lắk"},
+    {"67", "Đắk Nông"},
+    {"68", "Lâm Đồng"},
+    {"70", "Bình Phước"},
+    {"72", "Tây Ninh"},
+    {"74", "Bình Dương"},
+    {"75", "Đồng Nai"},
+    {"77", "Bà Rịa - Vũng Tàu"},
+    {"79", "TP Hồ Chí Minh"},
+    {"80", "Long An"},
+    {"82", "Tiền Giang"},
+    {"83", "Bến Tre"},
+    {"84", "Trà Vinh"},
+    {"86", "Vĩnh Long"},
+    {"87", "Đồng Tháp"},
+    {"89", "An Giang"},
+    {"91", "Kiên Giang"},
+    {"92", "Cần Thơ"},
+    {"93", "Hậu Giang"},
+    {"94", "Sóc Trăng"},
+    {"95", "Bạc Liêu"},
+    {"96", "Cà Mau"},
 };
 _Static_assert(sizeof s_provinces / sizeof s_provinces[0] == 63,
                "Viet Nam has 63 provinces and cities");
@@ -204,8 +246,7 @@ static int s_compile_one(const ProtobufCMessageDescriptor *t, const Lienthong__R
                           "enum, reference)",
                           i + 1, r->field, r->check);
     out->kind = s_checks[c].kind;
-    int need_string = out->kind == K_CITIZEN_ID || out->kind == K_DATE ||
-                      out->kind == K_REFERENCE;
+    int need_string = out->kind == K_CITIZEN_ID || out->kind == K_DATE || out->kind == K_REFERENCE;
     if (s_plain(t, r->field, need_string, "field", i, &out->fd, err, errlen) ||
         s_args(r, out->kind, i, err, errlen))
         return -1;
@@ -455,11 +496,20 @@ size_t lt_rules_check(const lt_rules_t *self, const ProtobufCMessage *msg, int64
         char why[LT_RULES_REASON_MAX];
         int rc = 0;
         switch (r->kind) {
-        case K_REQUIRED: rc = s_required(&c, r, why); break;
-        case K_CITIZEN_ID: rc = s_citizen_id(&c, r, why); break;
-        case K_DATE: rc = s_date(&c, r, why); break;
-        case K_ENUM: rc = s_enum(&c, r, why); break;
-        case K_REFERENCE: break; /* checked against the other owner, 5.7 */
+        case K_REQUIRED:
+            rc = s_required(&c, r, why);
+            break;
+        case K_CITIZEN_ID:
+            rc = s_citizen_id(&c, r, why);
+            break;
+        case K_DATE:
+            rc = s_date(&c, r, why);
+            break;
+        case K_ENUM:
+            rc = s_enum(&c, r, why);
+            break;
+        case K_REFERENCE:
+            break; /* checked against the other owner, 5.7 */
         }
         if (rc == 0)
             continue;

@@ -114,16 +114,22 @@ const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDesc
             snprintf(buf, len, "%d", *(const int *)base);
         return buf;
     }
-    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
         snprintf(buf, len, "%d", *(const int32_t *)base);
         return buf;
-    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
         snprintf(buf, len, "%u", *(const uint32_t *)base);
         return buf;
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
         snprintf(buf, len, "%lld", (long long)*(const int64_t *)base);
         return buf;
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
         snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)base);
         return buf;
     case PROTOBUF_C_TYPE_BOOL:
@@ -138,13 +144,22 @@ const char *lt_schema_text(const ProtobufCMessage *msg, const ProtobufCFieldDesc
 static size_t s_field_size(const ProtobufCFieldDescriptor *fd)
 {
     switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
         return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    default: return 4;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 4;
     }
 }
 
@@ -215,13 +230,22 @@ int lt_schema_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f
         return p != NULL && !(fd->type == PROTOBUF_C_TYPE_STRING && p == fd->default_value);
     }
     switch (fd->type) {
-    case PROTOBUF_C_TYPE_STRING: return *(const char *const *)v && **(const char *const *)v;
-    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)v)->len != 0;
-    case PROTOBUF_C_TYPE_MESSAGE: return *(const void *const *)v != NULL;
-    case PROTOBUF_C_TYPE_BOOL: return *(const protobuf_c_boolean *)v != 0;
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+    case PROTOBUF_C_TYPE_STRING:
+        return *(const char *const *)v && **(const char *const *)v;
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)v)->len != 0;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(const void *const *)v != NULL;
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)v != 0;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
         return *(const uint64_t *)v != 0;
-    default: return *(const uint32_t *)v != 0;
+    default:
+        return *(const uint32_t *)v != 0;
     }
 }

@@ -21,7 +21,6 @@ int lt_schema_is_date(const ProtobufCMessageDescriptor *desc, const char *name);
 /* Names of all registered record types, NULL-terminated. */
 const char *const *lt_schema_names(void);
 
-
 /* The value of field fd in msg as text: a string field's own string (not
  * copied, never truncated), or enums by value name, numbers in decimal and
  * bools as "true"/"false" written into buf; a oneof member msg does not

@@ -116,20 +116,22 @@ int lt_snap_chunk_verify_leaves(const Lienthong__SnapshotChunk *c, const char *s
     }
     if (c->n_records == 0 || c->n_records > LT_BATCH_MAX_RECORDS ||
         c->signature.len != LT_SIG_BYTES || !s_history_ok(&c->history_id)) {
-        snprintf(err, errlen, "snapshot chunk with %zu records, a %zu-byte signature and a "
-                 "%zu-byte history id is malformed", c->n_records, c->signature.len,
-                 c->history_id.len);
+        snprintf(err, errlen,
+                 "snapshot chunk with %zu records, a %zu-byte signature and a "
+                 "%zu-byte history id is malformed",
+                 c->n_records, c->signature.len, c->history_id.len);
         return -1;
     }
     /* HC is rebuilt with the history the chunk carries, as H of a batch
      * (6.3): the caller compares it with the one it expects (6.9). */
     if (lt_batch_root_leaves(c->records, c->n_records, leaves, root) != 0 ||
-        lt_batch_verify_in(owner_pk, LT_SNAP_DOMAIN, stream, s_history(&c->history_id),
-                           first_index,
+        lt_batch_verify_in(owner_pk, LT_SNAP_DOMAIN, stream, s_history(&c->history_id), first_index,
                            first_index + c->n_records - 1, prev, root, c->signature.data,
                            hash) != 0) {
-        snprintf(err, errlen, "bad signature on snapshot chunk %llu..%llu (tampered, wrong key, "
-                 "or broken chain)", (unsigned long long)first_index,
+        snprintf(err, errlen,
+                 "bad signature on snapshot chunk %llu..%llu (tampered, wrong key, "
+                 "or broken chain)",
+                 (unsigned long long)first_index,
                  (unsigned long long)(first_index + c->n_records - 1));
         return -1;
     }
@@ -137,12 +139,12 @@ int lt_snap_chunk_verify_leaves(const Lienthong__SnapshotChunk *c, const char *s
 }
 
 int lt_snap_end_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
-                     uint64_t seq, uint64_t count,
-                     const uint8_t prev[LT_HASH_BYTES], const uint8_t root[LT_HASH_BYTES],
-                     uint8_t sig[LT_SIG_BYTES], uint8_t hash[LT_HASH_BYTES])
+                     uint64_t seq, uint64_t count, const uint8_t prev[LT_HASH_BYTES],
+                     const uint8_t root[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],
+                     uint8_t hash[LT_HASH_BYTES])
 {
-    return lt_batch_sign_in(owner, LT_SNAP_END_DOMAIN, stream, history, seq, count, prev, root,
-                            sig, hash);
+    return lt_batch_sign_in(owner, LT_SNAP_END_DOMAIN, stream, history, seq, count, prev, root, sig,
+                            hash);
 }
 
 int lt_snap_end_verify(const Lienthong__SnapshotEnd *e, const char *stream, uint64_t seq,
@@ -153,9 +155,11 @@ int lt_snap_end_verify(const Lienthong__SnapshotEnd *e, const char *stream, uint
     if (strcmp(e->stream, stream) != 0 || e->snapshot_seq != seq || e->count != count ||
         e->state_root.len != LT_HASH_BYTES ||
         memcmp(e->state_root.data, root, LT_HASH_BYTES) != 0) {
-        snprintf(err, errlen, "snapshot end (seq %llu, %llu records) does not match the %llu "
-                 "records received at seq %llu", (unsigned long long)e->snapshot_seq,
-                 (unsigned long long)e->count, (unsigned long long)count, (unsigned long long)seq);
+        snprintf(err, errlen,
+                 "snapshot end (seq %llu, %llu records) does not match the %llu "
+                 "records received at seq %llu",
+                 (unsigned long long)e->snapshot_seq, (unsigned long long)e->count,
+                 (unsigned long long)count, (unsigned long long)seq);
         return -1;
     }
     if (e->signature.len != LT_SIG_BYTES || !s_history_ok(&e->history_id) ||

@@ -42,7 +42,8 @@ void lt_snap_merkle_add_leaf(lt_snap_merkle_t *m, const uint8_t leaf[LT_HASH_BYT
 void lt_snap_merkle_root(const lt_snap_merkle_t *m, uint8_t root[LT_HASH_BYTES]);
 
 /* Owner: signs a chunk of n records starting at leaf first_index, chained
- * from prev, on the stream's history (NULL: none; PROTOCOL.md 6.9); writes the signature and H32(HC). Returns 0 or -1. */
+ * from prev, on the stream's history (NULL: none; PROTOCOL.md 6.9); writes the signature and
+ * H32(HC). Returns 0 or -1. */
 int lt_snap_chunk_sign(const lt_keys_t *owner, const char *stream, const uint8_t *history,
                        uint64_t first_index, const ProtobufCBinaryData *records, size_t n,
                        const uint8_t prev[LT_HASH_BYTES], uint8_t sig[LT_SIG_BYTES],

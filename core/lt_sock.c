@@ -107,8 +107,7 @@ void *lt_sock_client(void *ctx, const lt_keys_t *keys, const uint8_t server_key[
     return s;
 }
 
-void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,
-                    size_t errlen)
+void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err, size_t errlen)
 {
     char dir[4096], ep[4200];
     snprintf(dir, sizeof dir, "%s", path);
@@ -118,10 +117,11 @@ void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *
         int e = errno;
         lt_file_explain(parent, W_OK | X_OK, why, sizeof why);
         lt_file_whoami(me, sizeof me);
-        snprintf(err, errlen, "cannot create %s with mode 0700: %s%s%s%s; it must be a directory "
+        snprintf(err, errlen,
+                 "cannot create %s with mode 0700: %s%s%s%s; it must be a directory "
                  "of %s: under systemd the unit's RuntimeDirectory= creates it (the packaged "
-                 "units do), otherwise run: install -d -o %s -m 0700 %s", parent, strerror(e),
-                 why[0] ? " (" : "", why, why[0] ? ")" : "", me, me, parent);
+                 "units do), otherwise run: install -d -o %s -m 0700 %s",
+                 parent, strerror(e), why[0] ? " (" : "", why, why[0] ? ")" : "", me, me, parent);
         return NULL;
     }
     snprintf(ep, sizeof ep, "ipc://%s", path);
@@ -143,8 +143,7 @@ void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o,
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     if (!s)
         return s_fail(s, err, errlen, "cannot create socket for", ep);
-    if (s_common(s, o) || s_int(s, ZMQ_RECONNECT_IVL, 100) ||
-        s_int(s, ZMQ_RECONNECT_IVL_MAX, 2000))
+    if (s_common(s, o) || s_int(s, ZMQ_RECONNECT_IVL, 100) || s_int(s, ZMQ_RECONNECT_IVL_MAX, 2000))
         return s_fail(s, err, errlen, "cannot set options on", ep);
     if (zmq_connect(s, ep) != 0)
         return s_fail(s, err, errlen, "cannot connect to", ep);

@@ -14,9 +14,9 @@
 #define LT_ZAP_DOMAIN "lienthong"
 
 typedef struct {
-    size_t max_message;  /* ZMQ_MAXMSGSIZE */
-    int heartbeat_ms;    /* ZMQ_HEARTBEAT_IVL; timeout 5x, ttl 10x */
-    int hwm;             /* send and receive high-water marks */
+    size_t max_message; /* ZMQ_MAXMSGSIZE */
+    int heartbeat_ms;   /* ZMQ_HEARTBEAT_IVL; timeout 5x, ttl 10x */
+    int hwm;            /* send and receive high-water marks */
 } lt_sock_opts_t;
 
 /* CURVE server ROUTER bound to endpoint, ZAP domain enforced. The ZAP
@@ -41,8 +41,7 @@ void lt_sock_inproc_name(char *out, size_t len, const char *what);
 
 /* ROUTER bound on an ipc socket at path; the parent directory is created
  * with mode 0700 so only the gateway's user can reach it. */
-void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,
-                    size_t errlen);
+void *lt_sock_local(void *ctx, const char *path, const lt_sock_opts_t *o, char *err, size_t errlen);
 
 /* DEALER connected to a gateway's local ipc socket (adapters, CLI). */
 void *lt_sock_local_client(void *ctx, const char *path, const lt_sock_opts_t *o, char *err,

@@ -17,8 +17,8 @@
 typedef struct {
     int used;
     char key[LT_TALLY_KEY_MAX];
-    uint64_t pending; /* counted since the key was last reported */
-    int64_t last_ms;  /* the key's latest event */
+    uint64_t pending;  /* counted since the key was last reported */
+    int64_t last_ms;   /* the key's latest event */
     UT_hash_handle hh; /* in the index while used */
 } s_key_t;
 

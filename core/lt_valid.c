@@ -227,8 +227,7 @@ static Lienthong__ErrorCode s_fail(Lienthong__ErrorCode code, char *err, size_t 
 #define MALFORMED LIENTHONG__ERROR_CODE__ERR_MALFORMED
 #define TOO_LARGE LIENTHONG__ERROR_CODE__ERR_TOO_LARGE
 
-Lienthong__ErrorCode lt_valid_stream(const char *stream, const char *what, char *err,
-                                     size_t errlen)
+Lienthong__ErrorCode lt_valid_stream(const char *stream, const char *what, char *err, size_t errlen)
 {
     if (!stream[0])
         return s_fail(MALFORMED, err, errlen, "%s.stream must not be empty", what);
@@ -247,11 +246,13 @@ Lienthong__ErrorCode lt_valid_subscribe(const Lienthong__Subscribe *m, char *err
     if (m->from_seq == 0)
         return s_fail(MALFORMED, err, errlen, "%s: from_seq must be at least 1", m->stream);
     if (m->from_seq == 1 && m->prev_hash.len != 0)
-        return s_fail(MALFORMED, err, errlen, "%s: prev_hash must be empty at from_seq 1, not %llu "
-                      "bytes", m->stream, (unsigned long long)m->prev_hash.len);
-    if (m->from_seq > 1 && m->prev_hash.len != 32)
-        return s_fail(MALFORMED, err, errlen, "%s: prev_hash must be 32 bytes, not %llu",
+        return s_fail(MALFORMED, err, errlen,
+                      "%s: prev_hash must be empty at from_seq 1, not %llu "
+                      "bytes",
                       m->stream, (unsigned long long)m->prev_hash.len);
+    if (m->from_seq > 1 && m->prev_hash.len != 32)
+        return s_fail(MALFORMED, err, errlen, "%s: prev_hash must be 32 bytes, not %llu", m->stream,
+                      (unsigned long long)m->prev_hash.len);
     /* The history the cursor is on (6.9): none, or LT_HISTORY_BYTES. */
     if (m->history_id.len != 0 && m->history_id.len != LT_HISTORY_BYTES)
         return s_fail(MALFORMED, err, errlen, "%s: history_id must be empty or %d bytes, not %llu",
@@ -275,13 +276,12 @@ static Lienthong__ErrorCode s_signed_part(const char *stream, const char *what, 
 Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,
                                              size_t errlen)
 {
-    Lienthong__ErrorCode code = s_signed_part(c->stream, "snapshot_chunk", c->signature.len, err,
-                                              errlen);
+    Lienthong__ErrorCode code =
+        s_signed_part(c->stream, "snapshot_chunk", c->signature.len, err, errlen);
     if (code)
         return code;
     if (c->n_records == 0)
-        return s_fail(MALFORMED, err, errlen, "%s: a snapshot chunk carries no records",
-                      c->stream);
+        return s_fail(MALFORMED, err, errlen, "%s: a snapshot chunk carries no records", c->stream);
     if (c->n_records > LT_BATCH_MAX_RECORDS)
         return s_fail(TOO_LARGE, err, errlen, "%s: a snapshot chunk of %zu records (at most %d)",
                       c->stream, c->n_records, LT_BATCH_MAX_RECORDS);
@@ -291,13 +291,15 @@ Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, 
 Lienthong__ErrorCode lt_valid_snapshot_end(const Lienthong__SnapshotEnd *e, char *err,
                                            size_t errlen)
 {
-    Lienthong__ErrorCode code = s_signed_part(e->stream, "snapshot_end", e->signature.len, err,
-                                              errlen);
+    Lienthong__ErrorCode code =
+        s_signed_part(e->stream, "snapshot_end", e->signature.len, err, errlen);
     if (code)
         return code;
     if (e->state_root.len != 32)
-        return s_fail(MALFORMED, err, errlen, "%s: snapshot end state_root must be 32 bytes, "
-                      "not %zu", e->stream, e->state_root.len);
+        return s_fail(MALFORMED, err, errlen,
+                      "%s: snapshot end state_root must be 32 bytes, "
+                      "not %zu",
+                      e->stream, e->state_root.len);
     return LIENTHONG__ERROR_CODE__ERR_NONE;
 }
 
@@ -343,8 +345,8 @@ static Lienthong__ErrorCode s_audit_field(const char *s, size_t max, const char 
 static Lienthong__ErrorCode s_audit_text(const char *what, const char *purpose,
                                          const char *case_ref, char *err, size_t errlen)
 {
-    Lienthong__ErrorCode code = s_audit_field(purpose, LT_QUERY_MAX_TEXT, what, "purpose", err,
-                                              errlen);
+    Lienthong__ErrorCode code =
+        s_audit_field(purpose, LT_QUERY_MAX_TEXT, what, "purpose", err, errlen);
     return code ? code : s_audit_field(case_ref, LT_QUERY_MAX_TEXT, what, "case_ref", err, errlen);
 }
 
@@ -362,8 +364,8 @@ static Lienthong__ErrorCode s_request(const char *what, uint64_t id, uint32_t ti
                       timeout_ms, LT_QUERY_MAX_AHEAD_MS);
     if (!dataset[0])
         return s_fail(MALFORMED, err, errlen, "%s.dataset must not be empty", what);
-    Lienthong__ErrorCode code = s_text_max(dataset, LT_STREAM_ID_MAX - 1, what, "dataset", err,
-                                           errlen);
+    Lienthong__ErrorCode code =
+        s_text_max(dataset, LT_STREAM_ID_MAX - 1, what, "dataset", err, errlen);
     return code ? code : s_audit_text(what, purpose, case_ref, err, errlen);
 }
 
@@ -517,8 +519,8 @@ static Lienthong__ErrorCode s_claims(Lienthong__Claim *const *claims, size_t n_c
             snprintf(field, sizeof field, "claims[%zu].value", c);
         else
             snprintf(field, sizeof field, "subjects[%ld].claims[%zu].value", k, c);
-        return s_text_max(claims[c]->value, LT_QUERY_MAX_CLAIM_VALUE, "verify_request", field,
-                          err, errlen);
+        return s_text_max(claims[c]->value, LT_QUERY_MAX_CLAIM_VALUE, "verify_request", field, err,
+                          errlen);
     }
     return s_fields_once(claims, n_claims, k, err, errlen);
 }
@@ -555,12 +557,12 @@ Lienthong__ErrorCode lt_valid_verify(const Lienthong__VerifyRequest *q, char *er
     if (n == 0)
         return s_fail(MALFORMED, err, errlen, "%s: names no key", "verify_request");
     if (n > LT_QUERY_MAX_KEYS)
-        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d keys (or subjects)",
-                      "verify_request", LT_QUERY_MAX_KEYS);
+        return s_fail(TOO_LARGE, err, errlen, "%s: at most %d keys (or subjects)", "verify_request",
+                      LT_QUERY_MAX_KEYS);
     for (size_t k = 0; k < n && !code; k++)
-        code = q->n_subjects ? s_key_claims(q->subjects[k]->key, q->subjects[k]->n_claims, k, err,
-                                            errlen)
-                             : s_key_claims(q->keys[k], q->n_claims, k, err, errlen);
+        code = q->n_subjects
+                   ? s_key_claims(q->subjects[k]->key, q->subjects[k]->n_claims, k, err, errlen)
+                   : s_key_claims(q->keys[k], q->n_claims, k, err, errlen);
     /* Shared claims once, a subject's own with it; each field once per key
      * or subject (7.6). A key may come again, in another subject with its
      * own claims (two subscribers who both give one citizen's id): the
@@ -580,14 +582,13 @@ Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err,
     if (strlen(w->application) > LT_ON_BEHALF_MAX || strlen(w->officer) > LT_ON_BEHALF_MAX)
         return s_fail(MALFORMED, err, errlen, "%s: application and officer are at most %d bytes",
                       "on_behalf", LT_ON_BEHALF_MAX);
-    Lienthong__ErrorCode code = s_audit_field(w->application, LT_ON_BEHALF_MAX, "on_behalf",
-                                              "application", err, errlen);
+    Lienthong__ErrorCode code =
+        s_audit_field(w->application, LT_ON_BEHALF_MAX, "on_behalf", "application", err, errlen);
     return code ? code
                 : s_audit_field(w->officer, LT_ON_BEHALF_MAX, "on_behalf", "officer", err, errlen);
 }
 
-Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err,
-                                      size_t errlen)
+Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err, size_t errlen)
 {
     const char *what = "prefill_request";
     if (q->request_id == 0)
@@ -611,15 +612,21 @@ Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *
 uint64_t lt_valid_request_id(const Lienthong__Envelope *env)
 {
     switch (env->body_case) {
-    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST: return env->lookup_request->request_id;
-    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST: return env->verify_request->request_id;
-    case LIENTHONG__ENVELOPE__BODY_PUBLISH: return env->publish->request_id;
-    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST: return env->prefill_request->request_id;
-    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST: return env->profile_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST:
+        return env->lookup_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST:
+        return env->verify_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PUBLISH:
+        return env->publish->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST:
+        return env->prefill_request->request_id;
+    case LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST:
+        return env->profile_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_KEYS_REQUEST:
         return env->keys_request->request_id;
     case LIENTHONG__ENVELOPE__BODY_RANGE:
         return env->range->request_id;
-    default: return 0;
+    default:
+        return 0;
     }
 }

@@ -71,8 +71,7 @@ Lienthong__ErrorCode lt_valid_on_behalf(const Lienthong__OnBehalf *w, char *err,
 /* A pre-fill (PROTOCOL.md 8.8): request_id, a key of 1 to 256 bytes, at
  * most 64 streams each a valid stream id, purpose and case reference of at
  * most 128 bytes. */
-Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err,
-                                      size_t errlen);
+Lienthong__ErrorCode lt_valid_prefill(const Lienthong__PrefillRequest *q, char *err, size_t errlen);
 /* A snapshot's parts (PROTOCOL.md 6.7): the stream, 1 to 1024 records per
  * chunk, a 64-byte signature, a 32-byte state root. */
 Lienthong__ErrorCode lt_valid_snapshot_chunk(const Lienthong__SnapshotChunk *c, char *err,

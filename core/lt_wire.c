@@ -252,7 +252,7 @@ int lt_wire_recv(void *sock, int is_router, int flags, lt_wire_in_t *in)
         int more = zmq_msg_more(&rid);
         zmq_msg_close(&rid);
         if (!more)
-            return 0; /* routing id alone: frames == 0, caller treats as malformed */
+            return 0;           /* routing id alone: frames == 0, caller treats as malformed */
         flags &= ~ZMQ_DONTWAIT; /* the rest of a multipart message is already here */
     }
     if (zmq_msg_recv(&in->body, sock, flags) < 0)
@@ -304,8 +304,8 @@ int lt_wire_recv_env(void *sock, int timeout_ms, size_t cap, Lienthong__Envelope
     if (in.frames != 1)
         snprintf(err, errlen, "dropped a message of %d frames", in.frames);
     else
-        *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), cap, &code, err,
-                              errlen);
+        *env =
+            lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), cap, &code, err, errlen);
     lt_wire_in_close(&in);
     return *env ? 1 : 0;
 }
@@ -425,9 +425,13 @@ const char *lt_wire_error_name(Lienthong__ErrorCode code)
 const char *lt_wire_claim_name(Lienthong__ClaimResult r)
 {
     switch (r) {
-    case LIENTHONG__CLAIM_RESULT__CLAIM_MATCH: return "match";
-    case LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH: return "no-match";
-    case LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED: return "not-allowed";
-    default: return "unknown";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_MATCH:
+        return "match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH:
+        return "no-match";
+    case LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED:
+        return "not-allowed";
+    default:
+        return "unknown";
     }
 }

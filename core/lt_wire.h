@@ -23,7 +23,7 @@ typedef struct {
     size_t rid_len;
     char user_id[LT_ID_MAX]; /* ZAP User-Id of the connection; empty when none */
     zmq_msg_t body;
-    int frames;         /* frames after the routing id; 1 when well formed */
+    int frames; /* frames after the routing id; 1 when well formed */
 } lt_wire_in_t;
 
 /* Decodes an envelope. On failure returns NULL and sets *code and err. */
@@ -93,7 +93,8 @@ int lt_wire_send_msg(void *sock, const uint8_t *rid, size_t rid_len, zmq_msg_t *
 int lt_wire_send_copy(void *sock, const uint8_t *rid, size_t rid_len, const zmq_msg_t *frame);
 /* Sends an Error envelope. */
 int lt_wire_send_error(void *sock, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
-                       uint64_t request_id, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                       uint64_t request_id, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Names for logs: the body field name ("hello", "batch", ...) and the
  * error code's enum name ("ERR_FORBIDDEN"). */

@@ -67,7 +67,7 @@ static const char *s_pick(s_rng_t *r, const s_weighted_t *w, size_t n)
     return w[n - 1].text;
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define N_OF(a)       (sizeof(a) / sizeof((a)[0]))
 #define PICK(r, list) (list)[s_below((r), (uint32_t)N_OF(list))]
 
 /* ---- data ----------------------------------------------------------- */
@@ -81,94 +81,112 @@ typedef struct {
  * their names, and which codes exist, come from core (lt_rules), whose
  * citizen id rule checks the ids drawn here (PROTOCOL.md 5.7). */
 static const s_province_t s_provinces[] = {
-    {"01", 8054}, {"02", 855}, {"04", 531}, {"06", 314}, {"08", 785}, {"10", 731},
-    {"11", 599}, {"12", 461}, {"14", 1249}, {"15", 822}, {"17", 855}, {"19", 1287},
-    {"20", 782}, {"22", 1321}, {"24", 1804}, {"25", 1464}, {"26", 1152}, {"27", 1369},
-    {"30", 1893}, {"31", 2029}, {"33", 1253}, {"34", 1861}, {"35", 853}, {"36", 1781},
-    {"37", 983}, {"38", 3641}, {"40", 3328}, {"42", 1289}, {"44", 896}, {"45", 633},
+    {"01", 8054}, {"02", 855},  {"04", 531},  {"06", 314},  {"08", 785},  {"10", 731},
+    {"11", 599},  {"12", 461},  {"14", 1249}, {"15", 822},  {"17", 855},  {"19", 1287},
+    {"20", 782},  {"22", 1321}, {"24", 1804}, {"25", 1464}, {"26", 1152}, {"27", 1369},
+    {"30", 1893}, {"31", 2029}, {"33", 1253}, {"34", 1861}, {"35", 853},  {"36", 1781},
+    {"37", 983},  {"38", 3641}, {"40", 3328}, {"42", 1289}, {"44", 896},  {"45", 633},
     {"46", 1129}, {"48", 1135}, {"49", 1496}, {"51", 1232}, {"52", 1487}, {"54", 873},
-    {"56", 1232}, {"58", 591}, {"60", 1231}, {"62", 541}, {"64", 1514}, {"66", 1870},
-    {"67", 623}, {"68", 1297}, {"70", 995}, {"72", 1170}, {"74", 2427}, {"75", 3097},
+    {"56", 1232}, {"58", 591},  {"60", 1231}, {"62", 541},  {"64", 1514}, {"66", 1870},
+    {"67", 623},  {"68", 1297}, {"70", 995},  {"72", 1170}, {"74", 2427}, {"75", 3097},
     {"77", 1149}, {"79", 8993}, {"80", 1689}, {"82", 1765}, {"83", 1289}, {"84", 1010},
     {"86", 1023}, {"87", 1600}, {"89", 1908}, {"91", 1724}, {"92", 1236}, {"93", 734},
-    {"94", 1200}, {"95", 908}, {"96", 1194},
+    {"94", 1200}, {"95", 908},  {"96", 1194},
 };
 _Static_assert(N_OF(s_provinces) == 63, "Vietnam has 63 provinces and cities");
 
 /* Family names; Nguyễn is about 38% of the population. Weights per mille. */
 static const s_weighted_t s_family[] = {
-    {"Nguyễn", 380}, {"Trần", 110}, {"Lê", 95},    {"Phạm", 70},  {"Phan", 45},  {"Hoàng", 30},
-    {"Huỳnh", 21},   {"Đặng", 21},  {"Vũ", 20},    {"Bùi", 20},   {"Võ", 19},    {"Đỗ", 14},
-    {"Hồ", 13},      {"Ngô", 13},   {"Dương", 10}, {"Đinh", 8},   {"Trương", 8}, {"Lý", 5},
-    {"Lâm", 5},      {"Mai", 5},    {"Đào", 5},    {"Trịnh", 5},  {"Phùng", 5},  {"Triệu", 5},
-    {"Lưu", 5},      {"Thái", 5},   {"Vương", 5},  {"Cao", 4},    {"Lương", 4},  {"Hà", 4},
-    {"Quách", 4},    {"Kiều", 4},   {"Lại", 4},    {"Tô", 3},     {"Tạ", 3},     {"Văn", 3},
-    {"Tăng", 3},     {"La", 3},     {"Mạc", 3},    {"Doãn", 3},   {"Nghiêm", 3}, {"Hứa", 3},
+    {"Nguyễn", 380}, {"Trần", 110}, {"Lê", 95},    {"Phạm", 70}, {"Phan", 45},  {"Hoàng", 30},
+    {"Huỳnh", 21},   {"Đặng", 21},  {"Vũ", 20},    {"Bùi", 20},  {"Võ", 19},    {"Đỗ", 14},
+    {"Hồ", 13},      {"Ngô", 13},   {"Dương", 10}, {"Đinh", 8},  {"Trương", 8}, {"Lý", 5},
+    {"Lâm", 5},      {"Mai", 5},    {"Đào", 5},    {"Trịnh", 5}, {"Phùng", 5},  {"Triệu", 5},
+    {"Lưu", 5},      {"Thái", 5},   {"Vương", 5},  {"Cao", 4},   {"Lương", 4},  {"Hà", 4},
+    {"Quách", 4},    {"Kiều", 4},   {"Lại", 4},    {"Tô", 3},    {"Tạ", 3},     {"Văn", 3},
+    {"Tăng", 3},     {"La", 3},     {"Mạc", 3},    {"Doãn", 3},  {"Nghiêm", 3}, {"Hứa", 3},
     {"Chu", 2},      {"Khúc", 2},
 };
 
 static const s_weighted_t s_middle_male[] = {
-    {"Văn", 40}, {"Đức", 10}, {"Minh", 10}, {"Hữu", 8},  {"Quang", 6}, {"Công", 6},
-    {"Quốc", 6}, {"Đình", 6}, {"Thanh", 5}, {"Ngọc", 4}, {"Xuân", 4},  {"Tiến", 3},
-    {"Trọng", 3}, {"Gia", 3}, {"Hoàng", 3}, {"Anh", 2},
+    {"Văn", 40},  {"Đức", 10}, {"Minh", 10}, {"Hữu", 8},  {"Quang", 6}, {"Công", 6},
+    {"Quốc", 6},  {"Đình", 6}, {"Thanh", 5}, {"Ngọc", 4}, {"Xuân", 4},  {"Tiến", 3},
+    {"Trọng", 3}, {"Gia", 3},  {"Hoàng", 3}, {"Anh", 2},
 };
 
 static const s_weighted_t s_middle_female[] = {
-    {"Thị", 50}, {"Ngọc", 8}, {"Thanh", 6}, {"Thu", 6},  {"Minh", 4}, {"Hồng", 4},
-    {"Phương", 4}, {"Kim", 4}, {"Thúy", 3}, {"Mỹ", 3},   {"Bảo", 2},  {"Khánh", 2},
-    {"Hoài", 2}, {"Diệu", 2}, {"Quỳnh", 2},
+    {"Thị", 50}, {"Ngọc", 8},   {"Thanh", 6}, {"Thu", 6},  {"Minh", 4},
+    {"Hồng", 4}, {"Phương", 4}, {"Kim", 4},   {"Thúy", 3}, {"Mỹ", 3},
+    {"Bảo", 2},  {"Khánh", 2},  {"Hoài", 2},  {"Diệu", 2}, {"Quỳnh", 2},
 };
 
 /* A second middle name after "Thị", as in "Nguyễn Thị Thu Hà". */
-static const char *const s_middle2_female[] = {"Thu", "Thanh", "Ngọc", "Minh", "Phương",
-                                               "Hồng", "Kim", "Bích"};
+static const char *const s_middle2_female[] = {"Thu",    "Thanh", "Ngọc", "Minh",
+                                               "Phương", "Hồng",  "Kim",  "Bích"};
 
 static const char *const s_given_male[] = {
-    "An",   "Bình",  "Cường", "Dũng",  "Duy",   "Đạt",   "Đức",   "Hải",  "Hiếu", "Hiển",
-    "Hòa",  "Hoàng", "Hùng",  "Huy",   "Khánh", "Khoa",  "Kiên",  "Lâm",  "Long", "Lộc",
-    "Mạnh", "Minh",  "Nam",   "Nghĩa", "Phong", "Phúc",  "Quân",  "Quang", "Sơn", "Tài",
-    "Tâm",  "Thắng", "Thành", "Thịnh", "Toàn",  "Trung", "Tuấn",  "Tùng", "Việt", "Vinh",
+    "An",   "Bình",  "Cường", "Dũng",  "Duy",   "Đạt",   "Đức",  "Hải",   "Hiếu", "Hiển",
+    "Hòa",  "Hoàng", "Hùng",  "Huy",   "Khánh", "Khoa",  "Kiên", "Lâm",   "Long", "Lộc",
+    "Mạnh", "Minh",  "Nam",   "Nghĩa", "Phong", "Phúc",  "Quân", "Quang", "Sơn",  "Tài",
+    "Tâm",  "Thắng", "Thành", "Thịnh", "Toàn",  "Trung", "Tuấn", "Tùng",  "Việt", "Vinh",
 };
 
 static const char *const s_given_female[] = {
-    "An",    "Anh",   "Châu",  "Chi",   "Dung",   "Giang", "Hà",    "Hạnh",  "Hằng",  "Hiền",
-    "Hoa",   "Hồng",  "Huyền", "Hương", "Lan",    "Liên",  "Linh",  "Loan",  "Mai",   "My",
-    "Nga",   "Ngân",  "Ngọc",  "Nhung", "Oanh",   "Phương", "Quyên", "Tâm",  "Thảo",  "Thu",
-    "Thủy",  "Trang", "Trinh", "Tuyết", "Uyên",   "Vân",   "Yến",
+    "An",   "Anh",   "Châu",  "Chi",   "Dung", "Giang",  "Hà",    "Hạnh", "Hằng", "Hiền",
+    "Hoa",  "Hồng",  "Huyền", "Hương", "Lan",  "Liên",   "Linh",  "Loan", "Mai",  "My",
+    "Nga",  "Ngân",  "Ngọc",  "Nhung", "Oanh", "Phương", "Quyên", "Tâm",  "Thảo", "Thu",
+    "Thủy", "Trang", "Trinh", "Tuyết", "Uyên", "Vân",    "Yến",
 };
 
 /* Ethnic groups, per mille (Kinh about 85%). */
 static const s_weighted_t s_ethnicity[] = {
-    {"Kinh", 853}, {"Tày", 19},   {"Thái", 18},  {"Mường", 15}, {"Khmer", 14}, {"Mông", 13},
-    {"Nùng", 11},  {"Dao", 9},    {"Hoa", 8},    {"Gia Rai", 5}, {"Ê Đê", 4},  {"Ba Na", 3},
-    {"Sán Chay", 2}, {"Chăm", 2}, {"Cơ Ho", 2},  {"Xơ Đăng", 2}, {"Sán Dìu", 2},
+    {"Kinh", 853},   {"Tày", 19}, {"Thái", 18}, {"Mường", 15},  {"Khmer", 14},  {"Mông", 13},
+    {"Nùng", 11},    {"Dao", 9},  {"Hoa", 8},   {"Gia Rai", 5}, {"Ê Đê", 4},    {"Ba Na", 3},
+    {"Sán Chay", 2}, {"Chăm", 2}, {"Cơ Ho", 2}, {"Xơ Đăng", 2}, {"Sán Dìu", 2},
 };
 
 static const char *const s_streets[] = {
-    "Lê Lợi",       "Trần Hưng Đạo", "Nguyễn Trãi", "Hai Bà Trưng",  "Quang Trung",
-    "Lý Thường Kiệt", "Điện Biên Phủ", "Hùng Vương", "Nguyễn Huệ",   "Phan Đình Phùng",
-    "Lê Duẩn",      "Võ Thị Sáu",    "Nguyễn Du",   "Bà Triệu",      "Trần Phú",
-    "Lê Lai",       "Hoàng Văn Thụ", "Ngô Quyền",   "Nguyễn Văn Cừ", "Lạc Long Quân",
-    "Phạm Văn Đồng", "Nguyễn Thị Minh Khai", "Cách Mạng Tháng Tám", "Tôn Đức Thắng",
+    "Lê Lợi",
+    "Trần Hưng Đạo",
+    "Nguyễn Trãi",
+    "Hai Bà Trưng",
+    "Quang Trung",
+    "Lý Thường Kiệt",
+    "Điện Biên Phủ",
+    "Hùng Vương",
+    "Nguyễn Huệ",
+    "Phan Đình Phùng",
+    "Lê Duẩn",
+    "Võ Thị Sáu",
+    "Nguyễn Du",
+    "Bà Triệu",
+    "Trần Phú",
+    "Lê Lai",
+    "Hoàng Văn Thụ",
+    "Ngô Quyền",
+    "Nguyễn Văn Cừ",
+    "Lạc Long Quân",
+    "Phạm Văn Đồng",
+    "Nguyễn Thị Minh Khai",
+    "Cách Mạng Tháng Tám",
+    "Tôn Đức Thắng",
 };
 
 static const char *const s_wards[] = {
-    "Tân Định", "Bến Thành", "Hàng Bạc", "Cửa Nam",   "Đông Sơn",  "Lam Sơn",   "Quang Trung",
-    "Trường Thi", "Hòa Minh", "Phú Hội", "Vĩnh Ninh", "Tân Phong", "Ngọc Trạo", "Đông Vệ",
-    "Phú Sơn",  "Thạch Thang", "Hiệp Bình Chánh", "Bình Hưng Hòa",
+    "Tân Định",    "Bến Thành",  "Hàng Bạc", "Cửa Nam",     "Đông Sơn",        "Lam Sơn",
+    "Quang Trung", "Trường Thi", "Hòa Minh", "Phú Hội",     "Vĩnh Ninh",       "Tân Phong",
+    "Ngọc Trạo",   "Đông Vệ",    "Phú Sơn",  "Thạch Thang", "Hiệp Bình Chánh", "Bình Hưng Hòa",
 };
 
 static const char *const s_communes[] = {
-    "An Phú",   "Tân Lập",  "Hòa Bình",  "Phú Lợi",  "Đông Hòa",  "Thắng Lợi", "Quảng Tân",
-    "Thiệu Đô", "Yên Ninh", "Hoằng Quang", "Tân Thành", "Minh Tân", "Xuân Lâm",  "Đại Đồng",
-    "Phú Xuân", "Bình An",  "Hưng Đạo",  "Tiến Thắng",
+    "An Phú",    "Tân Lập",  "Hòa Bình", "Phú Lợi",     "Đông Hòa",  "Thắng Lợi",
+    "Quảng Tân", "Thiệu Đô", "Yên Ninh", "Hoằng Quang", "Tân Thành", "Minh Tân",
+    "Xuân Lâm",  "Đại Đồng", "Phú Xuân", "Bình An",     "Hưng Đạo",  "Tiến Thắng",
 };
 
 /* Mobile prefixes after the country code 84 (Viettel, VinaPhone, MobiFone). */
-static const char *const s_mobile_prefixes[] = {"86", "96", "97", "98", "32", "33", "34", "35",
-                                                "36", "37", "38", "39", "88", "91", "94", "81",
-                                                "82", "83", "84", "85", "89", "90", "93", "70",
-                                                "76", "77", "78", "79"};
+static const char *const s_mobile_prefixes[] = {
+    "86", "96", "97", "98", "32", "33", "34", "35", "36", "37", "38", "39", "88", "91",
+    "94", "81", "82", "83", "84", "85", "89", "90", "93", "70", "76", "77", "78", "79"};
 
 /* ---- dates (days since 1970-01-01, proleptic Gregorian) ------------- */
 
@@ -358,11 +376,11 @@ const char *const LT_POPGEN_CITIZENS_SQL =
 
 static int s_bind_citizen(sqlite3_stmt *st, const s_citizen_t *c)
 {
-    const char *text[] = {c->personal_id,       c->full_name,          c->date_of_birth,
-                          NULL,                 c->place_of_birth,     c->home_town,
-                          c->ethnicity,         "VN",                  c->permanent_province,
-                          c->permanent_address, c->current_province,   c->current_address,
-                          c->personal_id,       c->id_card_issued};
+    const char *text[] = {
+        c->personal_id,        c->full_name,         c->date_of_birth,    NULL,
+        c->place_of_birth,     c->home_town,         c->ethnicity,        "VN",
+        c->permanent_province, c->permanent_address, c->current_province, c->current_address,
+        c->personal_id,        c->id_card_issued};
     for (int i = 0; i < (int)N_OF(text); i++)
         if (text[i] && sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC) != SQLITE_OK)
             return -1;
@@ -471,7 +489,8 @@ static int s_changer_prepare(s_changer_t *c, char *err, size_t errlen)
                                               "AND current_province = '38'"};
     for (int k = 0; k < PICK_N; k++) {
         char sql[512];
-        snprintf(sql, sizeof sql, "SELECT personal_id, full_name, date_of_birth, current_province,"
+        snprintf(sql, sizeof sql,
+                 "SELECT personal_id, full_name, date_of_birth, current_province,"
                  " sex FROM citizens WHERE rowid >= ?1 AND status = 1 %s ORDER BY rowid LIMIT 1",
                  where[k]);
         if (lt_db_sqlite_prepare(c->db, sql, &c->pick[k], err, errlen))
@@ -792,15 +811,15 @@ static int s_insert_subscriber(s_subgen_t *g, lt_popgen_subs_t *done)
         snprintf(phone, sizeof phone, "84%s%07u", PICK(&g->r, s_mobile_prefixes),
                  s_below(&g->r, 10000000));
         sqlite3_stmt *st = g->insert;
-        int rc = sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC) == SQLITE_OK &&
-                         sqlite3_bind_text(st, 2, p.personal_id, -1, SQLITE_STATIC) == SQLITE_OK &&
-                         sqlite3_bind_text(st, 3, p.full_name, -1, SQLITE_STATIC) == SQLITE_OK &&
-                         sqlite3_bind_text(st, 4, p.date_of_birth, -1, SQLITE_STATIC) ==
-                             SQLITE_OK &&
-                         sqlite3_bind_text(st, 5, activated, -1, SQLITE_STATIC) == SQLITE_OK &&
-                         sqlite3_bind_int(st, 6, status) == SQLITE_OK
-                     ? sqlite3_step(st)
-                     : SQLITE_ERROR;
+        int rc =
+            sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC) == SQLITE_OK &&
+                    sqlite3_bind_text(st, 2, p.personal_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+                    sqlite3_bind_text(st, 3, p.full_name, -1, SQLITE_STATIC) == SQLITE_OK &&
+                    sqlite3_bind_text(st, 4, p.date_of_birth, -1, SQLITE_STATIC) == SQLITE_OK &&
+                    sqlite3_bind_text(st, 5, activated, -1, SQLITE_STATIC) == SQLITE_OK &&
+                    sqlite3_bind_int(st, 6, status) == SQLITE_OK
+                ? sqlite3_step(st)
+                : SQLITE_ERROR;
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
             done->subscribers++;
@@ -962,8 +981,8 @@ static int s_reggen_walk(s_reggen_t *g, int (*one)(s_reggen_t *, const s_holder_
  * each living citizen it lacks. */
 static int s_reggen_run(const char *db_path, const char *population, const char *create_sql,
                         const char *table, const char *insert_sql, uint64_t seed, uint64_t salt,
-                        int (*one)(s_reggen_t *, const s_holder_t *, void *), void *done,
-                        char *err, size_t errlen)
+                        int (*one)(s_reggen_t *, const s_holder_t *, void *), void *done, char *err,
+                        size_t errlen)
 {
     s_reggen_t g;
     memset(&g, 0, sizeof g);
@@ -1031,10 +1050,12 @@ static int s_insert_card(s_reggen_t *g, const s_holder_t *h, void *arg)
     char hcode[8], hname[160], from[11], to[11];
     s_hospital(&g->r, h->current_province, hcode, hname, sizeof hname);
     /* Cards run a year; a few lapsed in 2024 and were not renewed. */
-    int status = s_chance(&g->r, 30) ? CARD_EXPIRED : s_chance(&g->r, 20) ? CARD_SUSPENDED
-                                                                           : CARD_VALID;
-    int64_t f = status == CARD_EXPIRED ? s_day_between(&g->r, s_days(2023, 1, 1), s_days(2023, 12, 31))
-                                       : s_day_between(&g->r, s_days(2024, 7, 1), S_EXTRACT_DAY);
+    int status = s_chance(&g->r, 30)   ? CARD_EXPIRED
+                 : s_chance(&g->r, 20) ? CARD_SUSPENDED
+                                       : CARD_VALID;
+    int64_t f = status == CARD_EXPIRED
+                    ? s_day_between(&g->r, s_days(2023, 1, 1), s_days(2023, 12, 31))
+                    : s_day_between(&g->r, s_days(2024, 7, 1), S_EXTRACT_DAY);
     int64_t born = s_parse_iso(h->date_of_birth);
     if (f < born)
         f = born;
@@ -1069,8 +1090,8 @@ int lt_popgen_cards(const char *db_path, const char *population_path, uint64_t s
 {
     memset(done, 0, sizeof *done);
     return s_reggen_run(db_path, population_path, LT_POPGEN_CARDS_SQL, "insurance_cards",
-                        "INSERT INTO insurance_cards VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        seed, 0x6361726473ULL, s_insert_card, done, err, errlen);
+                        "INSERT INTO insurance_cards VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", seed,
+                        0x6361726473ULL, s_insert_card, done, err, errlen);
 }
 
 /* ---- vaccinations (VN/GOV/BYT) -------------------------------------- */
@@ -1091,10 +1112,8 @@ typedef struct {
 
 /* Programme vaccines relevant to public services (schools, work abroad). */
 static const s_vaccine_t s_vaccines[] = {
-    {"COVID-19", 700, 0, 12, 120, 2021, 3, 8, 4, 28},
-    {"HepB", 100, 0, 18, 120, 2010, 1, 1, 3, 30},
-    {"Td", 80, 2, 15, 45, 2010, 1, 1, 3, 30},
-    {"HPV", 60, 2, 9, 26, 2019, 1, 1, 2, 180},
+    {"COVID-19", 700, 0, 12, 120, 2021, 3, 8, 4, 28}, {"HepB", 100, 0, 18, 120, 2010, 1, 1, 3, 30},
+    {"Td", 80, 2, 15, 45, 2010, 1, 1, 3, 30},         {"HPV", 60, 2, 9, 26, 2019, 1, 1, 2, 180},
     {"MR", 60, 0, 1, 14, 2014, 6, 1, 2, 30},
 };
 
@@ -1192,17 +1211,19 @@ typedef struct {
     s_rng_t r;
 } s_regchg_t;
 
-static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
-                         const char *columns, const char *update_sql, uint64_t seed,
-                         uint64_t salt, char *err, size_t errlen)
+static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table, const char *columns,
+                         const char *update_sql, uint64_t seed, uint64_t salt, char *err,
+                         size_t errlen)
 {
     char sql[512];
     int64_t rows = 0;
     c->db = lt_db_sqlite_open(db_path, 1, err, errlen);
     if (!c->db)
         return -1;
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
-             "name = '%s'", table);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+             "name = '%s'",
+             table);
     if (s_count(c->db, sql, &rows, err, errlen))
         return -1;
     if (rows == 0) {
@@ -1220,8 +1241,8 @@ static int s_regchg_open(s_regchg_t *c, const char *db_path, const char *table,
         lt_err_set(err, errlen, "%s has no %s to change", db_path, table);
         return -1;
     }
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
-             columns, table);
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE rowid >= ?1 ORDER BY rowid LIMIT 1", columns,
+             table);
     if (lt_db_sqlite_prepare(c->db, sql, &c->pick, err, errlen) ||
         lt_db_sqlite_prepare(c->db, update_sql, &c->update, err, errlen))
         return -1;
@@ -1271,8 +1292,8 @@ static int s_regchg_delete(s_regchg_t *c, const char *id)
 }
 
 /* Runs n changes in transactions of 500; change() returns 0 or -1. */
-static int s_regchg_loop(s_regchg_t *c, uint64_t n, int (*change)(s_regchg_t *, void *),
-                         void *done, char *err, size_t errlen)
+static int s_regchg_loop(s_regchg_t *c, uint64_t n, int (*change)(s_regchg_t *, void *), void *done,
+                         char *err, size_t errlen)
 {
     for (uint64_t i = 0; i < n;) {
         if (lt_db_sqlite_exec(c->db, "BEGIN IMMEDIATE", "cannot begin", err, errlen))
@@ -1328,8 +1349,8 @@ static int s_card_change(s_regchg_t *c, void *arg)
         done->renewals++;
     } else {
         char province[3];
-        snprintf(province, sizeof province, "%.2s", s_chance(&c->r, 800) ? hcode
-                                                    : s_province(&c->r)->code);
+        snprintf(province, sizeof province, "%.2s",
+                 s_chance(&c->r, 800) ? hcode : s_province(&c->r)->code);
         s_hospital(&c->r, province, hcode, hname, sizeof hname);
         done->hospital_moves++;
     }

@@ -20,7 +20,8 @@ static const char *USAGE_POPGEN =
     " | --card-changes N | --vaccination-changes N) [--seed S]";
 
 /* Prints "lienthong-popgen: " and the message to stderr; returns code. */
-static int __attribute__((format(printf, 3, 4))) s_fail(int code, const char *cmd, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4)))
+s_fail(int code, const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     (void)cmd;
@@ -59,14 +60,18 @@ typedef struct {
 
 static int s_popgen_args(int argc, char **argv, s_popgen_args_t *a)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, 0, 'd'},          {"citizens", required_argument, 0, 'n'},
-        {"changes", required_argument, 0, 'x'},     {"subscribers", required_argument, 0, 's'},
-        {"population", required_argument, 0, 'p'},  {"seed", required_argument, 0, 'S'},
-        {"insurance-cards", no_argument, 0, 'i'},   {"vaccinations", no_argument, 0, 'v'},
-        {"card-changes", required_argument, 0, 'I'},
-        {"vaccination-changes", required_argument, 0, 'V'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", required_argument, 0, 'd'},
+                                         {"citizens", required_argument, 0, 'n'},
+                                         {"changes", required_argument, 0, 'x'},
+                                         {"subscribers", required_argument, 0, 's'},
+                                         {"population", required_argument, 0, 'p'},
+                                         {"seed", required_argument, 0, 'S'},
+                                         {"insurance-cards", no_argument, 0, 'i'},
+                                         {"vaccinations", no_argument, 0, 'v'},
+                                         {"card-changes", required_argument, 0, 'I'},
+                                         {"vaccination-changes", required_argument, 0, 'V'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -106,12 +111,16 @@ static int s_popgen_args(int argc, char **argv, s_popgen_args_t *a)
     if (!a->db)
         return s_fail(2, argv[0], "missing --db FILE\nusage: %s", USAGE_POPGEN);
     if (a->modes == 0 || (a->modes & (a->modes - 1)) != 0)
-        return s_fail(2, argv[0], "give exactly one of --citizens, --changes, --subscribers,"
-                           " --insurance-cards, --vaccinations, --card-changes,"
-                           " --vaccination-changes\nusage: %s", USAGE_POPGEN);
+        return s_fail(2, argv[0],
+                      "give exactly one of --citizens, --changes, --subscribers,"
+                      " --insurance-cards, --vaccinations, --card-changes,"
+                      " --vaccination-changes\nusage: %s",
+                      USAGE_POPGEN);
     if (((a->modes & (4 | 8 | 16)) != 0) != (a->population != NULL))
-        return s_fail(2, argv[0], "--population FILE goes with --subscribers, --insurance-cards"
-                           " and --vaccinations (and only with them)\nusage: %s", USAGE_POPGEN);
+        return s_fail(2, argv[0],
+                      "--population FILE goes with --subscribers, --insurance-cards"
+                      " and --vaccinations (and only with them)\nusage: %s",
+                      USAGE_POPGEN);
     return -1; /* go on */
 }
 
@@ -124,30 +133,34 @@ static int s_other_owners(const s_popgen_args_t *a)
         if (lt_popgen_cards(a->db, a->population, a->seed, &d, err, sizeof err) != 0)
             return s_fail(1, "popgen", "%s", err);
         printf("popgen: %" PRIu64 " insurance cards added to %s: %" PRIu64 " expired, %" PRIu64
-               " suspended\n", d.cards, a->db, d.expired, d.suspended);
+               " suspended\n",
+               d.cards, a->db, d.expired, d.suspended);
     } else if (a->modes == 16) {
         lt_popgen_vaccinations_t d;
         if (lt_popgen_vaccinations(a->db, a->population, a->seed, &d, err, sizeof err) != 0)
             return s_fail(1, "popgen", "%s", err);
         printf("popgen: %" PRIu64 " vaccination records added to %s: %" PRIu64
-               " at facilities of province 38\n", d.records, a->db, d.in_38);
+               " at facilities of province 38\n",
+               d.records, a->db, d.in_38);
     } else if (a->modes == 32) {
         lt_popgen_card_changes_t d;
         if (lt_popgen_card_changes(a->db, a->card_changes, a->seed, &d, err, sizeof err) != 0)
             return s_fail(1, "popgen", "%s", err);
-        printf("popgen: %" PRIu64 " changes to insurance cards in %s: %" PRIu64 " renewals, %" PRIu64
-               " hospital moves, %" PRIu64 " suspensions, %" PRIu64 " reinstatements, %" PRIu64
-               " cancellations\n", a->card_changes, a->db, d.renewals, d.hospital_moves,
-               d.suspensions, d.reinstatements, d.cancellations);
+        printf("popgen: %" PRIu64 " changes to insurance cards in %s: %" PRIu64
+               " renewals, %" PRIu64 " hospital moves, %" PRIu64 " suspensions, %" PRIu64
+               " reinstatements, %" PRIu64 " cancellations\n",
+               a->card_changes, a->db, d.renewals, d.hospital_moves, d.suspensions,
+               d.reinstatements, d.cancellations);
     } else {
         lt_popgen_vaccination_changes_t d;
         if (lt_popgen_vaccination_changes(a->db, a->vacc_changes, a->seed, &d, err, sizeof err) !=
             0)
             return s_fail(1, "popgen", "%s", err);
-        printf("popgen: %" PRIu64 " changes to vaccinations in %s: %" PRIu64 " further doses, %" PRIu64
-               " facility corrections, %" PRIu64 " withdrawn; %" PRIu64 " records moved into province 38, %"
-               PRIu64 " out of it\n", a->vacc_changes, a->db, d.doses, d.facility_fixes, d.withdrawals,
-               d.into_38, d.out_of_38);
+        printf("popgen: %" PRIu64 " changes to vaccinations in %s: %" PRIu64
+               " further doses, %" PRIu64 " facility corrections, %" PRIu64 " withdrawn; %" PRIu64
+               " records moved into province 38, %" PRIu64 " out of it\n",
+               a->vacc_changes, a->db, d.doses, d.facility_fixes, d.withdrawals, d.into_38,
+               d.out_of_38);
     }
     return 0;
 }
@@ -171,14 +184,14 @@ int main(int argc, char **argv)
         printf("popgen: %" PRIu64 " changes to citizens in %s: %" PRIu64 " moves (%" PRIu64
                " into 38, %" PRIu64 " out of 38), %" PRIu64 " deaths, %" PRIu64
                " name corrections, %" PRIu64 " birth-date corrections\n",
-               a.changes, a.db, d.moves, d.moves_into_38, d.moves_out_of_38, d.deaths,
-               d.name_fixes, d.birth_fixes);
+               a.changes, a.db, d.moves, d.moves_into_38, d.moves_out_of_38, d.deaths, d.name_fixes,
+               d.birth_fixes);
     } else if (a.modes >= 8) {
         return s_other_owners(&a);
     } else {
         lt_popgen_subs_t d;
-        if (lt_popgen_subscribers(a.db, a.population, a.subscribers, a.seed, &d, err,
-                                  sizeof err) != 0)
+        if (lt_popgen_subscribers(a.db, a.population, a.subscribers, a.seed, &d, err, sizeof err) !=
+            0)
             return s_fail(1, "popgen", "%s", err);
         printf("popgen: %" PRIu64 " subscribers added to %s: %" PRIu64 " with a wrong owner name, "
                "%" PRIu64 " with a wrong owner birth date\n",

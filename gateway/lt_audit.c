@@ -17,18 +17,18 @@
 /* The countersignature of a switch's checkpoint by the next key: its own
  * domain, so that no checkpoint signature can stand for one. */
 #define SWITCH_DOMAIN "lienthong/1 audit switch"
-#define FLUSH_MS 200
-#define RETRY_MS 1000       /* a failing log is tried again at most this often */
-#define LOG_AGAIN_MS 60000  /* a failing log is reported again at most this often */
+#define FLUSH_MS      200
+#define RETRY_MS      1000  /* a failing log is tried again at most this often */
+#define LOG_AGAIN_MS  60000 /* a failing log is reported again at most this often */
 #define FLUSH_ENTRIES 10000
-#define N_BASE 8  /* texts every entry's hash covers */
-#define N_TEXT 10 /* plus application and officer, covered only when one is set */
+#define N_BASE        8  /* texts every entry's hash covers */
+#define N_TEXT        10 /* plus application and officer, covered only when one is set */
 /* Entries are indexed by subject a block of this many at a time (a new
  * log's; each log keeps the size it was made with): docs/ARCHITECTURE.md,
  * "Audit log", "The subject index". */
-#define SUBJECT_BLOCK 4096
-#define SUBJECT_CATCHUP_SAY 100000 /* a catch-up this large is said in the log */
-#define SUBJECT_CATCHUP_BLOCKS 64  /* blocks per transaction of a catch-up at open */
+#define SUBJECT_BLOCK          4096
+#define SUBJECT_CATCHUP_SAY    100000 /* a catch-up this large is said in the log */
+#define SUBJECT_CATCHUP_BLOCKS 64     /* blocks per transaction of a catch-up at open */
 
 typedef struct {
     int64_t at_ms;
@@ -66,7 +66,7 @@ struct _lt_audit_t {
      * commit: the next commit fails closed instead of releasing answers
      * whose entries are missing. */
     uint64_t add_failed;
-    uint64_t drops; /* lt_audit_drops */
+    uint64_t drops;               /* lt_audit_drops */
     int64_t (*now_ms)(void *arg); /* entry times (lt_audit_set_clock) */
     void *now_arg;
 };
@@ -437,9 +437,10 @@ static void s_chain(const uint8_t prev[LT_HASH_BYTES], uint64_t seq, int64_t at_
 static int s_load_head(lt_audit_t *self)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(self->db, "SELECT seq, hash FROM audit UNION ALL "
-                           "SELECT seq, hash FROM anchor ORDER BY 1 DESC LIMIT 1", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT seq, hash FROM audit UNION ALL "
+                           "SELECT seq, hash FROM anchor ORDER BY 1 DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == LT_HASH_BYTES) {
@@ -494,10 +495,12 @@ static int s_read_indexed(lt_audit_t *self, int *old_index)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(self->db, "SELECT block_size, upto, EXISTS (SELECT 1 FROM sqlite_master "
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT block_size, upto, EXISTS (SELECT 1 FROM sqlite_master "
                            "WHERE name = 'audit_subject'), typeof(block_size) = 'integer' AND "
                            "block_size > 0 AND typeof(upto) = 'integer' AND upto BETWEEN 0 AND ?1 "
-                           "FROM subject_indexed", -1, &st, NULL) != SQLITE_OK)
+                           "FROM subject_indexed",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, (int64_t)self->seq);
     int step = sqlite3_step(st);
@@ -531,20 +534,24 @@ static void s_subjects_open(lt_audit_t *self)
     char sql[320], why[256] = "";
     int old_index = 0, found = s_read_indexed(self, &old_index);
     /* The index is derived from the entries: a damaged one is made again. */
-    snprintf(sql, sizeof sql, "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;%s"
-             "INSERT OR IGNORE INTO subject_indexed SELECT 1, %d, COALESCE(MAX(seq), 0) FROM anchor;"
-             "COMMIT;", found == 2 ? "DELETE FROM subject_blocks; DELETE FROM subject_indexed;" : "",
-             SUBJECT_BLOCK);
+    snprintf(
+        sql, sizeof sql,
+        "BEGIN IMMEDIATE; DROP INDEX IF EXISTS audit_subject;%s"
+        "INSERT OR IGNORE INTO subject_indexed SELECT 1, %d, COALESCE(MAX(seq), 0) FROM anchor;"
+        "COMMIT;",
+        found == 2 ? "DELETE FROM subject_blocks; DELETE FROM subject_indexed;" : "",
+        SUBJECT_BLOCK);
     if (found == 2)
         lt_warn("audit", "the audit log's subject index is damaged (its extent or block size was "
-                "changed outside the gateway): indexing every entry again");
-    if ((found != 1 || old_index) &&
-        (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-         s_read_indexed(self, &old_index) != 1))
+                         "changed outside the gateway): indexing every entry again");
+    if ((found != 1 || old_index) && (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+                                      s_read_indexed(self, &old_index) != 1))
         goto fail;
-    if (sqlite3_prepare_v2(self->db, "INSERT OR IGNORE INTO subject_blocks SELECT (seq - 1) / ?3,"
+    if (sqlite3_prepare_v2(self->db,
+                           "INSERT OR IGNORE INTO subject_blocks SELECT (seq - 1) / ?3,"
                            " subject, seq FROM audit WHERE seq > ?1 AND seq <= ?2 AND subject <> ''"
-                           " ORDER BY 1, 2, 3", -1, &self->index, NULL) != SQLITE_OK ||
+                           " ORDER BY 1, 2, 3",
+                           -1, &self->index, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "UPDATE subject_indexed SET upto = ?1", -1, &self->set_indexed,
                            NULL) != SQLITE_OK)
         goto fail;
@@ -554,12 +561,14 @@ static void s_subjects_open(lt_audit_t *self)
                 (unsigned long long)self->indexed + 1, (unsigned long long)full);
     uint64_t to;
     while (full > self->indexed) {
-        if (s_step(self->begin) != 0 || s_index(self, self->seq, SUBJECT_CATCHUP_BLOCKS, &to) != 0 ||
+        if (s_step(self->begin) != 0 ||
+            s_index(self, self->seq, SUBJECT_CATCHUP_BLOCKS, &to) != 0 ||
             s_step(self->commit) != 0) {
             snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
             if (!sqlite3_get_autocommit(self->db))
                 (void)s_step(self->rollback);
-            lt_warn("audit", "cannot index the audit log by subject past entry %llu: %s; later "
+            lt_warn("audit",
+                    "cannot index the audit log by subject past entry %llu: %s; later "
                     "commits go on with it (audit --subject scans what is not indexed)",
                     (unsigned long long)self->indexed, why);
             self->index_failing = 1; /* said: the commits say it again once it worked */
@@ -573,8 +582,10 @@ fail:
     if (!sqlite3_get_autocommit(self->db))
         (void)s_step(self->rollback);
     self->block = 0;
-    lt_warn("audit", "cannot set up the audit log's subject index: %s; entries are not indexed "
-            "until the next start (audit --subject scans them)", why);
+    lt_warn("audit",
+            "cannot set up the audit log's subject index: %s; entries are not indexed "
+            "until the next start (audit --subject scans them)",
+            why);
 }
 
 /* 1 when the last entry of the log is a keys-switched entry naming keys'
@@ -731,10 +742,9 @@ static int64_t s_now(const lt_audit_t *self)
 
 int lt_audit_set_stats(lt_audit_t *self, lt_stats_t *stats)
 {
-    static const lt_stats_def_t entries = {
-        .name = "lienthong_audit_entries",
-        .help = "Entries written (committed) to the audit log",
-        .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t entries = {.name = "lienthong_audit_entries",
+                                           .help = "Entries written (committed) to the audit log",
+                                           .kind = LT_STATS_COUNTER};
     static const lt_stats_def_t writable = {
         .name = "lienthong_audit_writable",
         .help = "1 while the audit log can be written; 0 while it cannot, and lookups and "
@@ -813,9 +823,8 @@ void lt_audit_add(lt_audit_t *self, const lt_audit_entry_t *e)
         self->buf = nb;
         self->cap = cap;
     }
-    const char *src[N_TEXT] = {e->event,   e->peer,     e->target,      e->subject,
-                               e->fields,  e->purpose,  e->case_ref,    e->detail,
-                               e->application, e->officer};
+    const char *src[N_TEXT] = {e->event,   e->peer,     e->target, e->subject,     e->fields,
+                               e->purpose, e->case_ref, e->detail, e->application, e->officer};
     buffered_t *b = &self->buf[self->n];
     b->at_ms = s_now(self);
     if (s_pack(b, src) != 0) {
@@ -880,7 +889,8 @@ static uint64_t s_index_in_commit(lt_audit_t *self, uint64_t seq)
     snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));
     (void)sqlite3_exec(self->db, "ROLLBACK TO subjects; RELEASE subjects", NULL, NULL, NULL);
     if (!self->index_failing)
-        lt_warn("audit", "cannot index the audit log by subject past entry %llu: %s; the entries "
+        lt_warn("audit",
+                "cannot index the audit log by subject past entry %llu: %s; the entries "
                 "are written, and audit --subject scans what is not indexed",
                 (unsigned long long)self->indexed, why);
     self->index_failing = 1;
@@ -941,13 +951,16 @@ static void s_failed(lt_audit_t *self)
         self->logged_at = now;
         if (self->st_writable)
             lt_stats_set(self->st_writable, 0);
-        lt_error("audit", "cannot write the audit log: %s; lookups and verifies are refused "
-                 "until it can be written again", self->why);
+        lt_error("audit",
+                 "cannot write the audit log: %s; lookups and verifies are refused "
+                 "until it can be written again",
+                 self->why);
     } else if (now - self->logged_at >= LOG_AGAIN_MS) {
         self->logged_at = now;
-        lt_error("audit", "the audit log still cannot be written: %s (%llu entries not written, "
-                 "%llu requests refused so far)", self->why, (unsigned long long)self->lost,
-                 (unsigned long long)self->refused);
+        lt_error("audit",
+                 "the audit log still cannot be written: %s (%llu entries not written, "
+                 "%llu requests refused so far)",
+                 self->why, (unsigned long long)self->lost, (unsigned long long)self->refused);
     }
 }
 
@@ -955,12 +968,12 @@ static void s_failed(lt_audit_t *self)
 static int s_outage_entry(lt_audit_t *self, buffered_t *b)
 {
     char detail[512];
-    snprintf(detail, sizeof detail, "the audit log could not be written for %lld ms (%s): %llu "
+    snprintf(detail, sizeof detail,
+             "the audit log could not be written for %lld ms (%s): %llu "
              "entries not written, %llu lookup or verify requests refused, none answered",
              (long long)(lt_clock_now_ms() - self->failing_since), self->why,
              (unsigned long long)self->lost, (unsigned long long)self->refused);
-    const char *src[N_TEXT] = {"audit-outage", "local", NULL, NULL, NULL,
-                               NULL,           NULL,    detail};
+    const char *src[N_TEXT] = {"audit-outage", "local", NULL, NULL, NULL, NULL, NULL, detail};
     memset(b, 0, sizeof *b);
     b->at_ms = s_now(self);
     return s_pack(b, src);
@@ -986,7 +999,8 @@ static int s_commit(lt_audit_t *self)
         return -1;
     }
     if (self->failing_since) {
-        lt_info("audit", "the audit log can be written again after %lld ms; %llu entries were not "
+        lt_info("audit",
+                "the audit log can be written again after %lld ms; %llu entries were not "
                 "written and %llu requests refused meanwhile (entry %llu says so)",
                 (long long)(lt_clock_now_ms() - self->failing_since),
                 (unsigned long long)self->lost, (unsigned long long)self->refused,
@@ -1143,7 +1157,8 @@ void lt_audit_retention_check(lt_audit_t *self, int retention_days)
         sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         int64_t days = (lt_clock_now_ms() - sqlite3_column_int64(st, 0)) / 86400000;
         if (days > retention_days)
-            lt_warn("audit", "the audit log holds entries %lld days old, beyond audit_retention_days "
+            lt_warn("audit",
+                    "the audit log holds entries %lld days old, beyond audit_retention_days "
                     "(%d): move them out with lienthong audit export (docs/operations.md)",
                     (long long)days, retention_days);
     }
@@ -1243,15 +1258,18 @@ static int s_check_subjects(sqlite3 *db, const lt_audit_report_t *rep, char *err
                 rows = sqlite3_column_int64(st, 2);
         rc = entries == matched && rows == matched ? 0 : -1;
         if (sqlite3_column_int64(st, 3) > (int64_t)rep->last) {
-            snprintf(err, errlen, "the subject index claims entries through %lld, past the last "
+            snprintf(err, errlen,
+                     "the subject index claims entries through %lld, past the last "
                      "entry %llu: `audit --subject` would not show the entries after it",
                      (long long)sqlite3_column_int64(st, 3), (unsigned long long)rep->last);
             rc = -1;
         } else if (rc)
-            snprintf(err, errlen, "the subject index does not match the entries through %lld "
+            snprintf(err, errlen,
+                     "the subject index does not match the entries through %lld "
                      "(%lld with a subject, %lld rows, %lld of them right): `audit --subject` "
-                     "would not show them as they are", (long long)sqlite3_column_int64(st, 3),
-                     (long long)entries, (long long)rows, (long long)matched);
+                     "would not show them as they are",
+                     (long long)sqlite3_column_int64(st, 3), (long long)entries, (long long)rows,
+                     (long long)matched);
     }
     sqlite3_finalize(st);
     return rc;
@@ -1631,13 +1649,17 @@ static int s_anchor(sqlite3 *db, s_keys_t *ks, lt_audit_report_t *rep, uint8_t h
 static sqlite3_stmt *s_entries(sqlite3 *db, uint64_t after)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
                            "case_ref, detail, application, officer, hash FROM audit "
-                           "WHERE seq > ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK &&
+                           "WHERE seq > ?1 ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK &&
         /* a log no gateway has opened since entries named applications */
-        sqlite3_prepare_v2(db, "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
+        sqlite3_prepare_v2(db,
+                           "SELECT seq, at_ms, event, peer, target, subject, fields, purpose, "
                            "case_ref, detail, NULL, NULL, hash FROM audit "
-                           "WHERE seq > ?1 ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+                           "WHERE seq > ?1 ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_int64(st, 1, (int64_t)after);
     return st;

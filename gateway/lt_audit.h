@@ -54,7 +54,7 @@ typedef struct {
     const char *fields;  /* comma-separated fields released or asked, or "" */
     const char *purpose;
     const char *case_ref;
-    const char *detail;  /* outcome or reason */
+    const char *detail; /* outcome or reason */
     /* Who inside the member made a local request (PROTOCOL.md 8.5), or NULL. */
     const char *application;
     const char *officer;
@@ -165,12 +165,12 @@ int lt_audit_schema_check(struct sqlite3 *db, char *err, size_t errlen) LT_NODIS
 
 /* What a check of a log (or of an exported segment) proved. */
 typedef struct {
-    uint64_t anchor;       /* entries before anchor + 1 are not in this file (exported) */
+    uint64_t anchor; /* entries before anchor + 1 are not in this file (exported) */
     uint8_t anchor_hash[LT_HASH_BYTES]; /* the chain goes on from it (zero without anchor) */
-    uint64_t last;         /* last entry; anchor + 1 .. last were checked */
-    long entries;          /* last - anchor */
-    long outages;          /* "audit-outage" entries among them */
-    int64_t signed_at_ms;  /* when the checkpoint of the last entry was signed */
+    uint64_t last;                      /* last entry; anchor + 1 .. last were checked */
+    long entries;                       /* last - anchor */
+    long outages;                       /* "audit-outage" entries among them */
+    int64_t signed_at_ms;               /* when the checkpoint of the last entry was signed */
     uint8_t head[LT_HASH_BYTES];
     /* The signing keys (docs/ARCHITECTURE.md, "Audit log", "Keys and
      * entries"). anchor_bound: the anchor records anchor_key as the key in

@@ -39,8 +39,9 @@ static int s_int2(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_t df
         rc = sqlite3_bind_int64(st, 2, b);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_int64(st, 0)
-                                                                          : dflt;
+    *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+               ? sqlite3_column_int64(st, 0)
+               : dflt;
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
@@ -193,7 +194,8 @@ static int s_remove_anchored(sqlite3 *db, char *err, size_t errlen)
         snprintf(subjects, sizeof subjects,
                  "DELETE FROM subject_blocks WHERE (block, subject, seq) IN (SELECT block, subject,"
                  "  seq FROM subject_blocks WHERE block <= ((SELECT seq FROM anchor) - 1) /"
-                 "  (SELECT block_size FROM subject_indexed) AND seq <= (SELECT seq FROM anchor) LIMIT %d);",
+                 "  (SELECT block_size FROM subject_indexed) AND seq <= (SELECT seq FROM anchor) "
+                 "LIMIT %d);",
                  REMOVE_CHUNK);
     sqlite3_finalize(has);
     snprintf(sql, sizeof sql,
@@ -319,7 +321,8 @@ static int s_write_file(sqlite3 *db, const char *out, const char *member, uint64
     int rc = sqlite3_prepare_v2(db, "ATTACH DATABASE ?1 AS x", -1, &st, NULL) == SQLITE_OK &&
                      sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC) == SQLITE_OK &&
                      sqlite3_step(st) == SQLITE_DONE
-                 ? 0 : s_fail(db, out, err, errlen);
+                 ? 0
+                 : s_fail(db, out, err, errlen);
     sqlite3_finalize(st);
     if (rc == 0) {
         rc = s_copy(db, member, first, last, err, errlen);

@@ -433,7 +433,6 @@ static int s_save_high_water(const lt_gwcfg_t *cfg, const char *path, char *err,
     return rc;
 }
 
-
 /* The chain of the audit log db (a copy of the backup src) verifies under
  * this member's signing keys, current and earlier (lt_keys_signing_history):
  * an audit log of another gateway, or one altered, fails. */
@@ -445,7 +444,8 @@ static int s_audit_chain(const lt_gwcfg_t *cfg, sqlite3 *db, const char *src, ch
     size_t n = 0;
     char why[800];
     lt_audit_report_t rep;
-    if (lt_keys_signing_history(cfg->key_file, keys, LT_KEYS_HISTORY_MAX, &n, why, sizeof why) != 0) {
+    if (lt_keys_signing_history(cfg->key_file, keys, LT_KEYS_HISTORY_MAX, &n, why, sizeof why) !=
+        0) {
         snprintf(err, errlen, "cannot check %.400s: %.600s", src, why);
         return -1;
     }

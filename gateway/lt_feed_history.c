@@ -63,13 +63,15 @@ int lt_feed_history_refused(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
     snprintf(why, sizeof why,
              "%s: cursor %" PRIu64 " is on history %s, the stream is on history %s (last seq "
              "%" PRIu64 "): the consumer must resynchronise",
-             st->name, m->from_seq - 1, theirs, lt_history_hex(st->history, 1, ours),
-             st->last_seq);
+             st->name, m->from_seq - 1, theirs, lt_history_hex(st->history, 1, ours), st->last_seq);
     /* Counted, logged and audited as a refusal (PROTOCOL.md 4.4); the
      * answer is HistoryChanged, not an Error. */
     (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.who = in->user_id, .what = "subscribe", .target = st->name,
-                                      .code = LIENTHONG__ERROR_CODE__ERR_SEQUENCE, .why = why});
+                    &(lt_reject_in_t){.who = in->user_id,
+                                      .what = "subscribe",
+                                      .target = st->name,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_SEQUENCE,
+                                      .why = why});
     Lienthong__HistoryChanged h = LIENTHONG__HISTORY_CHANGED__INIT;
     h.stream = st->name;
     h.history_id.data = st->history;
@@ -122,8 +124,8 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
         return -1;
     if (lt_store_begin(store) != 0 || lt_store_stream(store, name, &sh) != 0 ||
         lt_store_stream_clear(store, sh.id) != 0 || lt_store_commit(store) != 0) {
-        lt_error("feed", "replica of %s: cannot start resynchronising: store: %s",
-                 f->stream->name, lt_store_error(store));
+        lt_error("feed", "replica of %s: cannot start resynchronising: store: %s", f->stream->name,
+                 lt_store_error(store));
         lt_store_rollback(store);
         return -1;
     }
@@ -142,10 +144,11 @@ static int s_resync_start(lt_feed_t *self, lt_feed_replica_t *f, uint64_t target
     f->fails.n = 0;
     f->swap_at = f->swap_backoff = 0;
     char detail[160];
-    snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing",
-             target);
-    lt_info("feed", "replica of %s: resynchronising from %s: %s; the replica keeps its content "
-            "until then", f->stream->name, f->owner, detail);
+    snprintf(detail, sizeof detail, "copying from seq 1 to %" PRIu64 " before replacing", target);
+    lt_info("feed",
+            "replica of %s: resynchronising from %s: %s; the replica keeps its content "
+            "until then",
+            f->stream->name, f->owner, detail);
     s_audit(self, f, "replica-resync", detail);
     if (replace)
         lt_feed_replica_subscribe(self, f);
@@ -273,8 +276,10 @@ void lt_feed_history_forked(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t
     int64_t wait = lt_feed_repeat(&f->forks, f->st_forks);
     if (f->resyncing) {
         /* The owner's history changed again during the copy: start over. */
-        lt_warn("feed", "replica of %s: %s moved to history %s during the resynchronisation; "
-                "starting it again", f->stream->name, f->owner, theirs);
+        lt_warn("feed",
+                "replica of %s: %s moved to history %s during the resynchronisation; "
+                "starting it again",
+                f->stream->name, f->owner, theirs);
         s_resync_after(self, f, owner_last, wait);
         return;
     }

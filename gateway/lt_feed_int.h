@@ -92,8 +92,8 @@ typedef struct {
     lt_snap_merkle_t acc;
     lt_feed_chunk_t chunk;
     uint8_t sig[LT_SIG_BYTES], hash[LT_HASH_BYTES];
-    int unsent; /* chunk is read (and signed) but not sent yet */
-    int done;   /* every record was sent */
+    int unsent;          /* chunk is read (and signed) but not sent yet */
+    int done;            /* every record was sent */
     int64_t progress_at; /* monotonic ms it started or last sent a part */
     int64_t started_at;  /* monotonic ms it started (LT_SNAP_RUN_MS) */
     int peer;            /* to a peer, not a local sink (LT_SNAP_SINK_PLACES) */
@@ -117,10 +117,10 @@ typedef struct {
     uint64_t next;
     uint8_t prev[LT_HASH_BYTES];
     int64_t credit;
-    int snap_wanted;     /* Subscribe.snapshot: send a snapshot first */
-    lt_feed_snap_t *snap; /* the snapshot being sent, or NULL */
-    lt_feed_hold_t hold;  /* the log kept after it ended */
-    const char *fail;     /* why a send gave up (logged on the drop), or NULL */
+    int snap_wanted;                       /* Subscribe.snapshot: send a snapshot first */
+    lt_feed_snap_t *snap;                  /* the snapshot being sent, or NULL */
+    lt_feed_hold_t hold;                   /* the log kept after it ended */
+    const char *fail;                      /* why a send gave up (logged on the drop), or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* {stream, subscriber} */
 } lt_feed_sub_t;
 
@@ -129,8 +129,8 @@ typedef struct {
 typedef struct {
     char member[LT_ID_MAX];
     lt_feed_stream_t *stream;
-    uint64_t cursor;    /* last seq sent; 0 once the history was replaced */
-    int64_t since_ms;   /* unix ms when it ended */
+    uint64_t cursor;  /* last seq sent; 0 once the history was replaced */
+    int64_t since_ms; /* unix ms when it ended */
     char reason[128];
 } lt_feed_gone_t;
 
@@ -160,11 +160,11 @@ typedef struct {
     lt_feed_stream_t *stream;
     uint64_t next, acked;
     int64_t credit;
-    int replace_ok;       /* SinkAttach.replace: it can take a replacement */
-    lt_feed_snap_t *snap; /* the replacement being sent, or NULL */
-    lt_feed_hold_t hold;  /* the log kept after it ended */
-    int awaiting;         /* a replacement Deliver is not yet acknowledged */
-    int rebuild;          /* its cursor is on another history: replaced from the start (8.2) */
+    int replace_ok;          /* SinkAttach.replace: it can take a replacement */
+    lt_feed_snap_t *snap;    /* the replacement being sent, or NULL */
+    lt_feed_hold_t hold;     /* the log kept after it ended */
+    int awaiting;            /* a replacement Deliver is not yet acknowledged */
+    int rebuild;             /* its cursor is on another history: replaced from the start (8.2) */
     lt_feed_detach_t detach; /* set: detached, and told why, at the next pump */
     /* Its SinkAttach's from_seq and history_id: an idle sink attaches again
      * every few seconds at the same ones, which is not logged at info. */
@@ -206,8 +206,8 @@ typedef struct {
      * backing off by swap_backoff, as no batch may come to try it. 0: no
      * swap pending. */
     int64_t swap_at, swap_backoff;
-    char swap_why[160];     /* why the last swap failed, for status */
-    char fork_detail[256];  /* why the feed forked, or how its resync goes, for status */
+    char swap_why[160];    /* why the last swap failed, for status */
+    char fork_detail[256]; /* why the feed forked, or how its resync goes, for status */
     /* Forks in a row: an automatic copy after the first of them waits
      * (lt_feed_history.c), as each copy is a full re-fetch an owner
      * announcing history after history would force. */
@@ -255,7 +255,7 @@ typedef struct {
     enum { LT_FEED_DEFER_NONE, LT_FEED_DEFER_OVERLAP, LT_FEED_DEFER_FAIL } deferred;
     char deferred_why[400];
     uint64_t deferred_gen; /* the subscription it was deferred on */
-    uint64_t sub_gen; /* counts Subscribes, so that a commit knows whose credit it owes */
+    uint64_t sub_gen;      /* counts Subscribes, so that a commit knows whose credit it owes */
     /* A Subscribe was sent since the last empty snapshot was taken: only
      * then may one come (PROTOCOL.md 6.7). Each costs a synced swap and an
      * audit row, which an owner sending them unasked would repeat at wire
@@ -266,7 +266,7 @@ typedef struct {
      * in): a batch checked before does not follow on the new cursor even
      * where the new one has the same row and seq (a copy started again). */
     uint64_t cursor_gen;
-    struct lt_feed_stage *stage; /* a snapshot being received, or NULL */
+    struct lt_feed_stage *stage;           /* a snapshot being received, or NULL */
     lt_stats_series_t *st_cursor, *st_lag; /* lienthong_replica_*{stream} */
     lt_stats_series_t *st_forked;          /* lienthong_replica_forked{stream} */
     lt_stats_series_t *st_forks;           /* lienthong_replica_forks{stream} */
@@ -312,11 +312,11 @@ struct _lt_feed_t {
         *f_rep_overlaps, *f_rep_restarts;
     /* lt_feed_quality.c: completeness and liveness (PROTOCOL.md 8.9). */
     lt_stats_family_t *f_records, *f_present, *f_newest_age, *f_sub_lag_time;
-    lt_stats_series_t *st_commit; /* store commit latency of replica batches */
+    lt_stats_series_t *st_commit;   /* store commit latency of replica batches */
     lt_stats_series_t *st_writable; /* lienthong_store_writable, shared with lt_publish */
-    uint64_t generation;          /* owned streams grown so far (lt_feed_generation) */
-    int64_t views_retry_at;       /* monotonic ms of the next rebuild of stale views; 0 none */
-    size_t n_stale;               /* streams marked stale (lt_feed_view_stale reads none while 0) */
+    uint64_t generation;            /* owned streams grown so far (lt_feed_generation) */
+    int64_t views_retry_at;         /* monotonic ms of the next rebuild of stale views; 0 none */
+    size_t n_stale; /* streams marked stale (lt_feed_view_stale reads none while 0) */
 };
 
 /* ---- lt_feed_views.c ---- */
@@ -417,8 +417,8 @@ void lt_feed_refuse(lt_feed_t *self, void *sock, const lt_wire_in_t *in, const c
                     const char *stream, Lienthong__ErrorCode code, uint64_t request_id,
                     const char *why);
 /* Policy check of PROTOCOL.md 6.2 (steps 1, 2); ERR_NONE or the refusal. */
-Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
-                                           const char *stream, char *why, size_t len);
+Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member, const char *stream,
+                                           char *why, size_t len);
 /* Checks 1 and 2 of PROTOCOL.md 6.2 and opens the owned stream; sets *st
  * (its history assigned, 6.9) when they pass. */
 Lienthong__ErrorCode lt_feed_open_owned(lt_feed_t *self, const char *member, const char *stream,
@@ -432,11 +432,9 @@ int lt_feed_owner_pump(lt_feed_t *self, void *sock);
 void lt_feed_owner_tick(lt_feed_t *self);
 /* Tells the consumer of s that its next record (seq, or a snapshot's leaf
  * at index when seq is 0) can never be sent in one frame: ERR_TOO_LARGE. */
-void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq,
-                       uint64_t index);
+void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq, uint64_t index);
 /* Adds the subscribers of st to its status entry. */
-void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
-                          Lienthong__StreamStatus *ss);
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st, Lienthong__StreamStatus *ss);
 
 /* ---- lt_feed_replica.c ---- */
 
@@ -457,8 +455,8 @@ void lt_feed_replica_subscribe(lt_feed_t *self, lt_feed_replica_t *f);
  * at once when it is the first stop since f last applied, else counted
  * in one line per stream a minute (docs/operations.md, "Store full or
  * failing"): over hours of a full disk, every back-off stops it again. */
-void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
-                             int64_t min_ms, int unsubscribe);
+void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why, int64_t min_ms,
+                             int unsubscribe);
 /* The owner made f start `what` again r->n times in a row (lt_feed_repeat
  * gave it wait ms): f stops, the owner is told to stop, and f subscribes
  * again after wait. One line for the lot, not one per message. */

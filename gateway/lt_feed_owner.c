@@ -45,8 +45,7 @@ static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, 
  * replaced after it ended (lt_feed_owner_renumbered). */
 #define HISTORY_REPLACED "; history replaced since"
 
-static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member,
-                                   const lt_feed_stream_t *st)
+static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
 {
     for (size_t i = 0; i < self->n_gone; i++)
         if (self->gone[i].stream == st && strcmp(self->gone[i].member, member) == 0)
@@ -97,8 +96,8 @@ static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
 
 /* ---- subscribe, credit, unsubscribe ------------------------------------------ */
 
-Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member,
-                                           const char *stream, char *why, size_t len)
+Lienthong__ErrorCode lt_feed_may_subscribe(lt_feed_t *self, const char *member, const char *stream,
+                                           char *why, size_t len)
 {
     const char *me = self->ctx->cfg->member;
     const char *owner = lt_feed_owner_of(self->ctx->dir, stream);
@@ -257,10 +256,14 @@ static lt_feed_sub_t *s_sub_named(lt_feed_t *self, void *sock, const lt_wire_in_
         code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         snprintf(why, sizeof why, "%.300s: " LT_FEED_NO_SUBSCRIPTION, stream);
     }
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = in->user_id, .what = what, .target = stream,
-                                      .code = code, .why = why});
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = sock,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = in->user_id,
+                                                         .what = what,
+                                                         .target = stream,
+                                                         .code = code,
+                                                         .why = why});
     return NULL;
 }
 
@@ -389,8 +392,7 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
 
 /* Only a record stored before the frame cap was lowered can be too large:
  * the consumer backs off, nothing is skipped. */
-void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq,
-                       uint64_t index)
+void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t seq, uint64_t index)
 {
     char what[64];
     if (seq)
@@ -398,8 +400,8 @@ void lt_feed_too_large(lt_feed_t *self, void *sock, lt_feed_sub_t *s, uint64_t s
     else
         snprintf(what, sizeof what, "the snapshot's record at index %llu",
                  (unsigned long long)index);
-    lt_error("feed", "%s: %s does not fit in a %zu-byte frame; feed to %s stalls",
-             s->stream->name, what, self->ctx->cfg->max_message, s->member);
+    lt_error("feed", "%s: %s does not fit in a %zu-byte frame; feed to %s stalls", s->stream->name,
+             what, self->ctx->cfg->max_message, s->member);
     (void)lt_wire_send_error(sock, s->rid, s->rid_len, LIENTHONG__ERROR_CODE__ERR_TOO_LARGE, 0,
                              "%s: %s is larger than the owner can send", s->stream->name, what);
     s->fail = "record too large to send";
@@ -420,16 +422,19 @@ static int s_shared(const lt_feed_t *self, const lt_feed_sub_t *s)
  * in-memory tail when it holds it (lt_tail.h), else read from the store
  * and kept there. Returns 1, 0 nothing to send, or -1 when the
  * subscription must be dropped. */
-static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_t *msg,
-                         size_t *n, uint8_t hash[LT_HASH_BYTES])
+static int s_build_batch(lt_feed_t *self, void *sock, lt_feed_sub_t *s, zmq_msg_t *msg, size_t *n,
+                         uint8_t hash[LT_HASH_BYTES])
 {
-    lt_tail_key_t key = {.stream_id = s->stream->id, .stream = s->stream->name,
-                         .history = s->stream->history, .first = s->next, .prev = s->prev};
+    lt_tail_key_t key = {.stream_id = s->stream->id,
+                         .stream = s->stream->name,
+                         .history = s->stream->history,
+                         .first = s->next,
+                         .prev = s->prev};
     int64_t want = lt_feed_chunk_want(self, s->stream, s->next, s->credit);
     if (want <= 0)
         return 0;
-    int rc = lt_tail_get(self->tail, &key, (uint64_t)want, s->credit, self->ctx->keys, msg, n,
-                         hash);
+    int rc =
+        lt_tail_get(self->tail, &key, (uint64_t)want, s->credit, self->ctx->keys, msg, n, hash);
     if (rc != 0)
         return rc;
     lt_feed_chunk_t *c = &self->chunk;
@@ -569,8 +574,7 @@ static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
     return 0;
 }
 
-void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st,
-                          Lienthong__StreamStatus *ss)
+void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
 {
     ss->subscribers = calloc(self->n_subs + self->n_gone + 1, sizeof *ss->subscribers);
     for (size_t j = 0; ss->subscribers && j < self->n_subs + self->n_gone; j++) {

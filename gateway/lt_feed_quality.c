@@ -21,11 +21,12 @@
 
 int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
 {
-    const lt_stats_def_t records = {
-        .name = "lienthong_stream_records",
-        .help = "Current (not deleted) records of a stream held here",
-        .kind = LT_STATS_GAUGE, .n_labels = 1, .labels = {"stream"},
-        .max_series = LT_FEED_MAX_STREAMS};
+    const lt_stats_def_t records = {.name = "lienthong_stream_records",
+                                    .help = "Current (not deleted) records of a stream held here",
+                                    .kind = LT_STATS_GAUGE,
+                                    .n_labels = 1,
+                                    .labels = {"stream"},
+                                    .max_series = LT_FEED_MAX_STREAMS};
     const lt_stats_def_t present = {
         .name = "lienthong_stream_field_present",
         /* The share needs the match to ignore field, which the records
@@ -33,21 +34,29 @@ int lt_feed_quality_register(lt_feed_t *self, lt_stats_t *stats)
         .help = "Current records of a stream whose field holds a value (not the default); "
                 "its share is lienthong_stream_field_present / ignoring(field) group_left "
                 "lienthong_stream_records",
-        .kind = LT_STATS_GAUGE, .n_labels = 2, .labels = {"stream", "field"},
+        .kind = LT_STATS_GAUGE,
+        .n_labels = 2,
+        .labels = {"stream", "field"},
         .max_series = PRESENCE_SERIES};
     const lt_stats_def_t age = {
         .name = "lienthong_stream_newest_change_age",
         .help = "Age of the newest change of a stream (now minus the newest changed_at_ms "
                 "of its records, the owner's publish time; on a replica it includes the "
                 "difference between the two clocks, and is 0 while the owner's is ahead)",
-        .kind = LT_STATS_GAUGE_DOUBLE, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 1,
-        .labels = {"stream"}, .max_series = LT_FEED_MAX_STREAMS};
+        .kind = LT_STATS_GAUGE_DOUBLE,
+        .unit = LT_STATS_UNIT_SECONDS,
+        .n_labels = 1,
+        .labels = {"stream"},
+        .max_series = LT_FEED_MAX_STREAMS};
     const lt_stats_def_t lag = {
         .name = "lienthong_subscriber_lag_time",
         .help = "Owner: age of the oldest record not yet sent to a subscriber, 0 when it is "
                 "caught up",
-        .kind = LT_STATS_GAUGE_DOUBLE, .unit = LT_STATS_UNIT_SECONDS, .n_labels = 2,
-        .labels = {"stream", "subscriber"}, .max_series = LT_FEED_MAX_SUBS};
+        .kind = LT_STATS_GAUGE_DOUBLE,
+        .unit = LT_STATS_UNIT_SECONDS,
+        .n_labels = 2,
+        .labels = {"stream", "subscriber"},
+        .max_series = LT_FEED_MAX_SUBS};
     if (lt_stats_register(stats, &records, &self->f_records) != 0 ||
         lt_stats_register(stats, &present, &self->f_present) != 0 ||
         lt_stats_register(stats, &age, &self->f_newest_age) != 0 ||

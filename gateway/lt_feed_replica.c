@@ -87,9 +87,8 @@ void lt_feed_replica_remove(lt_feed_t *self, const char *stream)
         return;
     /* Only a feed that may be live has something to stop at the owner; a
      * batch still on its way is then dropped as not ours (stale). */
-    void *sock = f->state == LT_FEED_LIVE && f->owner[0]
-                     ? lt_peers_link(self->ctx->peers, f->owner)
-                     : NULL;
+    void *sock =
+        f->state == LT_FEED_LIVE && f->owner[0] ? lt_peers_link(self->ctx->peers, f->owner) : NULL;
     if (sock)
         s_unsubscribe(sock, f);
     lt_tally_forget(self->stop_log, stream); /* its count not yet written */
@@ -219,8 +218,8 @@ static void s_stop_end(lt_feed_t *self, lt_feed_replica_t *f)
 
 /* Stops a feed and schedules the re-subscribe. `unsubscribe` tells the owner,
  * unless the owner is the one that refused the subscription. */
-void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why,
-                             int64_t min_ms, int unsubscribe)
+void lt_feed_replica_backoff(lt_feed_t *self, lt_feed_replica_t *f, const char *why, int64_t min_ms,
+                             int unsubscribe)
 {
     /* The row and its end are those of lt_feed_repeat_t (a batch applied
      * between two failures ends it only as lt_feed_repeat_progress says:
@@ -396,14 +395,14 @@ struct _lt_feed_apply_t {
     lt_stream_t cursor;        /* the replica's cursor the batch follows on */
     lt_stream_t next;          /* the cursor once applied */
     uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
-    lt_arena_t *arena;         /* the feed's: one job at a time uses it */
-    uint64_t sub_gen;          /* the replica's subscription it came on */
-    uint64_t cursor_gen;       /* the replica's cursor_gen when it was checked */
-    const void *link;          /* the link it came on (compared, never used) */
-    int rc;                    /* 1 not run, 0 committed, -1 rolled back (err) */
-    int skip;                  /* not to run (lt_feed_group_plan) */
-    int store_failed;          /* err is the store's, not the batch's */
-    int cannot_write;          /* ... because it cannot write (lt_store_cannot_write) */
+    lt_arena_t *arena;   /* the feed's: one job at a time uses it */
+    uint64_t sub_gen;    /* the replica's subscription it came on */
+    uint64_t cursor_gen; /* the replica's cursor_gen when it was checked */
+    const void *link;    /* the link it came on (compared, never used) */
+    int rc;              /* 1 not run, 0 committed, -1 rolled back (err) */
+    int skip;            /* not to run (lt_feed_group_plan) */
+    int store_failed;    /* err is the store's, not the batch's */
+    int cannot_write;    /* ... because it cannot write (lt_store_cannot_write) */
     int64_t took_us;
     char err[400];
     /* The records' Merkle leaves, made by the check (lt_batch_verify_leaves):
@@ -606,8 +605,7 @@ void lt_feed_group_apply(void *arg, lt_store_t *store)
 /* 1 when job may run now: its replica is live on the subscription it came
  * on, and the cursor it follows on is `at` (the replica's durable one, or
  * the one the jobs planned before it in the group will leave). */
-static int s_job_runs(const lt_feed_replica_t *f, const lt_feed_apply_t *job,
-                      const lt_stream_t *at)
+static int s_job_runs(const lt_feed_replica_t *f, const lt_feed_apply_t *job, const lt_stream_t *at)
 {
     return f && f->state == LT_FEED_LIVE && job->sub_gen == f->sub_gen &&
            job->cursor_gen == f->cursor_gen && at && job->cursor.id == at->id &&
@@ -701,7 +699,8 @@ static void s_overlap(lt_feed_t *self, lt_feed_replica_t *f, const char *batch)
                              &f->overlaps);
         return;
     }
-    lt_info("feed", "batch %s overlaps the replica at seq %llu (sent before our last "
+    lt_info("feed",
+            "batch %s overlaps the replica at seq %llu (sent before our last "
             "subscribe): subscribing again from seq %llu",
             batch, (unsigned long long)f->cursor.last_seq,
             (unsigned long long)f->cursor.last_seq + 1);
@@ -725,12 +724,11 @@ const lt_stream_t *lt_feed_replica_at(const lt_feed_replica_t *f)
 
 /* What batch b of f calls for (an overlap, or a failed check with why),
  * now, or once the batches being committed are done (lt_feed_int.h). */
-static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
-                      int fail, const char *why)
+static void s_verdict(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b, int fail,
+                      const char *why)
 {
     char batch[LT_STREAM_ID_MAX + 48];
-    snprintf(batch, sizeof batch, "%s@%llu-%llu", f->stream->name,
-             (unsigned long long)b->first_seq,
+    snprintf(batch, sizeof batch, "%s@%llu-%llu", f->stream->name, (unsigned long long)b->first_seq,
              (unsigned long long)(b->first_seq + b->n_records - 1));
     if (s_ahead_live(f)) {
         f->deferred = fail ? LT_FEED_DEFER_FAIL : LT_FEED_DEFER_OVERLAP;
@@ -777,8 +775,8 @@ static void s_ahead(lt_feed_replica_t *f, const lt_feed_apply_t *job, const void
     f->applying++;
 }
 
-lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
-                                     const Lienthong__Batch *b, const void *link)
+lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const Lienthong__Batch *b,
+                                     const void *link)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
     char err[400];
@@ -790,7 +788,9 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner,
         snprintf(err, sizeof err, "%.300s: batch of a stream not subscribed from this member",
                  b->stream);
         (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.who = owner, .what = "batch", .target = b->stream,
+                        &(lt_reject_in_t){.who = owner,
+                                          .what = "batch",
+                                          .target = b->stream,
                                           .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
                                           .why = err});
         return NULL;
@@ -956,7 +956,8 @@ void lt_feed_batch_free(lt_feed_apply_t **job_p)
 
 void lt_feed_on_batch(lt_feed_t *self, const char *owner, const Lienthong__Batch *b)
 {
-    lt_feed_apply_t *job = lt_feed_batch_check(self, owner, b, lt_peers_link(self->ctx->peers, owner));
+    lt_feed_apply_t *job =
+        lt_feed_batch_check(self, owner, b, lt_peers_link(self->ctx->peers, owner));
     if (!job)
         return;
     lt_feed_group_t g = {.jobs = {job}, .n = 1};
@@ -1004,9 +1005,8 @@ static const char *s_behind(lt_feed_t *self, const lt_feed_replica_t *f, const c
                             lt_feed_replica_info_t *out)
 {
     int64_t since = 0;
-    int conn = owner && self->ctx->peers
-                   ? lt_peers_member_state(self->ctx->peers, owner, &since)
-                   : -1;
+    int conn =
+        owner && self->ctx->peers ? lt_peers_member_state(self->ctx->peers, owner, &since) : -1;
     out->heard_at_ms = conn == 1 ? lt_clock_now_ms() : conn == 0 ? since : 0;
     if (conn != 1) {
         char when[32] = "";
@@ -1026,18 +1026,18 @@ static const char *s_behind(lt_feed_t *self, const lt_feed_replica_t *f, const c
     return "ok";
 }
 
-int lt_feed_replica_info(lt_feed_t *self, size_t i, const char *stream,
-                         lt_feed_replica_info_t *out)
+int lt_feed_replica_info(lt_feed_t *self, size_t i, const char *stream, lt_feed_replica_info_t *out)
 {
-    lt_feed_replica_t *f = stream ? lt_feed_replica_find(self, stream)
-                                  : i < self->n_replicas ? &self->replicas[i] : NULL;
+    lt_feed_replica_t *f = stream                 ? lt_feed_replica_find(self, stream)
+                           : i < self->n_replicas ? &self->replicas[i]
+                                                  : NULL;
     if (!f)
         return -1;
     memset(out, 0, sizeof *out);
     out->stream = f->stream->name;
     out->id = f->stream->id;
     out->last_seq = f->stream->last_seq;
-    const char *owner = f->owner[0] ? f->owner
+    const char *owner = f->owner[0]      ? f->owner
                         : self->ctx->dir ? lt_feed_owner_of(self->ctx->dir, f->stream->name)
                                          : NULL;
     out->state = s_behind(self, f, owner, out);

@@ -142,8 +142,8 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     lt_store_t *store = self->ctx->store;
     const lt_gwcfg_t *cfg = self->ctx->cfg;
     int tail = cut > st->tail_first, rc = -1;
-    int64_t young = tail && cfg->retain_days ? lt_clock_now_ms() - cfg->retain_days * DAY_MS
-                                             : INT64_MAX;
+    int64_t young =
+        tail && cfg->retain_days ? lt_clock_now_ms() - cfg->retain_days * DAY_MS : INT64_MAX;
     uint64_t from = tail ? st->tail_first : st->sweep_seq;
     uint64_t want = tail ? cut - st->tail_first : LT_RETAIN_STEP_ROWS;
     step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t)), .tail = tail};
@@ -163,9 +163,10 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     }
     uint64_t kept = 0;
     uint64_t next = n < 0 ? 0 : s_prune_rows(store, st->id, &s, young, from, &kept);
-    if (next == 0 || (tail && next > st->tail_first &&
-                      (lt_store_tail_set(store, st->id, next) != 0 ||
-                       lt_store_batch_prune(store, st->id, next) != 0)) ||
+    if (next == 0 ||
+        (tail && next > st->tail_first &&
+         (lt_store_tail_set(store, st->id, next) != 0 ||
+          lt_store_batch_prune(store, st->id, next) != 0)) ||
         lt_store_commit(store) != 0)
         goto out;
     if (tail) {
@@ -235,8 +236,7 @@ void lt_feed_retain_tick(lt_feed_t *self)
     }
 }
 
-void lt_feed_retain_status(lt_feed_t *self, const lt_feed_stream_t *st,
-                           Lienthong__StreamStatus *ss)
+void lt_feed_retain_status(lt_feed_t *self, const lt_feed_stream_t *st, Lienthong__StreamStatus *ss)
 {
     ss->retained_first = st->tail_first;
     uint8_t *rec = NULL;

@@ -89,14 +89,16 @@ static void s_refuse(void *sock, const lt_wire_in_t *in, const Lienthong__SinkAt
     else if (m->from_seq > st->last_seq + 1 || m->from_seq == 0)
         snprintf(why, sizeof why, "from_seq is beyond the local log");
     else
-        snprintf(why, sizeof why, "from_seq is older than the retained log (kept from seq %llu); "
-                 "attach with replace", (unsigned long long)st->tail_first);
+        snprintf(why, sizeof why,
+                 "from_seq is older than the retained log (kept from seq %llu); "
+                 "attach with replace",
+                 (unsigned long long)st->tail_first);
     lt_warn("local", "refused sink for %s from seq %llu: %s", m->stream,
             (unsigned long long)m->from_seq, why);
-    (void)lt_wire_send_error(
-        sock, in->rid, in->rid_len,
-        st ? LIENTHONG__ERROR_CODE__ERR_SEQUENCE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0,
-        "%s: %s", m->stream, why);
+    (void)lt_wire_send_error(sock, in->rid, in->rid_len,
+                             st ? LIENTHONG__ERROR_CODE__ERR_SEQUENCE
+                                : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                             0, "%s: %s", m->stream, why);
 }
 
 /* 1 when m is sink k attaching again as it did last (the same adapter, at
@@ -336,11 +338,15 @@ static void s_detach(lt_feed_t *self, void *sock, lt_feed_sink_t *k)
                                  0, "%s: the replacement ran past its deadline; attach again",
                                  k->stream->name);
     } else {
-        lt_warn("local", "sink of %s detached at seq %llu: its replacement was ended by a store "
-                "rebuild", k->stream->name, (unsigned long long)k->acked);
+        lt_warn("local",
+                "sink of %s detached at seq %llu: its replacement was ended by a store "
+                "rebuild",
+                k->stream->name, (unsigned long long)k->acked);
         (void)lt_wire_send_error(sock, k->rid, k->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
-                                 0, "%s: the gateway's store was rebuilt during the replacement; "
-                                 "attach again", k->stream->name);
+                                 0,
+                                 "%s: the gateway's store was rebuilt during the replacement; "
+                                 "attach again",
+                                 k->stream->name);
     }
     s_sink_remove(self, k);
 }

@@ -115,9 +115,11 @@ void lt_feed_snap_end_all(lt_feed_t *self)
         lt_feed_sub_t *s = &self->subs[i];
         if (!s->snap)
             continue;
-        lt_info("feed", "snapshot of %s at seq %llu to %s ended by a store rebuild (%llu records "
-                "sent); it starts over", s->stream->name, (unsigned long long)s->snap->seq,
-                s->member, (unsigned long long)s->snap->index);
+        lt_info("feed",
+                "snapshot of %s at seq %llu to %s ended by a store rebuild (%llu records "
+                "sent); it starts over",
+                s->stream->name, (unsigned long long)s->snap->seq, s->member,
+                (unsigned long long)s->snap->index);
         lt_feed_snap_free(self, &s->snap);
     }
     for (size_t i = 0; i < self->n_sinks; i++) {
@@ -183,9 +185,9 @@ static int s_read(lt_feed_t *self, lt_feed_stream_t *st, lt_feed_snap_t *sn, int
     if (max > self->ctx->cfg->batch_max)
         max = self->ctx->cfg->batch_max;
     lt_batch_recs_reset(c);
-    int n = max > 0 ? lt_store_snap_read(sn->rd, (size_t)max, self->batch_bytes, lt_feed_chunk_add,
-                                         c)
-                    : 0;
+    int n = max > 0
+                ? lt_store_snap_read(sn->rd, (size_t)max, self->batch_bytes, lt_feed_chunk_add, c)
+                : 0;
     if (n == LT_STORE_DAMAGED)
         lt_feed_damaged(self, st, lt_store_snap_damaged(sn->rd));
     else if (n < 0)
@@ -264,7 +266,8 @@ static int s_send_end(lt_feed_t *self, void *sock, lt_feed_sub_t *s, lt_feed_sna
     m.signed_at_ms = lt_clock_now_ms();
     m.history_id.data = (uint8_t *)history;
     m.history_id.len = history ? LT_HISTORY_BYTES : 0;
-    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END, &m) != 0)
+    if (lt_wire_send_body(sock, s->rid, s->rid_len, LIENTHONG__ENVELOPE__BODY_SNAPSHOT_END, &m) !=
+        0)
         return zmq_errno() == EAGAIN ? 0 : -1;
     lt_info("feed", "snapshot of %s at seq %llu (%llu records) sent to %s", s->stream->name,
             (unsigned long long)sn->seq, (unsigned long long)sn->index, s->member);
@@ -300,10 +303,11 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
             return 0; /* waits for credit, or until one ends */
         if (!(s->snap = s_start(self, s->stream, 1)))
             return -1;
-        lt_info("feed", "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
-                "log is kept from %llu)", s->member, s->stream->name,
-                (unsigned long long)s->snap->seq, (unsigned long long)s->next,
-                (unsigned long long)s->stream->tail_first);
+        lt_info("feed",
+                "sending %s a snapshot of %s at seq %llu (it asked from seq %llu, the "
+                "log is kept from %llu)",
+                s->member, s->stream->name, (unsigned long long)s->snap->seq,
+                (unsigned long long)s->next, (unsigned long long)s->stream->tail_first);
     }
     lt_feed_snap_t *sn = s->snap;
     int fresh = !sn->unsent;
@@ -319,10 +323,10 @@ int lt_feed_snap_send(lt_feed_t *self, void *sock, lt_feed_sub_t *s)
     /* Signed once when read, from the leaves the read made (s_read); a
      * resend after EAGAIN reuses the signature. */
     uint8_t root[LT_HASH_BYTES];
-    if (fresh && (lt_batch_recs_root(&sn->chunk, root) != 0 ||
-                  lt_snap_chunk_sign_root(self->ctx->keys, s->stream->name, s_history(s->stream),
-                                          sn->index, sn->chunk.n, sn->prev, root, sn->sig,
-                                          sn->hash) != 0))
+    if (fresh &&
+        (lt_batch_recs_root(&sn->chunk, root) != 0 ||
+         lt_snap_chunk_sign_root(self->ctx->keys, s->stream->name, s_history(s->stream), sn->index,
+                                 sn->chunk.n, sn->prev, root, sn->sig, sn->hash) != 0))
         return -1;
     return s_send_chunk(self, sock, s, sn);
 }

@@ -8,14 +8,12 @@
  * transaction. A kill or a lost connection during the transfer leaves the
  * replica as it was; the staging copy is emptied when the next snapshot
  * or the gateway starts, and as soon as a snapshot is abandoned (a failed
- * check, a re-subscribe after the owner went silent). A snapshot behind the cursor on the replica's history is stale
- * (from a subscription replaced since) and discarded; one on another
- * history is a fork (6.9), unless the replica resynchronises. A snapshot that
- * comes while the replica resynchronises (the copy's Subscribe from seq 1
- * is behind the owner's retained log, 6.8) is the owner's whole state on
- * its new history, whatever its seq: its swap replaces the replica,
- * empties the copy and ends the resynchronisation in the same transaction
- * (6.9). */
+ * check, a re-subscribe after the owner went silent). A snapshot behind the cursor on the replica's
+ * history is stale (from a subscription replaced since) and discarded; one on another history is a
+ * fork (6.9), unless the replica resynchronises. A snapshot that comes while the replica
+ * resynchronises (the copy's Subscribe from seq 1 is behind the owner's retained log, 6.8) is the
+ * owner's whole state on its new history, whatever its seq: its swap replaces the replica, empties
+ * the copy and ends the resynchronisation in the same transaction (6.9). */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -159,7 +157,7 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
         lt_valid_utf8(&lienthong__record__descriptor, rec->data, rec->len, where, sizeof where)
             ? NULL
             : lienthong__record__unpack(NULL, rec->len, rec->data);
-    const char *bad = !r                                ? "malformed (or its key is not UTF-8)"
+    const char *bad = !r                                 ? "malformed (or its key is not UTF-8)"
                       : !lt_valid_key(r->key)            ? "without a valid key"
                       : strcmp(r->key, g->last_key) <= 0 ? "out of key order"
                       : r->deleted                       ? "a tombstone"
@@ -189,8 +187,8 @@ static int s_stage_record(lt_store_t *store, struct lt_feed_stage *g,
 
 /* Stages the records of chunk c, whose leaves s_chunk_verify left in the
  * feed's self->leaves (both on the poll loop, one after the other). */
-static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lienthong__SnapshotChunk *c,
-                         char *err, size_t errlen)
+static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g,
+                         const Lienthong__SnapshotChunk *c, char *err, size_t errlen)
 {
     lt_store_t *store = self->ctx->store;
     /* A staged chunk is discarded after a crash anyway: its commit need not
@@ -198,8 +196,8 @@ static int s_stage_chunk(lt_feed_t *self, struct lt_feed_stage *g, const Lientho
     err[0] = 0;
     int rc = lt_store_relaxed(store, 1) == 0 && lt_store_begin(store) == 0 ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < c->n_records; i++)
-        rc = s_stage_record(store, g, &c->records[i], self->leaves + i * LT_HASH_BYTES, err,
-                            errlen);
+        rc =
+            s_stage_record(store, g, &c->records[i], self->leaves + i * LT_HASH_BYTES, err, errlen);
     if (rc == 0)
         rc = lt_store_commit(store);
     if (rc != 0 && !err[0])
@@ -226,13 +224,13 @@ static int s_admit(lt_feed_t *self, const char *owner, const char *stream, const
         return 0;
     if (!code) {
         code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-        snprintf(err, sizeof err, "%.300s: %s of a stream not subscribed from this member",
-                 stream, what);
+        snprintf(err, sizeof err, "%.300s: %s of a stream not subscribed from this member", stream,
+                 what);
         why = err;
     }
-    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.who = owner, .what = what,
-                                                         .target = stream, .code = code,
-                                                         .why = why});
+    (void)lt_reject(
+        self->ctx->reject,
+        &(lt_reject_in_t){.who = owner, .what = what, .target = stream, .code = code, .why = why});
     return -1;
 }
 

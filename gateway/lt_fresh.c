@@ -11,7 +11,7 @@ struct _lt_fresh_run_t {
     int64_t stream;
     uint64_t first;
     size_t n, cap_n;
-    size_t *end; /* end[i]: offset just past record i in buf */
+    size_t *end;                      /* end[i]: offset just past record i in buf */
     uint8_t (*leaves)[LT_HASH_BYTES]; /* leaves[i]: record i's Merkle leaf */
     uint8_t *buf;
     size_t used, cap;

@@ -60,17 +60,17 @@ struct _lt_gateway_t {
     void *local;
     lt_feed_t *feed;
     lt_query_t *query;
-    lt_prefill_t *prefill; /* pre-fills from the replicas (PROTOCOL.md 8.8) */
-    lt_profile_t *profile; /* profile lookups, made through query */
-    lt_offers_t *offers;   /* members whose directory offers are held back */
-    lt_local_t dispatch;   /* hands local messages to their modules */
+    lt_prefill_t *prefill;       /* pre-fills from the replicas (PROTOCOL.md 8.8) */
+    lt_profile_t *profile;       /* profile lookups, made through query */
+    lt_offers_t *offers;         /* members whose directory offers are held back */
+    lt_local_t dispatch;         /* hands local messages to their modules */
     lt_peersock_t peer_dispatch; /* hands peer messages to their modules */
     lt_linkrx_t link_dispatch;   /* hands messages on our links to their modules */
     int sigfd;
     int lockfd; /* holds data_dir/lock (LT_GWCFG_LOCK_NAME) while the gateway lives */
     int stopping;
     int failed;
-    lt_gwstats_codes_t refused;       /* peer messages refused, by error code */
+    lt_gwstats_codes_t refused;        /* peer messages refused, by error code */
     lt_stats_series_t *st_dir_version; /* the directory in use */
     lt_stats_series_t *st_dir_expiry;  /* seconds until it expires */
     lt_publish_obs_t *publish_obs;     /* commit latency and refusals of publish groups */
@@ -106,20 +106,24 @@ static int s_register(lt_gateway_t *self)
     static const lt_stats_def_t refused = {
         .name = "lienthong_peer_refused",
         .help = "Messages from peers refused or dropped, by error code (PROTOCOL.md 4.4)",
-        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
-    static const lt_stats_def_t version = {
-        .name = "lienthong_directory_version",
-        .help = "Version of the signed directory in use",
-        .kind = LT_STATS_GAUGE};
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 1,
+        .labels = {"reason"},
+        .max_series = 20};
+    static const lt_stats_def_t version = {.name = "lienthong_directory_version",
+                                           .help = "Version of the signed directory in use",
+                                           .kind = LT_STATS_GAUGE};
     static const lt_stats_def_t expiry = {
         .name = "lienthong_directory_expires_in",
         .help = "Time until the directory in use expires (negative once expired)",
-        .kind = LT_STATS_GAUGE, .unit = LT_STATS_UNIT_SECONDS};
+        .kind = LT_STATS_GAUGE,
+        .unit = LT_STATS_UNIT_SECONDS};
     lt_stats_t *st = self->shared.stats;
     if (lt_gwstats_codes_init(&self->refused, st, &refused, NULL) != 0 ||
         !(self->st_dir_version = lt_gwstats_series(st, &version, NULL)) ||
         !(self->st_dir_expiry = lt_gwstats_series(st, &expiry, NULL)) ||
-        !(self->publish_obs = lt_publish_obs_new(st)) || lt_gwdir_watch_init(&self->dir_watch, st) != 0)
+        !(self->publish_obs = lt_publish_obs_new(st)) ||
+        lt_gwdir_watch_init(&self->dir_watch, st) != 0)
         return -1;
     return 0;
 }
@@ -299,8 +303,8 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
     lt_dir_pins_t base, trust;
     lt_gwdir_base(&self->cfg, self->learned_path, &base, &self->learned_warned);
     lt_dir_trust(&base, self->shared.dir, &trust);
-    lt_dir_t *d = lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why,
-                              sizeof why);
+    lt_dir_t *d =
+        lt_dir_open(bytes, len, &trust, self->cfg.federation, (int64_t)time(NULL), why, sizeof why);
     uint64_t current = lt_dir_version(self->shared.dir);
     *offered = d ? lt_dir_version(d) : 0;
     if (!d)
@@ -312,8 +316,8 @@ static lt_dir_t *s_adoptable(lt_gateway_t *self, const uint8_t *bytes, size_t le
         snprintf(err, errlen, "would cut this gateway off: %s", why);
     /* Persisted, with the authority key it needs, before it replaces the
      * current directory: a restart keeps it (5.3, 5.5, lt_gwdir_persist). */
-    else if (lt_gwdir_persist(&self->cfg, self->adopted_path, self->learned_path,
-                              self->shared.dir, d, &trust, err, errlen) == 0)
+    else if (lt_gwdir_persist(&self->cfg, self->adopted_path, self->learned_path, self->shared.dir,
+                              d, &trust, err, errlen) == 0)
         return d;
     lt_dir_destroy(&d);
     return NULL;
@@ -689,8 +693,7 @@ static void s_writer_drain(lt_gateway_t *self)
 
 /* A batch checked by lt_linkrx: committed by the writer thread in its turn
  * (lt_applyq), which takes the envelope it reads. */
-static int s_link_queue(void *arg, lt_feed_apply_t *job, Lienthong__Envelope *env,
-                        const void *link)
+static int s_link_queue(void *arg, lt_feed_apply_t *job, Lienthong__Envelope *env, const void *link)
 {
     lt_gateway_t *self = arg;
     /* Cannot fail: LT_FEED_AHEAD batches per link at most, and the link is
@@ -772,8 +775,7 @@ static int s_local_cut_off(void *arg, int ready, char *why, size_t len)
         return 1;
     }
     s_standing_text(self, said, sizeof said);
-    snprintf(why, len,
-             "%s is %s: no requests are made or served until a directory lists it active",
+    snprintf(why, len, "%s is %s: no requests are made or served until a directory lists it active",
              self->cfg.member, said);
     return 1;
 }
@@ -943,9 +945,10 @@ static lt_keys_t *s_promoted(lt_gateway_t *self)
     /* Listed, not merely not refused: keys no directory lists admit no
      * one anywhere (lt_gwcheck_self lets a member not listed pass, 5.4). */
     if (lt_gwcheck_listed(&self->cfg, k, self->shared.dir, err, sizeof err) != 0) {
-        lt_error("keys", "not switching to the keys of %s: %s (directory version %llu); the "
-                 "authority must first list them as the member's next keys", self->cfg.key_file,
-                 err, (unsigned long long)lt_dir_version(self->shared.dir));
+        lt_error("keys",
+                 "not switching to the keys of %s: %s (directory version %llu); the "
+                 "authority must first list them as the member's next keys",
+                 self->cfg.key_file, err, (unsigned long long)lt_dir_version(self->shared.dir));
         goto none;
     }
     return k;
@@ -1487,8 +1490,7 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/store.db", self->cfg.data_dir);
     if (s_private_db(path, err, errlen) != 0 ||
-        !(self->shared.store =
-              lt_store_open_cached(path, self->cfg.store_cache_mb, err, errlen)))
+        !(self->shared.store = lt_store_open_cached(path, self->cfg.store_cache_mb, err, errlen)))
         return -1;
     snprintf(path, sizeof path, "%s/audit.db", self->cfg.data_dir);
     if (s_private_db(path, err, errlen) != 0)
@@ -1530,32 +1532,43 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
         return -1;
     }
     self->filling = self->jobs[0];
-    self->dispatch = (lt_local_t){
-        .ctx = &self->shared, .sock = self->local, .feed = self->feed, .query = self->query,
-        .profile = self->profile, .prefill = self->prefill,
-        .hooks = {.status = s_local_status, .metrics = s_local_metrics,
-                  .cut_off = s_local_cut_off, .arg = self}};
-    self->peer_dispatch = (lt_peersock_t){
-        .ctx = &self->shared, .refused = &self->refused, .feed = self->feed,
-        .query = self->query,
-        .hooks = {.no_data = s_peer_no_data, .offer = s_peer_offer, .arg = self}};
-    self->link_dispatch = (lt_linkrx_t){
-        .ctx = &self->shared, .refused = &self->refused, .feed = self->feed,
-        .query = self->query, .local = self->local,
-        .hooks = {.offer = s_link_offer, .queue = s_link_queue, .arg = self}};
+    self->dispatch = (lt_local_t){.ctx = &self->shared,
+                                  .sock = self->local,
+                                  .feed = self->feed,
+                                  .query = self->query,
+                                  .profile = self->profile,
+                                  .prefill = self->prefill,
+                                  .hooks = {.status = s_local_status,
+                                            .metrics = s_local_metrics,
+                                            .cut_off = s_local_cut_off,
+                                            .arg = self}};
+    self->peer_dispatch =
+        (lt_peersock_t){.ctx = &self->shared,
+                        .refused = &self->refused,
+                        .feed = self->feed,
+                        .query = self->query,
+                        .hooks = {.no_data = s_peer_no_data, .offer = s_peer_offer, .arg = self}};
+    self->link_dispatch =
+        (lt_linkrx_t){.ctx = &self->shared,
+                      .refused = &self->refused,
+                      .feed = self->feed,
+                      .query = self->query,
+                      .local = self->local,
+                      .hooks = {.offer = s_link_offer, .queue = s_link_queue, .arg = self}};
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */
-    if (!(self->shared.ckpt = lt_ckpt_new(lt_store_path(self->shared.store), self->shared.stats, err,
-                                   errlen)))
+    if (!(self->shared.ckpt =
+              lt_ckpt_new(lt_store_path(self->shared.store), self->shared.stats, err, errlen)))
         return -1;
-    lt_store_wal_delegate(self->shared.store, lt_ckpt_nudge, self->shared.ckpt, LT_STORE_WAL_CAP_PAGES);
+    lt_store_wal_delegate(self->shared.store, lt_ckpt_nudge, self->shared.ckpt,
+                          LT_STORE_WAL_CAP_PAGES);
     /* The owner's publish groups and the replicas' batches commit on their
      * own connection and thread, so that lookups never wait for their fsync
      * (docs/ARCHITECTURE.md 6). */
     if (!(self->shared.writer =
-              lt_writer_new(self->zctx, lt_store_path(self->shared.store),
-                            self->cfg.store_cache_mb, lt_ckpt_nudge, self->shared.ckpt, err, errlen)))
+              lt_writer_new(self->zctx, lt_store_path(self->shared.store), self->cfg.store_cache_mb,
+                            lt_ckpt_nudge, self->shared.ckpt, err, errlen)))
         return -1;
     return 0;
 }

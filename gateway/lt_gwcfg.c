@@ -16,11 +16,12 @@ static int s_pins(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
     const config_setting_t *a = config_lookup(c, "authority_keys");
     if (!a)
         return lt_cfgfile_err(config_root_setting(c), cfg->path, err, errlen,
-                     "missing required setting 'authority_keys' (Z85 public keys of the "
-                     "directory authority)");
+                              "missing required setting 'authority_keys' (Z85 public keys of the "
+                              "directory authority)");
     if (!config_setting_is_array(a) || config_setting_length(a) == 0)
-        return lt_cfgfile_err(a, cfg->path, err, errlen, "'authority_keys' must be a non-empty list of "
-                     "strings, e.g. [\"Z85...\"]");
+        return lt_cfgfile_err(a, cfg->path, err, errlen,
+                              "'authority_keys' must be a non-empty list of "
+                              "strings, e.g. [\"Z85...\"]");
     for (int i = 0; i < config_setting_length(a); i++) {
         const config_setting_t *e = config_setting_get_elem(a, (unsigned)i);
         const char *k = config_setting_get_string(e);
@@ -108,13 +109,14 @@ static int s_subs(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
         return 0;
     if (!config_setting_is_list(l))
         return lt_cfgfile_err(l, cfg->path, err, errlen,
-                     "'subscribe' must be a list of groups: ( { stream = \"...\"; } )");
+                              "'subscribe' must be a list of groups: ( { stream = \"...\"; } )");
     for (int i = 0; i < config_setting_length(l); i++) {
         const config_setting_t *g = config_setting_get_elem(l, (unsigned)i);
         const char *st = NULL;
         if (!config_setting_is_group(g) || !config_setting_lookup_string(g, "stream", &st))
-            return lt_cfgfile_err(g, cfg->path, err, errlen, "each subscription needs stream = \"DATASET or "
-                         "VIEW id\";");
+            return lt_cfgfile_err(g, cfg->path, err, errlen,
+                                  "each subscription needs stream = \"DATASET or "
+                                  "VIEW id\";");
         char got[64];
         const config_setting_t *stream = config_setting_get_member(g, "stream");
         lt_cfgfile_shown(stream, got, sizeof got);
@@ -160,7 +162,8 @@ static int s_member(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen
     if (!lt_dir_member_id_ok(cfg->member))
         return lt_cfgfile_err(config_lookup(c, "member"), cfg->path, err, errlen,
                               "'member' must be INSTANCE/CLASS/CODE (upper-case letters, digits, "
-                              "'_' or '-'), e.g. \"VN/GOV/BCA\", got \"%s\"", cfg->member);
+                              "'_' or '-'), e.g. \"VN/GOV/BCA\", got \"%s\"",
+                              cfg->member);
     return 0;
 }
 
@@ -177,11 +180,29 @@ static int s_listen(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen
     return 0;
 }
 
-static const char *const s_known[] = {"member", "federation", "listen", "local_socket", "data_dir",
-                                "key_file", "directory", "authority_keys", "peers", "subscribe",
-                                "max_message", "heartbeat_ms", "batch_max", "credit", "log_level",
-                                "log_format", "retain_records", "retain_days", "audit_retention_days",
-                                "tail_batches", "tail_bytes", "store_cache_mb", NULL};
+static const char *const s_known[] = {"member",
+                                      "federation",
+                                      "listen",
+                                      "local_socket",
+                                      "data_dir",
+                                      "key_file",
+                                      "directory",
+                                      "authority_keys",
+                                      "peers",
+                                      "subscribe",
+                                      "max_message",
+                                      "heartbeat_ms",
+                                      "batch_max",
+                                      "credit",
+                                      "log_level",
+                                      "log_format",
+                                      "retain_records",
+                                      "retain_days",
+                                      "audit_retention_days",
+                                      "tail_batches",
+                                      "tail_bytes",
+                                      "store_cache_mb",
+                                      NULL};
 
 static int s_numbers(const config_t *c, lt_gwcfg_t *cfg, char *err, size_t errlen)
 {
@@ -235,23 +256,26 @@ int lt_gwcfg_load(const char *path, lt_gwcfg_t *cfg, char *err, size_t errlen)
     int rc = -1;
     if (lt_cfgfile_read(&c, path, err, errlen) != 0)
         goto out;
-    if (lt_cfgfile_unknown(&c, cfg->path, s_known, err, errlen) ||
-        s_member(&c, cfg, err, errlen) || s_listen(&c, cfg, err, errlen) ||
+    if (lt_cfgfile_unknown(&c, cfg->path, s_known, err, errlen) || s_member(&c, cfg, err, errlen) ||
+        s_listen(&c, cfg, err, errlen) ||
         lt_cfgfile_string(&c, cfg->path, "local_socket", "run/gateway.sock", 1, cfg->local_socket,
-                 sizeof cfg->local_socket, err, errlen) ||
-        lt_cfgfile_string(&c, cfg->path, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir, err, errlen) ||
-        lt_cfgfile_string(&c, cfg->path, "key_file", NULL, 1, cfg->key_file, sizeof cfg->key_file, err, errlen) ||
-        lt_cfgfile_string(&c, cfg->path, "directory", NULL, 1, cfg->directory_file, sizeof cfg->directory_file,
-                 err, errlen) ||
+                          sizeof cfg->local_socket, err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "data_dir", "data", 1, cfg->data_dir, sizeof cfg->data_dir,
+                          err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "key_file", NULL, 1, cfg->key_file, sizeof cfg->key_file,
+                          err, errlen) ||
+        lt_cfgfile_string(&c, cfg->path, "directory", NULL, 1, cfg->directory_file,
+                          sizeof cfg->directory_file, err, errlen) ||
         s_pins(&c, cfg, err, errlen) || s_peers(&c, cfg, err, errlen) ||
         s_subs(&c, cfg, err, errlen) || s_numbers(&c, cfg, err, errlen) ||
         lt_cfgfile_log(&c, cfg->path, &cfg->log_level, &cfg->log_format, err, errlen))
         goto out;
     char dflt_fed[32] = {0};
     const char *slash = strchr(cfg->member, '/');
-    snprintf(dflt_fed, sizeof dflt_fed, "%.*s", slash ? (int)(slash - cfg->member) : 0, cfg->member);
-    if (lt_cfgfile_string(&c, cfg->path, "federation", dflt_fed[0] ? dflt_fed : NULL, 0, cfg->federation,
-                 sizeof cfg->federation, err, errlen))
+    snprintf(dflt_fed, sizeof dflt_fed, "%.*s", slash ? (int)(slash - cfg->member) : 0,
+             cfg->member);
+    if (lt_cfgfile_string(&c, cfg->path, "federation", dflt_fed[0] ? dflt_fed : NULL, 0,
+                          cfg->federation, sizeof cfg->federation, err, errlen))
         goto out;
     rc = 0;
 out:

@@ -21,35 +21,35 @@
 
 typedef struct {
     char stream[LT_STREAM_ID_MAX]; /* dataset or view id to replicate */
-    int resync_auto; /* resync = "auto": resynchronise by itself after a fork */
+    int resync_auto;               /* resync = "auto": resynchronise by itself after a fork */
 } lt_gwcfg_sub_t;
 
 typedef struct {
-    char path[PATH_MAX];           /* the file this came from */
-    char member[LT_ID_MAX];        /* our member id */
-    char federation[32];           /* INSTANCE part of the member id unless set */
-    char listen[256];              /* CURVE ROUTER endpoint for peers */
-    char local_socket[PATH_MAX];   /* ipc socket path for adapters and apps */
-    char data_dir[PATH_MAX];       /* store, audit log, adopted directory */
-    char key_file[PATH_MAX];       /* member secret keys, mode 0600 */
-    char directory_file[PATH_MAX]; /* signed directory to start from */
-    lt_dir_pins_t pins;                /* pinned authority keys */
+    char path[PATH_MAX];                       /* the file this came from */
+    char member[LT_ID_MAX];                    /* our member id */
+    char federation[32];                       /* INSTANCE part of the member id unless set */
+    char listen[256];                          /* CURVE ROUTER endpoint for peers */
+    char local_socket[PATH_MAX];               /* ipc socket path for adapters and apps */
+    char data_dir[PATH_MAX];                   /* store, audit log, adopted directory */
+    char key_file[PATH_MAX];                   /* member secret keys, mode 0600 */
+    char directory_file[PATH_MAX];             /* signed directory to start from */
+    lt_dir_pins_t pins;                        /* pinned authority keys */
     char peers[LT_GWCFG_MAX_PEERS][LT_ID_MAX]; /* members to greet at start */
     size_t n_peers;
-    lt_gwcfg_sub_t subs[LT_GWCFG_MAX_SUBS];      /* feeds to replicate */
+    lt_gwcfg_sub_t subs[LT_GWCFG_MAX_SUBS]; /* feeds to replicate */
     size_t n_subs;
-    size_t max_message;            /* bytes, ZMQ_MAXMSGSIZE and our own cap */
+    size_t max_message; /* bytes, ZMQ_MAXMSGSIZE and our own cap */
     int heartbeat_ms;
-    int batch_max;                 /* records per signed batch */
-    int credit;                    /* records of credit a consumer grants */
-    long long retain_records;      /* log tail kept per stream, records; 0: all */
-    long long retain_days;         /* log tail kept per stream, days; 0: all */
-    long long tail_batches;        /* owner's in-memory tail of batches; 0: none */
-    long long tail_bytes;          /* its bound in bytes; 0: none */
-    int store_cache_mb;            /* page cache of each store connection, MiB */
-    int audit_retention_days;      /* `audit export` default age; 0: none set */
+    int batch_max;            /* records per signed batch */
+    int credit;               /* records of credit a consumer grants */
+    long long retain_records; /* log tail kept per stream, records; 0: all */
+    long long retain_days;    /* log tail kept per stream, days; 0: all */
+    long long tail_batches;   /* owner's in-memory tail of batches; 0: none */
+    long long tail_bytes;     /* its bound in bytes; 0: none */
+    int store_cache_mb;       /* page cache of each store connection, MiB */
+    int audit_retention_days; /* `audit export` default age; 0: none set */
     lt_log_level_t log_level;
-    lt_log_format_t log_format;    /* text, or json: one object per line */
+    lt_log_format_t log_format; /* text, or json: one object per line */
 } lt_gwcfg_t;
 
 /* Loads and checks a configuration file. Returns 0, or -1 with err set. */

@@ -54,8 +54,8 @@ lt_keys_t *lt_gwcheck_keys(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     return k;
 }
 
-int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir,
-                      char *err, size_t errlen)
+int lt_gwcheck_listed(const lt_gwcfg_t *cfg, const lt_keys_t *keys, const lt_dir_t *dir, char *err,
+                      size_t errlen)
 {
     const Lienthong__Member *me = lt_dir_member(dir, cfg->member);
     if (!me) {
@@ -277,7 +277,8 @@ static void s_check_next_keys(lt_check_t *r, const lt_gwcfg_t *cfg, const lt_dir
                     "holds it: lienthong keys promote --config %s, then reload",
                     path, v, cfg->path);
     else
-        lt_check_warn(r, "next keys", "send the public keys (lienthong pubkey FILE) to the "
+        lt_check_warn(r, "next keys",
+                      "send the public keys (lienthong pubkey FILE) to the "
                       "authority, to be listed as next_transport_key and next_signing_key",
                       "%s is not listed in directory version %llu yet", path, v);
     lt_keys_destroy(&n);

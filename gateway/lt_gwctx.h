@@ -2,12 +2,11 @@
  *
  * One gateway is one member (PROTOCOL.md 2): its configuration, its keys,
  * the current directory, its store and audit log, its links to other
- * members, and the registry of its statistics. The gateway owns each of these objects and keeps them here;
- * peers, feed, query and publish receive a pointer to this struct when they
- * are created and read the fields at the moment of use. So an adopted
- * directory (5.3) is seen by every module at once, and a module that needs
- * a peer asks lt_peers for the link (downwards) instead of calling back
- * into the poll loop.
+ * members, and the registry of its statistics. The gateway owns each of these objects and keeps
+ * them here; peers, feed, query and publish receive a pointer to this struct when they are created
+ * and read the fields at the moment of use. So an adopted directory (5.3) is seen by every module
+ * at once, and a module that needs a peer asks lt_peers for the link (downwards) instead of calling
+ * back into the poll loop.
  *
  * A plain struct, not an opaque object: it owns nothing and does nothing,
  * it only names the shared objects. */
@@ -38,11 +37,11 @@ typedef struct {
     lt_audit_t *audit;     /* the audit log; NULL writes nothing */
     lt_peers_t *peers;     /* links to other members; NULL where no module asks a peer */
     lt_stats_t *stats;     /* statistics: each module registers its own at creation */
-    lt_reject_t *reject;   /* rejected input, reported and rate limited (4.4); NULL: log and answer */
+    lt_reject_t *reject; /* rejected input, reported and rate limited (4.4); NULL: log and answer */
     lt_peererr_t *peer_errors; /* Errors other members send, counted and logged in aggregate;
                                 * NULL: each logged */
-    lt_feed_t *feed;       /* the feeds, which tell the views not served (lt_feed_view_stale);
-                            * NULL in tests: every view is */
+    lt_feed_t *feed;           /* the feeds, which tell the views not served (lt_feed_view_stale);
+                                * NULL in tests: every view is */
 } lt_gwctx_t;
 
 #endif

@@ -56,10 +56,10 @@ void lt_gwdir_base(const lt_gwcfg_t *cfg, const char *learned_path, lt_dir_pins_
                    int *warned);
 
 typedef struct {
-    uint64_t version;         /* the directory last looked at */
-    int warned;               /* 0, or LT_DIR_WARN_DAYS_FAR / _NEAR once warned */
-    int expired;              /* 1 once now >= expires_at */
-    int64_t said_expired_at;  /* unix seconds of the last "expired" error */
+    uint64_t version;              /* the directory last looked at */
+    int warned;                    /* 0, or LT_DIR_WARN_DAYS_FAR / _NEAR once warned */
+    int expired;                   /* 1 once now >= expires_at */
+    int64_t said_expired_at;       /* unix seconds of the last "expired" error */
     lt_stats_series_t *st_expired; /* lienthong_directory_expired: 0 or 1 */
 } lt_gwdir_watch_t;
 

@@ -70,8 +70,7 @@ static void s_number(const char *name, long long was, long long now, int *change
 }
 
 /* A string that only a restart can change: kept as it runs. */
-static void s_fixed(const char *name, const char *was, char *now, size_t len,
-                    lt_gwreload_diff_t *d)
+static void s_fixed(const char *name, const char *was, char *now, size_t len, lt_gwreload_diff_t *d)
 {
     if (strcmp(was, now) == 0)
         return;
@@ -112,8 +111,10 @@ static void s_directory(const lt_gwcfg_t *old, const lt_gwcfg_t *next, lt_gwrelo
     }
     if (old->pins.count != next->pins.count ||
         memcmp(old->pins.keys, next->pins.keys, old->pins.count * sizeof old->pins.keys[0]) != 0) {
-        lt_info("reload", "authority_keys: %zu pinned key(s), was %zu; they check directories "
-                "offered from now on", next->pins.count, old->pins.count);
+        lt_info("reload",
+                "authority_keys: %zu pinned key(s), was %zu; they check directories "
+                "offered from now on",
+                next->pins.count, old->pins.count);
         d->n_changes++;
     }
 }

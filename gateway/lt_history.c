@@ -283,8 +283,8 @@ static void s_report_behind(const s_entry_t *e, const char *old_hex, lt_audit_t 
             "are told to resynchronise",
             e->name, detail);
     if (audit)
-        lt_audit_add(audit, &(lt_audit_entry_t){.event = "history-new", .target = e->name,
-                                                .detail = detail});
+        lt_audit_add(audit, &(lt_audit_entry_t){
+                                .event = "history-new", .target = e->name, .detail = detail});
 }
 
 int lt_history_check(lt_store_t *store, const lt_gwcfg_t *cfg, lt_audit_t *audit, char *err,
@@ -294,7 +294,7 @@ int lt_history_check(lt_store_t *store, const lt_gwcfg_t *cfg, lt_audit_t *audit
     if (s_list(store, cfg, &l, err, errlen) != 0)
         return -1;
     int rc = -1, *renew = calloc(l.n ? l.n : 1, sizeof *renew);
-    char (*old)[LT_HISTORY_HEX] = calloc(l.n ? l.n : 1, sizeof *old);
+    char(*old)[LT_HISTORY_HEX] = calloc(l.n ? l.n : 1, sizeof *old);
     if (!renew || !old) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -328,7 +328,7 @@ int lt_history_rotate(lt_store_t *store, const lt_gwcfg_t *cfg, lt_history_repor
     if (s_list(store, cfg, &l, err, errlen) != 0)
         return -1;
     int rc = -1, *renew = malloc((l.n ? l.n : 1) * sizeof *renew);
-    char (*old)[LT_HISTORY_HEX] = calloc(l.n ? l.n : 1, sizeof *old);
+    char(*old)[LT_HISTORY_HEX] = calloc(l.n ? l.n : 1, sizeof *old);
     if (!renew || !old) {
         snprintf(err, errlen, "out of memory");
         goto out;

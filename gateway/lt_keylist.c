@@ -100,8 +100,7 @@ int lt_keylist_answer(const lt_gwctx_t *ctx, void *sock, const lt_wire_in_t *in,
         goto out;
     }
     if (found && lt_store_keys(ctx->store, st.id, m->after, page.cap, s_take, &page) != 0) {
-        snprintf(why, cap, "%s: cannot read the keys: %s", m->dataset,
-                 lt_store_error(ctx->store));
+        snprintf(why, cap, "%s: cannot read the keys: %s", m->dataset, lt_store_error(ctx->store));
         goto out;
     }
     Lienthong__KeysReply r = LIENTHONG__KEYS_REPLY__INIT;

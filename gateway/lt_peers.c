@@ -55,14 +55,14 @@ typedef struct {
     char *url;             /* the endpoint the socket connects to; NULL when attached */
     int attached;          /* given by lt_peers_attach: never rotated */
     uint8_t server_key[LT_KEY_BYTES]; /* the member's transport key the socket expects */
-    int64_t opened_at;     /* monotonic ms the socket was made */
-    int64_t down_since;    /* monotonic ms since it is not connected, 0 while it is */
-    void *mon;             /* the socket's handshake monitor (lt_sockmon), NULL: none */
-    int linked;            /* its connection is made (s_link_linked), until it ends */
-    int handshake;         /* last handshake failure since it was greeted or made, or 0 */
-    int64_t retry_at;      /* monotonic ms to reopen it after a refused handshake, 0: none */
-    int64_t retry_ms;      /* the back-off before that reopen, 0 once greeted */
-    offered_t offered;     /* the member's offer record while it has no inbound entry */
+    int64_t opened_at;                /* monotonic ms the socket was made */
+    int64_t down_since;               /* monotonic ms since it is not connected, 0 while it is */
+    void *mon;                        /* the socket's handshake monitor (lt_sockmon), NULL: none */
+    int linked;                       /* its connection is made (s_link_linked), until it ends */
+    int handshake;     /* last handshake failure since it was greeted or made, or 0 */
+    int64_t retry_at;  /* monotonic ms to reopen it after a refused handshake, 0: none */
+    int64_t retry_ms;  /* the back-off before that reopen, 0 once greeted */
+    offered_t offered; /* the member's offer record while it has no inbound entry */
 } link_t;
 
 /* The offers made in the current interval to one asker without an
@@ -816,8 +816,8 @@ static int s_peer_list(const lt_peers_t *self, Lienthong__StatusReply *r)
     if (!r->peers)
         return -1;
     for (size_t i = 0; i < cap; i++) {
-        const char *member = i < self->n_links ? self->links[i].member
-                                               : self->inbound[i - self->n_links].member;
+        const char *member =
+            i < self->n_links ? self->links[i].member : self->inbound[i - self->n_links].member;
         int seen = 0;
         for (size_t j = 0; j < r->n_peers && !seen; j++)
             seen = strcmp(r->peers[j]->member, member) == 0;

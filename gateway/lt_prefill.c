@@ -14,7 +14,7 @@
 struct _lt_prefill_t {
     const lt_gwctx_t *ctx;
     lt_feed_t *feed;
-    lt_gwstats_codes_t requests; /* lienthong_prefill_requests{reason} */
+    lt_gwstats_codes_t requests;        /* lienthong_prefill_requests{reason} */
     lt_stats_series_t *found, *missing; /* lienthong_prefill_parts{outcome} */
 };
 
@@ -32,11 +32,17 @@ lt_prefill_t *lt_prefill_new(const lt_gwctx_t *ctx, lt_feed_t *feed)
         .name = "lienthong_prefill_requests",
         .help = "Pre-fill requests from local applications, answered (ERR_NONE) or refused, by "
                 "error code (PROTOCOL.md 8.8)",
-        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"reason"}, .max_series = 20};
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 1,
+        .labels = {"reason"},
+        .max_series = 20};
     static const lt_stats_def_t parts = {
         .name = "lienthong_prefill_parts",
         .help = "Streams read by answered pre-fills, by whether the replica held the key",
-        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"outcome"}, .max_series = 2};
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 1,
+        .labels = {"outcome"},
+        .max_series = 2};
     static const char *const found[] = {"found"}, *const missing[] = {"not_found"};
     lt_prefill_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -64,10 +70,15 @@ static void s_refuse(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
                      Lienthong__ErrorCode code, const char *why)
 {
     lt_gwstats_codes_inc(&self->requests, code);
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = sock, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = "local", .what = "prefill", .target = target,
-                                      .code = code, .request_id = q->request_id, .why = why});
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = sock,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = "local",
+                                                         .what = "prefill",
+                                                         .target = target,
+                                                         .code = code,
+                                                         .request_id = q->request_id,
+                                                         .why = why});
 }
 
 /* Whether this member may read its replica of stream for purpose
@@ -209,8 +220,9 @@ static int s_read(lt_prefill_t *self, const char *key, part_t *p)
         return 0;
     }
     if (rc != 1 || p->rec->deleted || strcmp(p->rec->key, key) != 0) {
-        lt_error("prefill", "%s: the state of key %.64s points at seq %" PRIu64
-                 " which does not hold it", p->info.stream, key, seq);
+        lt_error("prefill",
+                 "%s: the state of key %.64s points at seq %" PRIu64 " which does not hold it",
+                 p->info.stream, key, seq);
         return -1;
     }
     p->part.found = 1;
@@ -276,14 +288,17 @@ static void s_audit(lt_prefill_t *self, const Lienthong__Envelope *env, const pa
     else
         snprintf(detail, sizeof detail, "not found; replica %s at seq %" PRIu64, p->part.state,
                  p->part.replica_seq);
-    lt_audit_add(self->ctx->audit,
-                 &(lt_audit_entry_t){.event = "prefill-read", .peer = "local",
-                                     .target = p->info.stream, .subject = q->key,
-                                     .purpose = q->purpose, .case_ref = q->case_ref,
-                                     .detail = detail,
-                                     .application = env->on_behalf ? env->on_behalf->application
-                                                                   : NULL,
-                                     .officer = env->on_behalf ? env->on_behalf->officer : NULL});
+    lt_audit_add(
+        self->ctx->audit,
+        &(lt_audit_entry_t){.event = "prefill-read",
+                            .peer = "local",
+                            .target = p->info.stream,
+                            .subject = q->key,
+                            .purpose = q->purpose,
+                            .case_ref = q->case_ref,
+                            .detail = detail,
+                            .application = env->on_behalf ? env->on_behalf->application : NULL,
+                            .officer = env->on_behalf ? env->on_behalf->officer : NULL});
 }
 
 /* Reads every part in one read snapshot of the store (lt_store_read_begin):
@@ -344,7 +359,8 @@ static void s_answer(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,
     for (size_t i = 0; i < n; i++)
         lt_stats_inc(parts[i].part.found ? self->found : self->missing);
     lt_gwstats_codes_inc(&self->requests, LIENTHONG__ERROR_CODE__ERR_NONE);
-    (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY, &r);
+    (void)lt_wire_send_body(sock, in->rid, in->rid_len, LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY,
+                            &r);
 }
 
 void lt_prefill_on_local(lt_prefill_t *self, void *sock, const lt_wire_in_t *in,

@@ -19,10 +19,10 @@ typedef struct profile profile_t;
 /* One part: a lookup in flight, or its outcome. */
 typedef struct {
     profile_t *pr;
-    uint64_t lookup_id;        /* the part's lookup while in flight, else 0 */
+    uint64_t lookup_id; /* the part's lookup while in flight, else 0 */
     int ended;
     char *dataset;
-    char *record_type;         /* of the dataset (or the view's dataset) */
+    char *record_type; /* of the dataset (or the view's dataset) */
     Lienthong__ProfileOutcome outcome;
     Lienthong__ErrorCode code;
     Lienthong__SignedAnswer *answer; /* verified by lt_query (7.4), or NULL */
@@ -52,16 +52,19 @@ struct _lt_profile_t {
 static const char *s_outcome_name(Lienthong__ProfileOutcome o)
 {
     static const char *names[N_OUTCOMES] = {"unknown", "released", "withheld", "not_found",
-                                            "timeout", "refused", "error"};
+                                            "timeout", "refused",  "error"};
     return (unsigned)o < N_OUTCOMES ? names[o] : "unknown";
 }
 
 lt_profile_t *lt_profile_new(const lt_gwctx_t *ctx, lt_query_t *query)
 {
-    static const lt_stats_def_t def = {
-        .name = "lienthong_profile_parts",
-        .help = "Caller: parts of profile lookups answered, by outcome",
-        .kind = LT_STATS_COUNTER, .n_labels = 1, .labels = {"outcome"}, .max_series = N_OUTCOMES};
+    static const lt_stats_def_t def = {.name = "lienthong_profile_parts",
+                                       .help =
+                                           "Caller: parts of profile lookups answered, by outcome",
+                                       .kind = LT_STATS_COUNTER,
+                                       .n_labels = 1,
+                                       .labels = {"outcome"},
+                                       .max_series = N_OUTCOMES};
     lt_profile_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -102,7 +105,7 @@ void lt_profile_destroy(lt_profile_t **self_p)
     lt_profile_t *self = *self_p;
     profile_t *pr, *tmp;
     DL_FOREACH_SAFE(self->list, pr, tmp)
-        s_free(self, pr);
+    s_free(self, pr);
     free(self);
     *self_p = NULL;
 }
@@ -299,9 +302,9 @@ static Lienthong__ErrorCode s_keep_request(part_t *p, const Lienthong__LookupReq
 }
 
 /* Starts one part's lookup, or ends the part at once. */
-static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthong__ProfileRequest *q,
-                    const Lienthong__ProfilePart *qp, const Lienthong__OnBehalf *who,
-                    int64_t deadline_ms)
+static void s_start(lt_profile_t *self, profile_t *pr, part_t *p,
+                    const Lienthong__ProfileRequest *q, const Lienthong__ProfilePart *qp,
+                    const Lienthong__OnBehalf *who, int64_t deadline_ms)
 {
     const Lienthong__Policy *policy = NULL;
     Lienthong__ErrorCode code;
@@ -344,12 +347,13 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
         return;
     }
     p->lookup_id = lq.request_id;
-    code = lt_query_lookup_for(self->query, &lq, who, s_on_done, p, why,
-                                                    sizeof why);
+    code = lt_query_lookup_for(self->query, &lq, who, s_on_done, p, why, sizeof why);
     if (code != LIENTHONG__ERROR_CODE__ERR_NONE) {
         p->lookup_id = 0;
-        s_end(p, code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND ? LIENTHONG__PROFILE_OUTCOME__PART_REFUSED
-                                                              : LIENTHONG__PROFILE_OUTCOME__PART_ERROR,
+        s_end(p,
+              code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
+                  ? LIENTHONG__PROFILE_OUTCOME__PART_REFUSED
+                  : LIENTHONG__PROFILE_OUTCOME__PART_ERROR,
               code, why);
     }
 }
@@ -358,18 +362,22 @@ static void s_start(lt_profile_t *self, profile_t *pr, part_t *p, const Lienthon
 static void s_refuse(lt_profile_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
                      Lienthong__ErrorCode code, const char *why)
 {
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = "local", .what = "profile request", .code = code,
-                                      .request_id = id, .why = why});
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = "local",
+                                                         .what = "profile request",
+                                                         .code = code,
+                                                         .request_id = id,
+                                                         .why = why});
 }
 
 static profile_t *s_find(lt_profile_t *self, uint64_t id)
 {
     profile_t *pr;
     DL_FOREACH(self->list, pr)
-        if (pr->id == id)
-            return pr;
+    if (pr->id == id)
+        return pr;
     return NULL;
 }
 
@@ -387,7 +395,8 @@ void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in
                  (unsigned long long)q->request_id);
     } else if (!bad && self->n_list >= LT_PROFILE_MAX_OUTSTANDING) {
         bad = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-        snprintf(why, sizeof why, "%d profiles outstanding; retry later", LT_PROFILE_MAX_OUTSTANDING);
+        snprintf(why, sizeof why, "%d profiles outstanding; retry later",
+                 LT_PROFILE_MAX_OUTSTANDING);
     }
     if (bad) {
         s_refuse(self, local, in, q->request_id, bad, why);
@@ -395,7 +404,8 @@ void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in
     }
     profile_t *pr = calloc(1, sizeof *pr);
     if (!pr) {
-        s_refuse(self, local, in, q->request_id, LIENTHONG__ERROR_CODE__ERR_INTERNAL, "out of memory");
+        s_refuse(self, local, in, q->request_id, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
+                 "out of memory");
         return;
     }
     pr->owner = self;
@@ -420,7 +430,8 @@ void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in
     self->n_list++;
     /* One deadline for every part: each lookup ends by it at the latest,
      * with ERR_TIMEOUT from lt_query's tick, and the reply goes then. */
-    int64_t deadline = lt_clock_now_ms() + (q->deadline_ms ? q->deadline_ms : LT_PROFILE_DEFAULT_MS);
+    int64_t deadline =
+        lt_clock_now_ms() + (q->deadline_ms ? q->deadline_ms : LT_PROFILE_DEFAULT_MS);
     lt_debug("profile", "profile %llu: %zu part(s)", (unsigned long long)pr->id, pr->n_parts);
     /* The last part to end sends the reply and frees pr: count first. */
     size_t n = pr->n_parts;

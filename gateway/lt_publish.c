@@ -465,8 +465,7 @@ static Lienthong__Refusal *s_refusal(const Lienthong__Change *c, const lt_rules_
  * refused[i] set. Returns -1 when out of memory or the rules do not
  * compile (the directory was checked when opened: a bug), 0 otherwise. */
 static int s_apply_rules(group_t *g, const Lienthong__Dataset *ds, const Lienthong__Publish *p,
-                         ProtobufCMessage **msgs, unsigned char *refused,
-                         lt_publish_result_t *res)
+                         ProtobufCMessage **msgs, unsigned char *refused, lt_publish_result_t *res)
 {
     char err[256];
     lt_rules_t *rules = lt_rules_new(ds, err, sizeof err);
@@ -594,7 +593,8 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     /* A refusal is reported again when its Publish is resent after a lost
      * ack: the adapter keeps it in its rejects table either way. */
     slot_t *slot = s_slot(g, ds->id);
-    int rc = slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
+    int rc =
+        slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
     res->known_cursor = slot ? slot->st.source_cursor : 0;
     res->first_seq = res->last_seq = 0;
     for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
@@ -873,7 +873,9 @@ lt_publish_obs_t *lt_publish_obs_new(lt_stats_t *stats)
     static const lt_stats_def_t def = {
         .name = REFUSALS_FAMILY,
         .help = "Published changes refused by a rule of their dataset (PROTOCOL.md 5.7)",
-        .kind = LT_STATS_COUNTER, .n_labels = 2, .labels = {"dataset", "rule"},
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 2,
+        .labels = {"dataset", "rule"},
         .max_series = REFUSAL_SERIES};
     lt_publish_obs_t *self = calloc(1, sizeof *self);
     if (!self || !(self->latency = lt_gwstats_commit(stats, "publish")) ||
@@ -939,11 +941,11 @@ static void s_observe_refusals(lt_publish_obs_t *obs, const char *dataset,
             const char *labels[2] = {dataset, f->rules[j]};
             lt_stats_inc(lt_stats_series(obs->refusals, labels));
             char detail[LT_REFUSE_DETAIL_MAX];
-            snprintf(detail, sizeof detail, "key=%.40s cursor=%.24s (%s)", f->key,
-                     f->source_cursor, j < f->n_reasons ? f->reasons[j] : "");
-            lt_refuse_note(obs->log, &(lt_refuse_event_t){.source = dataset,
-                                                          .reason = f->rules[j],
-                                                          .detail = detail});
+            snprintf(detail, sizeof detail, "key=%.40s cursor=%.24s (%s)", f->key, f->source_cursor,
+                     j < f->n_reasons ? f->reasons[j] : "");
+            lt_refuse_note(
+                obs->log,
+                &(lt_refuse_event_t){.source = dataset, .reason = f->rules[j], .detail = detail});
         }
     }
 }

@@ -30,8 +30,8 @@ typedef void (*lt_publish_advanced_fn)(void *arg, const char *stream, uint64_t l
 typedef struct {
     Lienthong__ErrorCode code; /* ERR_NONE when acknowledged */
     char err[256];
-    uint64_t first_seq, last_seq; /* dataset seqs assigned; 0,0 when all were known */
-    uint64_t source_cursor;       /* last durable source cursor of the dataset */
+    uint64_t first_seq, last_seq;  /* dataset seqs assigned; 0,0 when all were known */
+    uint64_t source_cursor;        /* last durable source cursor of the dataset */
     Lienthong__Refusal **refusals; /* changes the rules refused (malloc'd), or NULL */
     size_t n_refusals;
     uint64_t known_cursor; /* the dataset's durable source cursor before this Publish */

@@ -29,7 +29,7 @@
 
 #define SIGN_BATCH LT_ANSWERS_MAX
 /* Requests are remembered as long as their deadline may be ahead. */
-#define DEDUP_MS LT_QUERY_MAX_AHEAD_MS
+#define DEDUP_MS   LT_QUERY_MAX_AHEAD_MS
 #define ATTEMPT_MS 1000
 /* One record and its payload decoded: a block holds them. */
 #define QUERY_ARENA_BLOCK (16u << 10)
@@ -37,8 +37,8 @@
  * lookup's fields or one key's claim fields, each a field name of at most
  * LT_QUERY_MAX_FIELD_NAME bytes (lt_valid, PROTOCOL.md 7.5, 7.6), joined by
  * commas. On the stack: the whole list is audited without an allocation. */
-#define AUDIT_FIELDS_MAX \
-    ((LT_QUERY_MAX_FIELDS > LT_QUERY_MAX_CLAIMS ? LT_QUERY_MAX_FIELDS : LT_QUERY_MAX_CLAIMS) * \
+#define AUDIT_FIELDS_MAX                                                                           \
+    ((LT_QUERY_MAX_FIELDS > LT_QUERY_MAX_CLAIMS ? LT_QUERY_MAX_FIELDS : LT_QUERY_MAX_CLAIMS) *     \
      (LT_QUERY_MAX_FIELD_NAME + 1))
 /* Room for a verify entry's detail: the code's name, then each claim's
  * result, " not-allowed" at the longest. */
@@ -57,8 +57,8 @@ _Static_assert((1u << KEPT_PATH) >= SIGN_BATCH, "a stored answer's Merkle path i
 typedef struct caller_s {
     char member[LT_ID_MAX];
     size_t entries, bytes;
-    size_t refused;          /* entries that hold a refusal (ERR_FORBIDDEN, ...) */
-    struct dedup_s *oldest;  /* its entries, oldest first (utlist, cprev/cnext) */
+    size_t refused;         /* entries that hold a refusal (ERR_FORBIDDEN, ...) */
+    struct dedup_s *oldest; /* its entries, oldest first (utlist, cprev/cnext) */
     UT_hash_handle hh;
 } caller_t;
 
@@ -70,29 +70,30 @@ typedef struct {
 
 typedef struct dedup_s {
     dedup_key_t key;
-    uint8_t hash[LT_HASH_BYTES]; /* of the request's bytes: a local id reused for others is refused */
-    int64_t at;            /* monotonic ms when first seen */
-    int64_t started_us;    /* monotonic us when first seen, for the latency */
-    int complete;          /* all answers signed and stored */
-    zmq_msg_t *frames;     /* stored SignedAnswer envelopes */
+    uint8_t
+        hash[LT_HASH_BYTES]; /* of the request's bytes: a local id reused for others is refused */
+    int64_t at;              /* monotonic ms when first seen */
+    int64_t started_us;      /* monotonic us when first seen, for the latency */
+    int complete;            /* all answers signed and stored */
+    zmq_msg_t *frames;       /* stored SignedAnswer envelopes */
     size_t n_frames;
-    caller_t *caller;            /* whose budget it counts against */
-    size_t bytes;                /* counted against it and the total */
-    int refused;                 /* holds a refusal */
+    caller_t *caller;              /* whose budget it counts against */
+    size_t bytes;                  /* counted against it and the total */
+    int refused;                   /* holds a refusal */
     struct dedup_s *prev, *next;   /* in the order first seen (utlist) */
     struct dedup_s *cprev, *cnext; /* the same among its caller's */
 } dedup_t;
 
 /* Owner: an answer awaiting the batch signature. */
 typedef struct {
-    void *sock;            /* where the answer goes: the peer ROUTER, or the local one */
+    void *sock;              /* where the answer goes: the peer ROUTER, or the local one */
     const char *record_type; /* answer context for a local client that asked (8.4), or NULL */
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
     dedup_t *entry;
     int is_verify;
-    int last;              /* the request's final answer */
-    int64_t started_us;    /* monotonic us when the request arrived */
+    int last;           /* the request's final answer */
+    int64_t started_us; /* monotonic us when the request arrived */
     uint8_t *bytes;
     size_t len;
 } pending_t;
@@ -103,34 +104,35 @@ typedef struct {
     uint8_t rid[LT_RID_MAX]; /* the application's routing id */
     size_t rid_len;
     char owner[LT_ID_MAX];
-    zmq_msg_t frame;       /* exact bytes to (re)send */
+    zmq_msg_t frame; /* exact bytes to (re)send */
     uint8_t hash[LT_HASH_BYTES];
     uint8_t who[LT_HASH_BYTES]; /* the hash and on_behalf: what a retry must match (8.3) */
     int is_verify;
     size_t n_keys;
     char **keys;
-    uint8_t *seen;         /* verify: answered indexes */
+    uint8_t *seen; /* verify: answered indexes */
     size_t n_seen;
-    int64_t deadline;      /* monotonic ms */
+    int64_t deadline; /* monotonic ms */
     int64_t next_at;
     int64_t attempt_ms;
     int attempts;
-    char *record_type;     /* the application asked for answer context (8.4) */
-    int64_t started_us;    /* monotonic us when the application asked */
-    char *owner_said;      /* the owner's last transient Error, for the timeout's message */
-    int sent;              /* handed to the link once at least: the owner may answer its id */
-    int linked;            /* its owner's link was connected since it was accepted (7.4) */
-    size_t cost;           /* its share of self->out_bytes (s_out_cost) */
-    lt_query_done_fn done; /* made by another module (lt_query_lookup_for): its outcome goes there */
+    char *record_type;  /* the application asked for answer context (8.4) */
+    int64_t started_us; /* monotonic us when the application asked */
+    char *owner_said;   /* the owner's last transient Error, for the timeout's message */
+    int sent;           /* handed to the link once at least: the owner may answer its id */
+    int linked;         /* its owner's link was connected since it was accepted (7.4) */
+    size_t cost;        /* its share of self->out_bytes (s_out_cost) */
+    lt_query_done_fn
+        done; /* made by another module (lt_query_lookup_for): its outcome goes there */
     void *done_arg;
     UT_hash_handle hh;
 } outstanding_t;
 
 /* The statistics of one operation (lookup or verify), both sides. */
 typedef struct {
-    lt_stats_series_t *executed, *replayed, *latency;          /* owner */
+    lt_stats_series_t *executed, *replayed, *latency;                        /* owner */
     lt_stats_series_t *made, *answered, *timeouts, *unreachable, *caller_us; /* caller */
-    lt_gwstats_codes_t refused;                                /* owner, by error code */
+    lt_gwstats_codes_t refused; /* owner, by error code */
 } op_stats_t;
 
 enum { OP_LOOKUP, OP_VERIFY, N_OPS };
@@ -222,8 +224,12 @@ static const char *s_claim_fields(Lienthong__Claim *const *claims, size_t n, cha
 static lt_stats_series_t *s_series(lt_stats_t *stats, const char *name, const char *help,
                                    lt_stats_kind_t kind, const char *op, const char *outcome)
 {
-    lt_stats_def_t def = {.name = name, .help = help, .kind = kind, .n_labels = outcome ? 2 : 1,
-                          .labels = {"op", "outcome"}, .max_series = 8,
+    lt_stats_def_t def = {.name = name,
+                          .help = help,
+                          .kind = kind,
+                          .n_labels = outcome ? 2 : 1,
+                          .labels = {"op", "outcome"},
+                          .max_series = 8,
                           .unit = kind == LT_STATS_HISTOGRAM ? LT_STATS_UNIT_SECONDS
                                                              : LT_STATS_UNIT_NONE};
     return lt_gwstats_series(stats, &def, (const char *const[]){op, outcome});
@@ -234,7 +240,10 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
     static const lt_stats_def_t refused = {
         .name = "lienthong_query_refused",
         .help = "Lookup and verify requests from peers refused, by error code",
-        .kind = LT_STATS_COUNTER, .n_labels = 2, .labels = {"op", "reason"}, .max_series = 40};
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 2,
+        .labels = {"op", "reason"},
+        .max_series = 40};
     const char *served = "Lookup and verify requests from peers executed, or replayed from the "
                          "dedup store";
     o->executed = s_series(st, "lienthong_query_served", served, LT_STATS_COUNTER, op, "executed");
@@ -242,10 +251,14 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
     o->latency = s_series(st, "lienthong_query_latency",
                           "Owner: time from a request's arrival to its signed answer sent",
                           LT_STATS_HISTOGRAM, op, NULL);
-    o->made = s_series(st, "lienthong_query_made", "Caller: requests from local applications "
-                       "forwarded to their owner", LT_STATS_COUNTER, op, NULL);
-    o->answered = s_series(st, "lienthong_query_answered", "Caller: requests whose verified "
-                           "answers were handed to the application", LT_STATS_COUNTER, op, NULL);
+    o->made = s_series(st, "lienthong_query_made",
+                       "Caller: requests from local applications "
+                       "forwarded to their owner",
+                       LT_STATS_COUNTER, op, NULL);
+    o->answered = s_series(st, "lienthong_query_answered",
+                           "Caller: requests whose verified "
+                           "answers were handed to the application",
+                           LT_STATS_COUNTER, op, NULL);
     o->timeouts = s_series(st, "lienthong_query_timeouts",
                            "Caller: requests ended with ERR_TIMEOUT at their deadline, here or at "
                            "the owner",
@@ -254,8 +267,10 @@ static int s_op_stats(lt_stats_t *st, op_stats_t *o, const char *op)
                               "Caller: requests from local applications ended with ERR_UNAVAILABLE "
                               "at their deadline, the owner's gateway not connected",
                               LT_STATS_COUNTER, op, NULL);
-    o->caller_us = s_series(st, "lienthong_query_caller_latency", "Caller: time from a local "
-                            "request to its last answer delivered", LT_STATS_HISTOGRAM, op, NULL);
+    o->caller_us = s_series(st, "lienthong_query_caller_latency",
+                            "Caller: time from a local "
+                            "request to its last answer delivered",
+                            LT_STATS_HISTOGRAM, op, NULL);
     int ok = o->executed && o->replayed && o->latency && o->made && o->answered && o->timeouts &&
              o->unreachable && o->caller_us;
     return ok ? lt_gwstats_codes_init(&o->refused, st, &refused, op) : -1;
@@ -445,8 +460,10 @@ static void s_out_free(lt_query_t *self, outstanding_t *o)
     /* who, not hash: the same bytes under another on_behalf stay refused
      * once the request has ended too (8.3). */
     if (o->sent && self->recent && lt_recent_add(self->recent, o->id, o->who, o->done != NULL) != 0)
-        lt_warn("query", "out of memory: request_id %llu is not remembered; a reuse of it with "
-                "other bytes will end in ERR_TIMEOUT", (unsigned long long)o->id);
+        lt_warn("query",
+                "out of memory: request_id %llu is not remembered; a reuse of it with "
+                "other bytes will end in ERR_TIMEOUT",
+                (unsigned long long)o->id);
     HASH_DEL(self->out, o);
     self->out_bytes -= o->cost;
     zmq_msg_close(&o->frame);
@@ -472,7 +489,7 @@ void lt_query_destroy(lt_query_t **self_p)
     lt_recent_destroy(&self->recent); /* first: the requests ended here need no memory */
     outstanding_t *o, *ot;
     HASH_ITER(hh, self->out, o, ot)
-        s_out_free(self, o);
+    s_out_free(self, o);
     lt_arena_destroy(&self->arena);
     if (self->refusals)
         lt_refuse_flush(self->refusals); /* the counts not yet reported */
@@ -499,17 +516,17 @@ static const Lienthong__Dataset *s_target(const lt_dir_t *dir, const char *targe
 typedef struct {
     uint64_t id;
     uint8_t hash[LT_HASH_BYTES];
-    const char *caller;           /* member id, or LT_QUERY_OWN for this member's own clients */
-    const char *record_type;      /* answer context a local client asked for, or NULL */
+    const char *caller;             /* member id, or LT_QUERY_OWN for this member's own clients */
+    const char *record_type;        /* answer context a local client asked for, or NULL */
     const Lienthong__OnBehalf *who; /* own clients: application and officer (8.5), or NULL */
     const Lienthong__Dataset *ds;
     const Lienthong__View *view;
     const Lienthong__Policy *policy;
     Lienthong__ErrorCode refusal; /* ERR_NONE when the request may run */
     const char *target, *purpose, *case_ref;
-    int64_t stream;               /* store id of the dataset, -1 when nothing was published */
-    int64_t view_stream;          /* store id of the view's own stream, -1 when it has none */
-    int stale;                    /* the view's rebuild has not succeeded (lt_feed_view_stale) */
+    int64_t stream;      /* store id of the dataset, -1 when nothing was published */
+    int64_t view_stream; /* store id of the view's own stream, -1 when it has none */
+    int stale;           /* the view's rebuild has not succeeded (lt_feed_view_stale) */
     int store_failed;
 } req_t;
 
@@ -581,8 +598,8 @@ static ProtobufCMessage *s_current_at(lt_query_t *self, const req_t *r, const ch
  * failure: *failed tells the last apart). The seq goes out only with the
  * record: a view's member must not learn from it that a key outside its
  * view, or deleted, exists (PROTOCOL.md 7.5). */
-static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char *key,
-                                   uint64_t *seq, int *failed)
+static ProtobufCMessage *s_current(lt_query_t *self, const req_t *r, const char *key, uint64_t *seq,
+                                   int *failed)
 {
     uint64_t at = 0;
     ProtobufCMessage *msg = s_current_at(self, r, key, &at, failed);
@@ -651,20 +668,20 @@ static int s_queue(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t
     return 0;
 }
 
-
 static void s_audit(lt_query_t *self, const req_t *r, const char *event, const char *subject,
                     const char *fields, const char *detail)
 {
-    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = event,
-                                                       .peer = r->caller,
-                                                       .target = r->target,
-                                                       .subject = subject,
-                                                       .fields = fields,
-                                                       .purpose = r->purpose,
-                                                       .case_ref = r->case_ref,
-                                                       .detail = detail,
-                                                       .application = r->who ? r->who->application : NULL,
-                                                       .officer = r->who ? r->who->officer : NULL});
+    lt_audit_add(self->ctx->audit,
+                 &(lt_audit_entry_t){.event = event,
+                                     .peer = r->caller,
+                                     .target = r->target,
+                                     .subject = subject,
+                                     .fields = fields,
+                                     .purpose = r->purpose,
+                                     .case_ref = r->case_ref,
+                                     .detail = detail,
+                                     .application = r->who ? r->who->application : NULL,
+                                     .officer = r->who ? r->who->officer : NULL});
 }
 
 /* The store id of stream name, or -1 when it has none (*failed set on a
@@ -740,7 +757,8 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     char *released[LT_QUERY_MAX_FIELDS];
     Lienthong__Withheld wh[LT_QUERY_MAX_FIELDS], *whp[LT_QUERY_MAX_FIELDS];
     if (!a.code && !(msg = s_current(self, r, q->key, &a.record_seq, &failed)))
-        a.code = failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+        a.code =
+            failed ? LIENTHONG__ERROR_CODE__ERR_INTERNAL : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
     if (failed)
         goto out; /* a store failure is not an answer: the caller retries */
     size_t n_ask = msg ? (q->n_fields ? q->n_fields : t->n_fields) : 0;
@@ -765,9 +783,13 @@ static int s_lookup(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_
     rc = s_queue(self, peer, in, d, 0, 1, r->record_type, &a.base);
     char fields[AUDIT_FIELDS_MAX];
     if (rc == 0)
-        s_audit(self, r, a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN || a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
-                         ? "refused" : "lookup",
-            q->key, s_join(released, a.n_released, fields, sizeof fields), lt_wire_error_name(a.code));
+        s_audit(self, r,
+                a.code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN ||
+                        a.code == LIENTHONG__ERROR_CODE__ERR_PURPOSE
+                    ? "refused"
+                    : "lookup",
+                q->key, s_join(released, a.n_released, fields, sizeof fields),
+                lt_wire_error_name(a.code));
 out:
     free(a.payload.data);
     s_done_with(self);
@@ -1148,8 +1170,10 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
         return NULL;
     }
     if (d) {
-        snprintf(reused, sizeof reused, "request_id %llu was sent in the last 10 minutes with "
-                 "other bytes; a new request needs a new id", (unsigned long long)id);
+        snprintf(reused, sizeof reused,
+                 "request_id %llu was sent in the last 10 minutes with "
+                 "other bytes; a new request needs a new id",
+                 (unsigned long long)id);
         why = reused;
         d = NULL;
     }
@@ -1186,10 +1210,14 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     if (!d) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         lt_gwstats_codes_inc(&os->refused, code);
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
-                                          .who = caller, .what = "request", .code = code,
-                                          .request_id = id, .why = why ? why : "out of memory"});
+        (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = peer,
+                                                             .rid = in->rid,
+                                                             .rid_len = in->rid_len,
+                                                             .who = caller,
+                                                             .what = "request",
+                                                             .code = code,
+                                                             .request_id = id,
+                                                             .why = why ? why : "out of memory"});
         return NULL;
     }
     d->at = lt_clock_mono_ms();
@@ -1278,8 +1306,10 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     const Lienthong__VerifyRequest *vq = env->verify_request;
     /* on_behalf is local only: a peer's is ignored (8.5). */
     int own = strcmp(caller, LT_QUERY_OWN) == 0;
-    req_t r = {.id = is_verify ? vq->request_id : lq->request_id, .caller = caller,
-               .record_type = record_type, .who = own ? env->on_behalf : NULL,
+    req_t r = {.id = is_verify ? vq->request_id : lq->request_id,
+               .caller = caller,
+               .record_type = record_type,
+               .who = own ? env->on_behalf : NULL,
                .target = is_verify ? vq->dataset : lq->dataset,
                .purpose = is_verify ? vq->purpose : lq->purpose,
                .case_ref = is_verify ? vq->case_ref : lq->case_ref};
@@ -1288,26 +1318,30 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     op_stats_t *os = &self->ops[is_verify ? OP_VERIFY : OP_LOOKUP];
     s_dedup_expire(self);
     char why[256];
-    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
-                                         : lt_valid_lookup(lq, why, sizeof why);
+    Lienthong__ErrorCode bad =
+        is_verify ? lt_valid_verify(vq, why, sizeof why) : lt_valid_lookup(lq, why, sizeof why);
     if (bad) {
         lt_gwstats_codes_inc(&os->refused, bad);
         (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = peer, .rid = in->rid, .rid_len = in->rid_len,
+                        &(lt_reject_in_t){.sock = peer,
+                                          .rid = in->rid,
+                                          .rid_len = in->rid_len,
                                           .who = caller,
                                           .what = is_verify ? "verify" : "lookup",
-                                          .target = r.target, .code = bad, .request_id = r.id,
+                                          .target = r.target,
+                                          .code = bad,
+                                          .request_id = r.id,
                                           .why = why});
         return;
     }
-    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
-                           &body, &body_len) != 0)
+    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
+                           zmq_msg_size((zmq_msg_t *)&in->body), &body, &body_len) != 0)
         return; /* lt_wire_decode already checked this; never happens */
     if (s_audit_down(self, os, peer, in, r.id))
         return;
     lt_crypto_hash(body, body_len, r.hash);
     uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
-    if (own) /* a peer's is its hash alone: no second hash per request */
+    if (own)                    /* a peer's is its hash alone: no second hash per request */
         s_local_who(r.hash, r.who, who);
     dedup_t *d =
         s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms,
@@ -1317,7 +1351,8 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
     if (lt_store_read_begin(self->ctx->store) != 0)
         lt_warn("query", "no read snapshot: %s", lt_store_error(self->ctx->store));
-    s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset, is_verify ? vq->purpose : lq->purpose,
+    s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset,
+                is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
     if (r.stale) { /* logged and audited by the feed when it became stale */
         s_forget(self, d, 0, GONE_NOT);
@@ -1344,12 +1379,14 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     if (rc == 0 && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
         lt_stats_inc(os->executed);
     else
-        lt_gwstats_codes_inc(&os->refused, rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+        lt_gwstats_codes_inc(&os->refused,
+                             rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
     if (rc != 0) {
         /* Nothing was answered: forget it, so that a retry runs again. */
         s_forget(self, d, 0, GONE_NOT);
         (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                                 r.id, "the owner could not read its store or ran out of memory; "
+                                 r.id,
+                                 "the owner could not read its store or ran out of memory; "
                                  "retry");
     }
 }
@@ -1395,15 +1432,15 @@ static int s_context_frame(const zmq_msg_t *frame, const char *record_type, zmq_
 {
     Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;
     ctx.record_type = (char *)record_type;
-    return lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame),
-                           &ctx, out);
+    return lt_wire_reframe(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame), &ctx,
+                           out);
 }
 
 /* Sends one signed answer and keeps a copy for retries. 0, or -1 when the
  * answer could be neither built nor kept (out of memory): its request must
  * then be forgotten, or every retry would replay it without this answer. */
-static int s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig,
-                         const uint8_t *tree, size_t n, size_t index)
+static int s_send_answer(lt_query_t *self, pending_t *p, const uint8_t *sig, const uint8_t *tree,
+                         size_t n, size_t index)
 {
     uint8_t path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
     ProtobufCBinaryData proof[LT_MERKLE_MAX_PATH];
@@ -1469,8 +1506,9 @@ static int s_audit_durable(lt_query_t *self)
         lt_audit_refused(self->ctx->audit);
         lt_gwstats_codes_inc(&self->ops[p->is_verify ? OP_VERIFY : OP_LOOKUP].refused,
                              LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
-        (void)lt_wire_send_error(p->sock, p->rid, p->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
-                                 d->key.id, "%s; retry later", why);
+        (void)lt_wire_send_error(p->sock, p->rid, p->rid_len,
+                                 LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE, d->key.id,
+                                 "%s; retry later", why);
         s_forget(self, d, i, GONE_REFUSED);
     }
     self->n_pending = 0;
@@ -1486,7 +1524,8 @@ void lt_query_flush(lt_query_t *self)
     uint8_t leaves[SIGN_BATCH * LT_HASH_BYTES], tree[2 * SIGN_BATCH * LT_HASH_BYTES];
     uint8_t sig[LT_SIG_BYTES];
     for (size_t i = 0; i < n; i++)
-        lt_crypto_merkle_leaf(self->pending[i].bytes, self->pending[i].len, leaves + i * LT_HASH_BYTES);
+        lt_crypto_merkle_leaf(self->pending[i].bytes, self->pending[i].len,
+                              leaves + i * LT_HASH_BYTES);
     int ok = lt_crypto_merkle_tree(leaves, n, tree) == 0 &&
              lt_keys_sign(self->ctx->keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
                           LT_HASH_BYTES, sig) == 0;
@@ -1501,8 +1540,10 @@ void lt_query_flush(lt_query_t *self)
         free(p->bytes);
     }
     if (ok && unsent)
-        lt_error("query", "out of memory: %zu answers not sent; their requests will run again "
-                 "on retry", unsent);
+        lt_error("query",
+                 "out of memory: %zu answers not sent; their requests will run again "
+                 "on retry",
+                 unsent);
     for (size_t i = 0; i < n; i++) {
         dedup_t *d = self->pending[i].entry;
         if (!d)
@@ -1522,8 +1563,8 @@ void lt_query_flush(lt_query_t *self)
 
 /* ---- caller ------------------------------------------------------------------------ */
 
-static void s_local_error(void *local, const uint8_t *rid, size_t rid_len, Lienthong__ErrorCode code,
-                          uint64_t id, const char *why)
+static void s_local_error(void *local, const uint8_t *rid, size_t rid_len,
+                          Lienthong__ErrorCode code, uint64_t id, const char *why)
 {
     (void)lt_wire_send_error(local, rid, rid_len, code, id, "%s", why);
 }
@@ -1567,8 +1608,10 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
     /* The table's own bound: the HTTP API bounds each application, but
      * applications on the local socket are bounded by nothing else. */
     if (!why && HASH_COUNT(self->out) >= LT_QUERY_MAX_OUTSTANDING) {
-        snprintf(buf, len, "%d lookups and verifies are outstanding at this gateway, as many as "
-                 "it allows; retry later", LT_QUERY_MAX_OUTSTANDING);
+        snprintf(buf, len,
+                 "%d lookups and verifies are outstanding at this gateway, as many as "
+                 "it allows; retry later",
+                 LT_QUERY_MAX_OUTSTANDING);
         why = buf;
     }
     /* And its bytes: a verify keeps up to 1024 keys besides its frame. */
@@ -1579,7 +1622,7 @@ static const char *s_out_check(lt_query_t *self, uint64_t id, const char *datase
                  self->out_bytes, cost, LT_QUERY_MAX_OUTSTANDING_BYTES);
         why = buf;
     }
-    *code = !ds ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
+    *code = !ds        ? LIENTHONG__ERROR_CODE__ERR_NOT_FOUND
             : !id || o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED
                        : LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
     *ds_out = ds;
@@ -1613,7 +1656,9 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
     /* deadline_ms is any 64-bit value an application sent: no subtraction
      * that could overflow. */
     int64_t left = timeout_ms ? (int64_t)timeout_ms : deadline_ms > wall ? deadline_ms - wall : 0;
-    o->deadline = now + (left < 0 ? 0 : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS : left);
+    o->deadline = now + (left < 0                       ? 0
+                         : left > LT_QUERY_MAX_AHEAD_MS ? LT_QUERY_MAX_AHEAD_MS
+                                                        : left);
     o->attempt_ms = ATTEMPT_MS;
     o->next_at = now; /* sent on the spot, or by the next tick */
     o->started_us = lt_clock_mono_us();
@@ -1649,11 +1694,15 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
         !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms, timeout_ms, cost)))
         why = "out of memory";
     if (why) {
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
-                                          .who = "local", .what = "local request",
-                                          .target = dataset, .code = code, .request_id = id,
-                                          .why = why});
+        (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
+                                                             .rid = in->rid,
+                                                             .rid_len = in->rid_len,
+                                                             .who = "local",
+                                                             .what = "local request",
+                                                             .target = dataset,
+                                                             .code = code,
+                                                             .request_id = id,
+                                                             .why = why});
         return NULL;
     }
     memcpy(o->rid, in->rid, in->rid_len);
@@ -1671,10 +1720,15 @@ static void s_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint
     snprintf(why, sizeof why, "request_id %llu %s; a new request needs a new id",
              (unsigned long long)id, when);
     (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
-                                      .who = "local", .what = "local request", .target = dataset,
+                    &(lt_reject_in_t){.sock = local,
+                                      .rid = in->rid,
+                                      .rid_len = in->rid_len,
+                                      .who = "local",
+                                      .what = "local request",
+                                      .target = dataset,
                                       .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                                      .request_id = id, .why = why});
+                                      .request_id = id,
+                                      .why = why});
 }
 
 /* An application's request whose id is outstanding (PROTOCOL.md 8.3): with
@@ -1765,13 +1819,16 @@ static void s_audit_lookup_made(lt_query_t *self, const outstanding_t *o,
                                 const Lienthong__LookupRequest *q, const Lienthong__OnBehalf *who)
 {
     char fields[AUDIT_FIELDS_MAX];
-    lt_audit_add(self->ctx->audit,
-                 &(lt_audit_entry_t){.event = "lookup-made", .peer = o->owner, .target = q->dataset,
-                                     .subject = q->key,
-                                     .fields = s_join(q->fields, q->n_fields, fields, sizeof fields),
-                                     .purpose = q->purpose, .case_ref = q->case_ref,
-                                     .application = who ? who->application : NULL,
-                                     .officer = who ? who->officer : NULL});
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "lookup-made",
+                                                       .peer = o->owner,
+                                                       .target = q->dataset,
+                                                       .subject = q->key,
+                                                       .fields = s_join(q->fields, q->n_fields,
+                                                                        fields, sizeof fields),
+                                                       .purpose = q->purpose,
+                                                       .case_ref = q->case_ref,
+                                                       .application = who ? who->application : NULL,
+                                                       .officer = who ? who->officer : NULL});
 }
 
 /* Audits a verify made for a local application (ARCHITECTURE.md 5): one
@@ -1784,8 +1841,11 @@ static void s_audit_verify_made(lt_query_t *self, const outstanding_t *o,
                                 const Lienthong__VerifyRequest *q, const Lienthong__OnBehalf *who)
 {
     char fields[AUDIT_FIELDS_MAX], detail[64];
-    lt_audit_entry_t e = {.event = "verify-made", .peer = o->owner, .target = q->dataset,
-                          .purpose = q->purpose, .case_ref = q->case_ref,
+    lt_audit_entry_t e = {.event = "verify-made",
+                          .peer = o->owner,
+                          .target = q->dataset,
+                          .purpose = q->purpose,
+                          .case_ref = q->case_ref,
                           .application = who ? who->application : NULL,
                           .officer = who ? who->officer : NULL};
     size_t n = s_vcount(q), n_claims;
@@ -1832,26 +1892,30 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     const Lienthong__LookupRequest *lq = env->lookup_request;
     uint64_t id = is_verify ? vq->request_id : lq->request_id;
     const char *dataset = is_verify ? vq->dataset : lq->dataset;
-    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body), zmq_msg_size((zmq_msg_t *)&in->body),
-                           &body, &body_len) != 0)
+    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
+                           zmq_msg_size((zmq_msg_t *)&in->body), &body, &body_len) != 0)
         return;
     const Lienthong__OnBehalf *who = env->on_behalf;
     char why[256];
     /* The same field checks as the owner's (4.2 check 10), so that the
      * application learns of a bad request before it travels. */
-    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(vq, why, sizeof why)
-                                         : lt_valid_lookup(lq, why, sizeof why);
+    Lienthong__ErrorCode bad =
+        is_verify ? lt_valid_verify(vq, why, sizeof why) : lt_valid_lookup(lq, why, sizeof why);
     if (!bad)
         bad = lt_valid_on_behalf(who, why, sizeof why);
     if (!bad)
         bad = s_local_time(is_verify ? vq->timeout_ms : lq->timeout_ms,
                            is_verify ? vq->deadline_ms : lq->deadline_ms, why, sizeof why);
     if (bad) {
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = local, .rid = in->rid, .rid_len = in->rid_len,
-                                          .who = "local", .what = "local request",
-                                          .target = dataset, .code = bad, .request_id = id,
-                                          .why = why});
+        (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
+                                                             .rid = in->rid,
+                                                             .rid_len = in->rid_len,
+                                                             .who = "local",
+                                                             .what = "local request",
+                                                             .target = dataset,
+                                                             .code = bad,
+                                                             .request_id = id,
+                                                             .why = why});
         return;
     }
     const Lienthong__View *view;
@@ -1942,11 +2006,12 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
     if (k != sa->n_proof)
         goto bad;
     for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
-        if (strcmp(self->roots[i].owner, owner) == 0 && memcmp(self->roots[i].root, root, 32) == 0 &&
+        if (strcmp(self->roots[i].owner, owner) == 0 &&
+            memcmp(self->roots[i].root, root, 32) == 0 &&
             memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
             return 0; /* this signing batch was verified already */
-    if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES,
-                             sa->root_signature.data) != 0) /* either key (5.5) */
+    if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES, sa->root_signature.data) !=
+        0) /* either key (5.5) */
         goto bad;
     size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
     snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
@@ -1985,10 +2050,10 @@ static outstanding_t *s_bind(lt_query_t *self, const char *owner, const char *sa
      * then) is counted apart from a wrong one, so that operators tell the
      * two apart (lienthong_rejected_inputs_total). */
     *code = o ? LIENTHONG__ERROR_CODE__ERR_MALFORMED : LIENTHONG__ERROR_CODE__ERR_TIMEOUT;
-    *why = !o ? "no outstanding request with that id (late or replayed)"
+    *why = !o                             ? "no outstanding request with that id (late or replayed)"
            : strcmp(o->owner, owner) != 0 ? "answer from a member the request was not sent to"
-           : strcmp(said, owner) != 0 ? "answer names another member as its owner"
-           : o->is_verify != is_verify ? "answer of the wrong kind"
+           : strcmp(said, owner) != 0     ? "answer names another member as its owner"
+           : o->is_verify != is_verify    ? "answer of the wrong kind"
            : hash->len != LT_HASH_BYTES || memcmp(hash->data, o->hash, LT_HASH_BYTES) != 0
                ? "answer bound to a different request (hash mismatch)"
                : NULL;
@@ -2054,21 +2119,22 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
     }
     outstanding_t *o = NULL;
     if (!is_verify) {
-        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        Lienthong__LookupAnswer *a =
+            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (a)
             o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why, &code);
         if (a)
             lienthong__lookup_answer__free_unpacked(a, NULL);
         if (!o) {
-            s_reject(self, owner, code,
-                     a ? why : "answer does not decode");
+            s_reject(self, owner, code, a ? why : "answer does not decode");
             return;
         }
         s_forward(local, o, frame);
         s_done(self, o);
         return;
     }
-    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    Lienthong__VerifyAnswer *a =
+        lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     if (a)
         o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why, &code);
     /* A per-key answer names keys[index]; only a whole-request refusal
@@ -2080,8 +2146,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
         o = NULL;
     }
     if (!o) {
-        s_reject(self, owner, code,
-                 a ? why : "answer does not decode");
+        s_reject(self, owner, code, a ? why : "answer does not decode");
     } else if (!o->seen[a->index] || a->last) {
         if (!o->seen[a->index]) {
             o->seen[a->index] = 1;
@@ -2138,7 +2203,8 @@ void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const L
         HASH_FIND(hh, self->out, &id, sizeof id, o);
     if (!o || strcmp(o->owner, owner) != 0)
         return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE || e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE ||
+        e->code == LIENTHONG__ERROR_CODE__ERR_INTERNAL) {
         s_owner_said(o, e);
         return; /* transient: the attempt timer resends */
     }
@@ -2215,7 +2281,8 @@ static outstanding_t *s_out_inactive(lt_query_t *self)
 {
     int cut_off = lt_dir_inactive(self->ctx->dir, self->ctx->cfg->member) != NULL;
     outstanding_t *o, *t;
-    HASH_ITER(hh, self->out, o, t) {
+    HASH_ITER(hh, self->out, o, t)
+    {
         if (cut_off || lt_dir_inactive(self->ctx->dir, o->owner))
             return o;
     }
@@ -2309,7 +2376,8 @@ void lt_query_tick(lt_query_t *self, void *local)
     lt_tally_tick(self->ended);
     int64_t now = lt_clock_mono_ms();
     outstanding_t *o, *t;
-    HASH_ITER(hh, self->out, o, t) {
+    HASH_ITER(hh, self->out, o, t)
+    {
         if (now >= o->deadline) {
             s_deadline(self, local, o);
             s_out_free(self, o);

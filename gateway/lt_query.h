@@ -128,8 +128,7 @@ void lt_query_forget(lt_query_t *self, uint64_t id);
  * is the exact received frame, forwarded unchanged when accepted. */
 void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                         const Lienthong__Envelope *env, const zmq_msg_t *frame);
-void lt_query_on_error(lt_query_t *self, void *local, const char *owner,
-                       const Lienthong__Error *e);
+void lt_query_on_error(lt_query_t *self, void *local, const char *owner, const Lienthong__Error *e);
 /* Caller, after an adoption: every request outstanding to an owner the
  * directory no longer lists as active ends at once with ERR_UNAVAILABLE
  * saying so (PROTOCOL.md 5.4); its link is closed, and an answer from it

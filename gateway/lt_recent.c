@@ -18,7 +18,7 @@ typedef struct entry_s {
     uint64_t id;
     uint8_t hash[LT_HASH_BYTES];
     int made;
-    int64_t at; /* monotonic ms when remembered */
+    int64_t at;                  /* monotonic ms when remembered */
     struct entry_s *prev, *next; /* oldest first (utlist); next alone in the free list */
 } entry_t;
 

@@ -40,7 +40,9 @@ lt_reject_t *lt_reject_new(lt_stats_t *stats, lt_audit_t *audit)
     static const lt_stats_def_t def = {
         .name = "lienthong_rejected_inputs",
         .help = "Inputs rejected, by sender and error code (PROTOCOL.md 4.4)",
-        .kind = LT_STATS_COUNTER, .n_labels = 2, .labels = {"member", "reason"},
+        .kind = LT_STATS_COUNTER,
+        .n_labels = 2,
+        .labels = {"member", "reason"},
         .max_series = 512};
     lt_reject_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -113,8 +115,7 @@ static sender_t *s_sender(lt_reject_t *self, const char *who)
 static void s_answer(const lt_reject_in_t *r)
 {
     if (r->sock)
-        (void)lt_wire_send_error(r->sock, r->rid, r->rid_len, r->code, r->request_id, "%s",
-                                 r->why);
+        (void)lt_wire_send_error(r->sock, r->rid, r->rid_len, r->code, r->request_id, "%s", r->why);
 }
 
 int lt_reject(lt_reject_t *self, const lt_reject_in_t *r)
@@ -126,8 +127,8 @@ int lt_reject(lt_reject_t *self, const lt_reject_in_t *r)
     /* The reason keys the count: the code, never text from the input,
      * which goes in the detail (lt_refuse.h). */
     if (agg)
-        lt_refuse_note(agg, &(lt_refuse_event_t){.source = who, .reason = name, .peer = who,
-                                                 .detail = r->why});
+        lt_refuse_note(agg, &(lt_refuse_event_t){
+                                .source = who, .reason = name, .peer = who, .detail = r->why});
     else
         lt_warn("reject", "refused %s from %s %s: %s", what, who, r->why, name);
     if (!self) {

@@ -30,15 +30,15 @@ void lt_reject_destroy(lt_reject_t **self_p);
 
 /* One rejected input. */
 typedef struct {
-    void *sock;           /* where to answer, or NULL (never answered) */
-    const uint8_t *rid;   /* routing id on a ROUTER, or NULL */
+    void *sock;         /* where to answer, or NULL (never answered) */
+    const uint8_t *rid; /* routing id on a ROUTER, or NULL */
     size_t rid_len;
-    const char *who;      /* member id of the sender, or "local" */
-    const char *what;     /* the input: "subscribe", "lookup", "message", ... */
-    const char *target;   /* stream or dataset id it named, or NULL */
+    const char *who;    /* member id of the sender, or "local" */
+    const char *what;   /* the input: "subscribe", "lookup", "message", ... */
+    const char *target; /* stream or dataset id it named, or NULL */
     Lienthong__ErrorCode code;
-    uint64_t request_id;  /* echoed in the Error, 0 if none */
-    const char *why;      /* the reason: Error.message, log and audit */
+    uint64_t request_id; /* echoed in the Error, 0 if none */
+    const char *why;     /* the reason: Error.message, log and audit */
 } lt_reject_in_t;
 
 /* Counts, logs ("refused WHAT from WHO WHY: CODE") and audits r, and

@@ -25,10 +25,10 @@
  * one B-tree range scan reads a stream in order. Sequence numbers therefore
  * stop at SEQ_MAX (about 10^12 records per stream); past it an append is
  * refused rather than spilling into the next stream's range. */
-#define SEQ_BITS LT_STORE_SEQ_BITS
-#define SEQ_MAX LT_STORE_SEQ_MAX
+#define SEQ_BITS            LT_STORE_SEQ_BITS
+#define SEQ_MAX             LT_STORE_SEQ_MAX
 #define LOG_ID(stream, seq) (((int64_t)(stream) << SEQ_BITS) | (int64_t)(seq))
-#define LT_STORE_MEMO_NAME 96 /* longer stream names are read each time */
+#define LT_STORE_MEMO_NAME  96 /* longer stream names are read each time */
 
 enum {
     ST_BEGIN,
@@ -279,7 +279,7 @@ struct _lt_store_t {
     uint64_t damaged_seq; /* of the last LT_STORE_DAMAGED result */
     const char *damaged_why;
     int move_damaged; /* lt_record_moved_sum met a damaged row */
-    int reading; /* a read snapshot is held (lt_store_read_begin) */
+    int reading;      /* a read snapshot is held (lt_store_read_begin) */
     /* The stream rows last read under the snapshot: the lookups of one drain
      * mostly ask for the same stream, or a view and its dataset (two rows a
      * lookup on a view reads), and a row cannot change until the snapshot
@@ -474,7 +474,8 @@ const char *lt_store_schema_step(int step)
 static sqlite3 *s_reference(int version, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK ||
         sqlite3_create_function(db, "lt_record_sum", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                 s_sql_sum, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "lt_record_fields", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
@@ -502,8 +503,8 @@ int lt_store_schema_check(sqlite3 *db, char *err, size_t errlen)
         return -1;
     }
     if (version < 0 || version > SCHEMA_VERSION) {
-        snprintf(err, errlen, "schema version %d is not one this lienthong knows (1 to %d)", version,
-                 SCHEMA_VERSION);
+        snprintf(err, errlen, "schema version %d is not one this lienthong knows (1 to %d)",
+                 version, SCHEMA_VERSION);
         return -1;
     }
     if (!(ref = s_reference(version, err, errlen)))
@@ -602,8 +603,7 @@ int lt_store_wal_pages(const lt_store_t *self)
     return self->wal_pages;
 }
 
-int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err,
-                             size_t errlen)
+int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     *pages = *copied = 0;
@@ -611,8 +611,7 @@ int lt_store_checkpoint_path(const char *path, int *pages, int *copied, char *er
      * header: the pragma reads it, and the checkpoint then has a log. */
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA schema_version", NULL, NULL,
-                          NULL);
+        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA schema_version", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, pages, copied);
     /* Another checkpoint holds the file's checkpoint lock (a commit at the
@@ -642,11 +641,10 @@ static int s_connect(lt_store_t *self, const char *path, int migrate, char *err,
         sqlite3_create_function(self->db, "lt_record_moved_sum", 4,
                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, self,
                                 s_sql_moved_sum, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(self->db, "lt_record_fields", 1,
-                                SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, s_sql_fields, NULL,
-                                NULL) != SQLITE_OK ||
-        sqlite3_create_function(self->db, "lt_state_prev", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY,
-                                self, s_sql_prev, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_record_fields", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                NULL, s_sql_fields, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(self->db, "lt_state_prev", 3, SQLITE_UTF8 | SQLITE_DIRECTONLY, self,
+                                s_sql_prev, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(self->db, s_pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "store %s: %s", path, msg ? msg : sqlite3_errmsg(self->db));
         goto fail;
@@ -1033,8 +1031,7 @@ int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, l
     sqlite3_stmt *rd = NULL;
     int rc = sqlite3_prepare_v2(self->db, "SELECT history FROM streams WHERE id = ?1", -1, &rd,
                                 NULL) == SQLITE_OK &&
-                     sqlite3_bind_int64(rd, 1, id) == SQLITE_OK &&
-                     sqlite3_step(rd) == SQLITE_ROW &&
+                     sqlite3_bind_int64(rd, 1, id) == SQLITE_OK && sqlite3_step(rd) == SQLITE_ROW &&
                      sqlite3_column_bytes(rd, 0) == (int)sizeof out->history
                  ? 0
                  : -1;
@@ -1049,8 +1046,7 @@ int lt_store_history_set(lt_store_t *self, int64_t id, const uint8_t *history, l
 /* Runs one statement made of up to four integers (a format that uses
  * fewer leaves the rest unread); rare operations, not worth a persistent
  * statement. */
-static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, int64_t c,
-                      int64_t d)
+static int s_exec_fmt(lt_store_t *self, const char *fmt, int64_t a, int64_t b, int64_t c, int64_t d)
 {
     char *sql = sqlite3_mprintf(fmt, (long long)a, (long long)b, (long long)c, (long long)d);
     if (!sql)
@@ -1137,8 +1133,8 @@ static int s_state_read(lt_store_t *self, int64_t stream, const char *key, uint6
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq,
-                       int deleted, uint64_t fields, int view)
+int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64_t seq, int deleted,
+                       uint64_t fields, int view)
 {
     /* The previous version's fields leave the counts, the new one's enter:
      * the upsert itself tells what it replaced (s_sql_prev). */
@@ -1152,7 +1148,7 @@ int lt_store_state_put(lt_store_t *self, int64_t stream, const char *key, uint64
     sqlite3_bind_int64(st, 5, deleted ? 0 : (int64_t)fields);
     sqlite3_bind_int(st, 6, view ? 1 : 0);
     if (s_run(self, st) != 0 || s_count(self, stream, self->prev_found && !self->prev_deleted,
-                                  self->prev_fields, !deleted, fields) != 0)
+                                        self->prev_fields, !deleted, fields) != 0)
         return -1;
     /* Outside a transaction the write stands alone, and so do the counts. */
     return sqlite3_get_autocommit(self->db) ? s_flush(self) : 0;
@@ -1318,8 +1314,8 @@ int lt_store_scan(lt_store_t *self, int64_t stream, uint64_t from_seq, uint64_t 
         n++;
         if (!s_row_sound(st, leaf))
             continue; /* a damaged row is left for the reads to report */
-        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-               leaf) != 0) {
+        if (fn(arg, seq, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), leaf) !=
+            0) {
             rc = SQLITE_ERROR;
             break;
         }

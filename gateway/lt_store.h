@@ -38,10 +38,10 @@ typedef struct _lt_store_t lt_store_t;
 #define LT_STORE_DAMAGED (-2)
 
 typedef struct {
-    int64_t id;              /* small integer id of the stream in this store */
-    uint64_t last_seq;       /* last durable sequence number, 0 when empty */
-    uint8_t last_hash[32];   /* batch_hash of the last applied batch (consumer) */
-    uint64_t source_cursor;  /* last durable source change id (owner) */
+    int64_t id;             /* small integer id of the stream in this store */
+    uint64_t last_seq;      /* last durable sequence number, 0 when empty */
+    uint8_t last_hash[32];  /* batch_hash of the last applied batch (consumer) */
+    uint64_t source_cursor; /* last durable source change id (owner) */
     /* The history the log is on (PROTOCOL.md 6.9): the owner's own, or for
      * a replica its owner's; has_history 0 when none yet. Read with the
      * row; written only by lt_store_history_set. */

@@ -11,7 +11,7 @@ struct _lt_store_snap_t {
     sqlite3 *db;
     sqlite3_stmt *rows;
     uint64_t seq;
-    int pending; /* rows is on a row not yet handed out */
+    int pending;      /* rows is on a row not yet handed out */
     uint64_t damaged; /* seq of the damaged record met, if any */
     int done;
 };

@@ -38,8 +38,8 @@ struct _lt_tail_t {
     size_t max_batches, max_bytes;
     size_t head; /* the next slot filled; the oldest entry when the ring is full */
     size_t count, bytes;
-    lt_stats_series_t *st_hits, *st_resigned, *st_misses, *st_evicted, *st_hit_bytes,
-        *st_bytes, *st_batches;
+    lt_stats_series_t *st_hits, *st_resigned, *st_misses, *st_evicted, *st_hit_bytes, *st_bytes,
+        *st_batches;
 };
 
 /* ---- statistics ------------------------------------------------------------- */
@@ -66,15 +66,15 @@ static int s_register(lt_tail_t *self, lt_stats_t *stats)
     self->st_evicted = s_stat(stats, "lienthong_tail_evicted",
                               "Owner: batches evicted from the in-memory tail by its bounds",
                               LT_STATS_COUNTER, LT_STATS_UNIT_NONE);
-    self->st_hit_bytes = s_stat(stats, "lienthong_tail_sent",
-                                "Owner: bytes of batches sent from the in-memory tail",
-                                LT_STATS_COUNTER, LT_STATS_UNIT_BYTES);
+    self->st_hit_bytes =
+        s_stat(stats, "lienthong_tail_sent", "Owner: bytes of batches sent from the in-memory tail",
+               LT_STATS_COUNTER, LT_STATS_UNIT_BYTES);
     self->st_bytes = s_stat(stats, "lienthong_tail_held",
                             "Owner: bytes the in-memory tail holds (records and packed batches)",
                             LT_STATS_GAUGE, LT_STATS_UNIT_BYTES);
-    self->st_batches = s_stat(stats, "lienthong_tail_batches",
-                              "Owner: batches the in-memory tail holds", LT_STATS_GAUGE,
-                              LT_STATS_UNIT_NONE);
+    self->st_batches =
+        s_stat(stats, "lienthong_tail_batches", "Owner: batches the in-memory tail holds",
+               LT_STATS_GAUGE, LT_STATS_UNIT_NONE);
     return self->st_hits && self->st_resigned && self->st_misses && self->st_evicted &&
                    self->st_hit_bytes && self->st_bytes && self->st_batches
                ? 0
@@ -166,8 +166,8 @@ static int s_sign(const lt_tail_key_t *k, const ProtobufCBinaryData *recs, size_
                   uint8_t hash[LT_HASH_BYTES])
 {
     uint8_t sig[LT_SIG_BYTES];
-    if (lt_batch_sign_in(keys, LT_BATCH_DOMAIN, k->stream, k->history, k->first,
-                         k->first + n - 1, k->prev, root, sig, hash) != 0)
+    if (lt_batch_sign_in(keys, LT_BATCH_DOMAIN, k->stream, k->history, k->first, k->first + n - 1,
+                         k->prev, root, sig, hash) != 0)
         return -1;
     Lienthong__Batch b = LIENTHONG__BATCH__INIT;
     b.stream = (char *)k->stream;
@@ -213,9 +213,8 @@ static int s_keep_sig(lt_tail_t *self, lt_tail_ent_t *e, const lt_tail_key_t *k,
 
 /* Copies recs into a new entry for k at the ring's head (evicting the
  * oldest). Returns the entry, or NULL when out of memory. */
-static lt_tail_ent_t *s_insert(lt_tail_t *self, const lt_tail_key_t *k,
-                               const lt_batch_recs_t *recs, int cut,
-                               const uint8_t root[LT_HASH_BYTES])
+static lt_tail_ent_t *s_insert(lt_tail_t *self, const lt_tail_key_t *k, const lt_batch_recs_t *recs,
+                               int cut, const uint8_t root[LT_HASH_BYTES])
 {
     lt_tail_ent_t *e = &self->ents[self->head];
     if (e->used) {

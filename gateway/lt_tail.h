@@ -42,11 +42,11 @@ typedef struct _lt_tail_t lt_tail_t;
 
 /* Identifies the batch a subscription needs next. */
 typedef struct {
-    int64_t stream_id;               /* the store's id of the stream */
-    const char *stream;              /* its name (in H) */
-    const uint8_t *history;          /* LT_HISTORY_BYTES */
-    uint64_t first;                  /* the subscription's next seq */
-    const uint8_t *prev;             /* its chain head, LT_HASH_BYTES */
+    int64_t stream_id;      /* the store's id of the stream */
+    const char *stream;     /* its name (in H) */
+    const uint8_t *history; /* LT_HISTORY_BYTES */
+    uint64_t first;         /* the subscription's next seq */
+    const uint8_t *prev;    /* its chain head, LT_HASH_BYTES */
 } lt_tail_key_t;
 
 /* A tail of at most max_batches batches and max_bytes bytes (either 0

@@ -47,11 +47,11 @@ struct _lt_writer_t {
     int started;
     lt_store_t *store; /* touched by the thread only while a job runs */
     char path[4096];
-    int cache_mb; /* the connection's page cache (store_cache_mb) */
+    int cache_mb;            /* the connection's page cache (store_cache_mb) */
     lt_store_wal_fn *wal_fn; /* where the connection's checkpoints go (lt_ckpt) */
     void *wal_arg;
-    int in_flight;  /* submitted, not yet received back */
-    void *finished; /* received back by lt_writer_settle, not yet taken */
+    int in_flight;    /* submitted, not yet received back */
+    void *finished;   /* received back by lt_writer_settle, not yet taken */
     int open_failing; /* the thread logged that the store cannot open */
 };
 
@@ -197,8 +197,7 @@ int lt_writer_submit(lt_writer_t *self, lt_writer_fn *fn, void *job)
     s_order_t o = {fn, job};
     s_handing(self);
     if (zmq_send(self->loop, &o, sizeof o, 0) != (int)sizeof o) {
-        lt_error("writer", "cannot hand a job to the writer thread: %s",
-                 zmq_strerror(zmq_errno()));
+        lt_error("writer", "cannot hand a job to the writer thread: %s", zmq_strerror(zmq_errno()));
         return -1;
     }
     self->in_flight = 1;

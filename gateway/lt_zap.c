@@ -33,10 +33,9 @@ lt_zap_t *lt_zap_new(void *ctx, lt_stats_t *stats)
         .name = "lienthong_zap_admitted",
         .help = "CURVE connections admitted by the ZAP handler (active members)",
         .kind = LT_STATS_COUNTER};
-    static const lt_stats_def_t refused = {
-        .name = "lienthong_zap_refused",
-        .help = "CURVE connections refused by the ZAP handler",
-        .kind = LT_STATS_COUNTER};
+    static const lt_stats_def_t refused = {.name = "lienthong_zap_refused",
+                                           .help = "CURVE connections refused by the ZAP handler",
+                                           .kind = LT_STATS_COUNTER};
     lt_zap_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;

@@ -40,7 +40,7 @@ struct _lt_keys_t {
 };
 
 #define TRANSPORT_SK(k) ((k)->secret)
-#define SIGNING_SK(k) ((k)->secret + 32)
+#define SIGNING_SK(k)   ((k)->secret + 32)
 
 static lt_keys_t *s_alloc(lt_keys_kind_t kind)
 {
@@ -166,8 +166,10 @@ lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
     if (s_owner_refused(path, &st, err, errlen) != 0)
         goto out;
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(err, errlen, "%s: key file is accessible by group or others (mode %04o); "
-                 "run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+        snprintf(err, errlen,
+                 "%s: key file is accessible by group or others (mode %04o); "
+                 "run: chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
     file = sodium_malloc(FILE_BYTES);
@@ -175,7 +177,8 @@ lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot read key file", path);
         goto out;
     }
-    if (memcmp(file, FILE_MAGIC, 8) != 0 || (file[8] != LT_KEYS_MEMBER && file[8] != LT_KEYS_AUTHORITY)) {
+    if (memcmp(file, FILE_MAGIC, 8) != 0 ||
+        (file[8] != LT_KEYS_MEMBER && file[8] != LT_KEYS_AUTHORITY)) {
         snprintf(err, errlen, "%s: not a lienthong key file (bad magic or kind)", path);
         goto out;
     }
@@ -798,7 +801,7 @@ int lt_keys_sign(const lt_keys_t *self, const char *domain, const uint8_t *msg, 
 }
 
 int lt_keys_verify(const uint8_t pk[LT_KEY_BYTES], const char *domain, const uint8_t *msg,
-                  size_t len, const uint8_t sig[LT_SIG_BYTES])
+                   size_t len, const uint8_t sig[LT_SIG_BYTES])
 {
     size_t n;
     uint8_t *buf = s_domain_msg(domain, msg, len, &n);

@@ -20,8 +20,8 @@
 #define LT_NODISCARD __attribute__((warn_unused_result))
 #endif
 
-#define LT_KEY_BYTES 32
-#define LT_SIG_BYTES 64
+#define LT_KEY_BYTES   32
+#define LT_SIG_BYTES   64
 #define LT_Z85_KEY_LEN 40
 
 typedef enum { LT_KEYS_MEMBER = 1, LT_KEYS_AUTHORITY = 2 } lt_keys_kind_t;

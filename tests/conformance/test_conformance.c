@@ -140,14 +140,15 @@ static int s_check_nested(const Lienthong__Envelope *env)
                      env->verify_reply->answer.len);
     else if (env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH) {
         for (size_t i = 0; i < env->batch->n_records; i++) {
-            Lienthong__Record *r = (Lienthong__Record *)s_unpack(
-                &lienthong__record__descriptor, env->batch->records[i].data,
-                env->batch->records[i].len);
+            Lienthong__Record *r = (Lienthong__Record *)s_unpack(&lienthong__record__descriptor,
+                                                                 env->batch->records[i].data,
+                                                                 env->batch->records[i].len);
             if (!r)
                 return -1;
-            ProtobufCMessage *p = r->payload.len ? s_unpack(
-                &lienthong__records__population__descriptor, r->payload.data, r->payload.len)
-                                                 : NULL;
+            ProtobufCMessage *p = r->payload.len
+                                      ? s_unpack(&lienthong__records__population__descriptor,
+                                                 r->payload.data, r->payload.len)
+                                      : NULL;
             int bad = r->payload.len && !p;
             if (p)
                 protobuf_c_message_free_unpacked(p, NULL);
@@ -284,8 +285,9 @@ static int s_expect_error(lt_it_peer_t *p, Lienthong__ErrorCode code, uint64_t r
                 (unsigned long long)request_id, text ? text : "",
                 e ? (e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? "Error" : "other body")
                   : "nothing",
-                e && e->error && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? (int)e->error->code
-                                                                                 : -1,
+                e && e->error && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR
+                    ? (int)e->error->code
+                    : -1,
                 e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR
                     ? (unsigned long long)e->error->request_id
                     : 0ull,
@@ -385,8 +387,7 @@ static int s_answer_signed(const Lienthong__SignedAnswer *sa)
     }
     if (k != sa->n_proof)
         return -1;
-    return s_sig_ok("lienthong/1 answers", h, 32, sa->root_signature.data,
-                    sa->root_signature.len);
+    return s_sig_ok("lienthong/1 answers", h, 32, sa->root_signature.data, sa->root_signature.len);
 }
 
 /* ---- publishing the records (8.1) ------------------------------------------------ */
@@ -585,8 +586,7 @@ static void test_4_2_3_frame_over_max_message(void)
 }
 
 /* Sends the hand-built envelope and expects an Error with code. */
-static int s_raw_refused(const char *bytes, size_t len, Lienthong__ErrorCode code,
-                         const char *text)
+static int s_raw_refused(const char *bytes, size_t len, Lienthong__ErrorCode code, const char *text)
 {
     return s_send_raw(&g_conf, (const uint8_t *)bytes, len) == 0 &&
            s_expect_error(&g_conf, code, 0, text);
@@ -595,8 +595,10 @@ static int s_raw_refused(const char *bytes, size_t len, Lienthong__ErrorCode cod
 static void test_4_2_7_repeated_body(void)
 {
     /* hello twice, then hello and directory_request */
-    CU_ASSERT(s_raw_refused("\x08\x01\x5a\x00\x5a\x00", 6, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
-    CU_ASSERT(s_raw_refused("\x08\x01\x5a\x00\x6a\x00", 6, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
+    CU_ASSERT(
+        s_raw_refused("\x08\x01\x5a\x00\x5a\x00", 6, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
+    CU_ASSERT(
+        s_raw_refused("\x08\x01\x5a\x00\x6a\x00", 6, LIENTHONG__ERROR_CODE__ERR_MALFORMED, NULL));
 }
 
 static void test_4_2_5_undecodable(void)
@@ -607,7 +609,8 @@ static void test_4_2_5_undecodable(void)
 
 static void test_4_2_4_version(void)
 {
-    CU_ASSERT(s_raw_refused("\x08\x02\x5a\x00", 4, LIENTHONG__ERROR_CODE__ERR_VERSION, "supported: 1"));
+    CU_ASSERT(
+        s_raw_refused("\x08\x02\x5a\x00", 4, LIENTHONG__ERROR_CODE__ERR_VERSION, "supported: 1"));
     /* The version comes before the body: two body fields are no
      * ERR_MALFORMED under another version. */
     CU_ASSERT(s_raw_refused("\x08\x02\x5a\x00\x6a\x00", 6, LIENTHONG__ERROR_CODE__ERR_VERSION,
@@ -622,7 +625,8 @@ static void test_4_2_6_no_body(void)
 {
     /* version 1 alone, and with a body field number no revision uses yet */
     CU_ASSERT(s_raw_refused("\x08\x01", 2, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, NULL));
-    CU_ASSERT(s_raw_refused("\x08\x01\xfa\x07\x00", 5, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, NULL));
+    CU_ASSERT(
+        s_raw_refused("\x08\x01\xfa\x07\x00", 5, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, NULL));
 }
 
 /* 4.3: local bodies and owner-to-consumer bodies are refused on the peer ROUTER. */
@@ -639,7 +643,8 @@ static void test_4_3_direction(void)
     pub.request_id = s_id();
     pub.dataset = DS;
     CU_ASSERT(s_send(&g_conf, 40, &pub.base, NULL, NULL) == 0);
-    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, pub.request_id, NULL));
+    CU_ASSERT(
+        s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_UNSUPPORTED, pub.request_id, NULL));
     /* A profile is local only (7.7): a peer asks each owner with lookups. */
     Lienthong__ProfilePart part = LIENTHONG__PROFILE_PART__INIT, *parts[] = {&part};
     Lienthong__ProfileRequest pq = LIENTHONG__PROFILE_REQUEST__INIT;
@@ -770,8 +775,8 @@ static void test_4_5_publish_payload_not_utf8(void)
     pub.changes = &cp;
     pub.n_changes = 1;
     CU_ASSERT(c.payload.data && s_send(&local, 40, &pub.base, NULL, NULL) == 0);
-    CU_ASSERT(s_expect_error(&local, LIENTHONG__ERROR_CODE__ERR_MALFORMED, pub.request_id,
-                             "full_name"));
+    CU_ASSERT(
+        s_expect_error(&local, LIENTHONG__ERROR_CODE__ERR_MALFORMED, pub.request_id, "full_name"));
     free(c.payload.data);
     zmq_close(local.sock);
 }
@@ -862,7 +867,8 @@ static void test_5_1_directory_exchange(void)
     CU_ASSERT(quiet == NULL);
     s_free(&quiet);
     Lienthong__DirectoryOffer junk = LIENTHONG__DIRECTORY_OFFER__INIT;
-    junk.signed_directory.data = (uint8_t *)"\x0a\x03" "abc";
+    junk.signed_directory.data = (uint8_t *)"\x0a\x03"
+                                            "abc";
     junk.signed_directory.len = 5;
     CU_ASSERT(s_send(&g_conf, 12, &junk.base, NULL, NULL) == 0);
     CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_DIRECTORY, 0, "directory"));
@@ -911,8 +917,8 @@ static void test_6_2_empty_stream(void)
 static void test_6_2_1_not_owned(void)
 {
     CU_ASSERT(s_subscribe(&g_conf, "VN/COM/CONF/other", 1, NULL, 0, 10) == 0);
-    CU_ASSERT(s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0,
-                             "VN/COM/CONF/other: "));
+    CU_ASSERT(
+        s_expect_error(&g_conf, LIENTHONG__ERROR_CODE__ERR_NOT_FOUND, 0, "VN/COM/CONF/other: "));
 }
 
 static void test_6_2_2_no_policy(void)
@@ -970,7 +976,7 @@ static void test_6_3_batch_signed(void)
     for (int k = 0; k < 2; k++)
         for (int i = 7; i >= 0; i--)
             hdr[o++] = i == 0 ? 1 : 0; /* first = last = 1 */
-    memset(hdr + o, 0, 32); /* prev: zeros at seq 1 */
+    memset(hdr + o, 0, 32);            /* prev: zeros at seq 1 */
     o += 32;
     memcpy(hdr + o, root, 32);
     o += 32;
@@ -1019,8 +1025,7 @@ static void test_6_9_history(void)
     const Lienthong__HistoryChanged *h = e->history_changed;
     CU_ASSERT(strcmp(h->stream, DS) == 0 && h->history_id.len == 16 && h->last_seq >= 1);
     CU_ASSERT(h->history_id.len == 16 && memcmp(h->history_id.data, other, 16) != 0);
-    CU_ASSERT(h->cursor_history_id.len == 16 &&
-              memcmp(h->cursor_history_id.data, other, 16) == 0);
+    CU_ASSERT(h->cursor_history_id.len == 16 && memcmp(h->cursor_history_id.data, other, 16) == 0);
     s_free(&e);
     /* Nothing streams after it. */
     e = s_recv(g_conf.sock, 500, NULL, NULL);
@@ -1104,8 +1109,7 @@ static void test_7_5_empty_fields(void)
     CU_ASSERT_FATAL(a != NULL);
     CU_ASSERT(a->n_released == 2 && lt_it_released(a, "full_name") &&
               lt_it_released(a, "date_of_birth"));
-    CU_ASSERT(a->n_released + a->n_withheld ==
-              lienthong__records__population__descriptor.n_fields);
+    CU_ASSERT(a->n_released + a->n_withheld == lienthong__records__population__descriptor.n_fields);
     CU_ASSERT(lt_it_reason_is(a, "personal_id", "not allowed by policy"));
     lienthong__lookup_answer__free_unpacked(a, NULL);
 }
@@ -1406,8 +1410,8 @@ static void test_8_5_on_behalf_too_long(void)
     size_t len;
     uint8_t *b = s_pack(&env.base, &len);
     CU_ASSERT(b && s_send_raw(&local, b, len) == 0);
-    CU_ASSERT(s_expect_error(&local, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id,
-                             "on_behalf"));
+    CU_ASSERT(
+        s_expect_error(&local, LIENTHONG__ERROR_CODE__ERR_MALFORMED, q.request_id, "on_behalf"));
     free(b);
     zmq_close(local.sock);
 }
@@ -1491,8 +1495,8 @@ static void test_8_3_own_dataset(void)
     CU_ASSERT(s_answer_signed(e->verify_reply) == 0);
     Lienthong__VerifyAnswer *va = lienthong__verify_answer__unpack(
         NULL, e->verify_reply->answer.len, e->verify_reply->answer.data);
-    CU_ASSERT(va && va->last && va->code == LIENTHONG__ERROR_CODE__ERR_NONE &&
-              va->n_results == 1 && va->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
+    CU_ASSERT(va && va->last && va->code == LIENTHONG__ERROR_CODE__ERR_NONE && va->n_results == 1 &&
+              va->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED);
     if (va)
         lienthong__verify_answer__free_unpacked(va, NULL);
 out:
@@ -1518,11 +1522,14 @@ int main(int argc, char **argv)
         {"4.2 #6 no known body: ERR_UNSUPPORTED", test_4_2_6_no_body},
         {"4.3 a body in the wrong direction: ERR_UNSUPPORTED", test_4_3_direction},
         {"4.4 an Error is never answered", test_4_4_error_not_answered},
-        {"4.5 subscribe.stream not UTF-8: ERR_MALFORMED naming it", test_4_5_subscribe_stream_not_utf8},
-        {"4.5 a lookup field not UTF-8: ERR_MALFORMED, never signed", test_4_5_lookup_field_not_utf8},
+        {"4.5 subscribe.stream not UTF-8: ERR_MALFORMED naming it",
+         test_4_5_subscribe_stream_not_utf8},
+        {"4.5 a lookup field not UTF-8: ERR_MALFORMED, never signed",
+         test_4_5_lookup_field_not_utf8},
         {"4.5 a nested claim value not UTF-8: ERR_MALFORMED", test_4_5_nested_claim_not_utf8},
         {"4.5 a NUL inside a string: ERR_MALFORMED", test_4_5_nul_in_string},
-        {"4.5 a Publish payload string not UTF-8: ERR_MALFORMED", test_4_5_publish_payload_not_utf8},
+        {"4.5 a Publish payload string not UTF-8: ERR_MALFORMED",
+         test_4_5_publish_payload_not_utf8},
         {"4.4 rejected input is logged and audited", test_4_4_rejected_logged_and_audited},
         {"4.4 Error replies are rate limited, counting continues", test_4_4_error_rate_limited},
         {"5.1 Hello is answered with Hello", test_5_1_hello_answered},
@@ -1562,7 +1569,7 @@ int main(int argc, char **argv)
          test_8_11_local_directory},
         {NULL, NULL},
     };
-    static const lt_it_suite_t suite = {"conformance", suite_init, suite_clean, NULL, s_teardown,
-                                        tests};
+    static const lt_it_suite_t suite = {"conformance", suite_init, suite_clean,
+                                        NULL,          s_teardown, tests};
     return lt_it_main(argc, argv, &suite);
 }

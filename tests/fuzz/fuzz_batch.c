@@ -62,7 +62,8 @@ static void s_unpack_records(const Lienthong__Batch *b, uint64_t first)
 {
     uint64_t expect = first;
     for (size_t i = 0; i < b->n_records; i++, expect++) {
-        Lienthong__Record *r = lienthong__record__unpack(NULL, b->records[i].len, b->records[i].data);
+        Lienthong__Record *r =
+            lienthong__record__unpack(NULL, b->records[i].len, b->records[i].data);
         if (!r)
             return; /* the consumer drops the feed here */
         int bad = r->seq != expect || !r->key[0];
@@ -105,7 +106,8 @@ static int s_verify(const Lienthong__Batch *b, const char *stream, uint64_t firs
         const uint8_t *history = b->history_id.len ? b->history_id.data : NULL;
         if (lt_batch_sign_history(g_owner, stream, history, first, b->records, b->n_records, prev,
                                   sig, hash2) != 0 ||
-            memcmp(sig, b->signature.data, LT_SIG_BYTES) != 0 || memcmp(hash, hash2, LT_HASH_BYTES) != 0)
+            memcmp(sig, b->signature.data, LT_SIG_BYTES) != 0 ||
+            memcmp(hash, hash2, LT_HASH_BYTES) != 0)
             abort();
     }
     s_unpack_records(b, first);

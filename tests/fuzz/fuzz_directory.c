@@ -55,7 +55,8 @@ static void s_query(const lt_dir_t *d)
         if (lt_dir_view(d, m->views[i]->id) != m->views[i])
             abort();
     for (size_t i = 0; i < m->n_policies; i++) {
-        const Lienthong__Policy *p = lt_dir_policy(d, m->policies[i]->consumer, m->policies[i]->target);
+        const Lienthong__Policy *p =
+            lt_dir_policy(d, m->policies[i]->consumer, m->policies[i]->target);
         if (p != m->policies[i] || !lt_dir_policy_allows(p, p->operations[0]))
             abort();
         (void)lt_dir_op_name(p->operations[0]);

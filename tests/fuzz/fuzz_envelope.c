@@ -93,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_NONE;
     char err[256];
-    Lienthong__Envelope *env = lt_wire_decode(data, size, FUZZ_ENVELOPE_CAP, &code, err, sizeof err);
+    Lienthong__Envelope *env =
+        lt_wire_decode(data, size, FUZZ_ENVELOPE_CAP, &code, err, sizeof err);
     if (!env) {
         if (code == LIENTHONG__ERROR_CODE__ERR_NONE || !err[0] || !lt_wire_error_name(code))
             abort();

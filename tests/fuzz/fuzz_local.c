@@ -96,37 +96,43 @@
 #define NO_ID       UINT64_MAX /* no request_id to echo is known */
 
 /* Streams a script names by index: granted ones first (N_GRANTED). */
-static const char *const s_streams[] = {OD_POP,    OD_P38,  OD_ALIVE38,           OD_PHONES,
-                                        OD_ACTIVE, REPLICA, "VN/GOV/BCA/nothing", "",
+static const char *const s_streams[] = {OD_POP,
+                                        OD_P38,
+                                        OD_ALIVE38,
+                                        OD_PHONES,
+                                        OD_ACTIVE,
+                                        REPLICA,
+                                        "VN/GOV/BCA/nothing",
+                                        "",
                                         "VN/COM/VIETTEL/other"};
 #define N_STREAMS (sizeof s_streams / sizeof s_streams[0])
 /* The local clients' routing ids: ours (the DEALER) and one nobody holds. */
 static const char *const s_rids[] = {"consumer", "ghost"};
 /* Record keys a script uses: population keys, a phone number, none. */
-static const char *const s_keys[] = {"001080000001", "038090000002", "038090000003",
-                                     "84912345678",  "0",            ""};
+static const char *const s_keys[] = {
+    "001080000001", "038090000002", "038090000003", "84912345678", "0", ""};
 #define N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
 /* What the client knows of its sink on one stream. */
 typedef struct {
     int active;
-    int rid;          /* index in s_rids */
-    int unchecked;    /* a replacement is being sent: not modelled */
-    uint64_t next;    /* the seq the next Deliver starts at */
-    uint64_t acked;   /* through this seq, acknowledged */
+    int rid;        /* index in s_rids */
+    int unchecked;  /* a replacement is being sent: not modelled */
+    uint64_t next;  /* the seq the next Deliver starts at */
+    uint64_t acked; /* through this seq, acknowledged */
     int64_t credit;
 } sink_t;
 
 /* What one request expects back, and what came. */
 typedef struct {
-    uint64_t request_id;  /* to echo in an Error, or NO_ID */
-    int answered_at_once; /* exactly one answer */
-    int silent;           /* no answer at all */
+    uint64_t request_id;       /* to echo in an Error, or NO_ID */
+    int answered_at_once;      /* exactly one answer */
+    int silent;                /* no answer at all */
     Lienthong__ErrorCode code; /* its Errors have this code, unless ERR_NONE */
-    const char *stream;   /* its Errors are about this sink's feed: "STREAM: " */
+    const char *stream;        /* its Errors are about this sink's feed: "STREAM: " */
     size_t replies, errors;
-    Lienthong__Envelope *ack;  /* the PublishAck that came */
-    char named[N_STREAMS];     /* streams that Errors began with */
+    Lienthong__Envelope *ack; /* the PublishAck that came */
+    char named[N_STREAMS];    /* streams that Errors began with */
 } expect_t;
 
 static struct {
@@ -210,8 +216,12 @@ static void s_open(void)
         fprintf(stderr, "fuzz_local: set-up failed %s\n", err);
         abort();
     }
-    G.local = (lt_local_t){.ctx = &G.g.ctx, .sock = G.g.router, .feed = G.feed, .query = G.query,
-                           .profile = G.profile, .prefill = G.prefill,
+    G.local = (lt_local_t){.ctx = &G.g.ctx,
+                           .sock = G.g.router,
+                           .feed = G.feed,
+                           .query = G.query,
+                           .profile = G.profile,
+                           .prefill = G.prefill,
                            .hooks = {.status = s_hook_status, .cut_off = s_hook_cut_off}};
     /* Refused input is the normal case here: even errors are not logged. */
     lt_log_set_level((lt_log_level_t)(LT_LOG_ERROR + 1));
@@ -255,7 +265,7 @@ static int s_granted(const char *stream)
 }
 
 /* The bodies a local client sends (PROTOCOL.md 4.3, L->G). */
-static const char *const s_requests[] = {"publish",         "sink_attach",    "deliver_ack",
+static const char *const s_requests[] = {"publish",         "sink_attach",     "deliver_ack",
                                          "status_request",  "metrics_request", "ready_request",
                                          "prefill_request", "profile_request", "lookup_request",
                                          "verify_request",  "resync"};
@@ -368,8 +378,8 @@ static int s_same_payload(const ProtobufCBinaryData *a, const ProtobufCBinaryDat
 
 /* An acknowledged Publish p is durable (8.1); before: the dataset's last
  * seq before, others: the owned streams' before. */
-static void s_check_ack(const Lienthong__Publish *p, const Lienthong__PublishAck *a, uint64_t before,
-                        const uint64_t others[N_OWNED])
+static void s_check_ack(const Lienthong__Publish *p, const Lienthong__PublishAck *a,
+                        uint64_t before, const uint64_t others[N_OWNED])
 {
     const Lienthong__Dataset *ds = lt_dir_dataset(G.g.ctx.dir, p->dataset);
     if (!ds || strcmp(ds->owner, G.g.cfg.member) != 0 || strcmp(ds->id, p->dataset) != 0)
@@ -455,10 +465,10 @@ static void s_on_status(const Lienthong__StatusReply *r)
         abort();
     size_t n = gr->n_datasets + gr->n_views + gr->n_replicated;
     for (size_t i = 0; i < n; i++) {
-        const char *s = i < gr->n_datasets                ? gr->datasets[i]
-                        : i < gr->n_datasets + gr->n_views ? gr->views[i - gr->n_datasets]
-                                                           : gr->replicated[i - gr->n_datasets -
-                                                                            gr->n_views];
+        const char *s = i < gr->n_datasets ? gr->datasets[i]
+                        : i < gr->n_datasets + gr->n_views
+                            ? gr->views[i - gr->n_datasets]
+                            : gr->replicated[i - gr->n_datasets - gr->n_views];
         if (!s_granted(s))
             abort();
     }
@@ -696,8 +706,7 @@ static int s_sink_takes(const Lienthong__Envelope *env, int rid)
     const sink_t *m = s_sink_model(a->stream);
     if (m && m->active && m->unchecked)
         return -1;
-    return m && m->active && m->rid == rid && a->through_seq > m->acked &&
-           a->through_seq < m->next;
+    return m && m->active && m->rid == rid && a->through_seq > m->acked && a->through_seq < m->next;
 }
 
 /* Updates the sink model for a SinkAttach or DeliverAck the feed took. */
@@ -708,7 +717,10 @@ static void s_sink_took(const Lienthong__Envelope *env, int rid)
         sink_t *m = s_sink_model(a->stream);
         if (!m)
             abort(); /* granted, but none of ours */
-        *m = (sink_t){.active = 1, .rid = rid, .next = a->from_seq, .acked = a->from_seq - 1,
+        *m = (sink_t){.active = 1,
+                      .rid = rid,
+                      .next = a->from_seq,
+                      .acked = a->from_seq - 1,
                       .credit = a->credit};
         return;
     }
@@ -795,9 +807,10 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
     char err[256];
     Lienthong__ErrorCode code;
     uint64_t request_id = 0;
-    Lienthong__Envelope *seen = lt_wire_decode_id(buf, len, G.g.cfg.max_message, &code,
-                                                  &request_id, err, sizeof err);
-    Lienthong__Envelope__BodyCase body = seen ? seen->body_case : LIENTHONG__ENVELOPE__BODY__NOT_SET;
+    Lienthong__Envelope *seen =
+        lt_wire_decode_id(buf, len, G.g.cfg.max_message, &code, &request_id, err, sizeof err);
+    Lienthong__Envelope__BodyCase body =
+        seen ? seen->body_case : LIENTHONG__ENVELOPE__BODY__NOT_SET;
     int sink = body == LIENTHONG__ENVELOPE__BODY_SINK_ATTACH ||
                body == LIENTHONG__ENVELOPE__BODY_DELIVER_ACK;
     int takes = sink ? s_sink_takes(seen, rid) : 0;
@@ -811,9 +824,11 @@ static void s_local(const uint8_t *buf, size_t len, int rid, int pumps)
     x.code = cut ? LIENTHONG__ERROR_CODE__ERR_REVOKED : LIENTHONG__ERROR_CODE__ERR_NONE;
     if (sink)
         x.stream = body == LIENTHONG__ENVELOPE__BODY_SINK_ATTACH ? seen->sink_attach->stream
-                                                                  : seen->deliver_ack->stream;
+                                                                 : seen->deliver_ack->stream;
     int rc = lt_local_on_message(&G.local, &p->in, &p->env);
-    if (rc != (refused ? -1 : body == LIENTHONG__ENVELOPE__BODY_PUBLISH ? LT_LOCAL_PUBLISH : 0) ||
+    if (rc != (refused                                     ? -1
+               : body == LIENTHONG__ENVELOPE__BODY_PUBLISH ? LT_LOCAL_PUBLISH
+                                                           : 0) ||
         !p->env != !seen)
         abort(); /* refused what it handles, or handled what it refuses */
     if (rc == LT_LOCAL_PUBLISH && rid == 0) {
@@ -1254,15 +1269,15 @@ static void s_write_seeds(const char *dir)
      * owner of 200 ms, a tick, readiness and metrics, a lookup, readiness and status while cut
      * off, and, active again, a lookup without a time (refused). */
     static const uint8_t sink[] = {
-        0x00, 0, 1, 2, 0, 0, 1, 0x08, 1, 0, 1, 0x18, 2, 0, 2, 0x18, /* publish 3 */
-        0x01, 0, 0x03, 2,                                           /* attach from 1, credit 2 */
-        0x03, 2,                                                    /* pump */
-        0x02, 0, 0x00, 0x02, 0, 0x00,                               /* ack 2, ack 2 again */
-        0x03, 1, 0x02, 0, 0x00, 0x02, 0, 0x43, 0x04};               /* pump, ack 3, ack 9 */
+        0x00, 0, 1,    2,    0,    0,    1, 0x08, 1,   0, 1, 0x18, 2, 0, 2, 0x18, /* publish 3 */
+        0x01, 0, 0x03, 2,                                /* attach from 1, credit 2 */
+        0x03, 2,                                         /* pump */
+        0x02, 0, 0x00, 0x02, 0,    0x00,                 /* ack 2, ack 2 again */
+        0x03, 1, 0x02, 0,    0x00, 0x02, 0, 0x43, 0x04}; /* pump, ack 3, ack 9 */
     fuzz_write_seed(dir, "script-sink", sink, sizeof sink);
-    static const uint8_t requests[] = {0x07, 5, 3, 0, 0, 0x08, 6, 0, 2, 5, 3, 10,
-                                       0x09, 5, 0x09, 0, 0x0a, 4, 5, 1, 1, 200, 0x0e, 0x85, 0x06,
-                                       0x0b, 1, 0x0a, 4, 0, 1, 1, 0, 0x05, 0x04, 0x0b, 0,
-                                       0x0a, 5, 1, 1, 1, 0};
+    static const uint8_t requests[] = {0x07, 5,    3,    0,    0,    0x08, 6, 0, 2, 5, 3,
+                                       10,   0x09, 5,    0x09, 0,    0x0a, 4, 5, 1, 1, 200,
+                                       0x0e, 0x85, 0x06, 0x0b, 1,    0x0a, 4, 0, 1, 1, 0,
+                                       0x05, 0x04, 0x0b, 0,    0x0a, 5,    1, 1, 1, 0};
     fuzz_write_seed(dir, "script-requests", requests, sizeof requests);
 }

@@ -49,31 +49,35 @@ static lt_keys_t *s_fixed_keys(const char *dir, uint8_t kind, uint8_t base)
     return fuzz_fixed_keys(dir, kind, base, 2);
 }
 
-#define SRC \
-    "federation = \"VN\";\nversion = 3;\n" \
-    "members = (\n" \
-    "  { id = \"VN/GOV/BCA\"; name = \"BCA\"; endpoints = [\"tcp://10.0.0.1:7400\"];\n" \
-    "    transport_key = \"%s\"; signing_key = \"%s\"; },\n" \
-    "  { id = \"VN/PROV/38\"; name = \"Thanh Hoa\"; endpoints = [\"tcp://10.0.0.2:7400\"];\n" \
-    "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"suspended\"; }\n);\n" \
-    "datasets = ( { id = \"VN/GOV/BCA/population\"; owner = \"VN/GOV/BCA\";\n" \
-    "    type = \"lienthong.records.Population\"; key = \"personal_id\";\n" \
-    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; sex = \"sex\";\n" \
-    "      birth = \"date_of_birth\"; }, { field = \"full_name\"; check = \"required\"; },\n" \
-    "      { field = \"date_of_death\"; check = \"date\"; not_future = true;\n" \
-    "        after = \"date_of_birth\"; },\n" \
-    "      { field = \"status\"; check = \"enum\"; values = [\"CITIZEN_ALIVE\"]; } ); } );\n" \
-    "views = ( { id = \"VN/GOV/BCA/population.basic\"; dataset = \"VN/GOV/BCA/population\";\n" \
-    "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; } );\n" \
-    "policies = (\n" \
-    "  { consumer = \"VN/PROV/38\"; target = \"VN/GOV/BCA/population.basic\"; allow = [\"subscribe\"]; },\n" \
-    "  { consumer = \"VN/PROV/38\"; target = \"VN/GOV/BCA/population\"; allow = [\"verify\", \"lookup\"];\n" \
+#define SRC                                                                                        \
+    "federation = \"VN\";\nversion = 3;\n"                                                         \
+    "members = (\n"                                                                                \
+    "  { id = \"VN/GOV/BCA\"; name = \"BCA\"; endpoints = [\"tcp://10.0.0.1:7400\"];\n"            \
+    "    transport_key = \"%s\"; signing_key = \"%s\"; },\n"                                       \
+    "  { id = \"VN/PROV/38\"; name = \"Thanh Hoa\"; endpoints = [\"tcp://10.0.0.2:7400\"];\n"      \
+    "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"suspended\"; }\n);\n"            \
+    "datasets = ( { id = \"VN/GOV/BCA/population\"; owner = \"VN/GOV/BCA\";\n"                     \
+    "    type = \"lienthong.records.Population\"; key = \"personal_id\";\n"                        \
+    "    rules = ( { field = \"personal_id\"; check = \"citizen_id\"; sex = \"sex\";\n"            \
+    "      birth = \"date_of_birth\"; }, { field = \"full_name\"; check = \"required\"; },\n"      \
+    "      { field = \"date_of_death\"; check = \"date\"; not_future = true;\n"                    \
+    "        after = \"date_of_birth\"; },\n"                                                      \
+    "      { field = \"status\"; check = \"enum\"; values = [\"CITIZEN_ALIVE\"]; } ); } );\n"      \
+    "views = ( { id = \"VN/GOV/BCA/population.basic\"; dataset = \"VN/GOV/BCA/population\";\n"     \
+    "    fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; } "    \
+    ");\n"                                                                                         \
+    "policies = (\n"                                                                               \
+    "  { consumer = \"VN/PROV/38\"; target = \"VN/GOV/BCA/population.basic\"; allow = "            \
+    "[\"subscribe\"]; },\n"                                                                        \
+    "  { consumer = \"VN/PROV/38\"; target = \"VN/GOV/BCA/population\"; allow = [\"verify\", "     \
+    "\"lookup\"];\n"                                                                               \
     "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n"
 
 /* Compiles the directory above with fixed member keys; valid at FUZZ_NOW. */
 static int s_directory(const char *dir, uint8_t **out, size_t *len)
 {
-    lt_keys_t *a = s_fixed_keys(dir, LT_KEYS_MEMBER, 100), *b = s_fixed_keys(dir, LT_KEYS_MEMBER, 50);
+    lt_keys_t *a = s_fixed_keys(dir, LT_KEYS_MEMBER, 100),
+              *b = s_fixed_keys(dir, LT_KEYS_MEMBER, 50);
     if (!a || !b)
         return -1;
     char z[4][LT_Z85_KEY_LEN + 1], path[4096], err[1024];
@@ -119,7 +123,8 @@ static int s_directories(const char *tmp, uint8_t **signed_out, size_t *signed_l
         return -1;
     }
     lt_dir_destroy(&d);
-    int rc = s_write("directory", "signed-valid", sig, slen) | s_write("directory", "plain", dir, len);
+    int rc =
+        s_write("directory", "signed-valid", sig, slen) | s_write("directory", "plain", dir, len);
     *signed_out = sig;
     *signed_len = slen;
     free(dir);
@@ -187,7 +192,8 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     lr.timeout_ms = 5000;
     rc |= s_envelope("lookup-timeout", &env);
     /* A local pre-fill with on_behalf (PROTOCOL.md 8.5, 8.8). */
-    char *streams[] = {(char *)"VN/GOV/BCA/population.portal", (char *)"VN/GOV/BYT/vaccinations.portal"};
+    char *streams[] = {(char *)"VN/GOV/BCA/population.portal",
+                       (char *)"VN/GOV/BYT/vaccinations.portal"};
     Lienthong__PrefillRequest pr = LIENTHONG__PREFILL_REQUEST__INIT;
     Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
     pr.request_id = 6;

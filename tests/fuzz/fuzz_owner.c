@@ -46,19 +46,19 @@
 #include "lt_query.h"
 #include "lt_snap.h"
 
-#define RECORDS 200
-#define KEYS 160
+#define RECORDS     200
+#define KEYS        160
 #define RESET_EVERY 4096
-#define MAX_PUMPS 16
-#define MAX_OPS 32
+#define MAX_PUMPS   16
+#define MAX_OPS     32
 /* Subscribes asking for a snapshot per script: each opens a reading of the
  * store (a connection of its own), the slowest step by far. */
 #define MAX_SNAPSHOTS 1
 
 /* Streams a script names by index: the allowed one first. */
-static const char *const s_streams[] = {OD_POP,     OD_P38,  OD_ALIVE38,           OD_PHONES,
-                                        OD_ACTIVE,  OD_FOREIGN, "VN/GOV/BCA/nothing", "",
-                                        "not a stream id"};
+static const char *const s_streams[] = {
+    OD_POP, OD_P38,           OD_ALIVE38, OD_PHONES, OD_ACTIVE, OD_FOREIGN, "VN/GOV/BCA/nothing",
+    "",     "not a stream id"};
 #define N_STREAMS (sizeof s_streams / sizeof s_streams[0])
 /* Members a message may come from (its ZAP User-Id). */
 static const char *const s_users[] = {UG_CALLER, OD_OWNER, "VN/GOV/UNKNOWN", ""};
@@ -71,9 +71,9 @@ typedef struct {
     uint64_t next;
     uint8_t prev[LT_HASH_BYTES];
     int64_t credit;
-    int snap;                          /* a snapshot is due before batches */
-    uint64_t snap_index, snap_seq;     /* leaves received, S */
-    uint8_t snap_prev[LT_HASH_BYTES];  /* chain of chunks */
+    int snap;                         /* a snapshot is due before batches */
+    uint64_t snap_index, snap_seq;    /* leaves received, S */
+    uint8_t snap_prev[LT_HASH_BYTES]; /* chain of chunks */
     lt_snap_merkle_t acc;
 } expect_t;
 
@@ -268,8 +268,8 @@ static void s_on_range(const Lienthong__Range *r)
         b->first_seq != r->first_seq || b->n_records != r->last_seq - r->first_seq + 1 ||
         strcmp(b->stream, r->stream) != 0)
         abort();
-    if (lt_batch_verify(b, b->stream, b->first_seq, G.range_prev, s_pk(), hash, err,
-                        sizeof err) != 0) {
+    if (lt_batch_verify(b, b->stream, b->first_seq, G.range_prev, s_pk(), hash, err, sizeof err) !=
+        0) {
         fprintf(stderr, "fuzz_owner: range %s %llu..%llu: %s\n", b->stream,
                 (unsigned long long)r->first_seq, (unsigned long long)r->last_seq, err);
         abort();
@@ -750,38 +750,37 @@ static void s_write_seeds(const char *dir)
 
     /* Scripts (see s_script). */
     static const uint8_t sub_credit_pump[] = {
-        0x00, 0, 0, 0, 1, 10, 0,   /* subscribe pop from 1, credit 10 */
-        0x04, 3,                   /* pump */
-        0x01, 0, 0x80, 0, 0, 1, 0, /* credit 256 */
-        0x04, 15,                  /* pump */
-        0x07,                      /* status */
-        0x02, 0,                   /* unsubscribe */
+        0x00, 0,  0,    0, 1, 10, 0, /* subscribe pop from 1, credit 10 */
+        0x04, 3,                     /* pump */
+        0x01, 0,  0x80, 0, 0, 1,  0, /* credit 256 */
+        0x04, 15,                    /* pump */
+        0x07,                        /* status */
+        0x02, 0,                     /* unsubscribe */
         0x07};
     fuzz_write_seed(dir, "script-subscribe-credit", sub_credit_pump, sizeof sub_credit_pump);
-    static const uint8_t snap[] = {
-        0x00, 0, 0, 0, 7, 0x80, 0, 0, 0, 40, 1, /* subscribe snapshot from 7, credit 40 */
-        0x04, 8,
-        0x01, 0, 0x80, 0, 0, 2, 0, /* credit 512 */
-        0x04, 15};
+    static const uint8_t snap[] = {0x00, 0, 0,    0, 7,    0x80, 0, 0, 0,
+                                   40,   1, /* subscribe snapshot from 7, credit 40 */
+                                   0x04, 8, 0x01, 0, 0x80, 0,    0, 2, 0, /* credit 512 */
+                                   0x04, 15};
     fuzz_write_seed(dir, "script-snapshot", snap, sizeof snap);
     static const uint8_t cursor[] = {
-        0x00, 0, 1, 0, 0, 0x7f, 0x00, /* from last - ... with the stream's history */
-        0x00, 0, 0, 0, 100, 50, 0x10, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
-        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, /* another history */
+        0x00, 0,    1,    0,    0,    0x7f, 0x00, /* from last - ... with the stream's history */
+        0x00, 0,    0,    0,    100,  50,   0x10, 0x11, 0x11, 0x11, 0x11, 0x11,
+        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, /* another history */
         0x04, 4};
     fuzz_write_seed(dir, "script-history", cursor, sizeof cursor);
-    static const uint8_t range[] = {
-        0x03, 0, 0, 0, 1, 0, 20, 0,         /* range 1..20 */
-        0x03, 0, 0, 0, 50, 0, 5, 1,         /* range 50..54, prev of script */
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-        17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
-        0x03, 0, 1, 0, 0, 0, 3, 0,          /* range past the end */
-        0x43, 0, 0, 0, 1, 0, 1, 0};         /* from the ghost routing id */
+    static const uint8_t
+        range[] = {0x03, 0,  0,  0,  1,    0,  20, 0, /* range 1..20 */
+                   0x03, 0,  0,  0,  50,   0,  5,  1, /* range 50..54, prev of script */
+                   1,    2,  3,  4,  5,    6,  7,  8,  9,  10, 11, 12, 13, 14,
+                   15,   16, 17, 18, 19,   20, 21, 22, 23, 24, 25, 26, 27, 28,
+                   29,   30, 31, 32, 0x03, 0,  1,  0,  0,  0,  3,  0, /* range past the end */
+                   0x43, 0,  0,  0,  1,    0,  1,  0}; /* from the ghost routing id */
     fuzz_write_seed(dir, "script-range", range, sizeof range);
-    static const uint8_t peers[] = {0x05, 0xfe, 5, 'a', 'b', 'c', 'd', 0x25, 0, 0,
-                                    0x06, 0xff, 0x16, 0, 0x36, 3};
+    static const uint8_t peers[] = {0x05, 0xfe, 5,    'a',  'b',  'c', 'd',  0x25,
+                                    0,    0,    0x06, 0xff, 0x16, 0,   0x36, 3};
     fuzz_write_seed(dir, "script-peers", peers, sizeof peers);
-    static const uint8_t ghost[] = {0x40, 0, 0, 0, 1, 10, 0, 0x04, 2, 0x10, 0, 0, 0, 1, 10, 0,
-                                    0x20, 0, 0, 0, 1, 10, 0, 0x04, 2, 0x07};
+    static const uint8_t ghost[] = {0x40, 0,  0, 0,    1, 10, 0, 0x04, 2,  0x10, 0,    0, 0,
+                                    1,    10, 0, 0x20, 0, 0,  0, 1,    10, 0,    0x04, 2, 0x07};
     fuzz_write_seed(dir, "script-members", ghost, sizeof ghost);
 }

@@ -40,10 +40,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OWNER OD_OWNER
-#define POP OD_POP
-#define PHONES OD_PHONES
-#define FOREIGN OD_FOREIGN
+#define OWNER       OD_OWNER
+#define POP         OD_POP
+#define PHONES      OD_PHONES
+#define FOREIGN     OD_FOREIGN
 #define RESET_EVERY 4096
 
 static struct {
@@ -192,8 +192,9 @@ static void s_check_applied(const Lienthong__Dataset *ds, const Lienthong__Publi
         int live = s_state(ds->id, c->key, &seq, &r);
         if (live != !c->deleted || !r || seq != before + rank || r->seq != seq ||
             strcmp(r->key, c->key) != 0 || r->deleted != c->deleted ||
-            (!c->deleted && (r->payload.len != c->payload.len ||
-                             (c->payload.len && memcmp(r->payload.data, c->payload.data, c->payload.len)))))
+            (!c->deleted &&
+             (r->payload.len != c->payload.len ||
+              (c->payload.len && memcmp(r->payload.data, c->payload.data, c->payload.len)))))
             abort();
         lienthong__record__free_unpacked(r, NULL);
         ProtobufCMessage *msg =
@@ -222,7 +223,8 @@ static void s_apply(Lienthong__Publish **pubs, size_t n, const Lienthong__Datase
         abort();
     long n_stored = ds && n == 1 ? s_model(ds->id, pubs[0], stored) : 0;
     memset(res, 0, sizeof res);
-    int rc = lt_publish_apply(G.store, G.dir, OWNER, pubs, n, LT_PUBLISH_MAX_RECORD, res, NULL, NULL);
+    int rc =
+        lt_publish_apply(G.store, G.dir, OWNER, pubs, n, LT_PUBLISH_MAX_RECORD, res, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         if (res[i].code != LIENTHONG__ERROR_CODE__ERR_NONE && !res[i].err[0])
             abort(); /* every refusal says why */

@@ -67,17 +67,17 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define OWNER "VN/GOV/BCA"
-#define CALLER "VN/COM/VIETTEL"
-#define OTHER "VN/PROV/38"
-#define DS "VN/GOV/BCA/population"
-#define K1 "001080000001"
-#define K2 "038090000002"
-#define KX "099999999999"
+#define OWNER          "VN/GOV/BCA"
+#define CALLER         "VN/COM/VIETTEL"
+#define OTHER          "VN/PROV/38"
+#define DS             "VN/GOV/BCA/population"
+#define K1             "001080000001"
+#define K2             "038090000002"
+#define KX             "099999999999"
 #define FIXED_DEADLINE ((int64_t)4102444800000) /* 2100-01-01: clamped by the caller */
-#define LOOKUP_ID 7
-#define VERIFY_ID 8
-#define MAX_FRAMES 4096
+#define LOOKUP_ID      7
+#define VERIFY_ID      8
+#define MAX_FRAMES     4096
 
 static const char *const s_policy_fields[] = {"full_name", "date_of_birth", "sex", "status", NULL};
 
@@ -106,7 +106,7 @@ typedef struct {
     uint8_t hash[LT_HASH_BYTES];
     int is_verify;
     const Lienthong__VerifyRequest *vq; /* for the key and claim checks */
-    int owner_made; /* answers come from the owner (privacy checked) */
+    int owner_made;                     /* answers come from the owner (privacy checked) */
 } expect_t;
 
 /* ---- set-up ------------------------------------------------------------------- */
@@ -121,8 +121,9 @@ static void s_member_src(FILE *f, const char *id, const lt_keys_t *k, const char
     char tk[LT_Z85_KEY_LEN + 1], sk[LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_transport_public(k), tk);
     lt_keys_z85_encode(lt_keys_signing_public(k), sk);
-    fprintf(f, "  { id = \"%s\"; name = \"%s\";%s transport_key = \"%s\"; signing_key = \"%s\";"
-               " status = \"%s\"; }",
+    fprintf(f,
+            "  { id = \"%s\"; name = \"%s\";%s transport_key = \"%s\"; signing_key = \"%s\";"
+            " status = \"%s\"; }",
             id, id, ep ? " endpoints = [\"tcp://127.0.0.1:7400\"];" : "", tk, sk, status);
 }
 
@@ -141,26 +142,27 @@ static lt_dir_t *s_directory(void)
     s_member_src(f, OTHER, G.other_keys, "active", 0);
     fprintf(f, ",\n");
     s_member_src(f, "VN/GOV/OLD", G.old_keys, "suspended", 1);
-    fprintf(f,
-            ");\n"
-            "datasets = (\n"
-            "  { id = \"" DS "\"; owner = \"" OWNER "\";\n"
-            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
-            "  { id = \"VN/GOV/OLD/archive\"; owner = \"VN/GOV/OLD\";\n"
-            "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
-            "  { id = \"VN/COM/VIETTEL/subscribers\"; owner = \"" CALLER "\";\n"
-            "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
-            "views = ( { id = \"" DS ".p38\"; dataset = \"" DS "\";\n"
-            "  fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; } );\n"
-            "policies = (\n"
-            "  { consumer = \"" CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
-            "    fields = [\"full_name\", \"date_of_birth\", \"sex\", \"status\"];\n"
-            "    purposes = [\"KYC\", \"AUDIT\"]; },\n"
-            "  { consumer = \"" CALLER "\"; target = \"" DS ".p38\"; allow = [\"subscribe\"]; },\n"
-            "  { consumer = \"" CALLER "\"; target = \"VN/GOV/OLD/archive\"; allow = [\"lookup\"];\n"
-            "    fields = [\"full_name\"]; purposes = [\"KYC\"]; },\n"
-            "  { consumer = \"" OTHER "\"; target = \"" DS "\"; allow = [\"verify\"];\n"
-            "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n");
+    fprintf(
+        f, ");\n"
+           "datasets = (\n"
+           "  { id = \"" DS "\"; owner = \"" OWNER "\";\n"
+           "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+           "  { id = \"VN/GOV/OLD/archive\"; owner = \"VN/GOV/OLD\";\n"
+           "    type = \"lienthong.records.Population\"; key = \"personal_id\"; },\n"
+           "  { id = \"VN/COM/VIETTEL/subscribers\"; owner = \"" CALLER "\";\n"
+           "    type = \"lienthong.records.Subscriber\"; key = \"phone_number\"; } );\n"
+           "views = ( { id = \"" DS ".p38\"; dataset = \"" DS "\";\n"
+           "  fields = [\"personal_id\", \"full_name\"]; where = { current_province = \"38\"; }; } "
+           ");\n"
+           "policies = (\n"
+           "  { consumer = \"" CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
+           "    fields = [\"full_name\", \"date_of_birth\", \"sex\", \"status\"];\n"
+           "    purposes = [\"KYC\", \"AUDIT\"]; },\n"
+           "  { consumer = \"" CALLER "\"; target = \"" DS ".p38\"; allow = [\"subscribe\"]; },\n"
+           "  { consumer = \"" CALLER "\"; target = \"VN/GOV/OLD/archive\"; allow = [\"lookup\"];\n"
+           "    fields = [\"full_name\"]; purposes = [\"KYC\"]; },\n"
+           "  { consumer = \"" OTHER "\"; target = \"" DS "\"; allow = [\"verify\"];\n"
+           "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n");
     if (fclose(f) != 0)
         return NULL;
     uint8_t *raw = NULL, *sig = NULL;
@@ -188,7 +190,8 @@ static uint8_t *s_person(const char *key, const char *name, const char *dob, int
     p.date_of_birth = (char *)dob;
     p.sex = (Lienthong__Records__Sex)sex;
     p.current_province = (char *)province;
-    p.current_address = "S\xe1\xbb\x91 12 ph\xe1\xbb\x91 H\xc3\xa0ng B\xe1\xba\xa1" "c";
+    p.current_address = "S\xe1\xbb\x91 12 ph\xe1\xbb\x91 H\xc3\xa0ng B\xe1\xba\xa1"
+                        "c";
     p.id_card_number = (char *)key;
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
     *len = lienthong__records__population__get_packed_size(&p);
@@ -228,7 +231,8 @@ static int s_seed_store(void)
     p.changes = cp;
     p.n_changes = N;
     lt_publish_result_t res;
-    int rc = lt_publish_apply(G.store, G.dir, OWNER, &pp, 1, LT_PUBLISH_MAX_RECORD, &res, NULL, NULL) == 0 &&
+    int rc = lt_publish_apply(G.store, G.dir, OWNER, &pp, 1, LT_PUBLISH_MAX_RECORD, &res, NULL,
+                              NULL) == 0 &&
                      res.code == LIENTHONG__ERROR_CODE__ERR_NONE
                  ? 0
                  : -1;
@@ -330,10 +334,16 @@ static void s_shared(void)
 {
     if (!(G.stats = lt_stats_new()))
         abort();
-    G.owner = (lt_gwctx_t){.cfg = &G.owner_cfg, .keys = G.owner_keys, .dir = G.dir,
-                           .store = G.store, .stats = G.stats};
-    G.caller = (lt_gwctx_t){.cfg = &G.caller_cfg, .keys = G.caller_keys, .dir = G.dir,
-                            .store = G.store, .stats = G.stats};
+    G.owner = (lt_gwctx_t){.cfg = &G.owner_cfg,
+                           .keys = G.owner_keys,
+                           .dir = G.dir,
+                           .store = G.store,
+                           .stats = G.stats};
+    G.caller = (lt_gwctx_t){.cfg = &G.caller_cfg,
+                            .keys = G.caller_keys,
+                            .dir = G.dir,
+                            .store = G.store,
+                            .stats = G.stats};
     lt_sock_opts_t so;
     lt_sock_opts_default(&so);
     if (!(G.peers = lt_peers_new(&G.caller, G.ctx, &so)) ||
@@ -433,8 +443,8 @@ static void s_owner_pump(lt_query_t *owner, const char *user)
     lt_wire_in_t in;
     while (lt_wire_recv(G.peer, 1, ZMQ_DONTWAIT, &in) == 0) {
         snprintf(in.user_id, sizeof in.user_id, "%s", user);
-        Lienthong__Envelope *env = in.frames == 1 ? s_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body))
-                                                  : NULL;
+        Lienthong__Envelope *env =
+            in.frames == 1 ? s_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body)) : NULL;
         if (env && (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ||
                     env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST))
             lt_query_on_request(owner, G.peer, &in, env);
@@ -483,7 +493,8 @@ static void s_peer_drain(void)
  * one, index 0). */
 static void s_caller_feed(lt_query_t *caller, const zmq_msg_t *frame)
 {
-    Lienthong__Envelope *env = s_decode(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame));
+    Lienthong__Envelope *env =
+        s_decode(zmq_msg_data((zmq_msg_t *)frame), zmq_msg_size((zmq_msg_t *)frame));
     int expect = !env ? -1
                  : env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY ||
                          env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
@@ -595,7 +606,8 @@ static void s_check_verify(const Lienthong__VerifyAnswer *a, const Lienthong__Ve
         abort();
     for (size_t c = 0; c < n_claims; c++) {
         Lienthong__ClaimResult r = a->results[c];
-        if (r != LIENTHONG__CLAIM_RESULT__CLAIM_MATCH && r != LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH &&
+        if (r != LIENTHONG__CLAIM_RESULT__CLAIM_MATCH &&
+            r != LIENTHONG__CLAIM_RESULT__CLAIM_NO_MATCH &&
             r != LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED)
             abort();
         if (!s_allowed(claims[c]->field) && r != LIENTHONG__CLAIM_RESULT__CLAIM_NOT_ALLOWED)
@@ -639,9 +651,10 @@ static void s_app_check(const expect_t *ex, size_t n_ex)
                 abort(); /* bound to no request the application sent */
             if (va && e->vq) {
                 size_t n = e->vq->n_subjects ? e->vq->n_subjects : e->vq->n_keys;
-                const char *key = va->index < n ? (e->vq->n_subjects ? e->vq->subjects[va->index]->key
-                                                                     : e->vq->keys[va->index])
-                                                : NULL;
+                const char *key = va->index < n
+                                      ? (e->vq->n_subjects ? e->vq->subjects[va->index]->key
+                                                           : e->vq->keys[va->index])
+                                      : NULL;
                 if (va->key[0] ? !key || strcmp(key, va->key) != 0 : va->code == 0)
                     abort(); /* names a key that was not asked */
             }
@@ -775,12 +788,12 @@ static int s_wrap(uint32_t field, const uint8_t *body, size_t len, zmq_msg_t *fr
     hdr[h++] = 0x08;
     hdr[h++] = 0x01;
     uint64_t tag = ((uint64_t)field << 3) | 2;
-    for (uint64_t v = tag; ; v >>= 7) {
+    for (uint64_t v = tag;; v >>= 7) {
         hdr[h++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80)
             break;
     }
-    for (uint64_t v = len; ; v >>= 7) {
+    for (uint64_t v = len;; v >>= 7) {
         hdr[h++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
         if (v < 0x80)
             break;
@@ -808,8 +821,8 @@ static uint8_t *s_sign_answer(const uint8_t *answer, size_t len, size_t n, size_
             lt_crypto_merkle_leaf((const uint8_t *)"filler", 6, leaves + i * LT_HASH_BYTES);
     }
     if (lt_crypto_merkle_tree(leaves, n, tree) != 0 ||
-        lt_keys_sign(G.owner_keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n), LT_HASH_BYTES,
-                     sig) != 0 ||
+        lt_keys_sign(G.owner_keys, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n),
+                     LT_HASH_BYTES, sig) != 0 ||
         lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         abort();
     ProtobufCBinaryData proof[64];
@@ -916,7 +929,8 @@ static void s_write_seeds(const char *dir)
         with_ctx[G.fixed_len[0] + 1] = 0x00;
         fuzz_write_seed(dir, "lookup-request-context", with_ctx, G.fixed_len[0] + 2);
     }
-    Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT, c3 = LIENTHONG__CLAIM__INIT;
+    Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT,
+                     c3 = LIENTHONG__CLAIM__INIT;
     Lienthong__Claim *s1[] = {&c1}, *s2[] = {&c2, &c3};
     c1.field = "full_name";
     c1.value = "nguy\xe1\xbb\x85n v\xc4\x83n an";

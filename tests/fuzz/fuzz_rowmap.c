@@ -423,7 +423,8 @@ static void s_sink(const uint8_t *data, size_t size, const uint8_t *expect, size
     lt_db_write_t w = {SINK_KEY, 0, NULL};
     size_t failed = 0;
     char err[512] = "";
-    if (lt_db_apply(G.sink, &w, 1, s_fill, &c, "fuzz", ++G.applied, &failed, err, sizeof err) != 0 ||
+    if (lt_db_apply(G.sink, &w, 1, s_fill, &c, "fuzz", ++G.applied, &failed, err, sizeof err) !=
+            0 ||
         c.bound != 0) {
         fprintf(stderr, "fuzz_rowmap: upsert: %s\n", err);
         abort();
@@ -492,8 +493,8 @@ static void s_payload(size_t m, const uint8_t *data, size_t size)
                 abort();
             const char *key_field = lt_rowmap_key_field(map);
             for (size_t i = 0; i < n; i++) {
-                const ProtobufCFieldDescriptor *f =
-                    protobuf_c_message_descriptor_get_field_by_name(d, lt_rowmap_field_name(map, i));
+                const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+                    d, lt_rowmap_field_name(map, i));
                 if (keys[k] && strcmp(f->name, key_field) == 0) {
                     if (strcmp(*(char *const *)((const uint8_t *)back + f->offset), keys[k]) != 0)
                         abort();
@@ -596,14 +597,16 @@ static void s_write_seeds(const char *dir)
     p.full_name = "Nguy\xe1\xbb\x85n V\xc4\x83n An";
     p.date_of_birth = "1990-05-17";
     p.sex = LIENTHONG__RECORDS__SEX__SEX_MALE;
-    p.home_town = "Thanh H\xc3\xb3" "a";
+    p.home_town = "Thanh H\xc3\xb3"
+                  "a";
     p.current_province = "38";
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED;
     p.date_of_death = "2024-02-29";
     fuzz_write_seed(dir, "population", buf, lienthong__records__population__pack(&p, buf));
     p.sex = (Lienthong__Records__Sex)-7; /* an enum value no name has */
     p.status = (Lienthong__Records__CitizenStatus)99;
-    fuzz_write_seed(dir, "population-odd-enums", buf, lienthong__records__population__pack(&p, buf));
+    fuzz_write_seed(dir, "population-odd-enums", buf,
+                    lienthong__records__population__pack(&p, buf));
     Lienthong__Record r = LIENTHONG__RECORD__INIT;
     r.seq = UINT64_MAX - 5;
     r.key = "84912345678";
@@ -614,19 +617,15 @@ static void s_write_seeds(const char *dir)
     fuzz_write_seed(dir, "record-scalars", buf, lienthong__record__pack(&r, buf));
     /* Rows (leg 2): TEXT "038090001234", INTEGER 1 (one byte), NULL, a
      * TEXT enum name, a BLOB, a REAL. */
-    static const uint8_t row[] = {
-        3, 12, '0', '3', '8', '0', '9', '0', '0', '0', '1', '2', '3', '4',
-        0x81, 1,
-        0,
-        3, 16, 'C', 'I', 'T', 'I', 'Z', 'E', 'N', '_', 'D', 'E', 'C', 'E', 'A', 'S', 'E', 'D',
-        4, 3, 0xe1, 0xbb, 0x85,
-        2, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18,
-        0x83, 0x05};
+    static const uint8_t row[] = {3,    12,   '0',  '3',  '8',  '0',  '9',  '0', '0',  '0',  '1',
+                                  '2',  '3',  '4',  0x81, 1,    0,    3,    16,  'C',  'I',  'T',
+                                  'I',  'Z',  'E',  'N',  '_',  'D',  'E',  'C', 'E',  'A',  'S',
+                                  'E',  'D',  4,    3,    0xe1, 0xbb, 0x85, 2,   0x40, 0x09, 0x21,
+                                  0xfb, 0x54, 0x44, 0x2d, 0x18, 0x83, 0x05};
     fuzz_write_seed(dir, "row-mixed", row, sizeof row);
-    static const uint8_t nums[] = {1, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                   3, 4, 't', 'r', 'u', 'e',
-                                   3, 20, '1', '8', '4', '4', '6', '7', '4', '4', '0', '7',
-                                   '3', '7', '0', '9', '5', '5', '1', '6', '1', '5',
-                                   0x81, 0xff};
+    static const uint8_t nums[] = {1,   0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 3,
+                                   4,   't',  'r',  'u',  'e',  3,    20,   '1',  '8',  '4',
+                                   '4', '6',  '7',  '4',  '4',  '0',  '7',  '3',  '7',  '0',
+                                   '9', '5',  '5',  '1',  '6',  '1',  '5',  0x81, 0xff};
     fuzz_write_seed(dir, "row-numbers", nums, sizeof nums);
 }

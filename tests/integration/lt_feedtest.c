@@ -18,7 +18,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define SEQ_BITS 40
+#define SEQ_BITS   40
 #define EXTRA_KEYS 16
 
 static void s_sleep_ms(int ms)
@@ -399,8 +399,7 @@ int lt_ft_state(const lt_it_gw_t *g, const char *stream, const char *key, uint64
     return rc;
 }
 
-int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t **rec,
-                 size_t *len)
+int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t **rec, size_t *len)
 {
     sqlite3 *db = s_db(g);
     int64_t sid;
@@ -450,9 +449,11 @@ long lt_ft_used_pages(const lt_it_gw_t *g)
     sqlite3 *db = s_db(g);
     sqlite3_stmt *st = NULL;
     long n = -1;
-    if (db && sqlite3_prepare_v2(db, "SELECT p.page_count - f.freelist_count FROM "
-                                 "pragma_page_count() p, pragma_freelist_count() f", -1, &st,
-                                 NULL) == SQLITE_OK &&
+    if (db &&
+        sqlite3_prepare_v2(db,
+                           "SELECT p.page_count - f.freelist_count FROM "
+                           "pragma_page_count() p, pragma_freelist_count() f",
+                           -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -796,7 +797,8 @@ int lt_ft_compare(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *stream, 
             continue;
         uint8_t *xa = NULL, *xb = NULL;
         size_t lxa = 0, lxb = 0;
-        int fa = s_record(da, sa, ra[i].seq, &xa, &lxa), fb = s_record(db, sb, rb[i].seq, &xb, &lxb);
+        int fa = s_record(da, sa, ra[i].seq, &xa, &lxa),
+            fb = s_record(db, sb, rb[i].seq, &xb, &lxb);
         int same = fa == 1 && fb == 1 && lxa == lxb && memcmp(xa, xb, lxa) == 0;
         free(xa);
         free(xb);
@@ -929,7 +931,8 @@ static int s_check_rows(const lt_it_gw_t *g, const char *stream, const lt_ft_mod
             lt_err_set(err, errlen, "%s: key %s: record %llu does not hold what was published",
                        where, c->key, (unsigned long long)rows[i].seq);
         } else if (live && v >= 0 &&
-                   s_check_projection(c, r->payload.data, r->payload.len, where, err, errlen) != 0) {
+                   s_check_projection(c, r->payload.data, r->payload.len, where, err, errlen) !=
+                       0) {
             ok = 0;
         }
         if (r)
@@ -945,8 +948,8 @@ out:
     return rc;
 }
 
-int lt_ft_check_dataset(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m,
-                        char *err, size_t errlen)
+int lt_ft_check_dataset(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m, char *err,
+                        size_t errlen)
 {
     return s_check_rows(g, stream, m, -1, err, errlen);
 }
@@ -1112,18 +1115,18 @@ int lt_ft_sink_wait(const char *path, uint64_t seq, int timeout_ms)
 struct lt_ft_mitm {
     pthread_t thread;
     int started;
-    int stop;                  /* under mu */
+    int stop; /* under mu */
     pthread_mutex_t mu;
     void *ctx, *front, *back;
     lt_ft_mitm_mode_t mode;
     int k;
-    lt_keys_t *wrong;          /* RESIGN: a key the directory does not list */
-    const lt_keys_t *owner;    /* LONGKEY: the owner's, which signs the altered batch */
-    int armed;                 /* tamper with the batch answering this Subscribe */
+    lt_keys_t *wrong;       /* RESIGN: a key the directory does not list */
+    const lt_keys_t *owner; /* LONGKEY: the owner's, which signs the altered batch */
+    int armed;              /* tamper with the batch answering this Subscribe */
     uint64_t armed_from;
     uint8_t armed_prev[LT_HASH_BYTES];
     int drop_next;
-    int holding;               /* HOLD: batches go to held[] */
+    int holding; /* HOLD: batches go to held[] */
     zmq_msg_t held[MITM_MAX_HELD];
     int n_held;
     uint8_t rid[256];
@@ -1271,8 +1274,8 @@ static int s_mitm_longkey(lt_ft_mitm_t *p, Lienthong__Batch *b)
     rec->data = packed;
     rec->len = len;
     const uint8_t *history = b->history_id.len == LT_HISTORY_BYTES ? b->history_id.data : NULL;
-    if (lt_batch_sign_history(p->owner, b->stream, history, b->first_seq, b->records,
-                              b->n_records, p->armed_prev, sig, hash) != 0)
+    if (lt_batch_sign_history(p->owner, b->stream, history, b->first_seq, b->records, b->n_records,
+                              p->armed_prev, sig, hash) != 0)
         goto out;
     memcpy(b->signature.data, sig, LT_SIG_BYTES);
     rc = 0;
@@ -1428,12 +1431,17 @@ lt_ft_mitm_t *lt_ft_mitm_start(const char *front, const lt_keys_t *owner, const 
         goto fail;
     if (!p->front || !p->back || s_opt_int(p->front, ZMQ_LINGER, 0) ||
         s_opt_int(p->back, ZMQ_LINGER, 0) || s_opt_int(p->front, ZMQ_CURVE_SERVER, 1) ||
-        zmq_setsockopt(p->front, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(owner), LT_KEY_BYTES) ||
-        zmq_setsockopt(p->back, ZMQ_CURVE_SERVERKEY, lt_keys_transport_public(owner), LT_KEY_BYTES) ||
-        zmq_setsockopt(p->back, ZMQ_CURVE_PUBLICKEY, lt_keys_transport_public(consumer), LT_KEY_BYTES) ||
-        zmq_setsockopt(p->back, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(consumer), LT_KEY_BYTES) ||
+        zmq_setsockopt(p->front, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(owner),
+                       LT_KEY_BYTES) ||
+        zmq_setsockopt(p->back, ZMQ_CURVE_SERVERKEY, lt_keys_transport_public(owner),
+                       LT_KEY_BYTES) ||
+        zmq_setsockopt(p->back, ZMQ_CURVE_PUBLICKEY, lt_keys_transport_public(consumer),
+                       LT_KEY_BYTES) ||
+        zmq_setsockopt(p->back, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(consumer),
+                       LT_KEY_BYTES) ||
         s_opt_int(p->back, ZMQ_RECONNECT_IVL, 100)) {
-        fprintf(stderr, "feedtest: mitm: cannot set socket options: %s\n", zmq_strerror(zmq_errno()));
+        fprintf(stderr, "feedtest: mitm: cannot set socket options: %s\n",
+                zmq_strerror(zmq_errno()));
         goto fail;
     }
     if (zmq_bind(p->front, front) != 0 || zmq_connect(p->back, back) != 0) {

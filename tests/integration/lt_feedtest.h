@@ -30,16 +30,16 @@
 /* ---- the dataset model -------------------------------------------------- */
 
 typedef struct {
-    char key[16];            /* personal_id, 12 digits */
+    char key[16]; /* personal_id, 12 digits */
     char name[96];
     char dob[16];
-    char province[8];        /* current_province */
-    int status;              /* lienthong.records.CitizenStatus */
-    int present;             /* some change was published for the key */
-    int live;                /* last change was not a tombstone */
-    uint8_t *bytes;          /* exact payload last published (live only) */
+    char province[8]; /* current_province */
+    int status;       /* lienthong.records.CitizenStatus */
+    int present;      /* some change was published for the key */
+    int live;         /* last change was not a tombstone */
+    uint8_t *bytes;   /* exact payload last published (live only) */
     size_t len;
-    int ever[LT_FT_MAX_VIEWS];  /* was in view i after some change */
+    int ever[LT_FT_MAX_VIEWS]; /* was in view i after some change */
 } lt_ft_citizen_t;
 
 /* A view of the dataset: the population.pNN views select current_province. */
@@ -50,11 +50,11 @@ typedef struct {
 
 typedef struct {
     lt_ft_citizen_t *c;
-    size_t n;                /* citizens, including keys only ever deleted */
+    size_t n; /* citizens, including keys only ever deleted */
     size_t cap;
     lt_ft_view_t views[LT_FT_MAX_VIEWS];
     size_t n_views;
-    uint64_t cursor;         /* source cursor of the last change made */
+    uint64_t cursor; /* source cursor of the last change made */
 } lt_ft_model_t;
 
 /* n citizens, keys 0..n-1 as "%012zu" + base, none published yet. */
@@ -108,8 +108,7 @@ int lt_ft_wait_same(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *stream
 int lt_ft_state(const lt_it_gw_t *g, const char *stream, const char *key, uint64_t *seq,
                 int *deleted);
 /* Copy of the log record at seq (malloc'd). 1 found, 0 not, -1 error. */
-int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t **rec,
-                 size_t *len);
+int lt_ft_record(const lt_it_gw_t *g, const char *stream, uint64_t seq, uint8_t **rec, size_t *len);
 /* Number of log rows of stream. */
 long lt_ft_log_count(const lt_it_gw_t *g, const char *stream);
 /* Number of live (not deleted) state rows of stream. */
@@ -137,8 +136,8 @@ int lt_ft_compare(const lt_it_gw_t *a, const lt_it_gw_t *b, const char *stream, 
 /* The dataset in g equals the model: one state row per published key with
  * the model's deleted flag, live payloads byte-identical to what was
  * published, tombstones with no payload. */
-int lt_ft_check_dataset(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m,
-                        char *err, size_t errlen);
+int lt_ft_check_dataset(const lt_it_gw_t *g, const char *stream, const lt_ft_model_t *m, char *err,
+                        size_t errlen);
 /* View v of the model in g: exactly the keys ever in the view have a state
  * row; those in it now are live and their payload decodes as Population
  * with personal_id, full_name, date_of_birth, current_province and status
@@ -213,12 +212,12 @@ lt_ft_mitm_t *lt_ft_mitm_start(const char *front, const lt_keys_t *owner, const 
 void lt_ft_mitm_drop_next(lt_ft_mitm_t *p);
 
 typedef struct {
-    int subscribes;   /* Subscribe messages forwarded to the owner */
-    int batches;      /* Batch messages seen from the owner */
-    int tampered;     /* batches altered */
-    int dropped;      /* batches not forwarded */
-    int forwarded;    /* messages forwarded in either direction */
-    int held;         /* HOLD: batches held back, then delivered */
+    int subscribes; /* Subscribe messages forwarded to the owner */
+    int batches;    /* Batch messages seen from the owner */
+    int tampered;   /* batches altered */
+    int dropped;    /* batches not forwarded */
+    int forwarded;  /* messages forwarded in either direction */
+    int held;       /* HOLD: batches held back, then delivered */
 } lt_ft_mitm_stats_t;
 
 void lt_ft_mitm_stats(lt_ft_mitm_t *p, lt_ft_mitm_stats_t *out);

@@ -1286,8 +1286,8 @@ int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args
     return lt_it_run_prog(lt_it_binary(), cwd, out_path, args, timeout_ms);
 }
 
-int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
-                   const char *const *args, int timeout_ms)
+int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path, const char *const *args,
+                   int timeout_ms)
 {
     char *argv[32];
     int n = 0;

@@ -298,10 +298,10 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    CU_InitializeFunc init;   /* may be NULL */
-    CU_CleanupFunc clean;     /* may be NULL */
-    CU_SetUpFunc setup;       /* before each test, may be NULL */
-    CU_TearDownFunc teardown; /* after each test; NULL means lt_it_cleanup_all */
+    CU_InitializeFunc init;    /* may be NULL */
+    CU_CleanupFunc clean;      /* may be NULL */
+    CU_SetUpFunc setup;        /* before each test, may be NULL */
+    CU_TearDownFunc teardown;  /* after each test; NULL means lt_it_cleanup_all */
     const lt_it_test_t *tests; /* ends with {NULL, NULL} */
 } lt_it_suite_t;
 
@@ -316,8 +316,8 @@ int lt_it_main(int argc, char **argv, const lt_it_suite_t *suite);
  * stdout+stderr to out_path. Returns the exit code, or -1. */
 int lt_it_run_cli(const char *cwd, const char *out_path, const char *const *args, int timeout_ms);
 /* The same with another program of the build, e.g. lt_it_popgen_binary(). */
-int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path,
-                   const char *const *args, int timeout_ms);
+int lt_it_run_prog(const char *bin, const char *cwd, const char *out_path, const char *const *args,
+                   int timeout_ms);
 /* The demo-data generator built beside the binary under test. */
 const char *lt_it_popgen_binary(void);
 /* 1 if the file contains s. */

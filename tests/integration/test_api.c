@@ -25,22 +25,24 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define ID_OWNER "VN/GOV/BCA"
+#define ID_OWNER  "VN/GOV/BCA"
 #define ID_CALLER "VN/COM/VIETTEL"
-#define DS "VN/GOV/BCA/population"
+#define DS        "VN/GOV/BCA/population"
 /* Granted to hr-portal, listed by no directory: the caller's gateway
  * refuses its lookups with an unsigned ERR_NOT_FOUND (api_client.py). */
 #define DS_UNLISTED "VN/GOV/BCA/retired"
-#define KEY "038090000002"
-#define DOB "1990-01-02"
-#define READY_MS 15000
+#define KEY         "038090000002"
+#define DOB         "1990-01-02"
+#define READY_MS    15000
 
 static const char *s_source =
     "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
     "  type = \"lienthong.records.Population\"; key = \"personal_id\"; } );\n"
-    "views = ( { id = \"" DS ".p38\"; dataset = \"" DS "\"; fields = [\"personal_id\", \"full_name\"];\n"
+    "views = ( { id = \"" DS ".p38\"; dataset = \"" DS
+    "\"; fields = [\"personal_id\", \"full_name\"];\n"
     "  where = { current_province = \"38\"; }; } );\n"
-    "policies = ( { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
+    "policies = ( { consumer = \"" ID_CALLER "\"; target = \"" DS
+    "\"; allow = [\"lookup\", \"verify\"];\n"
     "    fields = [\"full_name\", \"date_of_birth\"]; purposes = [\"KYC\", \"AUDIT\"]; },\n"
     "  { consumer = \"" ID_CALLER "\"; target = \"" DS ".p38\"; allow = [\"lookup\", \"verify\"];\n"
     "    fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
@@ -56,13 +58,15 @@ static int s_publish(void)
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err),
+                      NULL};
     Lienthong__Records__Population rec = LIENTHONG__RECORDS__POPULATION__INIT;
     rec.personal_id = KEY;
     rec.full_name = "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0";
     rec.date_of_birth = DOB;
     rec.current_province = "38";
-    rec.current_address = "Thanh H\xc3\xb3" "a";
+    rec.current_address = "Thanh H\xc3\xb3"
+                          "a";
     uint8_t payload[512];
     Lienthong__Change c = LIENTHONG__CHANGE__INIT, *cp = &c;
     c.key = KEY;
@@ -80,7 +84,8 @@ static int s_publish(void)
     Lienthong__Envelope *rep = NULL;
     int rc = p.sock && lt_it_peer_send_env(&p, &env, 5000) == 0 &&
                      (rep = lt_it_peer_expect(&p, LIENTHONG__ENVELOPE__BODY_PUBLISH_ACK, 10000))
-                 ? 0 : -1;
+                 ? 0
+                 : -1;
     lt_wire_free(&rep);
     if (p.sock)
         zmq_close(p.sock);
@@ -99,9 +104,8 @@ static int s_write_config(const char *name, int port, const char *extra)
 {
     static char hash[2][65];
     char path[PATH_MAX + 64], text[2 * PATH_MAX + 2048];
-    if (!hash[0][0] &&
-        (lt_it_api_token(g_fed.dir, "hr-portal", g_tokens[0], hash[0]) ||
-         lt_it_api_token(g_fed.dir, "slow-app", g_tokens[1], hash[1])))
+    if (!hash[0][0] && (lt_it_api_token(g_fed.dir, "hr-portal", g_tokens[0], hash[0]) ||
+                        lt_it_api_token(g_fed.dir, "slow-app", g_tokens[1], hash[1])))
         return -1;
     char audit[PATH_MAX + 32] = ""; /* unless extra sets one */
     if (!strstr(extra, "audit_file"))
@@ -111,7 +115,8 @@ static int s_write_config(const char *name, int port, const char *extra)
              "apps = (\n"
              "  { name = \"hr-portal\"; token_hash = \"%s\";\n"
              "    datasets = [\"" DS "\", \"" DS_UNLISTED "\"];\n"
-             "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate = 200; },\n"
+             "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\"]; rate "
+             "= 200; },\n"
              "  { name = \"slow-app\"; token_hash = \"%s\"; datasets = [\"" DS "\"];\n"
              "    fields = [\"full_name\"]; purposes = [\"KYC\"]; rate = %s; } );\n",
              g_gateway_conf ? g_gateway_conf : g_caller->conf_path, port, audit, extra, hash[0],
@@ -167,10 +172,11 @@ static int suite_init(void)
     const char *step =
         lt_it_owner_caller(&g_fed, "VN", ID_OWNER, ID_CALLER, s_source, &g_owner, &g_caller)
             ? "federation and gateway configs"
-                       : lt_it_gw_run(g_owner, READY_MS) || lt_it_gw_run(g_caller, READY_MS) ? "gateways"
-                       : s_publish() ? "publish"
-                       : lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS) ? "peering"
-                       : s_plain_api() ? "api start" : NULL;
+        : lt_it_gw_run(g_owner, READY_MS) || lt_it_gw_run(g_caller, READY_MS) ? "gateways"
+        : s_publish()                                                         ? "publish"
+        : lt_it_gw_wait_peer(g_caller, ID_OWNER, READY_MS)                    ? "peering"
+        : s_plain_api()                                                       ? "api start"
+                                                                              : NULL;
     if (step) {
         char cmd[PATH_MAX + 64];
         fprintf(stderr, "test_api: set-up failed at: %s\n", step);
@@ -230,7 +236,8 @@ static void test_curl_and_audit(void)
              "curl -sS -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
              "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
              "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-42\",\"case_ref\":\"HS-2026-77\"}' "
-             "%s/v1/lookup | grep -qx 200", out, g_tokens[0], g_url);
+             "%s/v1/lookup | grep -qx 200",
+             out, g_tokens[0], g_url);
     CU_ASSERT_EQUAL(system(cmd), 0);
     CU_ASSERT(lt_it_file_contains(out, "\"signature\":\"verified\""));
     CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
@@ -255,7 +262,8 @@ static void test_readyz_store(void)
 {
     char store[PATH_MAX + 64], cmd[512];
     snprintf(store, sizeof store, "%s/store.db", g_caller->data_dir);
-    snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' %s/readyz | grep -qx ", g_url);
+    snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' %s/readyz | grep -qx ",
+             g_url);
     char want[600];
     snprintf(want, sizeof want, "%s200", cmd);
     CU_ASSERT_EQUAL(system(want), 0);
@@ -812,7 +820,8 @@ static void test_tls(void)
     snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
     LT_IT_REQUIRE(s_make_cert(tls) == 0);
     LT_IT_REQUIRE(s_write_config("api-tls", port,
-                                 "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") == 0);
+                                 "tls_cert = \"tls/cert.pem\";\ntls_key = \"tls/key.pem\";\n") ==
+                  0);
     LT_IT_REQUIRE(s_start_api("api-tls", url, opts, 0, &api) == 0);
     /* valid for a day: the start warns, as --check does */
     snprintf(out, sizeof out, "%s/api-tls.log", g_fed.dir);
@@ -823,7 +832,8 @@ static void test_tls(void)
              "curl -sS %s -o %s -w '%%{http_code}' -H 'Authorization: Bearer %s' "
              "-H 'Content-Type: application/json' -d '{\"dataset\":\"" DS "\",\"key\":\"" KEY
              "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-7\",\"case_ref\":\"TLS-1\"}' "
-             "%s/v1/lookup | grep -qx 200", opts, out, g_tokens[0], url);
+             "%s/v1/lookup | grep -qx 200",
+             opts, out, g_tokens[0], url);
     CU_ASSERT_EQUAL(system(cmd), 0);
     CU_ASSERT(lt_it_file_contains(out, "\"signature\":\"verified\""));
     CU_ASSERT(lt_it_file_contains(out, "\"full_name\""));
@@ -887,7 +897,8 @@ static void test_doc_example(void)
     snprintf(out, sizeof out, "%s/doc-example.out", g_fed.dir);
     snprintf(cmd, sizeof cmd,
              "awk '/^```python$/ {on = 1; next} /^```$/ {on = 0} on' %s/../../docs/api/README.md "
-             "| sed 's|http://127.0.0.1:8480|%s|; s|038084915725|" KEY "|; s|SOCIAL-INSURANCE|KYC|' "
+             "| sed 's|http://127.0.0.1:8480|%s|; s|038084915725|" KEY
+             "|; s|SOCIAL-INSURANCE|KYC|' "
              "| LIENTHONG_TOKEN=%s python3 - >%s 2>&1",
              LT_IT_SRC_DIR, g_url, g_tokens[0], out);
     CU_ASSERT_EQUAL(system(cmd), 0);
@@ -1027,8 +1038,9 @@ static void test_flood(void)
     LT_IT_REQUIRE(written == 0);
     LT_IT_REQUIRE(s_start_api("api-flood", url, "", 256, &api) == 0);
     CU_ASSERT(lt_it_file_contains(log, "max_connections lowered from 256 to 64"));
-    snprintf(cmd, sizeof cmd, "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_SLOW=%s python3 %s/api_flood.py",
-             url, (int)api, g_tokens[1], LT_IT_SRC_DIR);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_SLOW=%s python3 %s/api_flood.py", url, (int)api,
+             g_tokens[1], LT_IT_SRC_DIR);
     CU_ASSERT_EQUAL(system(cmd), 0);
     CU_ASSERT_EQUAL(s_stop_api(&api, "api-flood"), 0);
 out:
@@ -1263,14 +1275,17 @@ static int s_post(const char *url, const char *path, const char *token, const ch
 {
     char opts[PATH_MAX + 1024], full[256];
     int curl_rc;
-    snprintf(opts, sizeof opts, "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
-             "-d '%s'", token, body);
+    snprintf(opts, sizeof opts,
+             "-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' "
+             "-d '%s'",
+             token, body);
     snprintf(full, sizeof full, "%s%s", url, path);
     return s_curl(opts, full, out, &curl_rc);
 }
 
-#define ASK(ds, what) "{\"dataset\":\"" ds "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\"," \
-                      "\"case_ref\":\"HS-9\"," what "}"
+#define ASK(ds, what)                                                                              \
+    "{\"dataset\":\"" ds "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","                        \
+    "\"case_ref\":\"HS-9\"," what "}"
 
 /* Grants per dataset: date_of_birth is granted for the dataset, not for
  * its view, though the same application has both (before, one list of
@@ -1304,33 +1319,43 @@ static void test_grants_per_dataset(void)
     snprintf(out, sizeof out, "%s/grants.json", g_fed.dir);
     /* granted for the dataset */
     CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token,
-                           ASK(DS, "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"), out), 200);
+                           ASK(DS, "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"), out),
+                    200);
     CU_ASSERT(lt_it_file_contains(out, "\"date_of_birth\":\"" DOB "\""));
     /* not for the view: refused by the API, for a lookup and a verify */
     CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token,
                            ASK(DS ".p38", "\"key\":\"" KEY "\",\"fields\":[\"date_of_birth\"]"),
-                           out), 403);
+                           out),
+                    403);
     CU_ASSERT(lt_it_file_contains(out, "may not see or claim field 'date_of_birth' of dataset '" DS
                                        ".p38'"));
     CU_ASSERT_EQUAL(s_post(url, "/v1/verify", token,
                            ASK(DS ".p38", "\"keys\":[\"" KEY "\"],\"claims\":[{\"field\":"
-                               "\"date_of_birth\",\"value\":\"" DOB "\"}]"), out), 403);
+                                          "\"date_of_birth\",\"value\":\"" DOB "\"}]"),
+                           out),
+                    403);
     CU_ASSERT_EQUAL(s_post(url, "/v1/verify", token,
                            ASK(DS, "\"keys\":[\"" KEY "\"],\"claims\":[{\"field\":"
-                               "\"date_of_birth\",\"value\":\"" DOB "\"}]"), out), 200);
+                                   "\"date_of_birth\",\"value\":\"" DOB "\"}]"),
+                           out),
+                    200);
     /* a profile: each part within the grant on its own dataset */
     CU_ASSERT_EQUAL(s_post(url, "/v1/profile", token,
                            "{\"key\":\"" KEY "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","
                            "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
                            "[\"full_name\"]},{\"dataset\":\"" DS ".p38\",\"fields\":"
-                           "[\"date_of_birth\"]}]}", out), 403);
+                           "[\"date_of_birth\"]}]}",
+                           out),
+                    403);
     CU_ASSERT(
         lt_it_file_contains(out, "may not see field 'date_of_birth' of dataset '" DS ".p38'"));
     CU_ASSERT_EQUAL(s_post(url, "/v1/profile", token,
                            "{\"key\":\"" KEY "\",\"purpose\":\"KYC\",\"officer\":\"can-bo-9\","
                            "\"case_ref\":\"HS-9\",\"parts\":[{\"dataset\":\"" DS "\",\"fields\":"
                            "[\"date_of_birth\"]},{\"dataset\":\"" DS ".p38\",\"fields\":"
-                           "[\"full_name\"]}]}", out), 200);
+                           "[\"full_name\"]}]}",
+                           out),
+                    200);
     /* no field named: the view's granted fields, not the dataset's */
     CU_ASSERT_EQUAL(s_post(url, "/v1/lookup", token, ASK(DS ".p38", "\"key\":\"" KEY "\""), out),
                     200);

@@ -157,9 +157,11 @@ static int s_send_lookup(uint64_t id, size_t i)
 static int s_reply_on(lt_it_peer_t *p, int timeout_ms, uint64_t *id, Lienthong__ErrorCode *code,
                       char *msg, size_t len)
 {
-    Lienthong__Envelope *env = lt_it_peer_expect_any(
-        p, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) | LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
-        timeout_ms);
+    Lienthong__Envelope *env =
+        lt_it_peer_expect_any(p,
+                              LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) |
+                                  LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+                              timeout_ms);
     int rc = -1;
     if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
         *id = env->error->request_id;
@@ -168,7 +170,8 @@ static int s_reply_on(lt_it_peer_t *p, int timeout_ms, uint64_t *id, Lienthong__
         rc = 0;
     } else if (env) {
         const Lienthong__SignedAnswer *sa = env->lookup_reply;
-        Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+        Lienthong__LookupAnswer *a =
+            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
         if (a) {
             *id = a->request_id;
             *code = a->code;
@@ -208,7 +211,8 @@ static int s_query_log(const lt_it_gw_t *g, const char *sql, sqlite3 **db, sqlit
     *st = NULL;
     return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
                    sqlite3_prepare_v2(*db, sql, -1, st, NULL) == SQLITE_OK
-               ? 0 : -1;
+               ? 0
+               : -1;
 }
 
 /* How many answered requests have no entry of event in g's log. */
@@ -217,7 +221,8 @@ static long s_missing_in(const lt_it_gw_t *g, const char *event)
     sqlite3 *db;
     sqlite3_stmt *st;
     long missing = -1;
-    if (s_query_log(g, "SELECT COUNT(*) FROM audit WHERE case_ref = ?1 AND event = ?2", &db, &st) != 0)
+    if (s_query_log(g, "SELECT COUNT(*) FROM audit WHERE case_ref = ?1 AND event = ?2", &db, &st) !=
+        0)
         goto out;
     sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
     missing = 0;
@@ -311,7 +316,8 @@ static int s_ready(char *why, size_t len)
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err),
+                      NULL};
     Lienthong__ReadyRequest q = LIENTHONG__READY_REQUEST__INIT;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
@@ -387,7 +393,8 @@ static void test_full_disk(void)
     Lienthong__ErrorCode code;
     g_mounted[0] = 0;
     if (geteuid() != 0) {
-        fprintf(stderr, "test_auditlog: the full-disk test needs root (to mount a tmpfs); not run\n");
+        fprintf(stderr,
+                "test_auditlog: the full-disk test needs root (to mount a tmpfs); not run\n");
         return;
     }
     LT_IT_REQUIRE(s_setup(NULL, s_mount_small) == 0);
@@ -411,7 +418,8 @@ static void test_full_disk(void)
     /* A caller's application learns why at its deadline. */
     CU_ASSERT_EQUAL(s_caller_timeout(msg, sizeof msg), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "the audit log cannot be written"));
-    CU_ASSERT_EQUAL(lt_it_file_count(g_owner->log_path, mark, "cannot write the audit log", NULL), 1);
+    CU_ASSERT_EQUAL(lt_it_file_count(g_owner->log_path, mark, "cannot write the audit log", NULL),
+                    1);
     /* Room again: service resumes by itself. */
     LT_IT_REQUIRE(unlink(filler) == 0);
     CU_ASSERT_EQUAL(s_until_answered(10000), 0);
@@ -451,7 +459,8 @@ static long s_live_entries(void)
     sqlite3 *db;
     sqlite3_stmt *st;
     long n = -1;
-    if (s_query_log(g_owner, "SELECT COUNT(*) FROM audit", &db, &st) == 0 && sqlite3_step(st) == SQLITE_ROW)
+    if (s_query_log(g_owner, "SELECT COUNT(*) FROM audit", &db, &st) == 0 &&
+        sqlite3_step(st) == SQLITE_ROW)
         n = (long)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -475,8 +484,8 @@ static void s_subject_reports(const char *seg1, const char *seg2, const char *pk
     CU_ASSERT(lt_it_file_contains(out, want));
     const char *one[] = {"audit", "--subject", key, "--file", seg1, "--signing-key", pk, NULL};
     /* With both files, the keys from the configuration, as JSON. */
-    const char *both[] = {"audit", "--subject", key, "--file", seg1, "--file", seg2, "--config",
-                          conf, "--json", NULL};
+    const char *both[] = {"audit", "--subject", key,  "--file", seg1, "--file",
+                          seg2,    "--config",  conf, "--json", NULL};
     CU_ASSERT_EQUAL(s_cli(seg2 ? both : one, out, sizeof out), 0);
     if (seg2) {
         CU_ASSERT(lt_it_file_count(out, 0, "\"event\": \"lookup\"", NULL) == 2);
@@ -487,21 +496,21 @@ static void s_subject_reports(const char *seg1, const char *seg2, const char *pk
     CU_ASSERT(lt_it_file_contains(out, "each verified"));
     /* A file that does not verify, or does not follow the one before, is
      * not searched. */
-    const char *stranger[] = {"audit", "--subject", key, "--file", seg1, "--signing-key", other,
-                              NULL};
+    const char *stranger[] = {"audit", "--subject",     key,   "--file",
+                              seg1,    "--signing-key", other, NULL};
     CU_ASSERT_EQUAL(s_cli(stranger, out, sizeof out), 1);
     CU_ASSERT(!lt_it_file_contains(out, "who has accessed"));
     if (seg2) {
-        const char *swapped[] = {"audit", "--subject", key, "--file", seg2, "--file", seg1,
-                                 "--signing-key", pk, NULL};
+        const char *swapped[] = {"audit", "--subject",     key, "--file", seg2, "--file",
+                                 seg1,    "--signing-key", pk,  NULL};
         CU_ASSERT_EQUAL(s_cli(swapped, out, sizeof out), 1);
         CU_ASSERT(lt_it_file_contains(out, "does not follow"));
     }
     const char *no_subject[] = {"audit", "--file", seg1, "--signing-key", pk, NULL};
     CU_ASSERT_EQUAL(s_cli(no_subject, out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "--file goes with --subject"));
-    const char *stray_key[] = {"audit", "--config", conf, "--subject", key, "--signing-key", pk,
-                               NULL};
+    const char *stray_key[] = {"audit", "--config",      conf, "--subject",
+                               key,     "--signing-key", pk,   NULL};
     CU_ASSERT_EQUAL(s_cli(stray_key, out, sizeof out), 2);
 }
 
@@ -518,8 +527,8 @@ static void test_export(void)
     CU_ASSERT_EQUAL(s_cli(young, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "nothing to export"));
     /* Everything signed so far, while the gateway runs. */
-    const char *all1[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg1,
-                          "--older-than", "0", NULL};
+    const char *all1[] = {"audit",        "export", "--config", g_owner->conf_path, "--out", seg1,
+                          "--older-than", "0",      NULL};
     CU_ASSERT_EQUAL(s_cli(all1, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "exported entries 1.."));
     long left = s_live_entries();
@@ -529,8 +538,10 @@ static void test_export(void)
     const char *by_key[] = {"audit", "verify", "--file", seg1, "--signing-key", pk, NULL};
     CU_ASSERT_EQUAL(s_cli(by_key, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "intact"));
-    const char *by_dir[] = {"audit", "verify", "--file", seg1, "--directory", g_owner->dir_path,
-                            "--authority-key", g_fed.authority_z85, NULL};
+    const char *by_dir[] = {
+        "audit",       "verify",          "--file",          seg1,
+        "--directory", g_owner->dir_path, "--authority-key", g_fed.authority_z85,
+        NULL};
     CU_ASSERT_EQUAL(s_cli(by_dir, out, sizeof out), 0);
     char other[LT_Z85_KEY_LEN + 1];
     lt_keys_z85_encode(lt_keys_signing_public(g_m_caller->keys), other);
@@ -541,25 +552,24 @@ static void test_export(void)
     CU_ASSERT(lt_it_file_contains(out, "were exported"));
     /* An option the form does not take is a usage error, never ignored:
      * --file with the live log's --verify would report the live log intact. */
-    const char *mixed[] = {"audit", "--config", g_owner->conf_path, "--verify", "--file", seg1,
-                           NULL};
+    const char *mixed[] = {"audit", "--config", g_owner->conf_path, "--verify", "--file",
+                           seg1,    NULL};
     CU_ASSERT_EQUAL(s_cli(mixed, out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "--verify does not go with `lienthong audit --file`"));
     s_subject_reports(seg1, NULL, pk, other);
-    const char *both_ways[] = {"audit", "--config", g_owner->conf_path, "--subject", "1",
-                               "--last", "3", NULL};
+    const char *both_ways[] = {"audit", "--config", g_owner->conf_path, "--subject", "1", "--last",
+                               "3",     NULL};
     CU_ASSERT_EQUAL(s_cli(both_ways, out, sizeof out), 2);
     const char *no_key[] = {"audit", "--config", g_owner->conf_path, "--subject", "", NULL};
     CU_ASSERT_EQUAL(s_cli(no_key, out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "--subject needs a value, got ''"));
-    const char *wrapped[] = {"audit", "--config", g_owner->conf_path, "--last", "4294967297",
-                             NULL};
+    const char *wrapped[] = {"audit", "--config", g_owner->conf_path, "--last", "4294967297", NULL};
     CU_ASSERT_EQUAL(s_cli(wrapped, out, sizeof out), 2);
     CU_ASSERT(lt_it_file_contains(out, "'4294967297'"));
     /* One export at a time: while another holds the lock, nothing is
      * written and the command fails, naming the lock. */
-    const char *all2[] = {"audit", "export", "--config", g_owner->conf_path, "--out", seg2,
-                          "--older-than", "0", NULL};
+    const char *all2[] = {"audit",        "export", "--config", g_owner->conf_path, "--out", seg2,
+                          "--older-than", "0",      NULL};
     char lock[PATH_MAX + 32];
     snprintf(lock, sizeof lock, "%.4000s/" LT_AUDITARC_LOCK_NAME, g_owner->data_dir);
     int fd = lt_file_lock(lock);
@@ -572,11 +582,11 @@ static void test_export(void)
         close(fd);
     /* A second segment joins the first; out of order they do not. */
     CU_ASSERT_EQUAL(s_cli(all2, out, sizeof out), 0);
-    const char *both[] = {"audit", "verify", "--file", seg1, "--file", seg2, "--config",
-                          g_owner->conf_path, NULL};
+    const char *both[] = {"audit", "verify",   "--file",           seg1, "--file",
+                          seg2,    "--config", g_owner->conf_path, NULL};
     CU_ASSERT_EQUAL(s_cli(both, out, sizeof out), 0);
-    const char *swapped[] = {"audit", "verify", "--file", seg2, "--file", seg1, "--signing-key", pk,
-                             NULL};
+    const char *swapped[] = {"audit", "verify",        "--file", seg2, "--file",
+                             seg1,    "--signing-key", pk,       NULL};
     CU_ASSERT_EQUAL(s_cli(swapped, out, sizeof out), 1);
     s_subject_reports(seg1, seg2, pk, other);
     /* A restart goes on from the anchor. */

@@ -1,4 +1,5 @@
-/* test_crash: the crash rule of docs/ARCHITECTURE.md ("Durability") with real processes on 127.0.0.1.
+/* test_crash: the crash rule of docs/ARCHITECTURE.md ("Durability") with real processes on
+ * 127.0.0.1.
  *
  * The owner VN/GOV/BCA publishes VN/GOV/BCA/population from its agency
  * database (`lienthong-popgen --citizens 20000`, tracked by `lienthong source
@@ -1758,13 +1759,13 @@ out:
 
 /* ---- kills during a schema migration (docs/ARCHITECTURE.md 4.1) ------------------------------ */
 
-#define MIG_RECORDS  300000
-#define MIG_MIN_MID  3 /* kills that must land while the migration is under way */
-#define MIG_ATTEMPTS 40
-#define MIG_SUM_STEP   2 /* the step that adds the log rows' checksums */
-#define MIG_TAILS_STEP 4 /* the step that adds the retained tails (PROTOCOL.md 6.8) */
-#define MIG_PRESENCE_STEP 6 /* the step that adds the completeness counts (PROTOCOL.md 8.9) */
-#define MIG_KEYS 3000       /* live keys of the old store's state */
+#define MIG_RECORDS       300000
+#define MIG_MIN_MID       3 /* kills that must land while the migration is under way */
+#define MIG_ATTEMPTS      40
+#define MIG_SUM_STEP      2    /* the step that adds the log rows' checksums */
+#define MIG_TAILS_STEP    4    /* the step that adds the retained tails (PROTOCOL.md 6.8) */
+#define MIG_PRESENCE_STEP 6    /* the step that adds the completeness counts (PROTOCOL.md 8.9) */
+#define MIG_KEYS          3000 /* live keys of the old store's state */
 
 /* What a store holds: schema version, log rows, rows with a checksum, and
  * a digest of every (id, record) in id order. */
@@ -1792,8 +1793,8 @@ static int s_mig_view(const char *path, mig_view_t *v, char *err, size_t errlen)
         rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'tails'", NULL, -1, &x);
     v->has_tails = x > 0;
     if (rc == 0)
-        rc = s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'presence'", NULL, -1,
-                     &x);
+        rc =
+            s_int64(db, "SELECT count(*) FROM sqlite_master WHERE name = 'presence'", NULL, -1, &x);
     v->has_presence = x > 0;
     if (rc == 0 && v->has_presence)
         rc = s_int64(db, "SELECT coalesce(sum(n), 0) FROM presence WHERE field = 0", NULL, -1,

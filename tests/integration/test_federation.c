@@ -538,9 +538,9 @@ static int s_data_file_is(const lt_it_gw_t *g, const char *name, const uint8_t *
     char path[PATH_MAX + 64];
     uint8_t *disk = NULL;
     size_t disk_len = 0;
-    int same = lt_file_read(s_data_path(g, name, path, sizeof path), 1u << 20, &disk,
-                            &disk_len) == 0 &&
-               disk_len == len && memcmp(disk, bytes, len) == 0;
+    int same =
+        lt_file_read(s_data_path(g, name, path, sizeof path), 1u << 20, &disk, &disk_len) == 0 &&
+        disk_len == len && memcmp(disk, bytes, len) == 0;
     free(disk);
     return same;
 }
@@ -927,13 +927,13 @@ static int s_standing_is(lt_it_gw_t *g, const char *status, int ready)
 {
     Lienthong__ReadyRequest rq = LIENTHONG__READY_REQUEST__INIT;
     Lienthong__Envelope *st = lt_it_gw_status(g, REPLY_MS);
-    Lienthong__Envelope *rd = lt_it_gw_local(g, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &rq,
-                                             REPLY_MS);
+    Lienthong__Envelope *rd =
+        lt_it_gw_local(g, LIENTHONG__ENVELOPE__BODY_READY_REQUEST, &rq, REPLY_MS);
     int ok = st && strcmp(st->status_reply->member_status, status) == 0 && rd &&
              rd->body_case == LIENTHONG__ENVELOPE__BODY_READY_REPLY &&
              rd->ready_reply->ready == ready &&
-             (ready || (rd->ready_reply->n_problems == 1 &&
-                        strstr(rd->ready_reply->problems[0], status)));
+             (ready ||
+              (rd->ready_reply->n_problems == 1 && strstr(rd->ready_reply->problems[0], status)));
     lt_wire_free(&st);
     lt_wire_free(&rd);
     return ok;
@@ -1083,8 +1083,8 @@ static void *s_fake_gateway(void *ctx, const lt_it_member_t *m, uint8_t *rid, in
     void *srv = zmq_socket(ctx, ZMQ_ROUTER);
     if (!srv || zmq_setsockopt(srv, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(srv, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
-        zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(m->keys),
-                       LT_KEY_BYTES) != 0 ||
+        zmq_setsockopt(srv, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(m->keys), LT_KEY_BYTES) !=
+            0 ||
         zmq_bind(srv, m->endpoint) != 0)
         goto fail;
     zmq_pollitem_t it = {srv, 0, ZMQ_POLLIN, 0};
@@ -1221,11 +1221,12 @@ static char *s_padded_source(const char *owner)
         return NULL;
     len += (size_t)snprintf(src, cap, "datasets = (");
     for (int i = 0; i < PADDED; i++)
-        len += (size_t)snprintf(src + len, cap - len,
-                                "%s{ id = \"%s/padded_%04d\"; owner = \"%s\";\n"
-                                "  type = \"lienthong.records.Population\"; key = \"personal_id\";\n"
-                                "  description = \"a dataset that makes the directory large\"; }\n",
-                                i ? "," : "", owner, i, owner);
+        len +=
+            (size_t)snprintf(src + len, cap - len,
+                             "%s{ id = \"%s/padded_%04d\"; owner = \"%s\";\n"
+                             "  type = \"lienthong.records.Population\"; key = \"personal_id\";\n"
+                             "  description = \"a dataset that makes the directory large\"; }\n",
+                             i ? "," : "", owner, i, owner);
     snprintf(src + len, cap - len, ");\n");
     return src;
 }
@@ -1258,8 +1259,8 @@ static void test_dir_requests_bounded(void)
     long rss0 = s_rss_kb(ga->pid), rss = rss0;
     int sent = 0;
     for (int i = 0; i < ASKS; i++)
-        sent += lt_wire_send_body(deaf, NULL, 0, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST,
-                                  &r) == 0;
+        sent +=
+            lt_wire_send_body(deaf, NULL, 0, LIENTHONG__ENVELOPE__BODY_DIRECTORY_REQUEST, &r) == 0;
     /* The owner answers within a second or two; its memory is watched for 3 s. */
     for (int64_t t0 = lt_it_ms(); lt_it_ms() - t0 < 3000; usleep(100 * 1000)) {
         long now = s_rss_kb(ga->pid);
@@ -1321,8 +1322,7 @@ int main(int argc, char **argv)
         {"(e) malformed frames answered, gateway survives", test_malformed_frames},
         {"SIGTERM drains and exits 0", test_sigterm_drains},
         {"directory suspending this member adopted, revocations applied", test_self_suspended},
-        {"directory no longer listing this member adopted, revocations applied",
-         test_self_removed},
+        {"directory no longer listing this member adopted, revocations applied", test_self_removed},
         {"link offers held back after a refusal", test_link_offers_backed_off},
         {"directory requests without reading: memory bounded, others offered",
          test_dir_requests_bounded},

@@ -39,28 +39,29 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FED "VN"
+#define FED      "VN"
 #define ID_OWNER "VN/GOV/BCA"
-#define ID_P38 "VN/PROV/38"
-#define ID_P01 "VN/PROV/01"
-#define ID_BHXH "VN/GOV/BHXH"
-#define ID_BHYT "VN/GOV/BHYT"
+#define ID_P38   "VN/PROV/38"
+#define ID_P01   "VN/PROV/01"
+#define ID_BHXH  "VN/GOV/BHXH"
+#define ID_BHYT  "VN/GOV/BHYT"
 #define ID_NOPOL "VN/TEST/NOPOLICY"
-#define DS "VN/GOV/BCA/population"
-#define V38 DS ".p38"
-#define V01 DS ".p01"
+#define DS       "VN/GOV/BCA/population"
+#define V38      DS ".p38"
+#define V01      DS ".p01"
 
-#define READY_MS 10000     /* a gateway answers status (generous for ASan) */
-#define PUBLISH_MS 10000   /* a PublishAck */
-#define CONVERGE_MS 30000  /* a replica catches up */
-#define REPLY_MS 10000     /* a reply that must come (generous for ASan on a loaded machine) */
-#define STOP_MS 5000       /* SIGTERM to exit */
+#define READY_MS    10000 /* a gateway answers status (generous for ASan) */
+#define PUBLISH_MS  10000 /* a PublishAck */
+#define CONVERGE_MS 30000 /* a replica catches up */
+#define REPLY_MS    10000 /* a reply that must come (generous for ASan on a loaded machine) */
+#define STOP_MS     5000  /* SIGTERM to exit */
 
-#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+#define ALIVE    LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 #define DECEASED LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
 
-#define VIEW_FIELDS "fields = [\"personal_id\", \"full_name\", \"date_of_birth\", " \
-                    "\"current_province\", \"status\"]; "
+#define VIEW_FIELDS                                                                                \
+    "fields = [\"personal_id\", \"full_name\", \"date_of_birth\", "                                \
+    "\"current_province\", \"status\"]; "
 
 /* The directory's source around p38's entry, which version 2 narrows. */
 #define SOURCE_BEFORE_P38                                                                          \
@@ -95,7 +96,7 @@ static const char *s_source_emptied =
 
 static const char *const s_names[] = {
     "Nguyễn Văn An", "Trần Thị Bình", "Lê Hoàng Cường", "Phạm Thị Dung", "Hoàng Văn Em",
-    "Vũ Thị Giang", "Đặng Quốc Huy", "Bùi Thị Lan", "Đỗ Minh Khoa", "Ngô Thị Mai",
+    "Vũ Thị Giang",  "Đặng Quốc Huy", "Bùi Thị Lan",    "Đỗ Minh Khoa",  "Ngô Thị Mai",
 };
 static const char *const s_provinces[] = {"38", "01", "79"};
 
@@ -258,8 +259,8 @@ static void test_convergence(void)
     /* B: every fifth citizen moves province and is renamed; citizen 3 moves
      * out of p38 and back within one Publish. */
     for (size_t i = 0; i < 3000; i += 5) {
-        LT_IT_REQUIRE(lt_ft_put(p, &m, i, s_name(i, " (đã cập nhật)"), s_provinces[(i + 1) % 3],
-                                ALIVE) == 0);
+        LT_IT_REQUIRE(
+            lt_ft_put(p, &m, i, s_name(i, " (đã cập nhật)"), s_provinces[(i + 1) % 3], ALIVE) == 0);
         if (i == 1500) {
             LT_IT_REQUIRE(lt_ft_put(p, &m, 3, s_name(3, " tạm"), "01", ALIVE) == 0);
             LT_IT_REQUIRE(lt_ft_put(p, &m, 3, s_name(3, " về"), "38", ALIVE) == 0);
@@ -524,8 +525,7 @@ static int s_p38_with_dead(lt_it_gw_t *owner, lt_it_gw_t *g38, lt_ft_model_t *m,
 
 /* Version 2 of the directory narrows p38; the owner adopts it (file and
  * SIGHUP) and rebuilds the view; p38 resynchronises. *v2 is malloc'd. */
-static int s_narrow_p38(fed_t *x, lt_it_gw_t *owner, lt_it_gw_t *g38, uint8_t **v2,
-                        size_t *v2_len)
+static int s_narrow_p38(fed_t *x, lt_it_gw_t *owner, lt_it_gw_t *g38, uint8_t **v2, size_t *v2_len)
 {
     long mark = lt_it_log_mark(g38);
     x->f.extra_source = s_source_narrowed;
@@ -735,7 +735,8 @@ static int s_refused(lt_it_peer_t *peer, const char *stream, Lienthong__ErrorCod
                                                    REPLY_MS);
     size_t sl = strlen(stream);
     int ok = e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR && e->error->code == code &&
-             strncmp(e->error->message, stream, sl) == 0 && strncmp(e->error->message + sl, ": ", 2) == 0;
+             strncmp(e->error->message, stream, sl) == 0 &&
+             strncmp(e->error->message + sl, ": ", 2) == 0;
     if (!ok)
         fprintf(stderr, "subscribe %s: expected %s, got %s%s%s\n", stream, lt_wire_error_name(code),
                 e ? lt_wire_body_name(e->body_case) : "nothing",
@@ -780,8 +781,10 @@ static void test_unauthorised(void)
     env.body_case = LIENTHONG__ENVELOPE__BODY_CREDIT;
     env.credit = &c;
     LT_IT_REQUIRE(lt_it_peer_send_env(&outsider, &env, REPLY_MS) == 0);
-    e = lt_it_peer_expect_any(&outsider, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
-                                             LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH), REPLY_MS);
+    e = lt_it_peer_expect_any(&outsider,
+                              LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
+                                  LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH),
+                              REPLY_MS);
     CU_ASSERT(e && e->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
               e->error->code == LIENTHONG__ERROR_CODE__ERR_NOT_FOUND);
     lt_wire_free(&e);
@@ -795,13 +798,16 @@ static void test_unauthorised(void)
      * the batch verifies under the owner's signing key. */
     LT_IT_REQUIRE(lt_it_peer_open_gw(&allowed, x.bhxh, owner) == 0);
     LT_IT_REQUIRE(s_send_subscribe(&allowed, DS, 1, 1000) == 0);
-    e = lt_it_peer_expect_any(&allowed, LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
-                                            LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH), REPLY_MS);
+    e = lt_it_peer_expect_any(&allowed,
+                              LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR) |
+                                  LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_BATCH),
+                              REPLY_MS);
     LT_IT_REQUIRE(e && e->body_case == LIENTHONG__ENVELOPE__BODY_BATCH);
     uint8_t zero[LT_HASH_BYTES] = {0}, hash[LT_HASH_BYTES];
     CU_ASSERT_EQUAL(e->batch->first_seq, 1);
     CU_ASSERT_EQUAL(lt_batch_verify(e->batch, DS, 1, zero, lt_keys_signing_public(x.owner->keys),
-                                    hash, err, sizeof err), 0);
+                                    hash, err, sizeof err),
+                    0);
     lt_wire_free(&e);
 
     /* The consumer gateway: p38 converges, the dataset is refused and empty. */
@@ -941,8 +947,8 @@ static void s_mitm_case(lt_ft_mitm_mode_t mode, int k)
             uint64_t first = 0;
             uint8_t *bad = NULL, *rec = NULL;
             size_t bad_len = 0, len = 0;
-            CU_ASSERT_EQUAL(lt_ft_mitm_tampered(mitm, i, stream, sizeof stream, &first, &bad,
-                                                &bad_len), 0);
+            CU_ASSERT_EQUAL(
+                lt_ft_mitm_tampered(mitm, i, stream, sizeof stream, &first, &bad, &bad_len), 0);
             if (!bad)
                 continue;
             CU_ASSERT_STRING_EQUAL(stream, DS);
@@ -1021,8 +1027,8 @@ static void test_stale_credit_error(void)
     char err[1024] = "";
     lt_it_gw_t *owner = NULL, *gbh = NULL;
     long mark = 0;
-    LT_IT_REQUIRE(s_mitm_started(&x, &m, 1000, NULL, LT_FT_MITM_STALE, 1, 1000, &owner, &gbh,
-                                 &mitm, &mark) == 0);
+    LT_IT_REQUIRE(s_mitm_started(&x, &m, 1000, NULL, LT_FT_MITM_STALE, 1, 1000, &owner, &gbh, &mitm,
+                                 &mark) == 0);
     /* Well before the 30 s of a refusal: a second Subscribe. */
     s_mitm_wait(mitm, &st, &st.subscribes, 2, 10000);
     CU_ASSERT(st.subscribes >= 2);
@@ -1322,8 +1328,7 @@ static int s_retention_start(fed_t *x, lt_ft_model_t *m, size_t n, const char *o
     *owner = lt_it_gw_new(&x->f, x->owner, 1, NULL, owner_conf);
     *gbh = s_consumer(x, x->bhxh, sds, consumer_conf);
     if (!*owner || !*gbh || lt_it_gw_run(*owner, READY_MS) != 0 ||
-        lt_it_gw_run(*gbh, READY_MS) != 0 ||
-        s_publish_range(*owner, m, 0, first, 250, NULL) != 0 ||
+        lt_it_gw_run(*gbh, READY_MS) != 0 || s_publish_range(*owner, m, 0, first, 250, NULL) != 0 ||
         lt_ft_wait_same(*owner, *gbh, DS, CONVERGE_MS) != 0)
         return -1;
     return s_stop_ok(*gbh) ? 0 : -1;
@@ -1793,7 +1798,8 @@ static uint8_t *s_headers(const lt_it_gw_t *g, size_t *len, long *n)
         sqlite3_prepare_v2(db,
                            "SELECT b.first_seq, b.last_seq, b.prev_hash, b.root, b.signature, "
                            "b.history FROM batches b JOIN streams s ON s.id = b.stream "
-                           "WHERE s.name = ?1 ORDER BY b.last_seq", -1, &st, NULL) != SQLITE_OK ||
+                           "WHERE s.name = ?1 ORDER BY b.last_seq",
+                           -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, DS, -1, SQLITE_STATIC) != SQLITE_OK)
         goto out;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1830,8 +1836,8 @@ static int s_same_headers(const lt_it_gw_t *a, const lt_it_gw_t *b, long *rows)
     uint8_t *ha = s_headers(a, &la, &na), *hb = s_headers(b, &lb, &nb);
     int same = ha && hb && na > 0 && na == nb && la == lb && memcmp(ha, hb, la) == 0;
     if (!same)
-        fprintf(stderr, "\n  kept headers differ: %ld rows (%zu bytes) and %ld (%zu)\n", na, la,
-                nb, lb);
+        fprintf(stderr, "\n  kept headers differ: %ld rows (%zu bytes) and %ld (%zu)\n", na, la, nb,
+                lb);
     free(ha);
     free(hb);
     *rows = na;
@@ -1996,8 +2002,8 @@ static void test_owner_suspended(void)
     LT_IT_REQUIRE(s_lookup_send(app, 901) == 0);
     /* Forwarded before the directory changes (a loaded machine may take
      * longer than any fixed pause): else it is refused as not active. */
-    LT_IT_REQUIRE(lt_it_gw_metric_wait(gbh, "lienthong_query_made_total{op=\"lookup\"}", 1,
-                                       REPLY_MS) == 1);
+    LT_IT_REQUIRE(
+        lt_it_gw_metric_wait(gbh, "lienthong_query_made_total{op=\"lookup\"}", 1, REPLY_MS) == 1);
 
     /* Version 2 suspends the owner; the replica adopts it by SIGHUP. */
     long mark = lt_it_log_mark(gbh);

@@ -56,19 +56,19 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define FED "VN"
+#define FED      "VN"
 #define ID_OWNER "VN/GOV/BCA"
-#define ID_P38 "VN/PROV/38"
-#define ID_P01 "VN/PROV/01"
-#define DS "VN/GOV/BCA/population"
+#define ID_P38   "VN/PROV/38"
+#define ID_P01   "VN/PROV/01"
+#define DS       "VN/GOV/BCA/population"
 
-#define READY_MS 10000    /* a gateway answers status (generous for ASan) */
-#define STEP_MS 15000     /* a directory spreads, a switch is logged */
-#define CONVERGE_MS 30000 /* a replica catches up */
-#define STOP_MS 5000
-#define CLI_MS 10000
+#define READY_MS        10000 /* a gateway answers status (generous for ASan) */
+#define STEP_MS         15000 /* a directory spreads, a switch is logged */
+#define CONVERGE_MS     30000 /* a replica catches up */
+#define STOP_MS         5000
+#define CLI_MS          10000
 #define LOOKUP_AHEAD_MS 10000 /* an application's deadline */
-#define N_CITIZENS 40
+#define N_CITIZENS      40
 
 #define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 
@@ -86,7 +86,7 @@ typedef struct {
     lt_it_gw_t *owner, *province;
     lt_ft_model_t *model;
     atomic_int stop; /* set by the test's thread, read by the load's */
-    int hold, held; /* publishes paused (lookups go on); the load saw it (under mu) */
+    int hold, held;  /* publishes paused (lookups go on); the load saw it (under mu) */
     pthread_mutex_t mu;
     int lookups_ok, lookups_failed, publishes_ok, publishes_failed;
     char first_failure[512];
@@ -491,8 +491,8 @@ static void test_rotation_under_load(void)
     LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
     LT_IT_REQUIRE(lt_it_log_wait(owner, mark_o, "switched to the keys", NULL, STEP_MS) == 0);
     CU_ASSERT(!s_secret_kept(mo->key_path, first_pk)); /* only its public keys */
-    LT_IT_REQUIRE(lt_it_log_wait(province, mark_p, "trying its next transport key", NULL,
-                                 STEP_MS) == 0);
+    LT_IT_REQUIRE(
+        lt_it_log_wait(province, mark_p, "trying its next transport key", NULL, STEP_MS) == 0);
     LT_IT_REQUIRE(s_progress(&l, s_read(&l, &l.lookups_ok), 10, STEP_MS) == 0);
 
     /* 3. The next keys become the current ones (version 3). */
@@ -875,8 +875,8 @@ static void test_restart_after_member_rotation(void)
     LT_IT_REQUIRE(system(cmd) == 0);
     snprintf(db, sizeof db, "%s/store.db", copy);
     LT_IT_REQUIRE(s_tamper_tail(db) == 0);
-    const char *args[] = {"store", "verify", "--config", province->conf_path, "--data-dir", copy,
-                          NULL};
+    const char *args[] = {"store",      "verify", "--config", province->conf_path,
+                          "--data-dir", copy,     NULL};
     CU_ASSERT_EQUAL(lt_it_run_cli(f.dir, out, args, CLI_MS), 1);
     /* The batch holding record 8 (one or more records, as published). */
     CU_ASSERT(lt_it_file_contains(out, "damaged: " DS " records "));

@@ -35,17 +35,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FED "VN"
-#define ID_OWNER "VN/GOV/BCA"
-#define ID_BHXH "VN/GOV/BHXH"
-#define DS "VN/GOV/BCA/population"
+#define FED         "VN"
+#define ID_OWNER    "VN/GOV/BCA"
+#define ID_BHXH     "VN/GOV/BHXH"
+#define DS          "VN/GOV/BCA/population"
 #define ID_UNLISTED "VN/GOV/BTC" /* a member the directory does not list */
 
-#define READY_MS 10000    /* a gateway answers status (generous for ASan) */
-#define PUBLISH_MS 10000  /* a PublishAck */
+#define READY_MS    10000 /* a gateway answers status (generous for ASan) */
+#define PUBLISH_MS  10000 /* a PublishAck */
 #define CONVERGE_MS 20000 /* a replica catches up */
-#define REPLY_MS 10000    /* a reply that must come (generous for ASan on a loaded machine) */
-#define STOP_MS 5000      /* SIGTERM to exit */
+#define REPLY_MS    10000 /* a reply that must come (generous for ASan on a loaded machine) */
+#define STOP_MS     5000  /* SIGTERM to exit */
 /* The heartbeat timeout (PROTOCOL.md 3.3: five intervals; the test
  * configurations set heartbeat_ms = 500), plus a second for the loop's
  * timers and a slow (sanitizer) build. */
@@ -167,8 +167,8 @@ static int s_short_directory(fed_t *x, lt_it_gw_t *a, lt_it_gw_t *b, int secs)
 static int s_lookup(fed_t *x, lt_it_gw_t *g, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%.4000s/lookup.out", x->f.dir);
-    const char *args[] = {"lookup", "--config", g->conf_path, "--dataset", DS, "--key",
-                          x->m.c[0].key, "--purpose", "KYC", "--timeout", "3000", NULL};
+    const char *args[] = {"lookup",      "--config",  g->conf_path, "--dataset", DS,     "--key",
+                          x->m.c[0].key, "--purpose", "KYC",        "--timeout", "3000", NULL};
     return lt_it_run_cli(x->f.dir, out, args, 15000);
 }
 
@@ -193,12 +193,13 @@ static int s_range_refused(fed_t *x, lt_it_gw_t *owner)
     e.version = 1;
     e.body_case = LIENTHONG__ENVELOPE__BODY_RANGE;
     e.range = &rq;
-    Lienthong__Envelope *a = lt_it_peer_send_env(&p, &e, 3000) == 0
-                                 ? lt_it_peer_expect_any(&p,
-                                                         LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_RANGE) |
-                                                             LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
-                                                         3000)
-                                 : NULL;
+    Lienthong__Envelope *a =
+        lt_it_peer_send_env(&p, &e, 3000) == 0
+            ? lt_it_peer_expect_any(&p,
+                                    LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_RANGE) |
+                                        LT_IT_BODY(LIENTHONG__ENVELOPE__BODY_ERROR),
+                                    3000)
+            : NULL;
     refused = a && a->body_case == LIENTHONG__ENVELOPE__BODY_ERROR &&
               a->error->code == LIENTHONG__ERROR_CODE__ERR_DIRECTORY &&
               strncmp(a->error->message, DS ": ", strlen(DS) + 2) == 0;
@@ -279,7 +280,7 @@ static void test_expiry_during_traffic(void)
     CU_ASSERT_NOT_EQUAL(s_lookup(&x, cons, out, sizeof out), 0);
     CU_ASSERT(lt_it_file_contains(out, "ERR_DIRECTORY"));
     CU_ASSERT(lt_it_file_contains(out, ID_OWNER " serves no data to peers: its directory version 1 "
-                                       "expired at"));
+                                                "expired at"));
     CU_ASSERT(s_range_refused(&x, owner));
     usleep(1500 * 1000);
     CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 100);
@@ -381,8 +382,7 @@ static void test_offer_flood(void)
         lt_wire_free(&e);
     }
     CU_ASSERT(held >= 1);
-    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, "refused directory from " ID_BHXH, NULL),
-                    1);
+    CU_ASSERT_EQUAL(lt_ft_log_count_lines(owner, mark, "refused directory from " ID_BHXH, NULL), 1);
     lt_it_peer_close(&p);
     /* After the back-off a valid newer directory from the same member. */
     usleep((LT_OFFERS_FIRST_MS + 200) * 1000);
@@ -499,7 +499,8 @@ static void test_reload_subscription(void)
     CU_ASSERT_EQUAL(lt_ft_last_seq(cons, DS), 0); /* not subscribed */
 
     /* Added by a reload: the feed starts from seq 1 and follows. */
-    CU_ASSERT(s_reload(cons, base, "subscribe = ( { stream = \"" DS "\"; } );\nlog_level = \"debug\";",
+    CU_ASSERT(s_reload(cons, base,
+                       "subscribe = ( { stream = \"" DS "\"; } );\nlog_level = \"debug\";",
                        "subscription added: " DS) == 0);
     CU_ASSERT(lt_it_log_has(cons, 0, "log_level info -> debug", NULL));
     LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
@@ -530,8 +531,8 @@ static void test_reload_subscription(void)
     long mark = lt_it_log_mark(cons);
     CU_ASSERT(s_reload(cons, base, "subscribe = ( { stream = \"" DS "\"; } );",
                        "subscription added: " DS) == 0);
-    CU_ASSERT(lt_it_log_wait(cons, mark, "subscribing to " DS " from " ID_OWNER " at seq 251",
-                             NULL, REPLY_MS) == 0);
+    CU_ASSERT(lt_it_log_wait(cons, mark, "subscribing to " DS " from " ID_OWNER " at seq 251", NULL,
+                             REPLY_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
     CHECK(lt_ft_compare(owner, cons, DS, err, sizeof err));
     CHECK(lt_ft_check_dataset(cons, DS, &x.m, err, sizeof err));
@@ -660,8 +661,8 @@ static const Lienthong__SubscriberStatus *s_sub_line(const Lienthong__StatusRepl
                                                      const char *member)
 {
     for (size_t i = 0; r && i < r->n_streams; i++)
-        for (size_t j = 0; strcmp(r->streams[i]->stream, DS) == 0 && j < r->streams[i]->n_subscribers;
-             j++)
+        for (size_t j = 0;
+             strcmp(r->streams[i]->stream, DS) == 0 && j < r->streams[i]->n_subscribers; j++)
             if (strcmp(r->streams[i]->subscribers[j]->member, member) == 0)
                 return r->streams[i]->subscribers[j];
     return NULL;

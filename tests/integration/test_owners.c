@@ -25,20 +25,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FED        "VN"
-#define ID_BCA     "VN/GOV/BCA"
-#define ID_BHXH    "VN/GOV/BHXH"
-#define ID_BYT     "VN/GOV/BYT"
-#define ID_DVCQG   "VN/GOV/DVCQG"
-#define DS_POP     "VN/GOV/BCA/population"
-#define DS_CARDS   "VN/GOV/BHXH/insurance_cards"
-#define DS_VACC    "VN/GOV/BYT/vaccinations"
-#define CITIZENS   "3000"
-#define CHANGES    "400"
-#define READY_MS   30000
+#define FED         "VN"
+#define ID_BCA      "VN/GOV/BCA"
+#define ID_BHXH     "VN/GOV/BHXH"
+#define ID_BYT      "VN/GOV/BYT"
+#define ID_DVCQG    "VN/GOV/DVCQG"
+#define DS_POP      "VN/GOV/BCA/population"
+#define DS_CARDS    "VN/GOV/BHXH/insurance_cards"
+#define DS_VACC     "VN/GOV/BYT/vaccinations"
+#define CITIZENS    "3000"
+#define CHANGES     "400"
+#define READY_MS    30000
 #define CONVERGE_MS 120000
-#define GEN_MS     120000
-#define STOP_MS    20000
+#define GEN_MS      120000
+#define STOP_MS     20000
 
 /* One owner, its view for the portal and the portal's copy of it. */
 typedef struct {
@@ -47,30 +47,46 @@ typedef struct {
     const char *view_cols;   /* the view's fields, key first */
     const char *where;       /* the view's predicate as SQL over the owner's table */
     lt_it_gw_t *gw;
-    char db[PATH_MAX];       /* the owner's database */
+    char db[PATH_MAX]; /* the owner's database */
     lt_it_proc_t source, sink;
     char source_conf[PATH_MAX], sink_conf[PATH_MAX];
 } owner_t;
 
 #define POP_ALL                                                                                    \
     "personal_id full_name date_of_birth sex place_of_birth home_town ethnicity nationality "      \
-    "permanent_province permanent_address current_province current_address id_card_number "       \
+    "permanent_province permanent_address current_province current_address id_card_number "        \
     "id_card_issued status date_of_death"
-#define POP_VIEW   "personal_id full_name date_of_birth sex permanent_address current_address status"
+#define POP_VIEW "personal_id full_name date_of_birth sex permanent_address current_address status"
 #define CARD_ALL                                                                                   \
     "personal_id card_number valid_from valid_to hospital_code hospital_name benefit_level status"
 #define VACC_ALL                                                                                   \
     "personal_id vaccine doses first_dose_date last_dose_date facility facility_province"
 
 static owner_t s_owners[3] = {
-    {.member = ID_BCA, .dataset = DS_POP, .view = DS_POP ".portal", .type = "Population",
-     .table = "citizens", .source_cols = POP_ALL, .view_cols = POP_VIEW,
+    {.member = ID_BCA,
+     .dataset = DS_POP,
+     .view = DS_POP ".portal",
+     .type = "Population",
+     .table = "citizens",
+     .source_cols = POP_ALL,
+     .view_cols = POP_VIEW,
      .where = "WHERE status = 1"},
-    {.member = ID_BHXH, .dataset = DS_CARDS, .view = DS_CARDS ".portal", .type = "InsuranceCard",
-     .table = "insurance_cards", .source_cols = CARD_ALL, .view_cols = CARD_ALL,
+    {.member = ID_BHXH,
+     .dataset = DS_CARDS,
+     .view = DS_CARDS ".portal",
+     .type = "InsuranceCard",
+     .table = "insurance_cards",
+     .source_cols = CARD_ALL,
+     .view_cols = CARD_ALL,
      .where = "WHERE status = 1"},
-    {.member = ID_BYT, .dataset = DS_VACC, .view = DS_VACC ".portal", .type = "Vaccination",
-     .table = "vaccinations", .source_cols = VACC_ALL, .view_cols = VACC_ALL, .where = ""},
+    {.member = ID_BYT,
+     .dataset = DS_VACC,
+     .view = DS_VACC ".portal",
+     .type = "Vaccination",
+     .table = "vaccinations",
+     .source_cols = VACC_ALL,
+     .view_cols = VACC_ALL,
+     .where = ""},
 };
 
 /* The directory's datasets, views and policies: the portal may subscribe
@@ -107,16 +123,20 @@ static const char *s_directory =
     "              \"permanent_address\", \"current_address\", \"status\"];\n"
     "    where = { status = \"CITIZEN_ALIVE\"; }; },\n"
     "  { id = \"" DS_CARDS ".portal\"; dataset = \"" DS_CARDS "\";\n"
-    "    fields = [\"personal_id\", \"card_number\", \"valid_from\", \"valid_to\", \"hospital_code\",\n"
+    "    fields = [\"personal_id\", \"card_number\", \"valid_from\", \"valid_to\", "
+    "\"hospital_code\",\n"
     "              \"hospital_name\", \"benefit_level\", \"status\"];\n"
     "    where = { status = \"CARD_VALID\"; }; },\n"
     "  { id = \"" DS_VACC ".portal\"; dataset = \"" DS_VACC "\";\n"
-    "    fields = [\"personal_id\", \"vaccine\", \"doses\", \"first_dose_date\", \"last_dose_date\",\n"
+    "    fields = [\"personal_id\", \"vaccine\", \"doses\", \"first_dose_date\", "
+    "\"last_dose_date\",\n"
     "              \"facility\", \"facility_province\"]; } );\n"
     "policies = (\n"
     "  { consumer = \"" ID_DVCQG "\"; target = \"" DS_POP ".portal\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_DVCQG "\"; target = \"" DS_CARDS ".portal\"; allow = [\"subscribe\"]; },\n"
-    "  { consumer = \"" ID_DVCQG "\"; target = \"" DS_VACC ".portal\"; allow = [\"subscribe\"]; } );\n";
+    "  { consumer = \"" ID_DVCQG "\"; target = \"" DS_CARDS
+    ".portal\"; allow = [\"subscribe\"]; },\n"
+    "  { consumer = \"" ID_DVCQG "\"; target = \"" DS_VACC
+    ".portal\"; allow = [\"subscribe\"]; } );\n";
 
 static lt_it_fed_t s_fed;
 static lt_it_gw_t *s_portal;
@@ -211,7 +231,8 @@ static int s_compare(const owner_t *o, size_t *rows, char *err, size_t errlen)
         }
         for (int c = 0; c < n; c++)
             if (strcmp(s_col(a, c), s_col(b, c)) != 0) {
-                snprintf(err, errlen, "%s row %zu (owner key %s, portal key %s) column %d: '%s' vs '%s'",
+                snprintf(err, errlen,
+                         "%s row %zu (owner key %s, portal key %s) column %d: '%s' vs '%s'",
                          o->view, *rows, s_col(a, 0), s_col(b, 0), c, s_col(a, c), s_col(b, c));
                 goto out;
             }
@@ -249,17 +270,17 @@ static int s_start_adapters(owner_t *o)
     snprintf(o->source_conf, sizeof o->source_conf, "%.4000s/%s-source.conf", s_fed.dir, o->table);
     snprintf(o->source.log_path, sizeof o->source.log_path, "%.4000s/%s-source.log", s_fed.dir,
              o->table);
-    if (lt_it_write_fmt(o->source_conf,
-                        "gateway_socket = \"%s\"; dataset = \"%s\";\n"
-                        "record_type = \"lienthong.records.%s\"; database = \"%s\";\n"
-                        "table = \"%s\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"
-                        "columns = {%s };\n",
-                        o->gw->sock_path, o->dataset, o->type, o->db, o->table, cols))
+    if (lt_it_write_fmt(
+            o->source_conf,
+            "gateway_socket = \"%s\"; dataset = \"%s\";\n"
+            "record_type = \"lienthong.records.%s\"; database = \"%s\";\n"
+            "table = \"%s\"; key_column = \"personal_id\"; key_field = \"personal_id\";\n"
+            "columns = {%s };\n",
+            o->gw->sock_path, o->dataset, o->type, o->db, o->table, cols))
         return -1;
     s_columns(o->view_cols, cols, sizeof cols);
     snprintf(o->sink_conf, sizeof o->sink_conf, "%.4000s/%s-sink.conf", s_fed.dir, o->table);
-    snprintf(o->sink.log_path, sizeof o->sink.log_path, "%.4000s/%s-sink.log", s_fed.dir,
-             o->table);
+    snprintf(o->sink.log_path, sizeof o->sink.log_path, "%.4000s/%s-sink.log", s_fed.dir, o->table);
     if (lt_it_write_fmt(o->sink_conf,
                         "gateway_socket = \"%s\"; stream = \"%s\";\n"
                         "record_type = \"lienthong.records.%s\"; database = \"%s\";\n"
@@ -289,8 +310,8 @@ static int s_popgen(const char *const *args)
 static int s_settled(const owner_t *o)
 {
     int64_t changes = s_int(o->db, "SELECT COALESCE(MAX(id), 0) FROM lt_changes", NULL, -1);
-    int64_t acked = s_int(o->db, "SELECT COALESCE(MAX(change_id), 0) FROM lt_source_cursor",
-                          NULL, -2);
+    int64_t acked =
+        s_int(o->db, "SELECT COALESCE(MAX(change_id), 0) FROM lt_source_cursor", NULL, -2);
     uint64_t last = lt_ft_last_seq(o->gw, o->view);
     int64_t cursor =
         s_int(s_portal_db, "SELECT seq FROM lt_sink_cursor WHERE stream = ?1", o->view, -1);
@@ -407,10 +428,12 @@ static int s_federation(void)
 static int s_load(void)
 {
     const char *pop[] = {"--db", s_owners[0].db, "--citizens", CITIZENS, "--seed", "13", NULL};
-    const char *cards[] = {"--db", s_owners[1].db, "--insurance-cards", "--population",
-                           s_owners[0].db, "--seed", "14", NULL};
-    const char *vacc[] = {"--db", s_owners[2].db, "--vaccinations", "--population",
-                          s_owners[0].db, "--seed", "15", NULL};
+    const char *cards[] = {
+        "--db", s_owners[1].db, "--insurance-cards", "--population", s_owners[0].db, "--seed", "14",
+        NULL};
+    const char *vacc[] = {
+        "--db", s_owners[2].db, "--vaccinations", "--population", s_owners[0].db, "--seed", "15",
+        NULL};
     return s_popgen(pop) || s_popgen(cards) || s_popgen(vacc) ? -1 : 0;
 }
 
@@ -419,10 +442,9 @@ static int s_load(void)
 static int s_change(void)
 {
     const char *pop[] = {"--db", s_owners[0].db, "--changes", CHANGES, "--seed", "16", NULL};
-    const char *cards[] = {"--db", s_owners[1].db, "--card-changes", CHANGES, "--seed", "17",
-                           NULL};
-    const char *vacc[] = {"--db", s_owners[2].db, "--vaccination-changes", CHANGES, "--seed",
-                          "18", NULL};
+    const char *cards[] = {"--db", s_owners[1].db, "--card-changes", CHANGES, "--seed", "17", NULL};
+    const char *vacc[] = {"--db", s_owners[2].db, "--vaccination-changes", CHANGES, "--seed", "18",
+                          NULL};
     if (s_popgen(pop) || s_popgen(cards) || s_popgen(vacc))
         return -1;
     return lt_it_sql(s_owners[0].db, "DELETE FROM citizens WHERE rowid IN "

@@ -45,25 +45,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FED "VN"
-#define ID_BCA "VN/GOV/BCA"
-#define ID_BHXH "VN/GOV/BHXH"
-#define ID_BYT "VN/GOV/BYT"
+#define FED       "VN"
+#define ID_BCA    "VN/GOV/BCA"
+#define ID_BHXH   "VN/GOV/BHXH"
+#define ID_BYT    "VN/GOV/BYT"
 #define ID_PORTAL "VN/GOV/DVCQG"
-#define DS_POP ID_BCA "/population"
-#define DS_INS ID_BHXH "/insurance_cards"
-#define DS_VAC ID_BYT "/vaccinations"
-#define V_POP DS_POP ".dvcqg"
-#define V_INS DS_INS ".dvcqg"
-#define V_VAC DS_VAC ".dvcqg"
+#define DS_POP    ID_BCA "/population"
+#define DS_INS    ID_BHXH "/insurance_cards"
+#define DS_VAC    ID_BYT "/vaccinations"
+#define V_POP     DS_POP ".dvcqg"
+#define V_INS     DS_INS ".dvcqg"
+#define V_VAC     DS_VAC ".dvcqg"
 
-#define N_CITIZENS 24
-#define READY_MS 10000
-#define PUBLISH_MS 10000
+#define N_CITIZENS  24
+#define READY_MS    10000
+#define PUBLISH_MS  10000
 #define CONVERGE_MS 30000
-#define REPLY_MS 5000
-#define STOP_MS 5000
-#define BEHIND_MS 20000 /* heartbeat timeout (5 x 500 ms) and then some */
+#define REPLY_MS    5000
+#define STOP_MS     5000
+#define BEHIND_MS   20000 /* heartbeat timeout (5 x 500 ms) and then some */
 
 static const char *s_source =
     "datasets = (\n"
@@ -89,10 +89,11 @@ static const char *s_source =
     " purposes = [\"PREFILL_FORM\", \"IMMUNISATION\"]; } );\n";
 
 /* The fields each view keeps, as in s_source. */
-static const char *const s_pop_fields[] = {"personal_id", "full_name", "date_of_birth", "sex",
-                                           "permanent_address", "current_address", NULL};
-static const char *const s_ins_fields[] = {"personal_id", "card_number", "valid_to",
-                                           "hospital_name", "status", NULL};
+static const char *const s_pop_fields[] = {"personal_id", "full_name",         "date_of_birth",
+                                           "sex",         "permanent_address", "current_address",
+                                           NULL};
+static const char *const s_ins_fields[] = {"personal_id",   "card_number", "valid_to",
+                                           "hospital_name", "status",      NULL};
 static const char *const s_vac_fields[] = {"personal_id", "vaccine", "doses", "last_dose_date",
                                            NULL};
 
@@ -103,7 +104,7 @@ typedef struct {
     lt_it_gw_t *owner;
     uint8_t *bytes[N_CITIZENS]; /* last payload published, NULL: absent or deleted */
     size_t len[N_CITIZENS];
-    uint64_t cursor;      /* source cursor of the last change published */
+    uint64_t cursor; /* source cursor of the last change published */
 } reg_t;
 
 typedef struct {
@@ -222,7 +223,7 @@ static int s_publish_first(fed_t *x)
         lt_ft_pub_init(p, g->dataset);
         for (size_t i = 0; rc == 0 && i < N_CITIZENS; i++) {
             size_t len = 0;
-            uint8_t *b = r == 0 ? s_population(i, "45 Nguyễn Huệ, Quận 1", &len)
+            uint8_t *b = r == 0   ? s_population(i, "45 Nguyễn Huệ, Quận 1", &len)
                          : r == 1 ? (i % 4 != 3 ? s_insurance(i, &len) : NULL)
                                   : (i % 2 == 0 ? s_vaccination(i, &len) : NULL);
             if (b)
@@ -277,7 +278,8 @@ static int s_fed(fed_t *x)
 {
     static const char *const peers[] = {ID_BCA, ID_BHXH, ID_BYT, NULL};
     static const char *const ids[] = {ID_BCA, ID_BHXH, ID_BYT};
-    static const char *const ds[] = {DS_POP, DS_INS, DS_VAC}, *const views[] = {V_POP, V_INS, V_VAC};
+    static const char *const ds[] = {DS_POP, DS_INS, DS_VAC}, *const views[] = {V_POP, V_INS,
+                                                                                V_VAC};
     static const char *const types[] = {"lienthong.records.Population",
                                         "lienthong.records.InsuranceCard",
                                         "lienthong.records.Vaccination"};
@@ -380,8 +382,8 @@ static int s_projected(const reg_t *r, size_t i, const Lienthong__PrefillPart *p
                        size_t errlen)
 {
     const ProtobufCMessageDescriptor *t = lt_schema_find(r->record_type);
-    ProtobufCMessage *got = t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data)
-                              : NULL;
+    ProtobufCMessage *got =
+        t ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data) : NULL;
     ProtobufCMessage *want = t ? protobuf_c_message_unpack(t, NULL, r->len[i], r->bytes[i]) : NULL;
     ProtobufCMessage *none = t ? protobuf_c_message_unpack(t, NULL, 0, NULL) : NULL;
     int rc = got && want && none ? 0 : -1;
@@ -395,7 +397,8 @@ static int s_projected(const reg_t *r, size_t i, const Lienthong__PrefillPart *p
         const char *w = lt_schema_text(kept ? want : none, fd, b2, sizeof b2);
         if (!g || !w || strcmp(g, w) != 0) {
             snprintf(err, errlen, "%s key %s field %s: got \"%s\", expected \"%s\"%s", r->view,
-                     s_key(i), fd->name, g ? g : "?", w ? w : "?", kept ? "" : " (not in the view)");
+                     s_key(i), fd->name, g ? g : "?", w ? w : "?",
+                     kept ? "" : " (not in the view)");
             rc = -1;
         }
     }
@@ -426,8 +429,10 @@ static int s_stored(const lt_it_gw_t *g, const char *view, const char *key,
     else if (rec->seq != p->seq || rec->changed_at_ms != p->changed_at_ms ||
              rec->payload.len != p->payload.len ||
              memcmp(rec->payload.data, p->payload.data, p->payload.len) != 0)
-        snprintf(err, errlen, "%s key %s: the part (seq %" PRIu64 ") differs from %s's record "
-                 "(seq %" PRIu64 ")", view, key, p->seq, g->member->id, rec->seq);
+        snprintf(err, errlen,
+                 "%s key %s: the part (seq %" PRIu64 ") differs from %s's record "
+                 "(seq %" PRIu64 ")",
+                 view, key, p->seq, g->member->id, rec->seq);
     else
         rc = 0;
     if (rec)
@@ -448,12 +453,12 @@ static int s_check_all(fed_t *x, char *err, size_t errlen)
         if (!env || env->body_case != LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY) {
             snprintf(err, errlen, "key %s: %s", key,
                      env ? (env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? env->error->message
-                                                                             : "unexpected reply")
+                                                                              : "unexpected reply")
                          : "no reply");
             rc = -1;
         } else if (env->prefill_reply->n_parts != 3 || strcmp(env->prefill_reply->key, key) != 0) {
-            snprintf(err, errlen, "key %s: %zu parts for key %s", key,
-                     env->prefill_reply->n_parts, env->prefill_reply->key);
+            snprintf(err, errlen, "key %s: %zu parts for key %s", key, env->prefill_reply->n_parts,
+                     env->prefill_reply->key);
             rc = -1;
         }
         for (size_t r = 0; rc == 0 && r < 3; r++) {
@@ -469,10 +474,9 @@ static int s_check_all(fed_t *x, char *err, size_t errlen)
                 snprintf(err, errlen, "key %s: %s %s, but the owner %s it", key, g->view,
                          p->found ? "found" : "not found", g->bytes[i] ? "holds" : "does not hold");
                 rc = -1;
-            } else if (p->found &&
-                       (s_projected(g, i, p, err, errlen) != 0 ||
-                        s_stored(x->portal, g->view, key, p, err, errlen) != 0 ||
-                        s_stored(g->owner, g->view, key, p, err, errlen) != 0)) {
+            } else if (p->found && (s_projected(g, i, p, err, errlen) != 0 ||
+                                    s_stored(x->portal, g->view, key, p, err, errlen) != 0 ||
+                                    s_stored(g->owner, g->view, key, p, err, errlen) != 0)) {
                 rc = -1;
             } else if (!p->found && p->payload.len) {
                 snprintf(err, errlen, "key %s: a not-found part of %s carries a payload", key,
@@ -480,9 +484,11 @@ static int s_check_all(fed_t *x, char *err, size_t errlen)
                 rc = -1;
             } else if (p->replica_seq != lt_ft_last_seq(x->portal, g->view) ||
                        p->replica_changed_at_ms <= 0) {
-                snprintf(err, errlen, "%s: replica_seq %" PRIu64 " (changed at %" PRId64
-                         "), the portal's store is at %" PRIu64, g->view, p->replica_seq,
-                         p->replica_changed_at_ms, lt_ft_last_seq(x->portal, g->view));
+                snprintf(err, errlen,
+                         "%s: replica_seq %" PRIu64 " (changed at %" PRId64
+                         "), the portal's store is at %" PRIu64,
+                         g->view, p->replica_seq, p->replica_changed_at_ms,
+                         lt_ft_last_seq(x->portal, g->view));
                 rc = -1;
             }
         }
@@ -524,18 +530,18 @@ static int s_pop_is(lt_it_gw_t *portal, const char *key, const char *state, cons
     const char *one[] = {V_POP, NULL};
     Lienthong__Envelope *env = s_prefill(portal, key, one);
     const Lienthong__PrefillPart *p =
-        env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY ? s_part(env->prefill_reply,
-                                                                                V_POP)
-                                                                         : NULL;
-    int ok = p && strcmp(p->state, state) == 0 &&
-             (bytes ? p->found && p->payload.len > 0 : !p->found);
+        env && env->body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REPLY
+            ? s_part(env->prefill_reply, V_POP)
+            : NULL;
+    int ok =
+        p && strcmp(p->state, state) == 0 && (bytes ? p->found && p->payload.len > 0 : !p->found);
     /* The view keeps the fields the population record's projection has:
      * compare the view's name field, which every version sets. */
     if (ok && bytes) {
         Lienthong__Records__Population *got =
             lienthong__records__population__unpack(NULL, p->payload.len, p->payload.data);
-        Lienthong__Records__Population *want = lienthong__records__population__unpack(NULL, len,
-                                                                                       bytes);
+        Lienthong__Records__Population *want =
+            lienthong__records__population__unpack(NULL, len, bytes);
         ok = got && want && strcmp(got->current_address, want->current_address) == 0;
         if (got)
             lienthong__records__population__free_unpacked(got, NULL);
@@ -546,8 +552,8 @@ static int s_pop_is(lt_it_gw_t *portal, const char *key, const char *state, cons
     return ok;
 }
 
-static int s_wait_pop(lt_it_gw_t *portal, const char *key, const char *state,
-                      const uint8_t *bytes, size_t len, int ms)
+static int s_wait_pop(lt_it_gw_t *portal, const char *key, const char *state, const uint8_t *bytes,
+                      size_t len, int ms)
 {
     int64_t until = lt_it_ms() + ms;
     while (!s_pop_is(portal, key, state, bytes, len))
@@ -733,15 +739,16 @@ static int s_api_start(fed_t *x, api_t *a)
     snprintf(conf, sizeof conf, "%.3000s/api.conf", x->f.dir);
     snprintf(log, sizeof log, "%.3000s/api.log", x->f.dir);
     if (lt_it_api_token(x->f.dir, "dvc-forms", a->token, hash) != 0 ||
-        lt_it_write_fmt(conf,
-                        "gateway_config = \"%s\";\nport = %d;\n"
-                        "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\"; rate = 500;\n"
-                        "  grants = (\n"
-                        "    { dataset = \"" V_POP "\"; fields = [\"full_name\", "
-                        "\"date_of_birth\", \"sex\"]; purposes = [\"PREFILL_FORM\"]; },\n"
-                        "    { dataset = \"" V_VAC "\"; fields = [\"personal_id\", \"vaccine\", "
-                        "\"doses\", \"last_dose_date\"]; purposes = [\"PREFILL_FORM\"]; } ); } );\n",
-                        x->portal->conf_path, port, hash) != 0)
+        lt_it_write_fmt(
+            conf,
+            "gateway_config = \"%s\";\nport = %d;\n"
+            "apps = ( { name = \"dvc-forms\"; token_hash = \"%s\"; rate = 500;\n"
+            "  grants = (\n"
+            "    { dataset = \"" V_POP "\"; fields = [\"full_name\", "
+            "\"date_of_birth\", \"sex\"]; purposes = [\"PREFILL_FORM\"]; },\n"
+            "    { dataset = \"" V_VAC "\"; fields = [\"personal_id\", \"vaccine\", "
+            "\"doses\", \"last_dose_date\"]; purposes = [\"PREFILL_FORM\"]; } ); } );\n",
+            x->portal->conf_path, port, hash) != 0)
         return -1;
     const char *args[] = {"api", "--config", conf, NULL};
     snprintf(a->proc.log_path, sizeof a->proc.log_path, "%s", log);
@@ -863,8 +870,8 @@ static void test_prefill(void)
     /* Every owner stopped: the same answers, from the replicas alone. */
     for (size_t r = 0; r < 3; r++)
         CU_ASSERT_EQUAL(lt_it_gw_stop(x.regs[r].owner, STOP_MS), 0);
-    LT_IT_REQUIRE(lt_ft_ok(s_check_all(&x, err, sizeof err), "pre-fill with every owner stopped",
-                           err));
+    LT_IT_REQUIRE(
+        lt_ft_ok(s_check_all(&x, err, sizeof err), "pre-fill with every owner stopped", err));
     CU_ASSERT(s_wait_state(x.portal, s_key(2), "behind", BEHIND_MS) == 0);
     LT_IT_REQUIRE(lt_ft_ok(s_check_all(&x, err, sizeof err), "pre-fill, replicas behind", err));
     Lienthong__Envelope *env = s_prefill(x.portal, s_key(2), NULL);

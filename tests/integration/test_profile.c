@@ -55,12 +55,12 @@
 #define DS_NOPOL  "VN/GOV/BYT/unshared"
 
 #define READY_MS 15000
-#define KEY   "001090000123"
-#define KEY2  "038085000456" /* in the population register only */
-#define NAME  "Tr\xe1\xba\xa7n Th\xe1\xbb\x8b Mai"
-#define DOB   "1990-05-17"
-#define CARD  "GD4010123456789"
-#define VACC  "MMR"
+#define KEY      "001090000123"
+#define KEY2     "038085000456" /* in the population register only */
+#define NAME     "Tr\xe1\xba\xa7n Th\xe1\xbb\x8b Mai"
+#define DOB      "1990-05-17"
+#define CARD     "GD4010123456789"
+#define VACC     "MMR"
 
 static const char *s_source =
     "datasets = (\n"
@@ -112,7 +112,8 @@ static int s_publish(lt_it_gw_t *g, const char *ds, const char *key, const Proto
         rc = 0;
     else
         fprintf(stderr, "test_profile: publish to %s failed: %s\n", ds,
-                rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message : err);
+                rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR ? rep->error->message
+                                                                         : err);
 out:
     lt_wire_free(&rep);
     free(ch.payload.data);
@@ -155,7 +156,8 @@ static int suite_init(void)
     lt_it_member_t *m[4];
     char err[512];
     if (lt_it_fed_init(&g_fed, "VN") != 0 || !(m[0] = lt_it_member_add(&g_fed, ID_BCA, 1)) ||
-        !(m[1] = lt_it_member_add(&g_fed, ID_BHXH, 1)) || !(m[2] = lt_it_member_add(&g_fed, ID_BYT, 1)) ||
+        !(m[1] = lt_it_member_add(&g_fed, ID_BHXH, 1)) ||
+        !(m[2] = lt_it_member_add(&g_fed, ID_BYT, 1)) ||
         !(m[3] = lt_it_member_add(&g_fed, ID_PORTAL, 1)))
         return -1;
     g_fed.extra_source = s_source;
@@ -221,8 +223,7 @@ static Lienthong__Envelope *s_profile_of(const char *key, Lienthong__ProfilePart
     }
     *took_ms = lt_it_ms() - start;
     if (rep->body_case != LIENTHONG__ENVELOPE__BODY_PROFILE_REPLY ||
-        rep->profile_reply->request_id != q.request_id ||
-        rep->profile_reply->n_parts != n) {
+        rep->profile_reply->request_id != q.request_id || rep->profile_reply->n_parts != n) {
         fprintf(stderr, "test_profile: unexpected reply %s\n", lt_wire_body_name(rep->body_case));
         lt_wire_free(&rep);
     }
@@ -283,7 +284,8 @@ static Lienthong__LookupAnswer *s_answer(const Lienthong__ProfilePartReply *p, c
 }
 
 /* The released payload of a, decoded as t (free it) or NULL. */
-static ProtobufCMessage *s_payload(const Lienthong__LookupAnswer *a, const ProtobufCMessageDescriptor *t)
+static ProtobufCMessage *s_payload(const Lienthong__LookupAnswer *a,
+                                   const ProtobufCMessageDescriptor *t)
 {
     return protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data);
 }
@@ -315,9 +317,12 @@ static void test_three_released(void)
     CU_ASSERT_STRING_EQUAL(p[2]->record_type, "lienthong.records.Vaccination");
     LT_IT_REQUIRE((a[0] = s_answer(p[0], ID_BCA, KEY)) && (a[1] = s_answer(p[1], ID_BHXH, KEY)) &&
                   (a[2] = s_answer(p[2], ID_BYT, KEY)));
-    pop = (Lienthong__Records__Population *)s_payload(a[0], &lienthong__records__population__descriptor);
-    card = (Lienthong__Records__InsuranceCard *)s_payload(a[1], &lienthong__records__insurance_card__descriptor);
-    vac = (Lienthong__Records__Vaccination *)s_payload(a[2], &lienthong__records__vaccination__descriptor);
+    pop = (Lienthong__Records__Population *)s_payload(a[0],
+                                                      &lienthong__records__population__descriptor);
+    card = (Lienthong__Records__InsuranceCard *)s_payload(
+        a[1], &lienthong__records__insurance_card__descriptor);
+    vac = (Lienthong__Records__Vaccination *)s_payload(
+        a[2], &lienthong__records__vaccination__descriptor);
     LT_IT_REQUIRE(pop && card && vac);
     CU_ASSERT_STRING_EQUAL(pop->full_name, NAME);
     CU_ASSERT_STRING_EQUAL(pop->date_of_birth, DOB);
@@ -467,18 +472,20 @@ static void test_cli(void)
     char out[PATH_MAX + 64];
     json_t *j = NULL;
     snprintf(out, sizeof out, "%s/profile.txt", g_fed.dir);
-    const char *text[] = {"profile", "--config", g_portal->conf_path, "--key", KEY, "--purpose",
-                          "PREFILL", "--dataset", DS_POP ":full_name,date_of_birth",
-                          "--dataset", DS_INS, "--dataset", DS_VAC ":vaccine", NULL};
+    const char *text[] = {"profile",         "--config",  g_portal->conf_path,
+                          "--key",           KEY,         "--purpose",
+                          "PREFILL",         "--dataset", DS_POP ":full_name,date_of_birth",
+                          "--dataset",       DS_INS,      "--dataset",
+                          DS_VAC ":vaccine", NULL};
     CU_ASSERT_EQUAL(lt_it_run_cli(g_fed.dir, out, text, 20000), 0);
     CU_ASSERT(lt_it_file_contains(out, DS_POP ": released"));
     CU_ASSERT(lt_it_file_contains(out, NAME));
     CU_ASSERT(lt_it_file_contains(out, CARD));
     CU_ASSERT(lt_it_file_contains(out, "signed by " ID_BYT));
     snprintf(out, sizeof out, "%s/profile.json", g_fed.dir);
-    const char *json[] = {"profile", "--config", g_portal->conf_path, "--key", KEY2, "--purpose",
-                          "PREFILL", "--dataset", DS_POP, "--dataset", DS_VAC, "--json",
-                          "--deadline", "4000", NULL};
+    const char *json[] = {"profile",   "--config", g_portal->conf_path, "--key", KEY2,
+                          "--purpose", "PREFILL",  "--dataset",         DS_POP,  "--dataset",
+                          DS_VAC,      "--json",   "--deadline",        "4000",  NULL};
     FILE *f;
     CU_ASSERT_EQUAL(lt_it_run_cli(g_fed.dir, out, json, 20000), 1);
     LT_IT_REQUIRE((j = s_json_file(out)));
@@ -486,10 +493,10 @@ static void test_cli(void)
     CU_ASSERT_STRING_EQUAL(s_outcome_at(j, 1), "not_found");
     json_t *p0 = json_array_get(json_object_get(j, "parts"), 0);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(p0, "signature")), "verified");
-    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(p0, "fields"),
-                                                             "full_name")), NAME);
-    const char *bad[] = {"profile", "--config", g_portal->conf_path, "--key", KEY, "--purpose",
-                         "PREFILL", "--dataset", DS_POP ":", NULL};
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_object_get(p0, "fields"), "full_name")), NAME);
+    const char *bad[] = {"profile",   "--config", g_portal->conf_path, "--key",    KEY,
+                         "--purpose", "PREFILL",  "--dataset",         DS_POP ":", NULL};
     CU_ASSERT_EQUAL(lt_it_run_cli(g_fed.dir, out, bad, 20000), 2);
     CU_ASSERT(lt_it_file_contains(out, DS_POP ":"));
     (void)f;
@@ -522,13 +529,14 @@ static int s_start_api(pid_t *pid, char *url, size_t url_len, char token[65])
     snprintf(url, url_len, "http://127.0.0.1:%d", port);
     snprintf(path, sizeof path, "%s/api.conf", g_fed.dir);
     if (!token[0] || !hash[0] ||
-        lt_it_write_fmt(path,
-                        "gateway_config = \"%s\";\nport = %d;\naudit_file = \"%s/api-audit.jsonl\";\n"
-                        "apps = ( { name = \"form-prefill\"; token_hash = \"%s\";\n"
-                        "  datasets = [\"" DS_POP "\", \"" DS_INS "\"];\n"
-                        "  fields = [\"full_name\", \"date_of_birth\", \"card_number\"];\n"
-                        "  purposes = [\"PREFILL\"]; rate = 100; } );\n",
-                        g_portal->conf_path, port, g_fed.dir, hash) != 0)
+        lt_it_write_fmt(
+            path,
+            "gateway_config = \"%s\";\nport = %d;\naudit_file = \"%s/api-audit.jsonl\";\n"
+            "apps = ( { name = \"form-prefill\"; token_hash = \"%s\";\n"
+            "  datasets = [\"" DS_POP "\", \"" DS_INS "\"];\n"
+            "  fields = [\"full_name\", \"date_of_birth\", \"card_number\"];\n"
+            "  purposes = [\"PREFILL\"]; rate = 100; } );\n",
+            g_portal->conf_path, port, g_fed.dir, hash) != 0)
         return -1;
     *pid = fork();
     if (*pid == 0) {
@@ -575,12 +583,14 @@ static void test_http(void)
     json_t *j = NULL;
     LT_IT_REQUIRE(s_start_api(&api, url, sizeof url, token) == 0);
     snprintf(out, sizeof out, "%s/http-profile.json", g_fed.dir);
-    CU_ASSERT_EQUAL(s_post(url, token,
-                           "{\"key\":\"" KEY "\",\"purpose\":\"PREFILL\",\"officer\":\"can-bo-9\",\"case_ref\":\"HS-9\","
-                           "\"parts\":[{\"dataset\":\"" DS_POP "\",\"fields\":[\"full_name\"]},"
-                           "{\"dataset\":\"" DS_INS "\",\"fields\":[\"card_number\"]}]}",
-                           out),
-                    200);
+    CU_ASSERT_EQUAL(
+        s_post(url, token,
+               "{\"key\":\"" KEY
+               "\",\"purpose\":\"PREFILL\",\"officer\":\"can-bo-9\",\"case_ref\":\"HS-9\","
+               "\"parts\":[{\"dataset\":\"" DS_POP "\",\"fields\":[\"full_name\"]},"
+               "{\"dataset\":\"" DS_INS "\",\"fields\":[\"card_number\"]}]}",
+               out),
+        200);
     LT_IT_REQUIRE((j = s_json_file(out)));
     CU_ASSERT_STRING_EQUAL(s_outcome_at(j, 0), "released");
     CU_ASSERT_STRING_EQUAL(s_outcome_at(j, 1), "released");
@@ -588,14 +598,20 @@ static void test_http(void)
     CU_ASSERT(lt_it_file_contains(out, "\"signature\": \"verified\"") ||
               lt_it_file_contains(out, "\"signature\":\"verified\""));
     /* The app's grants: a dataset or field outside them is refused whole. */
-    CU_ASSERT_EQUAL(s_post(url, token,
-                           "{\"key\":\"" KEY "\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\",\"parts\":["
-                           "{\"dataset\":\"" DS_VAC "\",\"fields\":[\"vaccine\"]}]}", out),
-                    403);
-    CU_ASSERT_EQUAL(s_post(url, token,
-                           "{\"key\":\"" KEY "\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\",\"parts\":["
-                           "{\"dataset\":\"" DS_POP "\",\"fields\":[\"sex\"]}]}", out),
-                    403);
+    CU_ASSERT_EQUAL(
+        s_post(url, token,
+               "{\"key\":\"" KEY
+               "\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\",\"parts\":["
+               "{\"dataset\":\"" DS_VAC "\",\"fields\":[\"vaccine\"]}]}",
+               out),
+        403);
+    CU_ASSERT_EQUAL(
+        s_post(url, token,
+               "{\"key\":\"" KEY
+               "\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\",\"parts\":["
+               "{\"dataset\":\"" DS_POP "\",\"fields\":[\"sex\"]}]}",
+               out),
+        403);
     CU_ASSERT_EQUAL(s_post(url, token, "{\"key\":\"" KEY "\",\"purpose\":\"PREFILL\"}", out), 400);
     CU_ASSERT_EQUAL(s_post(url, "0000", "{\"key\":\"" KEY "\",\"purpose\":\"PREFILL\"}", out), 401);
 out:
@@ -729,7 +745,8 @@ static const lt_it_test_t s_tests[] = {
     {"lienthong profile: text, JSON and exit codes", test_cli},
     {"HTTP API: POST /v1/profile with the app's grants", test_http},
     {"an owner's long withheld list is cut on a character boundary", test_long_withheld_detail},
-    {"one owner stopped: other parts released, a timeout part, by the deadline", test_owner_stopped},
+    {"one owner stopped: other parts released, a timeout part, by the deadline",
+     test_owner_stopped},
     {"the portal stops cleanly with a profile outstanding", test_stop},
     {NULL, NULL}};
 

@@ -28,21 +28,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FED "VN"
+#define FED      "VN"
 #define ID_OWNER "VN/GOV/BCA"
-#define ID_BHXH "VN/GOV/BHXH"
-#define ID_BYT "VN/GOV/BYT"
-#define DS "VN/GOV/BCA/population"
-#define V79 "VN/GOV/BCA/population.p79"
+#define ID_BHXH  "VN/GOV/BHXH"
+#define ID_BYT   "VN/GOV/BYT"
+#define DS       "VN/GOV/BCA/population"
+#define V79      "VN/GOV/BCA/population.p79"
 
-#define READY_MS 10000    /* a gateway answers status (generous for ASan) */
-#define PUBLISH_MS 10000  /* a PublishAck */
+#define READY_MS    10000 /* a gateway answers status (generous for ASan) */
+#define PUBLISH_MS  10000 /* a PublishAck */
 #define CONVERGE_MS 20000 /* a replica catches up */
-#define REPLY_MS 10000    /* a reply that must come (generous for ASan on a loaded machine) */
-#define STOP_MS 5000      /* SIGTERM to exit */
-#define CITIZENS 400
+#define REPLY_MS    10000 /* a reply that must come (generous for ASan on a loaded machine) */
+#define STOP_MS     5000  /* SIGTERM to exit */
+#define CITIZENS    400
 
-#define ALIVE LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
+#define ALIVE    LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE
 #define DECEASED LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_DECEASED
 
 static const char *s_source =
@@ -67,8 +67,7 @@ typedef struct {
 
 /* Upserts citizens [from, to) in one Publish, `round` varying which fields
  * are left empty; every `del`-th citizen (0: none) is deleted instead. */
-static int s_publish(lt_it_gw_t *owner, fed_t *x, size_t from, size_t to, size_t round,
-                     size_t del)
+static int s_publish(lt_it_gw_t *owner, fed_t *x, size_t from, size_t to, size_t round, size_t del)
 {
     lt_ft_pub_t *p = malloc(sizeof *p);
     int rc = p ? 0 : -1;
@@ -116,8 +115,8 @@ static int s_db_count(const lt_it_gw_t *g, const char *stream, uint64_t *records
     if (rc == 0)
         sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        Lienthong__Record *r = lienthong__record__unpack(
-            NULL, (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 0));
+        Lienthong__Record *r = lienthong__record__unpack(NULL, (size_t)sqlite3_column_bytes(st, 0),
+                                                         sqlite3_column_blob(st, 0));
         ProtobufCMessage *m =
             r ? protobuf_c_message_unpack(&lienthong__records__population__descriptor, NULL,
                                           r->payload.len, r->payload.data)
@@ -174,20 +173,24 @@ static int s_check(lt_it_gw_t *g, const char *stream, int partial, char *err, si
     if (!c || !text)
         snprintf(err, errlen, "%s: no status entry with completeness, or no metrics", stream);
     else if (c->records != records || lt_it_metric(text, series) != (double)records)
-        snprintf(err, errlen, "%s: %llu current records in the store, status says %llu, "
-                 "metrics %.0f", stream, (unsigned long long)records,
-                 (unsigned long long)c->records, lt_it_metric(text, series));
+        snprintf(err, errlen,
+                 "%s: %llu current records in the store, status says %llu, "
+                 "metrics %.0f",
+                 stream, (unsigned long long)records, (unsigned long long)c->records,
+                 lt_it_metric(text, series));
     else
         rc = 0;
     uint64_t seen = 0;
     for (size_t i = 0; rc == 0 && i < c->n_fields; i++) {
         const Lienthong__FieldPresence *f = c->fields[i];
-        snprintf(series, sizeof series, "lienthong_stream_field_present{stream=\"%s\",field=\"%s\"}",
-                 stream, f->field);
+        snprintf(series, sizeof series,
+                 "lienthong_stream_field_present{stream=\"%s\",field=\"%s\"}", stream, f->field);
         if (f->number >= 64 || f->present != present[f->number] ||
             lt_it_metric(text, series) != (double)f->present) {
-            snprintf(err, errlen, "%s field %s: %llu present in the store, status says %llu, "
-                     "metrics %.0f", stream, f->field,
+            snprintf(err, errlen,
+                     "%s field %s: %llu present in the store, status says %llu, "
+                     "metrics %.0f",
+                     stream, f->field,
                      (unsigned long long)(f->number < 64 ? present[f->number] : 0),
                      (unsigned long long)f->present, lt_it_metric(text, series));
             rc = -1;
@@ -380,8 +383,7 @@ static void test_quality(void)
     LT_IT_REQUIRE(lt_it_gw_run(cons, READY_MS) == 0);
     LT_IT_REQUIRE(lt_ft_wait_same(owner, cons, DS, CONVERGE_MS) == 0);
     int caught = 0;
-    for (int64_t end = lt_it_ms() + CONVERGE_MS; !caught && lt_it_ms() < end;
-         usleep(100 * 1000)) {
+    for (int64_t end = lt_it_ms() + CONVERGE_MS; !caught && lt_it_ms() < end; usleep(100 * 1000)) {
         sub = s_sub(owner, ID_BHXH, &env);
         caught = sub && !sub->disconnected && sub->lag == 0 && sub->lag_seconds == 0.0;
         lt_wire_free(&env);

@@ -64,26 +64,33 @@
 #define QUIET_MS 700   /* an answer that must not come */
 
 /* Citizens. K1 lives in province 01 (outside the view), K2 and K3 in 38. */
-#define K1 "001080000001"
-#define K2 "038090000002"
-#define K3 "038075000003"
-#define KX "099999999999" /* never published */
+#define K1        "001080000001"
+#define K2        "038090000002"
+#define K3        "038075000003"
+#define KX        "099999999999" /* never published */
 #define BULK_KEYS 2000
 
 /* Stored values, NFC. "Nguyễn Văn An", "Đặng Thị Hạ", "Lê Thị Hà". */
-#define NAME1 "Nguy\xe1\xbb\x85n V\xc4\x83n An"
-#define NAME2 "\xc4\x90\xe1\xba\xb7ng Th\xe1\xbb\x8b H\xe1\xba\xa1"
-#define NAME3 "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0"
+#define NAME1     "Nguy\xe1\xbb\x85n V\xc4\x83n An"
+#define NAME2     "\xc4\x90\xe1\xba\xb7ng Th\xe1\xbb\x8b H\xe1\xba\xa1"
+#define NAME3     "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0"
 #define NAME3_NEW "L\xc3\xaa Th\xe1\xbb\x8b H\xc3\xa0 Ph\xc6\xb0\xc6\xa1ng"
-#define DOB1 "1980-02-29"
-#define DOB2 "1990-01-02"
-#define ADDR1 "S\xe1\xbb\x91 12 ph\xe1\xbb\x91 H\xc3\xa0ng B\xe1\xba\xa1" "c, H\xc3\xa0 N\xe1\xbb\x99i"
-#define ADDR2 "Th\xc3\xb4n \xc4\x90\xc3\xb4ng, Ho\xe1\xba\xb1ng H\xc3\xb3" "a, Thanh H\xc3\xb3" "a"
+#define DOB1      "1980-02-29"
+#define DOB2      "1990-01-02"
+#define ADDR1                                                                                      \
+    "S\xe1\xbb\x91 12 ph\xe1\xbb\x91 H\xc3\xa0ng B\xe1\xba\xa1"                                    \
+    "c, H\xc3\xa0 N\xe1\xbb\x99i"
+#define ADDR2                                                                                      \
+    "Th\xc3\xb4n \xc4\x90\xc3\xb4ng, Ho\xe1\xba\xb1ng H\xc3\xb3"                                   \
+    "a, Thanh H\xc3\xb3"                                                                           \
+    "a"
 /* Claims: NAME1 in upper case with combining marks and odd spacing
  * ("  NGUYỄN \t VĂN AN "), NAME2 in upper case ("ĐẶNG THỊ HẠ"), and the
  * same with a plain D (which must not match). */
-#define CLAIM1_UPPER_NFD "  NGUYE\xcc\x82\xcc\x83N \t VA\xcc\x86N\xc2\xa0" "AN "
-#define CLAIM2_UPPER "\xc4\x90\xe1\xba\xb6NG TH\xe1\xbb\x8a H\xe1\xba\xa0"
+#define CLAIM1_UPPER_NFD                                                                           \
+    "  NGUYE\xcc\x82\xcc\x83N \t VA\xcc\x86N\xc2\xa0"                                              \
+    "AN "
+#define CLAIM2_UPPER   "\xc4\x90\xe1\xba\xb6NG TH\xe1\xbb\x8a H\xe1\xba\xa0"
 #define CLAIM2_PLAIN_D "D\xe1\xba\xb7ng Th\xe1\xbb\x8b H\xe1\xba\xa1"
 
 static const char *s_source =
@@ -94,7 +101,8 @@ static const char *s_source =
     "  where = { current_province = \"38\"; }; } );\n"
     "policies = (\n"
     "  { consumer = \"" ID_CALLER "\"; target = \"" DS "\"; allow = [\"lookup\", \"verify\"];\n"
-    "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\", \"AUDIT\"]; },\n"
+    "    fields = [\"full_name\", \"date_of_birth\", \"sex\"]; purposes = [\"KYC\", \"AUDIT\"]; "
+    "},\n"
     "  { consumer = \"" ID_CALLER "\"; target = \"" VIEW "\"; allow = [\"subscribe\"]; },\n"
     "  { consumer = \"" ID_LOOKONLY "\"; target = \"" DS "\"; allow = [\"lookup\"];\n"
     "    fields = [\"full_name\"]; purposes = [\"KYC\"]; },\n"
@@ -105,7 +113,7 @@ static lt_it_fed_t g_fed;
 static lt_it_gw_t *g_owner, *g_caller;
 static lt_it_member_t *g_m_owner, *g_m_caller, *g_m_lookonly, *g_m_nopolicy;
 static lt_it_peer_t g_app; /* DEALER on the caller's local socket */
-static uint8_t *g_genuine;  /* a genuine owner answer, replayed later */
+static uint8_t *g_genuine; /* a genuine owner answer, replayed later */
 static size_t g_genuine_len;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -170,7 +178,8 @@ static uint8_t *s_person(const char *key, const char *name, const char *dob, int
     p.full_name = (char *)name;
     p.date_of_birth = (char *)dob;
     p.sex = (Lienthong__Records__Sex)sex;
-    p.place_of_birth = "Thanh H\xc3\xb3" "a";
+    p.place_of_birth = "Thanh H\xc3\xb3"
+                       "a";
     p.ethnicity = "Kinh";
     p.nationality = "VN";
     p.permanent_province = (char *)province;
@@ -403,9 +412,11 @@ static int s_send_verify(lt_it_peer_t *p, uint64_t id, const char *target, char 
 static Lienthong__LookupAnswer *s_lookup_answer(const msg_t *m, uint64_t id, const sent_t *sent)
 {
     if (m->env->body_case != LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY) {
-        fprintf(stderr, "test_query: expected a lookup_reply, got %s", lt_wire_body_name(m->env->body_case));
+        fprintf(stderr, "test_query: expected a lookup_reply, got %s",
+                lt_wire_body_name(m->env->body_case));
         if (m->env->body_case == LIENTHONG__ENVELOPE__BODY_ERROR)
-            fprintf(stderr, " %s: %s", lt_wire_error_name(m->env->error->code), m->env->error->message);
+            fprintf(stderr, " %s: %s", lt_wire_error_name(m->env->error->code),
+                    m->env->error->message);
         fprintf(stderr, "\n");
         return NULL;
     }
@@ -414,10 +425,13 @@ static Lienthong__LookupAnswer *s_lookup_answer(const msg_t *m, uint64_t id, con
         fprintf(stderr, "test_query: lookup answer not signed by the owner\n");
         return NULL;
     }
-    Lienthong__LookupAnswer *a = lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    Lienthong__LookupAnswer *a =
+        lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     if (!a || a->request_id != id || a->request_hash.len != LT_HASH_BYTES ||
-        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 || strcmp(a->owner, ID_OWNER) != 0) {
-        fprintf(stderr, "test_query: lookup answer not bound to request %llu\n", (unsigned long long)id);
+        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 ||
+        strcmp(a->owner, ID_OWNER) != 0) {
+        fprintf(stderr, "test_query: lookup answer not bound to request %llu\n",
+                (unsigned long long)id);
         if (a)
             lienthong__lookup_answer__free_unpacked(a, NULL);
         return NULL;
@@ -436,9 +450,11 @@ static Lienthong__VerifyAnswer *s_verify_answer(const msg_t *m, uint64_t id, con
     const Lienthong__SignedAnswer *sa = m->env->verify_reply;
     if (s_answer_signed_by(sa, s_owner_pk()) != 0)
         return NULL;
-    Lienthong__VerifyAnswer *a = lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    Lienthong__VerifyAnswer *a =
+        lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
     if (!a || a->request_id != id || a->request_hash.len != LT_HASH_BYTES ||
-        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 || strcmp(a->owner, ID_OWNER) != 0) {
+        memcmp(a->request_hash.data, sent->hash, LT_HASH_BYTES) != 0 ||
+        strcmp(a->owner, ID_OWNER) != 0) {
         if (a)
             lienthong__verify_answer__free_unpacked(a, NULL);
         return NULL;
@@ -470,7 +486,7 @@ typedef struct {
     Lienthong__VerifyAnswer **a;
     size_t n, cap;
     size_t n_last, n_bad, n_after_last;
-    msg_t err; /* an Error instead of answers */
+    msg_t err;  /* an Error instead of answers */
     int leaked; /* some answer's bytes held a stored value */
 } vresult_t;
 
@@ -483,8 +499,8 @@ static void s_vresult_free(vresult_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static const char *const s_stored_values[] = {NAME1, NAME2, NAME3, NAME3_NEW, ADDR1, ADDR2,
-                                               "nguy\xe1\xbb\x85n v\xc4\x83n an", NULL};
+static const char *const s_stored_values[] = {
+    NAME1, NAME2, NAME3, NAME3_NEW, ADDR1, ADDR2, "nguy\xe1\xbb\x85n v\xc4\x83n an", NULL};
 
 static int s_collect_verify(lt_it_peer_t *p, uint64_t id, const sent_t *sent, int timeout_ms,
                             vresult_t *r)
@@ -567,7 +583,8 @@ static void *s_publish_send(Lienthong__Change **changes, size_t n, uint64_t *req
     char err[256];
     lt_sock_opts_t o;
     lt_sock_opts_default(&o);
-    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err), NULL};
+    lt_it_peer_t p = {lt_sock_local_client(lt_it_ctx(), g_owner->sock_path, &o, err, sizeof err),
+                      NULL};
     if (!p.sock)
         return NULL;
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
@@ -637,7 +654,8 @@ static int s_publish_bulk(void)
         lienthong__change__init(&changes[i]);
         s_bulk_key(i, keys[i]);
         changes[i].key = keys[i];
-        changes[i].payload.data = s_person(keys[i], NAME2, DOB2, 2, "38", ADDR2, &changes[i].payload.len);
+        changes[i].payload.data =
+            s_person(keys[i], NAME2, DOB2, 2, "38", ADDR2, &changes[i].payload.len);
         if (!changes[i].payload.data)
             rc = -1;
         ptrs[i] = &changes[i];
@@ -732,7 +750,8 @@ static void test_lookup_fields(void)
     LT_IT_REQUIRE(a != NULL);
     CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
     CU_ASSERT(a->record_seq >= 1);
-    CU_ASSERT(a->n_released == 2 && lt_it_released(a, "full_name") && lt_it_released(a, "date_of_birth"));
+    CU_ASSERT(a->n_released == 2 && lt_it_released(a, "full_name") &&
+              lt_it_released(a, "date_of_birth"));
     CU_ASSERT(a->n_withheld == 3);
     CU_ASSERT(lt_it_reason_is(a, "current_address", "not allowed by policy"));
     CU_ASSERT(lt_it_reason_is(a, "personal_id", "not allowed by policy"));
@@ -768,8 +787,8 @@ static void test_lookup_fields(void)
     a = s_lookup(&g_app, DS, K1, NULL, 0, "AUDIT", &m);
     LT_IT_REQUIRE(a != NULL);
     CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
-    CU_ASSERT(a->n_released == 3 && lt_it_released(a, "full_name") && lt_it_released(a, "date_of_birth") &&
-              lt_it_released(a, "sex"));
+    CU_ASSERT(a->n_released == 3 && lt_it_released(a, "full_name") &&
+              lt_it_released(a, "date_of_birth") && lt_it_released(a, "sex"));
     CU_ASSERT(a->n_withheld == lienthong__records__population__descriptor.n_fields - 3);
     for (size_t i = 0; i < a->n_withheld; i++)
         CU_ASSERT_STRING_EQUAL(a->withheld[i]->reason, "not allowed by policy");
@@ -819,8 +838,10 @@ static void test_metrics(void)
 {
     static const char *made = "lienthong_query_made_total{op=\"lookup\"}";
     static const char *answered = "lienthong_query_answered_total{op=\"lookup\"}";
-    static const char *executed = "lienthong_query_served_total{op=\"lookup\",outcome=\"executed\"}";
-    static const char *refused = "lienthong_query_refused_total{op=\"lookup\",reason=\"ERR_PURPOSE\"}";
+    static const char *executed =
+        "lienthong_query_served_total{op=\"lookup\",outcome=\"executed\"}";
+    static const char *refused =
+        "lienthong_query_refused_total{op=\"lookup\",reason=\"ERR_PURPOSE\"}";
     char *ask[] = {"full_name"};
     char *c0 = lt_it_gw_metrics(g_caller, REPLY_MS), *o0 = lt_it_gw_metrics(g_owner, REPLY_MS);
     CU_ASSERT_FATAL(c0 && o0);
@@ -885,7 +906,8 @@ static void test_purpose(void)
     c.field = "full_name";
     c.value = NAME1;
     uint64_t id = s_id();
-    LT_IT_REQUIRE(s_send_verify(&g_app, id, DS, keys, 2, cp, 1, NULL, 0, "MARKETING", 10000, &sent) == 0);
+    LT_IT_REQUIRE(
+        s_send_verify(&g_app, id, DS, keys, 2, cp, 1, NULL, 0, "MARKETING", 10000, &sent) == 0);
     LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
     CU_ASSERT(r.n == 1 && r.n_bad == 0 && r.n_after_last == 0);
     CU_ASSERT(r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_PURPOSE);
@@ -911,12 +933,12 @@ static void test_verify(void)
     char *keys[] = {K1, K2, KX};
     Lienthong__Claim c[6], *cp[6];
     static const char *const claims[6][2] = {
-        {"full_name", CLAIM1_UPPER_NFD},  /* K1: match (case, NFD, spaces) */
-        {"date_of_birth", "19800229"},    /* K1: match (as a date) */
-        {"current_address", "x"},         /* outside the policy */
-        {"sex", "sex_male"},              /* enums by value name */
-        {"full_name", "Nguyen Van An"},   /* no diacritics: no match */
-        {"date_of_birth", "1980-2-29"}};  /* unparsable: no match */
+        {"full_name", CLAIM1_UPPER_NFD}, /* K1: match (case, NFD, spaces) */
+        {"date_of_birth", "19800229"},   /* K1: match (as a date) */
+        {"current_address", "x"},        /* outside the policy */
+        {"sex", "sex_male"},             /* enums by value name */
+        {"full_name", "Nguyen Van An"},  /* no diacritics: no match */
+        {"date_of_birth", "1980-2-29"}}; /* unparsable: no match */
     for (size_t i = 0; i < 6; i++) {
         lienthong__claim__init(&c[i]);
         c[i].field = (char *)claims[i][0];
@@ -941,7 +963,8 @@ static void test_verify(void)
     LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
     CU_ASSERT(r.n == 3 && r.n_last == 1 && r.n_bad == 0 && r.n_after_last == 0 && !r.leaked);
     CU_ASSERT(r.n >= 1 && r.a[r.n - 1]->last); /* the final one */
-    const Lienthong__VerifyAnswer *v1 = s_vindex(&r, 0), *v2 = s_vindex(&r, 1), *vx = s_vindex(&r, 2);
+    const Lienthong__VerifyAnswer *v1 = s_vindex(&r, 0), *v2 = s_vindex(&r, 1),
+                                  *vx = s_vindex(&r, 2);
     LT_IT_REQUIRE(v1 && v2 && vx);
     CU_ASSERT_STRING_EQUAL(v1->key, K1);
     CU_ASSERT(v1->code == LIENTHONG__ERROR_CODE__ERR_NONE);
@@ -1038,7 +1061,8 @@ static void s_batch(size_t n, int expect_refusal)
         goto out;
     }
     LT_IT_REQUIRE(rc == 0);
-    fprintf(stderr, "test_query: %zu verify answers in %lld ms\n", r.n, (long long)(lt_it_ms() - t0));
+    fprintf(stderr, "test_query: %zu verify answers in %lld ms\n", r.n,
+            (long long)(lt_it_ms() - t0));
     CU_ASSERT(r.n == n && r.n_last == 1 && r.n_bad == 0 && r.n_after_last == 0 && !r.leaked);
     CU_ASSERT(r.n > 0 && r.a[r.n - 1]->last);
     size_t distinct = 0, match = 0, key_ok = 0;
@@ -1049,7 +1073,8 @@ static void s_batch(size_t n, int expect_refusal)
             distinct++;
             key_ok += strcmp(a->key, keys[a->index]) == 0;
         }
-        match += a->code == 0 && a->n_results == 1 && a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+        match += a->code == 0 && a->n_results == 1 &&
+                 a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
     }
     CU_ASSERT(distinct == n);
     CU_ASSERT(key_ok == n);
@@ -1140,7 +1165,8 @@ static void test_forbidden(void)
     a = NULL;
     s_msg_free(&m);
     id = s_id();
-    LT_IT_REQUIRE(s_send_verify(&lookonly, id, DS, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_send_verify(&lookonly, id, DS, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) ==
+                  0);
     LT_IT_REQUIRE(s_collect_verify(&lookonly, id, &sent, REPLY_MS, &r) == 0);
     CU_ASSERT(r.n == 1 && r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN && r.a[0]->last &&
               r.a[0]->n_results == 0);
@@ -1149,7 +1175,8 @@ static void test_forbidden(void)
 
     /* Through the caller's gateway: its policy on the view has no verify. */
     id = s_id();
-    LT_IT_REQUIRE(s_send_verify(&g_app, id, VIEW, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) == 0);
+    LT_IT_REQUIRE(s_send_verify(&g_app, id, VIEW, keys, 1, cp, 1, NULL, 0, "KYC", 10000, &sent) ==
+                  0);
     LT_IT_REQUIRE(s_collect_verify(&g_app, id, &sent, REPLY_MS, &r) == 0);
     CU_ASSERT(r.n == 1 && r.a[0]->code == LIENTHONG__ERROR_CODE__ERR_FORBIDDEN && r.a[0]->last);
 out:
@@ -1163,7 +1190,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- executed once ----------------------------------------------------------------------------- */
+/* ---- executed once -----------------------------------------------------------------------------
+ */
 
 static void test_retry_executed_once(void)
 {
@@ -1260,7 +1288,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- the CLI's JSON --------------------------------------------------------------------------- */
+/* ---- the CLI's JSON ---------------------------------------------------------------------------
+ */
 
 /* Runs the binary with stdout and stderr to separate strings. Exit code or -1. */
 static int s_cli(const char *const *args, char **out, char **err)
@@ -1323,9 +1352,25 @@ static void test_cli_json(void)
 {
     char *out = NULL, *err = NULL;
     json_t *j = NULL;
-    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", K1,
-                            "--purpose", "KYC", "--field", "full_name", "--field", "date_of_birth",
-                            "--field", "current_address", "--case", "HS-1", "--json", NULL};
+    const char *lookup[] = {"lookup",
+                            "--config",
+                            g_caller->conf_path,
+                            "--dataset",
+                            DS,
+                            "--key",
+                            K1,
+                            "--purpose",
+                            "KYC",
+                            "--field",
+                            "full_name",
+                            "--field",
+                            "date_of_birth",
+                            "--field",
+                            "current_address",
+                            "--case",
+                            "HS-1",
+                            "--json",
+                            NULL};
     int rc = s_cli(lookup, &out, &err);
     CU_ASSERT(rc == 0);
     LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_object(j));
@@ -1352,10 +1397,25 @@ static void test_cli_json(void)
     free(err);
     out = err = NULL;
 
-    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key", K1,
-                            "--key", KX, "--claim", "full_name=" CLAIM1_UPPER_NFD,
-                            "--claim", "date_of_birth=19800229", "--claim", "current_address=x",
-                            "--purpose", "KYC", "--json", NULL};
+    const char *verify[] = {"verify",
+                            "--config",
+                            g_caller->conf_path,
+                            "--dataset",
+                            DS,
+                            "--key",
+                            K1,
+                            "--key",
+                            KX,
+                            "--claim",
+                            "full_name=" CLAIM1_UPPER_NFD,
+                            "--claim",
+                            "date_of_birth=19800229",
+                            "--claim",
+                            "current_address=x",
+                            "--purpose",
+                            "KYC",
+                            "--json",
+                            NULL};
     rc = s_cli(verify, &out, &err);
     CU_ASSERT(rc == 1); /* a claim not allowed and an unknown key: not every claim matches */
     LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_array(j));
@@ -1386,23 +1446,37 @@ static void test_cli_json(void)
 
     /* verify's exit status: 0 when every claim matches, 2 when the owner
      * refuses the whole request (nothing was compared). */
-    const char *all_match[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
-                               K1, "--claim", "full_name=" CLAIM1_UPPER_NFD, "--claim",
-                               "date_of_birth=19800229", "--purpose", "KYC", NULL};
+    const char *all_match[] = {"verify",
+                               "--config",
+                               g_caller->conf_path,
+                               "--dataset",
+                               DS,
+                               "--key",
+                               K1,
+                               "--claim",
+                               "full_name=" CLAIM1_UPPER_NFD,
+                               "--claim",
+                               "date_of_birth=19800229",
+                               "--purpose",
+                               "KYC",
+                               NULL};
     CU_ASSERT_EQUAL(s_cli(all_match, &out, &err), 0);
     free(out);
     free(err);
     out = err = NULL;
-    const char *no_purpose[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key",
-                                K1, "--claim", "full_name=x", "--purpose", "NO-SUCH-PURPOSE", NULL};
+    const char *no_purpose[] = {
+        "verify",  "--config",    g_caller->conf_path, "--dataset",       DS,  "--key", K1,
+        "--claim", "full_name=x", "--purpose",         "NO-SUCH-PURPOSE", NULL};
     CU_ASSERT_EQUAL(s_cli(no_purpose, &out, &err), 2);
     free(out);
     free(err);
     out = err = NULL;
 
     /* A refusal with --json is still JSON on stdout. */
-    const char *bad[] = {"lookup", "--config", g_caller->conf_path, "--dataset", "VN/GOV/BCA/nothing",
-                         "--key", K1, "--purpose", "KYC", "--json", NULL};
+    const char *bad[] = {
+        "lookup", "--config", g_caller->conf_path, "--dataset", "VN/GOV/BCA/nothing",
+        "--key",  K1,         "--purpose",         "KYC",       "--json",
+        NULL};
     rc = s_cli(bad, &out, &err);
     CU_ASSERT(rc == 1);
     LT_IT_REQUIRE((j = s_json(out)) != NULL && json_is_object(j));
@@ -1414,7 +1488,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- the member's own applications (PROTOCOL.md 8.3) ------------------------------------------ */
+/* ---- the member's own applications (PROTOCOL.md 8.3) ------------------------------------------
+ */
 
 /* Entries of gw's audit log (about subject, or the last 500 when NULL)
  * whose event is event and whose column col holds has; -1 when the log
@@ -1422,7 +1497,8 @@ out:
 static int s_audit_count(const lt_it_gw_t *gw, const char *subject, const char *event,
                          const char *col, const char *has)
 {
-    const char *about[] = {"audit", "--config", gw->conf_path, "--subject", subject, "--json", NULL};
+    const char *about[] = {"audit", "--config", gw->conf_path, "--subject",
+                           subject, "--json",   NULL};
     const char *last[] = {"audit", "--config", gw->conf_path, "--last", "500", "--json", NULL};
     char *out = NULL, *err = NULL;
     json_t *j = NULL, *e;
@@ -1430,8 +1506,8 @@ static int s_audit_count(const lt_it_gw_t *gw, const char *subject, const char *
     int n = -1;
     if (s_cli(subject ? about : last, &out, &err) == 0 && (j = s_json(out)) && json_is_array(j)) {
         n = 0;
-        json_array_foreach(j, i, e)
-            n += strcmp(s_jstr(e, "event"), event) == 0 && strstr(s_jstr(e, col), has) != NULL;
+        json_array_foreach(j, i, e) n +=
+            strcmp(s_jstr(e, "event"), event) == 0 && strstr(s_jstr(e, col), has) != NULL;
     }
     json_decref(j);
     free(out);
@@ -1506,7 +1582,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- a dead owner ------------------------------------------------------------------------------ */
+/* ---- a dead owner ------------------------------------------------------------------------------
+ */
 
 /* Sends a StatusRequest on sock and waits for the StatusReply: 0. */
 static int s_status_on(void *sock)
@@ -1594,8 +1671,8 @@ static void test_cli_subjects_over_limit(void)
         fprintf(f, "\tfull_name=x");
     fprintf(f, "\n");
     LT_IT_REQUIRE(fclose(f) == 0);
-    const char *verify[] = {"verify",    "--config", g_caller->conf_path, "--dataset",       DS,
-                            "--purpose", "KYC",      "--subjects-file",   path, NULL};
+    const char *verify[] = {"verify",    "--config", g_caller->conf_path, "--dataset", DS,
+                            "--purpose", "KYC",      "--subjects-file",   path,        NULL};
     CU_ASSERT_EQUAL(s_cli(verify, &out, &err), 2);
     CU_ASSERT(strstr(err, "subjects.tsv:2: more than 64 claims") != NULL);
     CU_ASSERT_STRING_EQUAL(out, "");
@@ -1613,8 +1690,8 @@ static void test_long_keys(void)
     char key[LT_RECORD_KEY_MAX + 2], *out = NULL, *err = NULL;
     memset(key, '9', 200);
     key[200] = 0;
-    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", key,
-                            "--purpose", "KYC", NULL};
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS,
+                            "--key",  key,        "--purpose",         "KYC",       NULL};
     CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 1); /* a signed ERR_NOT_FOUND */
     CU_ASSERT(strstr(out, "ERR_NOT_FOUND") != NULL || strstr(err, "ERR_NOT_FOUND") != NULL);
     const char *audit[] = {"audit", "--config", g_caller->conf_path, "--subject", key, NULL};
@@ -1638,8 +1715,8 @@ static void test_long_keys(void)
     free(out);
     free(err);
     out = err = NULL;
-    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS, "--key", key,
-                            "--claim", "full_name=x", "--purpose", "KYC", NULL};
+    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS,    "--key",
+                            key,      "--claim",  "full_name=x",       "--purpose", "KYC", NULL};
     CU_ASSERT_NOT_EQUAL(s_cli(verify, &out, &err), 0);
     CU_ASSERT(strstr(err, "verify_request.key 0 is 257 bytes; at most 256") != NULL);
     free(out);
@@ -1653,15 +1730,18 @@ static void test_long_keys(void)
 static int s_made_entry(const lt_it_gw_t *gw, const char *subject, const char *event,
                         const char *case_ref, char *fields, char *detail, size_t len)
 {
-    const char *about[] = {"audit", "--config", gw->conf_path, "--subject", subject, "--json", NULL};
+    const char *about[] = {"audit", "--config", gw->conf_path, "--subject",
+                           subject, "--json",   NULL};
     int found = 0;
     for (int64_t until = lt_it_ms() + REPLY_MS; !found && lt_it_ms() < until; usleep(100000)) {
         char *out = NULL, *err = NULL;
         json_t *j = NULL, *e;
         size_t i;
         if (s_cli(about, &out, &err) == 0 && (j = s_json(out)) && json_is_array(j))
-            json_array_foreach(j, i, e) {
-                if (strcmp(s_jstr(e, "event"), event) != 0 || strcmp(s_jstr(e, "case_ref"), case_ref) != 0)
+            json_array_foreach(j, i, e)
+            {
+                if (strcmp(s_jstr(e, "event"), event) != 0 ||
+                    strcmp(s_jstr(e, "case_ref"), case_ref) != 0)
                     continue;
                 snprintf(fields, len, "%s", s_jstr(e, "fields"));
                 snprintf(detail, len, "%s", s_jstr(e, "detail"));
@@ -1681,10 +1761,26 @@ static int s_made_entry(const lt_it_gw_t *gw, const char *subject, const char *e
 static void test_made_verify(void)
 {
     char path[PATH_MAX], fields[512], detail[512], *out = NULL, *err = NULL;
-    const char *verify[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS,
-                            "--key", K1, "--key", K2, "--key", KX,
-                            "--claim", "full_name=" CLAIM1_UPPER_NFD, "--claim", "date_of_birth=19800229",
-                            "--purpose", "KYC", "--case", "SAR-KEYS", NULL};
+    const char *verify[] = {"verify",
+                            "--config",
+                            g_caller->conf_path,
+                            "--dataset",
+                            DS,
+                            "--key",
+                            K1,
+                            "--key",
+                            K2,
+                            "--key",
+                            KX,
+                            "--claim",
+                            "full_name=" CLAIM1_UPPER_NFD,
+                            "--claim",
+                            "date_of_birth=19800229",
+                            "--purpose",
+                            "KYC",
+                            "--case",
+                            "SAR-KEYS",
+                            NULL};
     CU_ASSERT_EQUAL(s_cli(verify, &out, &err), 1); /* KX is not found */
     const char *keys[] = {K1, K2, KX}, *nth[] = {"key 1 of 3", "key 2 of 3", "key 3 of 3"};
     for (int k = 0; k < 3; k++) {
@@ -1702,15 +1798,16 @@ static void test_made_verify(void)
     LT_IT_REQUIRE(f != NULL);
     fprintf(f, "%s\tfull_name=x\n%s\tdate_of_birth=1975-01-01\tsex=sex_female\n", K2, K3);
     LT_IT_REQUIRE(fclose(f) == 0);
-    const char *subjects[] = {"verify", "--config", g_caller->conf_path, "--dataset", DS,
-                              "--subjects-file", path, "--purpose", "KYC", "--case", "SAR-SUBJECTS",
-                              NULL};
+    const char *subjects[] = {
+        "verify",          "--config", g_caller->conf_path, "--dataset", DS,
+        "--subjects-file", path,       "--purpose",         "KYC",       "--case",
+        "SAR-SUBJECTS",    NULL};
     (void)s_cli(subjects, &out, &err);
-    LT_IT_REQUIRE(s_made_entry(g_caller, K2, "verify-made", "SAR-SUBJECTS", fields, detail,
-                               sizeof fields));
+    LT_IT_REQUIRE(
+        s_made_entry(g_caller, K2, "verify-made", "SAR-SUBJECTS", fields, detail, sizeof fields));
     CU_ASSERT_STRING_EQUAL(fields, "full_name");
-    LT_IT_REQUIRE(s_made_entry(g_caller, K3, "verify-made", "SAR-SUBJECTS", fields, detail,
-                               sizeof fields));
+    LT_IT_REQUIRE(
+        s_made_entry(g_caller, K3, "verify-made", "SAR-SUBJECTS", fields, detail, sizeof fields));
     CU_ASSERT_STRING_EQUAL(fields, "date_of_birth,sex");
     CU_ASSERT_STRING_EQUAL(detail, "key 2 of 2");
 out:
@@ -1724,12 +1821,25 @@ out:
 static void test_made_fields(void)
 {
     char fields[512], detail[512], *out = NULL, *err = NULL;
-    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS, "--key", K3,
-                            "--field", "full_name", "--field", "date_of_birth", "--purpose", "KYC",
-                            "--case", "SAR-LOOKUP", NULL};
+    const char *lookup[] = {"lookup",
+                            "--config",
+                            g_caller->conf_path,
+                            "--dataset",
+                            DS,
+                            "--key",
+                            K3,
+                            "--field",
+                            "full_name",
+                            "--field",
+                            "date_of_birth",
+                            "--purpose",
+                            "KYC",
+                            "--case",
+                            "SAR-LOOKUP",
+                            NULL};
     CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 0);
-    LT_IT_REQUIRE(s_made_entry(g_caller, K3, "lookup-made", "SAR-LOOKUP", fields, detail,
-                               sizeof fields));
+    LT_IT_REQUIRE(
+        s_made_entry(g_caller, K3, "lookup-made", "SAR-LOOKUP", fields, detail, sizeof fields));
     CU_ASSERT_STRING_EQUAL(fields, "full_name,date_of_birth");
 out:
     free(out);
@@ -1787,7 +1897,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- a fake owner: forged and replayed answers ---------------------------------------------------- */
+/* ---- a fake owner: forged and replayed answers
+ * ---------------------------------------------------- */
 
 typedef struct {
     void *ctx, *sock;
@@ -1845,7 +1956,8 @@ static int s_fake_recv(fake_t *f, int timeout_ms, msg_t *m)
 
 static int s_fake_send(fake_t *f, const uint8_t *bytes, size_t len)
 {
-    if (zmq_send(f->sock, f->rid, f->rid_len, ZMQ_SNDMORE) < 0 || zmq_send(f->sock, bytes, len, 0) < 0)
+    if (zmq_send(f->sock, f->rid, f->rid_len, ZMQ_SNDMORE) < 0 ||
+        zmq_send(f->sock, bytes, len, 0) < 0)
         return -1;
     return 0;
 }
@@ -1897,10 +2009,9 @@ static int s_fake_next(fake_t *f, Lienthong__Envelope__BodyCase want, uint64_t i
         const Lienthong__Envelope *e = m->env;
         if (e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
             (void)s_fake_hello(f);
-        else if (e->body_case == want &&
-                 (!id || (want == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
-                              ? e->lookup_request->request_id
-                              : e->verify_request->request_id) == id))
+        else if (e->body_case == want && (!id || (want == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
+                                                      ? e->lookup_request->request_id
+                                                      : e->verify_request->request_id) == id))
             return 0;
         s_msg_free(m);
     }
@@ -1953,7 +2064,8 @@ static uint8_t *s_signed_reply_of(uint8_t *const *answers, const size_t *lens, s
     for (size_t i = 0; i < n; i++)
         lt_crypto_merkle_leaf(answers[i], lens[i], leaves + i * LT_HASH_BYTES);
     if (lt_crypto_merkle_tree(leaves, n, tree) != 0 ||
-        lt_keys_sign(signer, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n), LT_HASH_BYTES, sig) != 0 ||
+        lt_keys_sign(signer, LT_ANSWERS_DOMAIN, lt_crypto_merkle_tree_root(tree, n), LT_HASH_BYTES,
+                     sig) != 0 ||
         lt_crypto_merkle_tree_path(tree, n, index, path, &path_len) != 0)
         return NULL;
     for (size_t i = 0; i < path_len; i++)
@@ -1969,8 +2081,8 @@ static uint8_t *s_signed_reply_of(uint8_t *const *answers, const size_t *lens, s
     sa.proof_count = (uint32_t)n;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
-    env.body_case = is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY
-                              : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
+    env.body_case =
+        is_verify ? LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY : LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
     if (is_verify)
         env.verify_reply = &sa;
     else
@@ -2026,7 +2138,8 @@ static void test_forged_answers(void)
             Lienthong__Envelope *e = m.env;
             if (e->body_case == LIENTHONG__ENVELOPE__BODY_HELLO)
                 (void)s_fake_hello(&f);
-            for (int i = 0; i < 3 && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST; i++) {
+            for (int i = 0; i < 3 && e->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST;
+                 i++) {
                 if (e->lookup_request->request_id != ids[i])
                     continue;
                 /* The caller forwards the application's exact frame. */
@@ -2041,7 +2154,8 @@ static void test_forged_answers(void)
                     /* A genuine answer to another request, then a freshly
                      * signed one for an id that is not outstanding. */
                     (void)s_fake_send(&f, g_genuine, g_genuine_len);
-                    fr = s_signed_one(ids[2] ^ 0x5a5a5a5aull, sent[2].hash, FORGED_NAME, real, &len);
+                    fr =
+                        s_signed_one(ids[2] ^ 0x5a5a5a5aull, sent[2].hash, FORGED_NAME, real, &len);
                 }
                 answered[i] += fr && s_fake_send(&f, fr, len) == 0;
                 free(fr);
@@ -2110,7 +2224,8 @@ static void test_forged_answers(void)
     CU_ASSERT(s_quiet(g_app.sock, idd, QUIET_MS));
     /* Reported at once or, the same owner's and code's within 10 s, in the
      * interval's one line (lt_refuse). */
-    CU_ASSERT(lt_it_log_wait(g_caller, mark, "dropped an answer", "no outstanding request", 12000) == 0);
+    CU_ASSERT(
+        lt_it_log_wait(g_caller, mark, "dropped an answer", "no outstanding request", 12000) == 0);
 out:
     free(good);
     s_msg_free(&m);
@@ -2148,9 +2263,10 @@ static int s_fake_reply(fake_t *f, uint8_t *answer, size_t answer_len, const lt_
                         int is_verify, uint64_t id, msg_t *m)
 {
     size_t len = 0;
-    uint8_t *fr = answer ? s_signed_reply_of(&answer, &answer_len, 1, 0, signer, is_verify, &len)
-                         : NULL;
-    int rc = fr && s_fake_send(f, fr, len) == 0 && s_await(g_app.sock, id, REPLY_MS, m) == 0 ? 0 : -1;
+    uint8_t *fr =
+        answer ? s_signed_reply_of(&answer, &answer_len, 1, 0, signer, is_verify, &len) : NULL;
+    int rc =
+        fr && s_fake_send(f, fr, len) == 0 && s_await(g_app.sock, id, REPLY_MS, m) == 0 ? 0 : -1;
     free(fr);
     return rc;
 }
@@ -2316,7 +2432,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- answer context (PROTOCOL.md 8.4) ------------------------------------------------------------- */
+/* ---- answer context (PROTOCOL.md 8.4)
+ * ------------------------------------------------------------- */
 
 /* A client that asks for the answer context: the owner receives the request
  * exactly as if it had not asked, and the client receives the owner's
@@ -2399,7 +2516,8 @@ out:
     s_dump_logs();
 }
 
-/* ---- an owner that starts late ------------------------------------------------------------------- */
+/* ---- an owner that starts late
+ * ------------------------------------------------------------------- */
 
 static void test_owner_starts_late(void)
 {
@@ -2416,7 +2534,8 @@ static void test_owner_starts_late(void)
     LT_IT_REQUIRE(lt_it_gw_run(g_owner, READY_MS) == 0);
     int64_t left = 10000 - (lt_it_ms() - t0);
     LT_IT_REQUIRE(left > 0 && s_await(g_app.sock, id, (int)left, &m) == 0);
-    fprintf(stderr, "test_query: late owner: answered after %lld ms\n", (long long)(lt_it_ms() - t0));
+    fprintf(stderr, "test_query: late owner: answered after %lld ms\n",
+            (long long)(lt_it_ms() - t0));
     LT_IT_REQUIRE((a = s_lookup_answer(&m, id, &sent)) != NULL);
     CU_ASSERT(a->code == LIENTHONG__ERROR_CODE__ERR_NONE);
     LT_IT_REQUIRE((p = s_payload(a)) != NULL);
@@ -2558,6 +2677,7 @@ int main(int argc, char **argv)
         {"owner's clock ahead or behind: lookup and verify answered", test_skewed_owner},
         {NULL, NULL},
     };
-    static const lt_it_suite_t suite = {"query", suite_init, suite_clean, NULL, s_keep_gateways, tests};
+    static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
+                                        NULL,    s_keep_gateways, tests};
     return lt_it_main(argc, argv, &suite);
 }

@@ -55,16 +55,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define FED "VN"
-#define ID_OWNER "VN/GOV/BCA"
+#define FED       "VN"
+#define ID_OWNER  "VN/GOV/BCA"
 #define ID_PORTAL "VN/GOV/DVCQG"
-#define ID_BHXH "VN/GOV/BHXH"
-#define DS "VN/GOV/BCA/population"
-#define DS_CARDS "VN/GOV/BHXH/insurance_cards"
+#define ID_BHXH   "VN/GOV/BHXH"
+#define DS        "VN/GOV/BCA/population"
+#define DS_CARDS  "VN/GOV/BHXH/insurance_cards"
 
-#define READY_MS 10000
+#define READY_MS    10000
 #define CONVERGE_MS 20000
-#define CLI_MS 20000
+#define CLI_MS      20000
 
 static const char *s_source =
     "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
@@ -96,7 +96,7 @@ static const char *s_source =
     "key_column = \"personal_id\";\n"                                                              \
     "key_field = \"personal_id\";\n"                                                               \
     "directory_file = \"%s\";\n"                                                                   \
-    "columns = { personal_id = \"personal_id\"; card_number = \"card_number\"; "                  \
+    "columns = { personal_id = \"personal_id\"; card_number = \"card_number\"; "                   \
     "valid_from = \"valid_from\"; valid_to = \"valid_to\"; };\n"
 
 #define SOURCE_CONF                                                                                \
@@ -137,7 +137,7 @@ static const struct {
     {"0380770123", "", "1977-07-07", "SEX_MALE", "CITIZEN_ALIVE", NULL,
      "personal_id:citizen_id,full_name:required"},
 };
-#define N_ROWS (sizeof s_rows / sizeof s_rows[0])
+#define N_ROWS  (sizeof s_rows / sizeof s_rows[0])
 #define N_VALID 4
 
 typedef struct {
@@ -249,9 +249,9 @@ static int s_rules_are(const char *reasons, const char *want)
             return 0;
         if (got[0])
             strncat(got, ",", sizeof got - strlen(got) - 1);
-        strncat(got, p, (size_t)(colon - p) < sizeof got - strlen(got) - 1
-                            ? (size_t)(colon - p)
-                            : sizeof got - strlen(got) - 1);
+        strncat(got, p,
+                (size_t)(colon - p) < sizeof got - strlen(got) - 1 ? (size_t)(colon - p)
+                                                                   : sizeof got - strlen(got) - 1);
         const char *next = strstr(colon, "; ");
         p = next ? next + 2 : colon + strlen(colon);
     }
@@ -262,8 +262,9 @@ static int s_rules_are(const char *reasons, const char *want)
 
 static int s_source_once(fed_t *x, const char *out, int install)
 {
-    const char *args[] = {"source", "--config", x->conf, install ? "--install" : "--once",
-                          install ? "--once" : NULL, NULL};
+    const char *args[] = {
+        "source", "--config", x->conf, install ? "--install" : "--once", install ? "--once" : NULL,
+        NULL};
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", x->f.dir, out);
     int rc = lt_it_run_cli(x->f.dir, path, args, CLI_MS);
@@ -867,8 +868,8 @@ typedef struct {
     int stop, running;
     px_mode_t mode;
     int k;
-    int answered; /* Publish messages the proxy answered itself */
-    int dropped;  /* Publish messages PX_DROP dropped */
+    int answered;                   /* Publish messages the proxy answered itself */
+    int dropped;                    /* Publish messages PX_DROP dropped */
     size_t most_changes;            /* changes in the largest Publish since the hook ran */
     const char *hook_db, *hook_sql; /* run on the first Publish PX_SPOIL spoils */
     uint8_t rid[256];

@@ -70,7 +70,8 @@ static void test_unshown_summed_up(void)
     lt_apicall_destroy(&c);
     ut_captured(s_saved, s_err, out, sizeof out);
     CU_ASSERT_EQUAL(ut_lines(out, NULL), 3);
-    CU_ASSERT_EQUAL(ut_lines(out, "502 BAD_ANSWER: lookup in DS answered by O: payload; others"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "502 BAD_ANSWER: lookup in DS answered by O: payload; others"),
+                    1);
     CU_ASSERT_EQUAL(ut_lines(out, "49 more calls failed with 502 BAD_ANSWER in"), 1);
     CU_ASSERT_EQUAL(ut_lines(out, "500 INTERNAL: profile for purpose KYC: out of memory"), 1);
 }

@@ -251,13 +251,16 @@ static void test_app_types(void)
     expect_error("rate = { per_second = 20; };", NULL, 2, "got a group");
     expect_error(NULL, "\nport = \"80\";\n", 4, "'port' must be a whole number, got \"80\"");
     expect_error(NULL, "metrics = \"yes\";\n", 3, "'metrics' must be true or false, got \"yes\"");
-    expect_error(NULL, "audit_file = 1;\n", 3, "'audit_file' must be a string in double quotes, got 1");
+    expect_error(NULL, "audit_file = 1;\n", 3,
+                 "'audit_file' must be a string in double quotes, got 1");
     char path[700], text[2048];
     snprintf(path, sizeof path, "%s/types.conf", g_dir);
     snprintf(text, sizeof text,
              "gateway_config = \"gateway.conf\";\napps = (\n  { name = 7; token_hash = \"%s\"; "
-             "datasets = [\"d\"]; fields = [\"f\"]; purposes = [\"p\"]; }\n);\n", g_hash);
-    load_fails(path, text, path, 3, "each application needs name = \"...\" (at most 63 bytes), got 7");
+             "datasets = [\"d\"]; fields = [\"f\"]; purposes = [\"p\"]; }\n);\n",
+             g_hash);
+    load_fails(path, text, path, 3,
+               "each application needs name = \"...\" (at most 63 bytes), got 7");
     load_fails(path,
                "gateway_config = \"gateway.conf\";\napps = (\n  { name = \"n\"; token_hash = 1.5; "
                "datasets = [\"d\"]; fields = [\"f\"]; purposes = [\"p\"]; }\n);\n",
@@ -328,7 +331,8 @@ static void test_grants_per_dataset(void)
               "rate = 5;\ngrants = (\n"
               "  { dataset = \"" POP "\"; fields = [\"full_name\", \"current_address\"];\n"
               "    purposes = [\"KYC\"]; },\n"
-              "  { dataset = \"" INS "\"; fields = [\"full_name\"]; purposes = [\"KYC\", \"AUDIT\"]; }\n"
+              "  { dataset = \"" INS
+              "\"; fields = [\"full_name\"]; purposes = [\"KYC\", \"AUDIT\"]; }\n"
               ");");
     int rc = lt_apicfg_load(path, &cfg, err, sizeof err);
     if (rc != 0)
@@ -379,17 +383,21 @@ static void test_grants_refused(void)
     } bad[] = {
         /* the two forms together: which fields go with which dataset? */
         {"grants = ( { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; } );\n"
-         "fields = [\"full_name\"];", 4,
+         "fields = [\"full_name\"];",
+         4,
          "application 'hr': 'fields' cannot stand beside 'grants'; write each dataset with its "
          "own fields and purposes in 'grants'"},
         {"datasets = [\"" INS "\"];\ngrants = ( { dataset = \"" POP "\"; fields = [\"f\"];"
-         " purposes = [\"p\"]; } );", 3, "application 'hr': 'datasets' cannot stand beside"},
-        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; colour = 1; }\n);",
+         " purposes = [\"p\"]; } );",
+         3, "application 'hr': 'datasets' cannot stand beside"},
+        {"grants = (\n { dataset = \"" POP
+         "\"; fields = [\"f\"]; purposes = [\"p\"]; colour = 1; }\n);",
          4, "application 'hr', grant 1 (" POP "): unknown setting 'colour'"},
         {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\"]; },\n"
          " { dataset = \"" POP "\"; fields = [\"g\"]; purposes = [\"p\"]; }\n);",
          5, "application 'hr': grants 1 and 2 both name dataset \"" POP "\""},
-        {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\", \"g\", \"f\"]; purposes = [\"p\"]; }\n);",
+        {"grants = (\n { dataset = \"" POP
+         "\"; fields = [\"f\", \"g\", \"f\"]; purposes = [\"p\"]; }\n);",
          4, "application 'hr', grant 1 (" POP "): 'fields' names \"f\" twice"},
         {"grants = (\n { dataset = \"" POP "\"; fields = [\"f\"]; purposes = [\"p\", \"p\"]; }\n);",
          4, "'purposes' names \"p\" twice"},

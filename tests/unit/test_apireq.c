@@ -151,7 +151,8 @@ static void test_verify_subjects(void)
     expect_fields_and_destroy(&r, "full_name,date_of_birth,full_name,");
 }
 
-#define PCOMMON "\"key\":\"038090000002\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\""
+#define PCOMMON                                                                                    \
+    "\"key\":\"038090000002\",\"purpose\":\"PREFILL\",\"officer\":\"o\",\"case_ref\":\"c\""
 
 /* A profile body (PROTOCOL.md 7.7): parts with their fields, in order. */
 static void test_profile(void)
@@ -175,7 +176,8 @@ static void test_profile(void)
         {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\"}]}", LT_APIREQ_PROFILE,
          "parts[0].fields: required"},
         {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"]},{\"dataset\":\"A\","
-         "\"fields\":[\"f\"]}]}", LT_APIREQ_PROFILE, "parts[1].dataset: \"A\" named twice"},
+         "\"fields\":[\"f\"]}]}",
+         LT_APIREQ_PROFILE, "parts[1].dataset: \"A\" named twice"},
         {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[7]}]}", LT_APIREQ_PROFILE,
          "parts[0].fields[0]: must be a string"},
         {"{" PCOMMON ",\"parts\":[{\"dataset\":\"A\",\"fields\":[\"f\"],\"x\":1}]}",
@@ -274,14 +276,15 @@ static void test_control_characters(void)
         {"{\"dataset\":\"d\",\"officer\":\"o\",\"case_ref\":\"c\",\"key\":\"k\","
          "\"purpose\":\"K\\tYC\"}",
          0, "purpose: must not hold control characters"},
-        {"{" COMMON ",\"keys\":[\"a\\r\"],\"claims\":[{\"field\":\"f\",\"value\":\"v\"}]}",
-         1, "keys[0]: must not hold control characters"},
+        {"{" COMMON ",\"keys\":[\"a\\r\"],\"claims\":[{\"field\":\"f\",\"value\":\"v\"}]}", 1,
+         "keys[0]: must not hold control characters"},
         {NULL, 0, NULL},
     };
     expect_all_refused(cases);
     /* A claim's value is compared, never printed: it may hold a line feed. */
     lt_apireq_t *r = decode_ok("{" COMMON ",\"keys\":[\"a\"],\"claims\":[{\"field\":\"address\","
-                               "\"value\":\"1 Main St\\nHanoi\"}]}", 1);
+                               "\"value\":\"1 Main St\\nHanoi\"}]}",
+                               1);
     lt_apireq_destroy(&r);
 }
 
@@ -443,9 +446,10 @@ static void test_subject_claims_room(void)
     CU_ASSERT_FATAL(body != NULL);
     at += (size_t)snprintf(body, cap, "{" COMMON ",\"subjects\":[");
     for (size_t i = 0; i < LT_APIREQ_MAX_KEYS; i++)
-        at += (size_t)snprintf(body + at, cap - at,
-                               "%s{\"key\":\"k%zu\",\"claims\":[{\"field\":\"f\",\"value\":\"v%zu\"}]}",
-                               i ? "," : "", i, i);
+        at += (size_t)snprintf(
+            body + at, cap - at,
+            "%s{\"key\":\"k%zu\",\"claims\":[{\"field\":\"f\",\"value\":\"v%zu\"}]}", i ? "," : "",
+            i, i);
     snprintf(body + at, cap - at, "]}");
     /* what the JSON tree alone takes, then the whole request */
     size_t before = in_use();

@@ -40,7 +40,8 @@ static void test_order_and_links(void)
         Lienthong__Envelope *extra = s_env();
         CU_ASSERT(lt_applyq_push(q, JOB(3), extra, LINK(3)) == -1); /* full */
         lienthong__envelope__free_unpacked(extra, NULL);
-        CU_ASSERT(lt_applyq_size(q) == 3 && lt_applyq_holds(q, LINK(1)) && !lt_applyq_holds(q, LINK(3)));
+        CU_ASSERT(lt_applyq_size(q) == 3 && lt_applyq_holds(q, LINK(1)) &&
+                  !lt_applyq_holds(q, LINK(3)));
         for (int i = 0; i < 3; i++) {
             CU_ASSERT(lt_applyq_head(q) == JOB(i));
             CU_ASSERT(lt_applyq_pop(q, &job, &env) == 0 && job == JOB(i) && env == sent[i]);

@@ -130,8 +130,7 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"allocations are aligned and distinct; reset keeps one block", test_alloc_and_reset},
-        {"a record decoded into the arena reads back; reset takes it back",
-         test_decode_record},
+        {"a record decoded into the arena reads back; reset takes it back", test_decode_record},
         {"past its bound the arena spills to malloc, and its free frees that",
          test_bound_spills_to_malloc},
         {NULL, NULL},

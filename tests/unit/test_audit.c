@@ -41,10 +41,14 @@ static lt_keys_t *s_fill(int n)
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     for (int i = 0; i < n; i++) {
         snprintf(key, sizeof key, "0380000000%02d", i % 7);
-        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH",
-                                            .target = "VN/GOV/BCA/population", .subject = key,
-                                            .fields = "full_name", .purpose = "SOCIAL-INSURANCE",
-                                            .case_ref = "HS-1", .detail = "ERR_NONE"});
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup",
+                                            .peer = "VN/GOV/BHXH",
+                                            .target = "VN/GOV/BCA/population",
+                                            .subject = key,
+                                            .fields = "full_name",
+                                            .purpose = "SOCIAL-INSURANCE",
+                                            .case_ref = "HS-1",
+                                            .detail = "ERR_NONE"});
         if (i % 10 == 9)
             CU_ASSERT(lt_audit_flush(a, 1) == 0);
     }
@@ -196,8 +200,10 @@ static void s_more(lt_keys_t *k, int n)
     lt_audit_t *a = lt_audit_open(s_path, k, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     for (int i = 0; i < n; i++)
-        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify", .peer = "VN/GOV/BHXH",
-                                            .subject = "038000000001", .detail = "ERR_NONE"});
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify",
+                                            .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001",
+                                            .detail = "ERR_NONE"});
     lt_audit_destroy(&a);
 }
 
@@ -361,7 +367,8 @@ static void test_export_tampered(void)
     snprintf(f1, sizeof f1, "%.250s/seg1.db", s_dir);
     lt_auditarc_export_t res;
     lt_audit_report_t r;
-    const uint8_t *mine[1] = {lt_keys_signing_public(k)}, *theirs[1] = {lt_keys_signing_public(other)};
+    const uint8_t *mine[1] = {lt_keys_signing_public(k)},
+                  *theirs[1] = {lt_keys_signing_public(other)};
     CU_ASSERT(lt_auditarc_export(s_path, f1, "VN/GOV/BCA", lt_clock_now_ms() + 1000, mine, 1, &res,
                                  err, sizeof err) == 0);
     CU_ASSERT(lt_auditarc_verify(f1, theirs, 1, &r, err, sizeof err) == -1);
@@ -730,8 +737,10 @@ static void test_last_seq_gauge(void)
     CU_ASSERT(ut_stat(stats, "lienthong_audit_last_seq").gauge == 25);
     CU_ASSERT(ut_stat(stats, "lienthong_audit_entries").counter == 0);
     for (int i = 0; i < 3; i++)
-        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify", .peer = "VN/GOV/BHXH",
-                                            .subject = "038000000001", .detail = "ERR_NONE"});
+        lt_audit_add(a, &(lt_audit_entry_t){.event = "verify",
+                                            .peer = "VN/GOV/BHXH",
+                                            .subject = "038000000001",
+                                            .detail = "ERR_NONE"});
     CU_ASSERT(lt_audit_commit(a) == 0);
     CU_ASSERT(ut_stat(stats, "lienthong_audit_last_seq").gauge == 28);
     CU_ASSERT(ut_stat(stats, "lienthong_audit_entries").counter == 3);
@@ -1680,8 +1689,9 @@ static void test_subject_index_upgrade(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     for (int i = 0; i < 4100; i++) {
         snprintf(key, sizeof key, "0380000000%02d", i % 7);
-        lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH",
-                                            .subject = key, .detail = "ERR_NONE"});
+        lt_audit_add(
+            a, &(lt_audit_entry_t){
+                   .event = "lookup", .peer = "VN/GOV/BHXH", .subject = key, .detail = "ERR_NONE"});
     }
     lt_audit_destroy(&a);
     CU_ASSERT(s_exec("DROP TABLE subject_blocks; DROP TABLE subject_indexed;"
@@ -2099,7 +2109,8 @@ static int s_unbuffered_child(const lt_keys_t *k)
     lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
     if (setrlimit(RLIMIT_AS, &lim) != 0)
         return 4;
-    lt_audit_add(a, &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH", .detail = detail});
+    lt_audit_add(a,
+                 &(lt_audit_entry_t){.event = "lookup", .peer = "VN/GOV/BHXH", .detail = detail});
     char why[256] = "";
     int committed = lt_audit_commit(a), writable = lt_audit_writable(a, why, sizeof why);
     if (setrlimit(RLIMIT_AS, &old) != 0)
@@ -2116,11 +2127,13 @@ static int s_unbuffered_child(const lt_keys_t *k)
     sqlite3_stmt *st;
     int found = 0;
     if (sqlite3_open(s_path, &db) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT event, detail FROM audit ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(db, "SELECT event, detail FROM audit ORDER BY seq", -1, &st, NULL) !=
+            SQLITE_OK)
         return 8;
     while (sqlite3_step(st) == SQLITE_ROW)
-        found += strcmp((const char *)sqlite3_column_text(st, 0), "audit-outage") == 0 &&
-                 strstr((const char *)sqlite3_column_text(st, 1), ": 2 entries not written") != NULL;
+        found +=
+            strcmp((const char *)sqlite3_column_text(st, 0), "audit-outage") == 0 &&
+            strstr((const char *)sqlite3_column_text(st, 1), ": 2 entries not written") != NULL;
     sqlite3_finalize(st);
     sqlite3_close(db);
     if (found != 1 || lt_audit_verify(s_path, lt_keys_signing_public(k), err, sizeof err) != 1)

@@ -19,7 +19,7 @@
 
 #include <time.h>
 
-#define REC_BYTES 3000 /* one record, most of a 4 KiB page */
+#define REC_BYTES  3000 /* one record, most of a 4 KiB page */
 #define PER_COMMIT 16
 
 static char s_dir[256];
@@ -299,8 +299,10 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"delegated, a commit below the cap copies nothing itself", test_delegated_below_cap},
-        {"past the cap a commit copies the log itself; the log stays bounded", test_cap_copies_in_line},
-        {"the checkpointer copies on its thread; the next commit restarts the log", test_thread_copies},
+        {"past the cap a commit copies the log itself; the log stays bounded",
+         test_cap_copies_in_line},
+        {"the checkpointer copies on its thread; the next commit restarts the log",
+         test_thread_copies},
         {"with the thread, commits at the cap keep the log bounded", test_thread_and_cap},
         {"a pass that fails is counted and names the file", test_failed_pass},
         {NULL, NULL},

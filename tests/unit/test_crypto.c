@@ -9,7 +9,7 @@
 #include <sodium.h>
 
 static const size_t SIZES[] = {1, 2, 3, 5, 8, 1000};
-#define N_SIZES (sizeof SIZES / sizeof SIZES[0])
+#define N_SIZES    (sizeof SIZES / sizeof SIZES[0])
 #define MAX_LEAVES 1000
 
 /* ---- reference implementation -------------------------------------------- */
@@ -58,8 +58,8 @@ static void ref_root(uint8_t (*leaves)[32], size_t n, uint8_t root[32])
 }
 
 /* The verification algorithm of PROTOCOL.md 6.4, transcribed. */
-static int ref_check(const uint8_t leaf[32], size_t i, size_t n, uint8_t (*proof)[32],
-                     size_t plen, const uint8_t root[32])
+static int ref_check(const uint8_t leaf[32], size_t i, size_t n, uint8_t (*proof)[32], size_t plen,
+                     const uint8_t root[32])
 {
     uint8_t h[32];
     size_t k = 0;
@@ -214,22 +214,27 @@ static void check_paths(uint8_t (*leaves)[32], size_t n, uint8_t *scratch)
         size_t plen = 99;
         CU_ASSERT_FATAL(lt_crypto_merkle_path(&leaves[0][0], n, i, scratch, path, &plen) == 0);
         CU_ASSERT(plen <= ceil_log2(n));
-        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) == 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) ==
+                  0);
         CU_ASSERT(ref_check(leaves[i], i, n, path, plen, root) == 0);
         size_t wrong = n > 1 ? (i + 1) % n : 1;
-        CU_ASSERT(lt_crypto_merkle_check(leaves[i], wrong, n, (const uint8_t(*)[32])path, plen, root) != 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], wrong, n, (const uint8_t(*)[32])path, plen,
+                                         root) != 0);
         uint8_t bad[32];
         memcpy(bad, leaves[i], 32);
         bad[i % 32] ^= 0x01;
         CU_ASSERT(lt_crypto_merkle_check(bad, i, n, (const uint8_t(*)[32])path, plen, root) != 0);
         if (plen > 0) {
-            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen - 1, root) != 0);
+            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen - 1,
+                                             root) != 0);
             path[plen - 1][0] ^= 0x80;
-            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen, root) != 0);
+            CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen,
+                                             root) != 0);
             path[plen - 1][0] ^= 0x80;
         }
         memset(path[plen], 0xab, 32);
-        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen + 1, root) != 0);
+        CU_ASSERT(lt_crypto_merkle_check(leaves[i], i, n, (const uint8_t(*)[32])path, plen + 1,
+                                         root) != 0);
     }
 }
 

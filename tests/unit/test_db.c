@@ -278,8 +278,10 @@ static void test_key_without_affinity(void)
     /* INTEGER: integer keys as text in lt_changes compare equal, and a
      * change reads as the row, not a deletion. */
     sqlite3 *raw;
-    lt_db_t *d = installed("typed.db", "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
-                                       "INSERT INTO citizens VALUES (1001, 'An')", &raw);
+    lt_db_t *d = installed("typed.db",
+                           "CREATE TABLE citizens(id INTEGER PRIMARY KEY, name TEXT);"
+                           "INSERT INTO citizens VALUES (1001, 'An')",
+                           &raw);
     changes_t c;
     CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
     CU_ASSERT(c.n == 1 && !c.deleted[0]);
@@ -293,8 +295,10 @@ static void test_key_without_affinity(void)
 static void test_key_nocase(void)
 {
     sqlite3 *raw;
-    lt_db_t *d = installed("nocase.db", "CREATE TABLE citizens(id TEXT PRIMARY KEY COLLATE NOCASE, "
-                                        "name TEXT); INSERT INTO citizens VALUES ('abc-1', 'An')", &raw);
+    lt_db_t *d = installed("nocase.db",
+                           "CREATE TABLE citizens(id TEXT PRIMARY KEY COLLATE NOCASE, "
+                           "name TEXT); INSERT INTO citizens VALUES ('abc-1', 'An')",
+                           &raw);
     changes_t c;
     CU_ASSERT(read_changes(d, 0, 100, &c) == 1);
     int64_t after = c.n ? c.id[0] : 0;
@@ -817,7 +821,7 @@ static void test_old_change_list(void)
     CU_ASSERT(present == 1);
     int64_t cur = -1;
     CU_ASSERT(lt_db_cursor_load(d, "VN/GOV/BCA/population", &cur, err, sizeof err) == 0);
-    CU_ASSERT(cur == 1); /* the change list existed: cursors are kept */
+    CU_ASSERT(cur == 1);            /* the change list existed: cursors are kept */
     int64_t shift = -1, acked = -1; /* from before epochs: both 0 */
     CU_ASSERT(lt_db_shift_load(d, "VN/GOV/BCA/population", &shift, &acked, err, sizeof err) == 0);
     CU_ASSERT(shift == 0 && acked == 0);

@@ -1249,8 +1249,8 @@ static void test_sink_uint64_exact(void)
     uint64_t big = UINT64_MAX, small = 5;
     lt_db_write_t w[] = {{"a", 0, &big}, {"b", 0, &small}};
     size_t failed = 0;
-    int rc = lt_db_apply(d, w, 2, ut_fill_u64, NULL, "VN/GOV/BCA/meters", 2, &failed, err,
-                         sizeof err);
+    int rc =
+        lt_db_apply(d, w, 2, ut_fill_u64, NULL, "VN/GOV/BCA/meters", 2, &failed, err, sizeof err);
     if (rc)
         fprintf(stderr, "%s\n", err);
     CU_ASSERT(rc == 0);

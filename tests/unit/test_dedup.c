@@ -94,7 +94,7 @@ static void test_add_takes_a_fresh_miss(void)
     lt_dedup_destroy(&other);
 }
 
-#define POOL 200000
+#define POOL    200000
 #define MEMBERS 3
 
 /* Random adds, removes and finds against a model (in[] says which keys are

@@ -18,6 +18,7 @@ static lt_dir_pins_t g_pins;
 
 /* The source file, one entry per line; @T<n> and @S<n> are member n's
  * transport and signing keys in Z85. Line numbers are 1-based indices. */
+// clang-format off
 static const char *SRC[] = {
     "# lienthong directory source used by test_dir",                                   /* 1 */
     "federation = \"VN\";",                                                             /* 2 */
@@ -55,6 +56,7 @@ static const char *SRC[] = {
     ");",                                                                               /* 34 */
     NULL,
 };
+// clang-format on
 
 static int suite_init(void)
 {
@@ -92,12 +94,18 @@ static const uint8_t *token_key(const char *p)
         return NULL;
     int n = p[2] - '0';
     switch (p[1]) {
-    case 'T': return lt_keys_transport_public(g_members[n]);
-    case 'S': return lt_keys_signing_public(g_members[n]);
-    case 'U': return lt_keys_transport_public(g_next[n]);
-    case 'V': return lt_keys_signing_public(g_next[n]);
-    case 'A': return lt_keys_signing_public(g_other_auth);
-    default: return NULL;
+    case 'T':
+        return lt_keys_transport_public(g_members[n]);
+    case 'S':
+        return lt_keys_signing_public(g_members[n]);
+    case 'U':
+        return lt_keys_transport_public(g_next[n]);
+    case 'V':
+        return lt_keys_signing_public(g_next[n]);
+    case 'A':
+        return lt_keys_signing_public(g_other_auth);
+    default:
+        return NULL;
     }
 }
 
@@ -186,7 +194,7 @@ static void test_round_trip(void)
     CU_ASSERT_FATAL(sd != NULL && sd->n_signatures == 1);
     CU_ASSERT(sd->directory.len == dir_len && memcmp(sd->directory.data, dir, dir_len) == 0);
     CU_ASSERT(lt_keys_verify(lt_keys_signing_public(g_auth), LT_DIR_DOMAIN, dir, dir_len,
-                            sd->signatures[0]->signature.data) == 0);
+                             sd->signatures[0]->signature.data) == 0);
     lienthong__signed_directory__free_unpacked(sd, NULL);
     lt_dir_destroy(&d);
     CU_ASSERT(d == NULL);
@@ -400,8 +408,8 @@ static void test_expired_and_future(void)
     free(dir);
     free(sig);
     /* A little clock skew is tolerated. */
-    CU_ASSERT_FATAL(build_signed(0, NULL, now + 60, now + 86400, g_auth, &dir, &dir_len, &sig,
-                                 &sig_len) == 0);
+    CU_ASSERT_FATAL(
+        build_signed(0, NULL, now + 60, now + 86400, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
     d = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
     CU_ASSERT(d != NULL);
     lt_dir_destroy(&d);
@@ -418,14 +426,14 @@ static void test_times_past_the_calendar(void)
     uint8_t *dir = NULL, *sig = NULL;
     size_t dir_len = 0, sig_len = 0;
     int64_t now = (int64_t)time(NULL), far = (int64_t)1 << 60;
-    CU_ASSERT_FATAL(build_signed(0, NULL, far, far + 86400, g_auth, &dir, &dir_len, &sig,
-                                 &sig_len) == 0);
+    CU_ASSERT_FATAL(
+        build_signed(0, NULL, far, far + 86400, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
     expect_open_fails(sig, sig_len, &g_pins, "VN", now,
                       "issued in the future (1152921504606846976 (unix seconds))");
     free(dir);
     free(sig);
-    CU_ASSERT_FATAL(build_signed(0, NULL, -far, -far + 86400, g_auth, &dir, &dir_len, &sig,
-                                 &sig_len) == 0);
+    CU_ASSERT_FATAL(
+        build_signed(0, NULL, -far, -far + 86400, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
     expect_open_fails(sig, sig_len, &g_pins, "VN", now,
                       "expired at -1152921504606760576 (unix seconds)");
     free(dir);
@@ -703,15 +711,16 @@ static void test_compile_syntax_error(void)
 static void test_compile_bad_key(void)
 {
     expect_compile_error(10, "    transport_key = \"tooShort\";", 10, "transport_key");
-    expect_compile_error(10, "    transport_key = \"000000000000000000000000000000000000000~\";", 10,
-                         "Z85");
+    expect_compile_error(10, "    transport_key = \"000000000000000000000000000000000000000~\";",
+                         10, "Z85");
     expect_compile_error(10, "    transport_key = 12345;", 10, "Z85");
     expect_compile_error(11, "    signing_key = \"@S1x\"; },", 11, "signing_key");
 }
 
 /* Line 18 of SRC with the population dataset's rules (PROTOCOL.md 5.7). */
 #define RULES_18(rules)                                                                            \
-    "    type = \"lienthong.records.Population\"; key = \"personal_id\"; rules = ( " rules " ); },"
+    "    type = \"lienthong.records.Population\"; key = \"personal_id\"; "                         \
+    "rules = ( " rules " ); },"
 
 static void test_compile_rules(void)
 {
@@ -740,8 +749,8 @@ static void test_compile_rules(void)
                          "unknown check 'cccd'");
     expect_compile_error(18, RULES_18("{ field = \"shoe\"; check = \"required\"; }"), 17,
                          "'shoe' is not a field");
-    expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; colour = 1; }"),
-                         18, "unknown rule setting 'colour'");
+    expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; colour = 1; }"), 18,
+                         "unknown rule setting 'colour'");
     expect_compile_error(18, RULES_18("{ field = \"sex\"; check = \"required\"; }, 7"), 18,
                          "each rule must be a group");
     /* An empty value in an enum rule on a text field (5.7), named with its
@@ -797,11 +806,16 @@ static void test_compile_bad_member_id(void)
 static void test_compile_bad_endpoint(void)
 {
     static const char *const bad[][2] = {
-        {"tcp://127.0.0.1:92938", "port '92938'"}, {"tcp://127.0.0.1:65536", "port '65536'"},
-        {"tcp://127.0.0.1:0", "port '0'"},         {"tcp://127.0.0.1:+74", "port '+74'"},
-        {"tcp://127.0.0.1:74x", "port '74x'"},     {"tcp://127.0.0.1:", "port ''"},
-        {"tcp://:7400", "no HOST"},                {"tcp://10.0.0.3", "no :PORT"},
-        {"tcp://::1:7400", "IPv6"},                {"tcp://a b:7400", "HOST must be"},
+        {"tcp://127.0.0.1:92938", "port '92938'"},
+        {"tcp://127.0.0.1:65536", "port '65536'"},
+        {"tcp://127.0.0.1:0", "port '0'"},
+        {"tcp://127.0.0.1:+74", "port '+74'"},
+        {"tcp://127.0.0.1:74x", "port '74x'"},
+        {"tcp://127.0.0.1:", "port ''"},
+        {"tcp://:7400", "no HOST"},
+        {"tcp://10.0.0.3", "no :PORT"},
+        {"tcp://::1:7400", "IPv6"},
+        {"tcp://a b:7400", "HOST must be"},
         {"udp://10.0.0.3:7400", "not a tcp://"},
     };
     char line[256], needle[128];
@@ -1045,7 +1059,6 @@ static void test_validate_policies(void)
     lienthong__directory__free_unpacked(m, NULL);
 }
 
-
 /* ---- key rotation (PROTOCOL.md 5.5) ------------------------------------------ */
 
 /* Member 1 (VN/PROV/38) lists next keys: both are admitted and verified. */
@@ -1054,8 +1067,9 @@ static void test_rotation_member_keys(void)
     uint8_t *dir = NULL, *sig = NULL;
     size_t dir_len = 0, sig_len = 0;
     char err[ERRLEN] = "";
-    CU_ASSERT_FATAL(build_signed(11, "    signing_key = \"@S1\"; next_transport_key = \"@U1\";"
-                                     " next_signing_key = \"@V1\"; },",
+    CU_ASSERT_FATAL(build_signed(11,
+                                 "    signing_key = \"@S1\"; next_transport_key = \"@U1\";"
+                                 " next_signing_key = \"@V1\"; },",
                                  0, 0, g_auth, &dir, &dir_len, &sig, &sig_len) == 0);
     lt_dir_t *d = lt_dir_open(sig, sig_len, &g_pins, "VN", (int64_t)time(NULL), err, sizeof err);
     CU_ASSERT_FATAL(d != NULL);
@@ -1145,8 +1159,8 @@ static void test_rotation_authority(void)
     lt_dir_t *cur = lt_dir_open(sig, sig_len, &g_pins, "VN", now, err, sizeof err);
     CU_ASSERT_FATAL(cur != NULL);
     CU_ASSERT(lt_dir_get(cur)->n_next_authority_keys == 1);
-    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_other_auth, &dir2, &dir2_len, &sig2,
-                                 &sig2_len) == 0);
+    CU_ASSERT_FATAL(build_signed(0, NULL, 0, 0, g_other_auth, &dir2, &dir2_len, &sig2, &sig2_len) ==
+                    0);
     expect_open_fails(sig2, sig2_len, &g_pins, "VN", now, "no valid signature");
     lt_dir_pins_t trust;
     lt_dir_trust(&g_pins, NULL, &trust);
@@ -1172,7 +1186,8 @@ static void test_rotation_authority(void)
     free(sig2);
     expect_compile_error(4, "valid_days = 30; next_authority_keys = [ \"nope\" ];", 4,
                          "next_authority_keys item 1");
-    expect_compile_error(4, "next_authority_keys = [ \"@A0\", \"@A0\", \"@A0\", \"@A0\", \"@A0\" ];",
+    expect_compile_error(4,
+                         "next_authority_keys = [ \"@A0\", \"@A0\", \"@A0\", \"@A0\", \"@A0\" ];",
                          4, "at most 4");
 }
 
@@ -1180,8 +1195,7 @@ int main(void)
 {
     static const ut_test_t tests[] = {
         {"compile + sign + open round trip", test_round_trip},
-        {"compile overrides version and times, within the validity bound",
-         test_compile_overrides},
+        {"compile overrides version and times, within the validity bound", test_compile_overrides},
         {"load from file", test_load_from_file},
         {"queries", test_queries},
         {"names and pins", test_names_and_pins},

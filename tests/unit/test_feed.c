@@ -240,11 +240,11 @@ static void test_snapshot_then_tail(void)
         const Lienthong__SnapshotChunk *c = env->snapshot_chunk;
         CU_ASSERT_EQUAL(c->snapshot_seq, 6);
         CU_ASSERT(c->n_records == (index == 0 ? 4 : 2)); /* within the credit of 4 */
-        CU_ASSERT_FATAL(lt_snap_chunk_verify(c, OD_POP, index, prev, pk, hash, err,
-                                             sizeof err) == 0);
+        CU_ASSERT_FATAL(lt_snap_chunk_verify(c, OD_POP, index, prev, pk, hash, err, sizeof err) ==
+                        0);
         for (size_t i = 0; i < c->n_records; i++) {
-            Lienthong__Record *r = lienthong__record__unpack(NULL, c->records[i].len,
-                                                             c->records[i].data);
+            Lienthong__Record *r =
+                lienthong__record__unpack(NULL, c->records[i].len, c->records[i].data);
             CU_ASSERT_FATAL(r != NULL);
             CU_ASSERT(strcmp(r->key, last_key) > 0 && !r->deleted && r->seq <= 6);
             snprintf(last_key, sizeof last_key, "%s", r->key);
@@ -326,8 +326,8 @@ static void test_snapshot_history(void)
     }
     uint8_t root[LT_HASH_BYTES];
     CU_ASSERT_FATAL(lt_batch_root_of(&leaves[0][0], c->n_records, root) == 0);
-    CU_ASSERT(lt_snap_chunk_sign_root(g.ctx.keys, OD_POP, history, 0, c->n_records, zero, root,
-                                      sig, again) == 0);
+    CU_ASSERT(lt_snap_chunk_sign_root(g.ctx.keys, OD_POP, history, 0, c->n_records, zero, root, sig,
+                                      again) == 0);
     CU_ASSERT(memcmp(again, hash, LT_HASH_BYTES) == 0);
     c->history_id.data[0] ^= 1; /* another history: the signature no longer holds */
     CU_ASSERT(lt_snap_chunk_verify(c, OD_POP, 0, zero, pk, hash, err, sizeof err) != 0);
@@ -1319,7 +1319,8 @@ static void s_gather(lt_publish_job_t *job, const char *key, uint64_t request_id
     pub.n_changes = 1;
     lt_publish_pending_t *slot = lt_publish_job_slot(job);
     CU_ASSERT_FATAL(slot != NULL);
-    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub, &slot->in, &slot->env) == 0);
+    CU_ASSERT_FATAL(ug_send(&g, LIENTHONG__ENVELOPE__BODY_PUBLISH, &pub, &slot->in, &slot->env) ==
+                    0);
     lt_publish_job_keep(job);
 }
 
@@ -1352,8 +1353,11 @@ static void test_rebuild_forgets_memory(void)
     g.cfg.tail_bytes = 1 << 20;
     lt_feed_limits_changed(g_feed);
     CU_ASSERT_FATAL(lt_feed_chunk_read(g_feed, st, 1, 2) == 2);
-    lt_tail_key_t k = {.stream_id = st->id, .stream = st->name, .history = st->history,
-                       .first = 1, .prev = (const uint8_t[LT_HASH_BYTES]){0}};
+    lt_tail_key_t k = {.stream_id = st->id,
+                       .stream = st->name,
+                       .history = st->history,
+                       .first = 1,
+                       .prev = (const uint8_t[LT_HASH_BYTES]){0}};
     zmq_msg_t m;
     uint8_t hash[LT_HASH_BYTES];
     CU_ASSERT_FATAL(lt_tail_put(g_feed->tail, &k, &g_feed->chunk, 0, 1, g.ctx.keys, &m, hash) == 0);

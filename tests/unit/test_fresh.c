@@ -78,8 +78,8 @@ static int s_on_rec(void *arg, uint64_t seq, const void *rec, size_t len,
 }
 
 /* An lt_fresh_rec_fn: as s_on_rec, and the leaf must be the record's. */
-static int s_read(const lt_fresh_t *f, int64_t stream, uint64_t seq, size_t max_n,
-                  size_t max_bytes, got_t *g)
+static int s_read(const lt_fresh_t *f, int64_t stream, uint64_t seq, size_t max_n, size_t max_bytes,
+                  got_t *g)
 {
     memset(g, 0, sizeof *g);
     g->stream = stream;
@@ -130,7 +130,7 @@ static void test_bounds_and_forget(void)
     for (uint64_t k = 0; k < 5; k++)
         s_put(f, 1, 1 + 10 * k, 10 + 10 * k);
     CU_ASSERT(lt_fresh_bytes(f) <= run_bytes * 3 + run_bytes / 2);
-    CU_ASSERT_EQUAL(s_read(f, 1, 1, 1, 1 << 20, &g), 0);  /* evicted */
+    CU_ASSERT_EQUAL(s_read(f, 1, 1, 1, 1 << 20, &g), 0);    /* evicted */
     CU_ASSERT_EQUAL(s_read(f, 1, 41, 10, 1 << 20, &g), 10); /* newest kept */
     /* The run bound: tiny runs of two streams, oldest out first. */
     lt_fresh_t *t = lt_fresh_new(1 << 20, 4);

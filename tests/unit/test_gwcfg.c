@@ -24,12 +24,12 @@ static int suite_clean(void)
 
 /* The lines of a minimal valid file; "@PIN" stands for the authority key. */
 static const char *BASE[] = {
-    "# gateway of the Ministry of Public Security",      /* 1 */
-    "member = \"VN/GOV/BCA\";",                          /* 2 */
-    "listen = \"tcp://0.0.0.0:7400\";",                  /* 3 */
-    "key_file = \"keys/member.key\";",                   /* 4 */
-    "directory = \"directory.signed\";",                 /* 5 */
-    "authority_keys = [ \"@PIN\" ];",                    /* 6 */
+    "# gateway of the Ministry of Public Security", /* 1 */
+    "member = \"VN/GOV/BCA\";",                     /* 2 */
+    "listen = \"tcp://0.0.0.0:7400\";",             /* 3 */
+    "key_file = \"keys/member.key\";",              /* 4 */
+    "directory = \"directory.signed\";",            /* 5 */
+    "authority_keys = [ \"@PIN\" ];",               /* 6 */
     NULL,
 };
 
@@ -165,8 +165,9 @@ static void test_bad_authority_key(void)
 {
     expect_error("auth.cfg", 6, "authority_keys = [ \"tooShort\" ];", NULL, 6, "authority key 1");
     expect_error("auth2.cfg", 6, "authority_keys = [ ];", NULL, 6, "authority_keys");
-    expect_error("auth3.cfg", 6, "authority_keys = [ \"@PIN\", \"0000000000000000000000000000000000000 \" ];",
-                 NULL, 6, "authority key 2");
+    expect_error("auth3.cfg", 6,
+                 "authority_keys = [ \"@PIN\", \"0000000000000000000000000000000000000 \" ];", NULL,
+                 6, "authority key 2");
     expect_error("auth4.cfg", 6, NULL, NULL, 0, "authority_keys");
     /* The entry quoted, at its own line: it said 'authority key 1 "" is
      * not...' at the list's line. */
@@ -224,7 +225,8 @@ static void test_retention(void)
     write_cfg(path, sizeof path, "ret0.cfg", 0, NULL, NULL);
     CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT(cfg.retain_records == 0 && cfg.retain_days == 0);
-    write_cfg(path, sizeof path, "ret.cfg", 0, NULL, "retain_records = 100000;\nretain_days = 30;\n");
+    write_cfg(path, sizeof path, "ret.cfg", 0, NULL,
+              "retain_records = 100000;\nretain_days = 30;\n");
     CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT(cfg.retain_records == 100000 && cfg.retain_days == 30);
     expect_error("ret2.cfg", 0, NULL, "retain_days = -1;\n", 7, "retain_days");
@@ -288,7 +290,8 @@ static void test_tail(void)
     static lt_gwcfg_t cfg;
     write_cfg(path, sizeof path, "tail0.cfg", 0, NULL, NULL);
     CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
-    CU_ASSERT(cfg.tail_batches == LT_TAIL_BATCHES_DEFAULT && cfg.tail_bytes == LT_TAIL_BYTES_DEFAULT);
+    CU_ASSERT(cfg.tail_batches == LT_TAIL_BATCHES_DEFAULT &&
+              cfg.tail_bytes == LT_TAIL_BYTES_DEFAULT);
     write_cfg(path, sizeof path, "tail.cfg", 0, NULL, "tail_batches = 0;\ntail_bytes = 1048576;\n");
     CU_ASSERT_FATAL(lt_gwcfg_load(path, &cfg, err, sizeof err) == 0);
     CU_ASSERT(cfg.tail_batches == 0 && cfg.tail_bytes == 1048576);

@@ -1,8 +1,8 @@
 /* test_history: CUnit suite for gateway/lt_history (PROTOCOL.md 6.9): the
  * high-water file lists the owned streams with their history and last seq
- * (not replicas, subscribed or no longer, not resync copies); at start a stream that the store holds
- * less of, or on another history, gets a new history, others keep theirs;
- * lienthong restore's rotation renews every owned stream. */
+ * (not replicas, subscribed or no longer, not resync copies); at start a stream that the store
+ * holds less of, or on another history, gets a new history, others keep theirs; lienthong restore's
+ * rotation renews every owned stream. */
 #include "unit_sqlite.h"
 
 #include "lt_file.h"

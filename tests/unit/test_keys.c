@@ -260,8 +260,8 @@ static void test_known_answer_rfc_vectors(void)
                              seed, 32) == 0);
     CU_ASSERT_FATAL(ut_unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
                              want_sp, 32) == 0);
-    CU_ASSERT_FATAL(ut_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
-                             xsk, 32) == 0);
+    CU_ASSERT_FATAL(
+        ut_unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", xsk, 32) == 0);
     CU_ASSERT_FATAL(ut_unhex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
                              want_tp, 32) == 0);
     CU_ASSERT_FATAL(ut_unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
@@ -312,9 +312,9 @@ static void test_sign_verify(void)
     CU_ASSERT(lt_keys_verify(pk, "", msg, sizeof msg, sig) != 0);
     CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg - 1, sig) != 0);
     CU_ASSERT(lt_keys_verify(lt_keys_signing_public(other), "lienthong/1 test", msg, sizeof msg,
-                            sig) != 0);
-    CU_ASSERT(lt_keys_verify(lt_keys_transport_public(k), "lienthong/1 test", msg, sizeof msg,
-                            sig) != 0);
+                             sig) != 0);
+    CU_ASSERT(
+        lt_keys_verify(lt_keys_transport_public(k), "lienthong/1 test", msg, sizeof msg, sig) != 0);
     CU_ASSERT(lt_keys_verify(pk, "lienthong/1 test", msg, sizeof msg, sig) == 0);
     lt_keys_destroy(&k);
     lt_keys_destroy(&other);
@@ -367,7 +367,6 @@ static void test_z85(void)
         CU_ASSERT(lt_keys_z85_decode(t, back) == -1);
     }
 }
-
 
 /* Key rotation: a swap moves the key material in place, so every holder
  * of the object signs with the new keys; the next and old files' names. */
@@ -587,8 +586,7 @@ static void test_old_pub_bad_file(void)
     snprintf(line[4], 120, "signing_key = \"%.20s\x01%.19s\";", zs, zs + 21);
     snprintf(quoted[4], 130, "'%.20s?%.19s'", zs, zs + 21);
     for (int i = 0; i < 5; i++) {
-        snprintf(text, sizeof text, "# previous keys\ntransport_key = \"%s\";\n%s\n", zt,
-                 line[i]);
+        snprintf(text, sizeof text, "# previous keys\ntransport_key = \"%s\";\n%s\n", zt, line[i]);
         CU_ASSERT_FATAL(ut_write_text(old, text) == 0);
         err[0] = 0;
         CU_ASSERT(lt_keys_old_public(key_file, t, g, NULL, 0, err, sizeof err) == -1);

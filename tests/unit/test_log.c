@@ -190,16 +190,19 @@ static void test_controls_escaped(void)
     captured(out, sizeof out);
     CU_ASSERT_EQUAL(count_lines(out), 1);
     CU_ASSERT(only_printable(out));
-    CU_ASSERT(strstr(out, "\\u001b]0;pwned\\u0007\\u001b[2K FAKE\\u0009tab\\u007f\\u0001 end") != NULL);
+    CU_ASSERT(strstr(out, "\\u001b]0;pwned\\u0007\\u001b[2K FAKE\\u0009tab\\u007f\\u0001 end") !=
+              NULL);
     /* C1 controls (U+0080..U+009F: valid UTF-8) drive terminals too: the
      * 8-bit CSI here would clear the screen. */
     capture(js, sizeof js);
-    lt_warn("api", "csi \xc2\x9b" "2J end");
+    lt_warn("api", "csi \xc2\x9b"
+                   "2J end");
     captured(out, sizeof out);
     CU_ASSERT(strstr(out, "csi \\u009b2J end") != NULL);
     lt_log_set_format(LT_LOG_TEXT);
     capture(js, sizeof js);
-    lt_warn("api", "csi \xc2\x9b" "2J end");
+    lt_warn("api", "csi \xc2\x9b"
+                   "2J end");
     captured(out, sizeof out);
     CU_ASSERT(strstr(out, "csi \\xc2\\x9b2J end") != NULL);
 }

@@ -4,10 +4,9 @@
  *
  * Text: precomposed and combining diacritics, upper and lower case, đ/Đ,
  * white space of every kind the normaliser collapses, differences that must
- * stay differences, old and new tone placement, invalid UTF-8. Dates: both ISO forms, leap years, bad
- * months and days, surrounding white space, unpadded fields, unparsable
- * claims. All strings are spelled as UTF-8 bytes so that the editor cannot
- * normalise the vectors away. */
+ * stay differences, old and new tone placement, invalid UTF-8. Dates: both ISO forms, leap years,
+ * bad months and days, surrounding white space, unpadded fields, unparsable claims. All strings are
+ * spelled as UTF-8 bytes so that the editor cannot normalise the vectors away. */
 #include "unit_util.h"
 
 #include "lt_norm.h"
@@ -29,17 +28,17 @@
 #define NAME_UPPER "NGUY\xe1\xbb\x84N V\xc4\x82N AN"
 #define NAME_LOWER "nguy\xe1\xbb\x85n v\xc4\x83n an"
 /* "Nguyễn Văn An" in NFC, and with Ă/ă decomposed (A + U+0306 BREVE). */
-#define NAME_MIXED "Nguy\xe1\xbb\x85n V\xc4\x83n An"
+#define NAME_MIXED     "Nguy\xe1\xbb\x85n V\xc4\x83n An"
 #define NAME_UPPER_NFD "NGUYE\xcc\x82\xcc\x83N VA\xcc\x86N AN"
 /* "Đặng" (U+0110, U+1EB7), "đặng" (U+0111), "Dặng", "dặng". */
 #define DANG_UPPER "\xc4\x90\xe1\xba\xb7ng"
 #define DANG_LOWER "\xc4\x91\xe1\xba\xb7ng"
-#define DANG_D_UP "D\xe1\xba\xb7ng"
+#define DANG_D_UP  "D\xe1\xba\xb7ng"
 #define DANG_D_LOW "d\xe1\xba\xb7ng"
 /* "Lê" / "Le", "Hà" (U+00E0) / "Hạ" (U+1EA1) / "Ha". */
-#define LE_HAT "L\xc3\xaa"
+#define LE_HAT   "L\xc3\xaa"
 #define HA_GRAVE "H\xc3\xa0"
-#define HA_DOT "H\xe1\xba\xa1"
+#define HA_DOT   "H\xe1\xba\xa1"
 /* U+00A0 NO-BREAK SPACE, U+3000 IDEOGRAPHIC SPACE, U+2003 EM SPACE. */
 #define NBSP "\xc2\xa0"
 #define IDEO "\xe3\x80\x80"
@@ -76,7 +75,9 @@ static void test_case_folding(void)
     CU_ASSERT(lt_norm_match(NAME_LOWER, NAME_MIXED, 0) == 1);
     CU_ASSERT(lt_norm_match(NAME_MIXED, NAME_UPPER_NFD, 0) == 1);
     /* Full case folding: ß folds to "ss". */
-    CU_ASSERT(lt_norm_match("Stra\xc3\x9f" "e", "STRASSE", 0) == 1);
+    CU_ASSERT(lt_norm_match("Stra\xc3\x9f"
+                            "e",
+                            "STRASSE", 0) == 1);
 }
 
 static void test_d_with_stroke(void)
@@ -159,21 +160,41 @@ static void test_differences_stay(void)
 /* Old and new tone placement in the open syllables ending in oa, oe and uy:
  * every cluster with each of the five tone marks, {old, new}, NFC. */
 static const char *const s_tone_pairs[][2] = {
-        {"h\xc3\xb2" "a", "ho\xc3\xa0"}, /* hòa / hoà (huyen) */
-        {"h\xc3\xb3" "a", "ho\xc3\xa1"}, /* hóa / hoá (sac) */
-        {"h\xc3\xb5" "a", "ho\xc3\xa3"}, /* hõa / hoã (nga) */
-        {"h\xe1\xbb\x8f" "a", "ho\xe1\xba\xa3"}, /* hỏa / hoả (hoi) */
-        {"h\xe1\xbb\x8d" "a", "ho\xe1\xba\xa1"}, /* họa / hoạ (nang) */
-        {"kh\xc3\xb2" "e", "kho\xc3\xa8"}, /* khòe / khoè (huyen) */
-        {"kh\xc3\xb3" "e", "kho\xc3\xa9"}, /* khóe / khoé (sac) */
-        {"kh\xc3\xb5" "e", "kho\xe1\xba\xbd"}, /* khõe / khoẽ (nga) */
-        {"kh\xe1\xbb\x8f" "e", "kho\xe1\xba\xbb"}, /* khỏe / khoẻ (hoi) */
-        {"kh\xe1\xbb\x8d" "e", "kho\xe1\xba\xb9"}, /* khọe / khoẹ (nang) */
-        {"th\xc3\xb9y", "thu\xe1\xbb\xb3"}, /* thùy / thuỳ (huyen) */
-        {"th\xc3\xbay", "thu\xc3\xbd"}, /* thúy / thuý (sac) */
-        {"th\xc5\xa9y", "thu\xe1\xbb\xb9"}, /* thũy / thuỹ (nga) */
-        {"th\xe1\xbb\xa7y", "thu\xe1\xbb\xb7"}, /* thủy / thuỷ (hoi) */
-        {"th\xe1\xbb\xa5y", "thu\xe1\xbb\xb5"}, /* thụy / thuỵ (nang) */
+    {"h\xc3\xb2"
+     "a",
+     "ho\xc3\xa0"}, /* hòa / hoà (huyen) */
+    {"h\xc3\xb3"
+     "a",
+     "ho\xc3\xa1"}, /* hóa / hoá (sac) */
+    {"h\xc3\xb5"
+     "a",
+     "ho\xc3\xa3"}, /* hõa / hoã (nga) */
+    {"h\xe1\xbb\x8f"
+     "a",
+     "ho\xe1\xba\xa3"}, /* hỏa / hoả (hoi) */
+    {"h\xe1\xbb\x8d"
+     "a",
+     "ho\xe1\xba\xa1"}, /* họa / hoạ (nang) */
+    {"kh\xc3\xb2"
+     "e",
+     "kho\xc3\xa8"}, /* khòe / khoè (huyen) */
+    {"kh\xc3\xb3"
+     "e",
+     "kho\xc3\xa9"}, /* khóe / khoé (sac) */
+    {"kh\xc3\xb5"
+     "e",
+     "kho\xe1\xba\xbd"}, /* khõe / khoẽ (nga) */
+    {"kh\xe1\xbb\x8f"
+     "e",
+     "kho\xe1\xba\xbb"}, /* khỏe / khoẻ (hoi) */
+    {"kh\xe1\xbb\x8d"
+     "e",
+     "kho\xe1\xba\xb9"},                    /* khọe / khoẹ (nang) */
+    {"th\xc3\xb9y", "thu\xe1\xbb\xb3"},     /* thùy / thuỳ (huyen) */
+    {"th\xc3\xbay", "thu\xc3\xbd"},         /* thúy / thuý (sac) */
+    {"th\xc5\xa9y", "thu\xe1\xbb\xb9"},     /* thũy / thuỹ (nga) */
+    {"th\xe1\xbb\xa7y", "thu\xe1\xbb\xb7"}, /* thủy / thuỷ (hoi) */
+    {"th\xe1\xbb\xa5y", "thu\xe1\xbb\xb5"}, /* thụy / thuỵ (nang) */
 };
 
 static void test_tone_placement(void)
@@ -195,32 +216,45 @@ static void test_tone_placement(void)
     CU_ASSERT(lt_norm_match("Nguy\xe1\xbb\x85n Th\xe1\xbb\x8b Thu\xcc\x89y",
                             "NGUY\xe1\xbb\x84N TH\xe1\xbb\x8a THU\xe1\xbb\xb6", 0) == 1);
     /* "Hòa Bình" / "Hoà Bình" and "Khỏe" / "KHOẺ". */
-    CU_ASSERT(lt_norm_match("H\xc3\xb2" "a B\xc3\xacnh", "Ho\xc3\xa0 B\xc3\xacnh", 0) == 1);
-    CU_ASSERT(lt_norm_match("Kh\xe1\xbb\x8f" "e", "KHO\xe1\xba\xba", 0) == 1);
+    CU_ASSERT(lt_norm_match("H\xc3\xb2"
+                            "a B\xc3\xacnh",
+                            "Ho\xc3\xa0 B\xc3\xacnh", 0) == 1);
+    CU_ASSERT(lt_norm_match("Kh\xe1\xbb\x8f"
+                            "e",
+                            "KHO\xe1\xba\xba", 0) == 1);
     /* With a final consonant both styles agree, and a misplaced tone is not
      * moved: "hoàng" against "hòang". */
     s_expect_norm("Ho\xc3\xa0ng", "ho\xc3\xa0ng");
-    CU_ASSERT(lt_norm_match("Ho\xc3\xa0ng", "H\xc3\xb2" "ang", 0) == 0);
+    CU_ASSERT(lt_norm_match("Ho\xc3\xa0ng",
+                            "H\xc3\xb2"
+                            "ang",
+                            0) == 0);
     /* "quý" keeps its tone on y; "Thúy" is not "Thủy"; "Hoa" has no tone. */
     s_expect_norm("qu\xc3\xbd", "qu\xc3\xbd");
-    CU_ASSERT(lt_norm_match("Th\xc3\xba" "y", "Th\xe1\xbb\xa7y", 0) == 0);
-    CU_ASSERT(lt_norm_match("Hoa", "H\xc3\xb2" "a", 0) == 0);
+    CU_ASSERT(lt_norm_match("Th\xc3\xba"
+                            "y",
+                            "Th\xe1\xbb\xa7y", 0) == 0);
+    CU_ASSERT(lt_norm_match("Hoa",
+                            "H\xc3\xb2"
+                            "a",
+                            0) == 0);
     /* A mark other than a tone on the first vowel (ơ, horn) is left alone. */
-    CU_ASSERT(lt_norm_match("h\xe1\xbb\x9d" "a", "h\xc6\xa1\xc3\xa0", 0) == 0);
+    CU_ASSERT(lt_norm_match("h\xe1\xbb\x9d"
+                            "a",
+                            "h\xc6\xa1\xc3\xa0", 0) == 0);
 }
 
 static void test_invalid_utf8(void)
 {
-    static const char *const bad[] = {
-        "\xc3\x28",                 /* bad continuation */
-        "Nguy\xe1\xbb",             /* truncated sequence at the end */
-        "\xff",                     /* never valid */
-        "\xc0\xaf",                 /* overlong '/' */
-        "\xe0\x80\xaf",             /* overlong, three bytes */
-        "\xed\xa0\x80",             /* UTF-16 surrogate */
-        "\xf4\x90\x80\x80",         /* beyond U+10FFFF */
-        "Nguy\xe1\xbb\x85n \x80",   /* lone continuation byte */
-        NULL};
+    static const char *const bad[] = {"\xc3\x28",               /* bad continuation */
+                                      "Nguy\xe1\xbb",           /* truncated sequence at the end */
+                                      "\xff",                   /* never valid */
+                                      "\xc0\xaf",               /* overlong '/' */
+                                      "\xe0\x80\xaf",           /* overlong, three bytes */
+                                      "\xed\xa0\x80",           /* UTF-16 surrogate */
+                                      "\xf4\x90\x80\x80",       /* beyond U+10FFFF */
+                                      "Nguy\xe1\xbb\x85n \x80", /* lone continuation byte */
+                                      NULL};
     for (size_t i = 0; bad[i]; i++) {
         char *n = lt_norm_text(bad[i]);
         CU_ASSERT_PTR_NULL(n);
@@ -267,10 +301,16 @@ static char *s_general(const char *in)
  * would match them. */
 static void test_ascii_path_agrees(void)
 {
-    static const char *const texts[] = {
-        "NGUYEN Van An", "  nguyen   VAN an  ", "\tKhanh\r\nHoa\v\f", "ID 001099012345",
-        "Ha-Noi / Q.1, P.2", "K", "", " ", "MiXeD CaSe 123 ~!@#$%^&*()_+`{}|[]\\:\";'<>?,./",
-        NULL};
+    static const char *const texts[] = {"NGUYEN Van An",
+                                        "  nguyen   VAN an  ",
+                                        "\tKhanh\r\nHoa\v\f",
+                                        "ID 001099012345",
+                                        "Ha-Noi / Q.1, P.2",
+                                        "K",
+                                        "",
+                                        " ",
+                                        "MiXeD CaSe 123 ~!@#$%^&*()_+`{}|[]\\:\";'<>?,./",
+                                        NULL};
     char all[96];
     for (int i = 0; i < 95; i++)
         all[i] = (char)(0x20 + i);
@@ -339,8 +379,8 @@ static void test_latin_table_agrees(void)
             int k = u8_uctomb(t + n, marks[m], (int)sizeof t - n);
             bad += !s_fold_agrees(t, (size_t)(n + k));
         }
-    static const ucs4_t other[] = {' ', 0xa0, 0x2003, 0x3000, 0x3a3, 0x3c2, 0x410, 0x44f, 0x1e9e,
-                                   0x130, 0x149, 0x1c4, 0x1f0, 0x345, 0x323, 0x302};
+    static const ucs4_t other[] = {' ',    0xa0,  0x2003, 0x3000, 0x3a3, 0x3c2, 0x410, 0x44f,
+                                   0x1e9e, 0x130, 0x149,  0x1c4,  0x1f0, 0x345, 0x323, 0x302};
     uint32_t x = 2463534242u; /* xorshift32: the same texts every run */
     for (int i = 0; i < 100000; i++) {
         size_t n = 0;
@@ -364,16 +404,55 @@ static void test_latin_table_agrees(void)
  * (lt_norm_text, which composes). */
 static void test_match_agrees_with_composed_forms(void)
 {
-    static const char *const texts[] = {
-        NGUYEN_NFC, NGUYEN_NFD, NGUYEN_SWAPPED, NAME_UPPER, NAME_LOWER, NAME_MIXED,
-        NAME_UPPER_NFD, DANG_UPPER, DANG_LOWER, DANG_D_UP, DANG_D_LOW, LE_HAT, "Le\xcc\x82",
-        HA_GRAVE, "Ha\xcc\x80", HA_DOT, "Ha\xcc\xa3",
-        "h\xc3\xb2" "a", "ho\xc3\xa0", "HO\xcc\x80" "A", "kho\xe1\xba\xbb", "kh\xe1\xbb\x8f" "e",
-        "th\xe1\xbb\xa7y", "thu\xe1\xbb\xb7", "ho\xc3\xa0ng", "h\xc3\xb2" "ang",
-        "\xe2\x84\xab", "\xc3\x85", "A\xcc\x8a", "a\xcc\x8a", /* Angstrom sign, A ring */
-        "a" NBSP "b", "a" IDEO "b", "a" EMSP "b", "a\xe2\x80\x80" "b", "a b", " A  B ",
-        "a \xcc\x81", "a\xcc\x81", "\xc3\xa1", "STRASSE", "stra\xc3\x9f" "e", "",
-        NULL};
+    static const char *const texts[] = {NGUYEN_NFC,
+                                        NGUYEN_NFD,
+                                        NGUYEN_SWAPPED,
+                                        NAME_UPPER,
+                                        NAME_LOWER,
+                                        NAME_MIXED,
+                                        NAME_UPPER_NFD,
+                                        DANG_UPPER,
+                                        DANG_LOWER,
+                                        DANG_D_UP,
+                                        DANG_D_LOW,
+                                        LE_HAT,
+                                        "Le\xcc\x82",
+                                        HA_GRAVE,
+                                        "Ha\xcc\x80",
+                                        HA_DOT,
+                                        "Ha\xcc\xa3",
+                                        "h\xc3\xb2"
+                                        "a",
+                                        "ho\xc3\xa0",
+                                        "HO\xcc\x80"
+                                        "A",
+                                        "kho\xe1\xba\xbb",
+                                        "kh\xe1\xbb\x8f"
+                                        "e",
+                                        "th\xe1\xbb\xa7y",
+                                        "thu\xe1\xbb\xb7",
+                                        "ho\xc3\xa0ng",
+                                        "h\xc3\xb2"
+                                        "ang",
+                                        "\xe2\x84\xab",
+                                        "\xc3\x85",
+                                        "A\xcc\x8a",
+                                        "a\xcc\x8a", /* Angstrom sign, A ring */
+                                        "a" NBSP "b",
+                                        "a" IDEO "b",
+                                        "a" EMSP "b",
+                                        "a\xe2\x80\x80"
+                                        "b",
+                                        "a b",
+                                        " A  B ",
+                                        "a \xcc\x81",
+                                        "a\xcc\x81",
+                                        "\xc3\xa1",
+                                        "STRASSE",
+                                        "stra\xc3\x9f"
+                                        "e",
+                                        "",
+                                        NULL};
     size_t n = 0;
     while (texts[n])
         n++;
@@ -384,8 +463,8 @@ static void test_match_agrees_with_composed_forms(void)
             CU_ASSERT_PTR_NOT_NULL_FATAL(b);
             int want = strcmp(a, b) == 0, got = lt_norm_match(texts[i], texts[j], 0);
             if (got != want)
-                fprintf(stderr, "\n  texts %zu and %zu: match %d, composed forms equal %d\n", i,
-                        j, got, want);
+                fprintf(stderr, "\n  texts %zu and %zu: match %d, composed forms equal %d\n", i, j,
+                        got, want);
             CU_ASSERT_EQUAL(got, want);
             free(a);
             free(b);
@@ -431,8 +510,8 @@ static void test_dates(void)
     s_expect_date("\xc2\xa0", -1);
     s_expect_date("2000-02-29", 20000229); /* divisible by 400 */
     s_expect_date("2024-12-31", 20241231);
-    s_expect_date("1981-02-29", -1);       /* not a leap year */
-    s_expect_date("1900-02-29", -1);       /* century, not a leap year */
+    s_expect_date("1981-02-29", -1); /* not a leap year */
+    s_expect_date("1900-02-29", -1); /* century, not a leap year */
     s_expect_date("2000-13-01", -1);
     s_expect_date("2000-00-10", -1);
     s_expect_date("2000-01-00", -1);
@@ -493,16 +572,47 @@ static int s_reference(const char *stored, const char *claim, int is_date)
  * date are each made once, however many values it meets. */
 static void test_claim_once_same_results(void)
 {
-    static const char *const texts[] = {
-        NGUYEN_NFC, NGUYEN_NFD, NGUYEN_SWAPPED, NAME_UPPER, NAME_LOWER, NAME_MIXED,
-        NAME_UPPER_NFD, " \t" NAME_UPPER_NFD NBSP, "Nguy\xe1\xbb\x85n" IDEO "V\xc4\x83n" EMSP "An",
-        "Nguy\xe1\xbb\x85n\xe2\x80\xa8V\xc4\x83n\xc2\x85" "An", /* line separator, NEL */
-        DANG_UPPER, DANG_D_UP, LE_HAT, "Le", HA_GRAVE, HA_DOT, "h\xc3\xb2" "a", "ho\xc3\xa0",
-        "STRASSE", "stra\xc3\x9f" "e", "a b", " A  B ", "", "   ",
-        "1990-01-02", "19900102", " 1990-01-02 ", "\t19900102\n", "1990-01-03", "1990-1-2",
-        "1981-02-29", "1980-02-29", "19800229", "02/01/1990",
-        "\xff", "H\xe0", "a\xc3", /* invalid UTF-8 */
-        NULL};
+    static const char *const texts[] = {NGUYEN_NFC,
+                                        NGUYEN_NFD,
+                                        NGUYEN_SWAPPED,
+                                        NAME_UPPER,
+                                        NAME_LOWER,
+                                        NAME_MIXED,
+                                        NAME_UPPER_NFD,
+                                        " \t" NAME_UPPER_NFD NBSP,
+                                        "Nguy\xe1\xbb\x85n" IDEO "V\xc4\x83n" EMSP "An",
+                                        "Nguy\xe1\xbb\x85n\xe2\x80\xa8V\xc4\x83n\xc2\x85"
+                                        "An", /* line separator, NEL */
+                                        DANG_UPPER,
+                                        DANG_D_UP,
+                                        LE_HAT,
+                                        "Le",
+                                        HA_GRAVE,
+                                        HA_DOT,
+                                        "h\xc3\xb2"
+                                        "a",
+                                        "ho\xc3\xa0",
+                                        "STRASSE",
+                                        "stra\xc3\x9f"
+                                        "e",
+                                        "a b",
+                                        " A  B ",
+                                        "",
+                                        "   ",
+                                        "1990-01-02",
+                                        "19900102",
+                                        " 1990-01-02 ",
+                                        "\t19900102\n",
+                                        "1990-01-03",
+                                        "1990-1-2",
+                                        "1981-02-29",
+                                        "1980-02-29",
+                                        "19800229",
+                                        "02/01/1990",
+                                        "\xff",
+                                        "H\xe0",
+                                        "a\xc3", /* invalid UTF-8 */
+                                        NULL};
     size_t n = 0;
     while (texts[n])
         n++;
@@ -657,9 +767,9 @@ static void test_body_bytes_exact(void)
     CU_ASSERT_FATAL(moved != NULL);
     size_t hdr = len - want_len; /* "08 01" + tag + length of the body */
     CU_ASSERT_FATAL(hdr > 2 && buf[0] == 0x08 && buf[1] == 0x01);
-    memcpy(moved, buf + 2, len - 2);             /* tag, length, body */
-    memcpy(moved + len - 2, "\x2a\x02hi", 4);    /* field 5, "hi" */
-    memcpy(moved + len + 2, "\x08\x01", 2);      /* version last */
+    memcpy(moved, buf + 2, len - 2);          /* tag, length, body */
+    memcpy(moved + len - 2, "\x2a\x02hi", 4); /* field 5, "hi" */
+    memcpy(moved + len + 2, "\x08\x01", 2);   /* version last */
     body = NULL;
     CU_ASSERT_FATAL(lt_wire_body_bytes(moved, len + 4, &body, &body_len) == 0);
     CU_ASSERT(body == moved + hdr - 2);
@@ -754,10 +864,13 @@ static void test_body_bytes_refused(void)
     CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\xf2\x01", 2, &body, &body_len) == -1);
     /* A varint longer than 10 bytes. */
     CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"
-                                 "\x5a\x00", 14, &body, &body_len) == -1);
+                                                  "\x5a\x00",
+                                 14, &body, &body_len) == -1);
     /* Fixed-width fields cut short. */
-    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x09\x01\x02", 5, &body, &body_len) == -1);
-    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0d\x01\x02", 5, &body, &body_len) == -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x09\x01\x02", 5, &body, &body_len) ==
+              -1);
+    CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0d\x01\x02", 5, &body, &body_len) ==
+              -1);
     /* ... and whole ones accepted. */
     CU_ASSERT(lt_wire_body_bytes((const uint8_t *)"\x5a\x00\x0d\x01\x02\x03\x04", 7, &body,
                                  &body_len) == 0);

@@ -1,6 +1,7 @@
 /* test_notify: CUnit suite for core/lt_notify: the datagrams a Type=notify
  * unit's manager receives (READY with STATUS, RELOADING, STOPPING, rate-
- * limited WATCHDOG, a long task's EXTEND_TIMEOUT_USEC), read from a socket this test binds as $NOTIFY_SOCKET. */
+ * limited WATCHDOG, a long task's EXTEND_TIMEOUT_USEC), read from a socket this test binds as
+ * $NOTIFY_SOCKET. */
 #include "unit_util.h"
 
 #include "lt_notify.h"

@@ -100,8 +100,10 @@ static int s_audited(const char *subject)
     sqlite3_stmt *st = NULL;
     int n = -1;
     if (sqlite3_open_v2(g_audit, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM audit WHERE event = 'prefill-read' "
-                               "AND subject = ?1", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM audit WHERE event = 'prefill-read' "
+                           "AND subject = ?1",
+                           -1, &st, NULL) == SQLITE_OK &&
         sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);

@@ -15,15 +15,14 @@ static void test_population(void)
     /* Empty: nothing present. */
     size_t n = lienthong__records__population__pack(&p, buf);
     CU_ASSERT_EQUAL(lt_presence_mask(buf, n), 0);
-    p.personal_id = "079100000001";                 /* 1 */
+    p.personal_id = "079100000001";                  /* 1 */
     p.full_name = "Nguy\xe1\xbb\x85n V\xc4\x83n An"; /* 2 */
-    p.sex = LIENTHONG__RECORDS__SEX__SEX_FEMALE;    /* 4, an enum */
-    p.current_province = "";                        /* 11, empty: absent */
+    p.sex = LIENTHONG__RECORDS__SEX__SEX_FEMALE;     /* 4, an enum */
+    p.current_province = "";                         /* 11, empty: absent */
     p.status = LIENTHONG__RECORDS__CITIZEN_STATUS__CITIZEN_ALIVE;
     n = lienthong__records__population__pack(&p, buf);
-    const ProtobufCFieldDescriptor *st =
-        protobuf_c_message_descriptor_get_field_by_name(&lienthong__records__population__descriptor,
-                                                        "status");
+    const ProtobufCFieldDescriptor *st = protobuf_c_message_descriptor_get_field_by_name(
+        &lienthong__records__population__descriptor, "status");
     CU_ASSERT_FATAL(st != NULL && st->id < 64);
     CU_ASSERT_EQUAL(lt_presence_mask(buf, n), 0x1ULL | 0x2ULL | 0x8ULL | 1ULL << (st->id - 1));
 }
@@ -32,16 +31,16 @@ static void test_population(void)
 static void test_wire_types(void)
 {
     static const uint8_t rec[] = {
-        0x08, 0x00,                   /* 1 varint 0: absent */
-        0x10, 0x96, 0x01,             /* 2 varint 150 */
-        0x19, 0, 0, 0, 0, 0, 0, 0, 0, /* 3 fixed64 0: absent */
-        0x21, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, /* 4 fixed64 (1.0) */
-        0x2a, 0x00,                   /* 5 empty string: absent */
-        0x32, 0x01, 'x',              /* 6 string */
-        0x3d, 0, 0, 0, 0,             /* 7 fixed32 0: absent */
-        0x45, 0, 0, 0x80, 0x3f,       /* 8 fixed32 (1.0f) */
-        0xf8, 0x03, 0x01,             /* 63 varint 1 */
-        0x80, 0x04, 0x01,             /* 64: beyond the counted numbers */
+        0x08, 0x00,                                     /* 1 varint 0: absent */
+        0x10, 0x96, 0x01,                               /* 2 varint 150 */
+        0x19, 0,    0,    0,    0,    0, 0, 0,    0,    /* 3 fixed64 0: absent */
+        0x21, 0,    0,    0,    0,    0, 0, 0xf0, 0x3f, /* 4 fixed64 (1.0) */
+        0x2a, 0x00,                                     /* 5 empty string: absent */
+        0x32, 0x01, 'x',                                /* 6 string */
+        0x3d, 0,    0,    0,    0,                      /* 7 fixed32 0: absent */
+        0x45, 0,    0,    0x80, 0x3f,                   /* 8 fixed32 (1.0f) */
+        0xf8, 0x03, 0x01,                               /* 63 varint 1 */
+        0x80, 0x04, 0x01,                               /* 64: beyond the counted numbers */
     };
     CU_ASSERT_EQUAL(lt_presence_mask(rec, sizeof rec),
                     1ULL << 1 | 1ULL << 3 | 1ULL << 5 | 1ULL << 7 | 1ULL << 62);

@@ -695,8 +695,8 @@ static void test_source_cursors(void)
     /* A cursor that is not a decimal number of 0 to 2^63 - 1 refuses the
      * whole Publish, naming it: "-1" once read as 2^64 - 1, after which every
      * later change of the dataset was acknowledged and skipped. */
-    static const char *const bad[] = {"-1", "x7", "+7", " 7", "7 ", "1e3", "0x10",
-                                      "9223372036854775808", "99999999999999999999"};
+    static const char *const bad[] = {
+        "-1", "x7", "+7", " 7", "7 ", "1e3", "0x10", "9223372036854775808", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         s_citizen(&ch[0], "038090000009", "38", ALIVE, NULL, "5");
         s_citizen(&ch[1], "038090000010", "38", ALIVE, NULL, bad[i]);

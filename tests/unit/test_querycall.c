@@ -51,10 +51,10 @@ static int suite_init(void)
     /* A directory holding the owner's keys, so that the caller verifies
      * what the owner signs. */
     lt_dir_destroy(&g.ctx.dir);
-    if (!(g.ctx.dir = od_directory_keyed(g.tmp, g.ctx.keys, c.keys, c.auth, "", "", err,
-                                         sizeof err)) ||
-        ug_publish(&g, "001", "An", NULL, NULL) != 0 || ug_publish(&g, "002", "Binh", NULL, NULL) != 0 ||
-        !(g_owner = lt_query_new(&g.ctx))) {
+    if (!(g.ctx.dir =
+              od_directory_keyed(g.tmp, g.ctx.keys, c.keys, c.auth, "", "", err, sizeof err)) ||
+        ug_publish(&g, "001", "An", NULL, NULL) != 0 ||
+        ug_publish(&g, "002", "Binh", NULL, NULL) != 0 || !(g_owner = lt_query_new(&g.ctx))) {
         fprintf(stderr, "querycall: %s\n", err[0] ? err : "owner set-up failed");
         return -1;
     }
@@ -62,8 +62,12 @@ static int suite_init(void)
     snprintf(c.cfg.member, sizeof c.cfg.member, "%s", CALLER);
     if (!(c.stats = lt_stats_new()) || !(c.reject = lt_reject_new(c.stats, NULL)))
         return -1;
-    c.ctx = (lt_gwctx_t){.cfg = &c.cfg, .keys = c.keys, .dir = g.ctx.dir, .store = g.ctx.store,
-                         .stats = c.stats, .reject = c.reject};
+    c.ctx = (lt_gwctx_t){.cfg = &c.cfg,
+                         .keys = c.keys,
+                         .dir = g.ctx.dir,
+                         .store = g.ctx.store,
+                         .stats = c.stats,
+                         .reject = c.reject};
     if (!(c.link = zmq_socket(g.zctx, ZMQ_DEALER)) ||
         zmq_setsockopt(c.link, ZMQ_ROUTING_ID, "callr", 5) != 0 ||
         zmq_connect(c.link, "inproc://unit-gw") != 0 ||

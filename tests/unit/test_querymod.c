@@ -361,8 +361,10 @@ static void s_audit_subjects(const char *path, int64_t *entries, int64_t *longes
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
-    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT COUNT(*), COALESCE(MAX(length(subject)), 0) "
-                                       "FROM audit", -1, &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                       "SELECT COUNT(*), COALESCE(MAX(length(subject)), 0) "
+                                       "FROM audit",
+                                       -1, &st, NULL) == SQLITE_OK);
     CU_ASSERT_FATAL(sqlite3_step(st) == SQLITE_ROW);
     *entries = sqlite3_column_int64(st, 0);
     *longest = sqlite3_column_int64(st, 1);
@@ -729,9 +731,10 @@ static void s_audit_fields(const char *path, const char *event, char *out, size_
     sqlite3_stmt *st = NULL;
     out[0] = 0;
     CU_ASSERT_FATAL(sqlite3_open(path, &db) == SQLITE_OK);
-    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "SELECT fields FROM audit WHERE event = ?1 "
-                                       "ORDER BY length(fields) DESC LIMIT 1", -1, &st,
-                                       NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db,
+                                       "SELECT fields FROM audit WHERE event = ?1 "
+                                       "ORDER BY length(fields) DESC LIMIT 1",
+                                       -1, &st, NULL) == SQLITE_OK);
     sqlite3_bind_text(st, 1, event, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
         snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));

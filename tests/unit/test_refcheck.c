@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DS    "VN/GOV/BCA/population"
-#define DS_A  "VN/GOV/A/people"
-#define DS_B  "VN/GOV/B/names"
+#define DS   "VN/GOV/BCA/population"
+#define DS_A "VN/GOV/A/people"
+#define DS_B "VN/GOV/B/names"
 
 static char g_dir[256], g_file[300];
 
@@ -138,8 +138,8 @@ static void test_one_request_per_target(void)
     outcomes_t o;
     memset(&o, 0, sizeof o);
     char err[512] = "";
-    lt_refcheck_t *rc = lt_refcheck_new(g_file, DS, "DATA-QUALITY", on_outcomes, &o, err,
-                                        sizeof err);
+    lt_refcheck_t *rc =
+        lt_refcheck_new(g_file, DS, "DATA-QUALITY", on_outcomes, &o, err, sizeof err);
     CU_ASSERT_FATAL(rc != NULL);
     CU_ASSERT(lt_refcheck_rules(rc) == 2);
     queue_person(rc, "001", "An");

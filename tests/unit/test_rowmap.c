@@ -67,7 +67,8 @@ static lt_rowmap_t *load_map_of(const ProtobufCMessageDescriptor *desc, const ch
         m = lt_rowmap_new(desc, config_lookup(&c, "columns"), path, key_column, key_field, err,
                           errlen);
     else
-        snprintf(err, errlen, "%.200s:%d: %.200s", path, config_error_line(&c), config_error_text(&c));
+        snprintf(err, errlen, "%.200s:%d: %.200s", path, config_error_line(&c),
+                 config_error_text(&c));
     config_destroy(&c);
     return m;
 }
@@ -172,8 +173,8 @@ static void upsert(lt_rowmap_t *m, lt_db_t *d, const uint8_t *buf, size_t len)
 static void test_round_trip_population(void)
 {
     char err[512] = "";
-    lt_rowmap_t *m = load_map("all.conf", ALL_COLUMNS, "personal_id", "personal_id", err,
-                              sizeof err);
+    lt_rowmap_t *m =
+        load_map("all.conf", ALL_COLUMNS, "personal_id", "personal_id", err, sizeof err);
     if (!m)
         fprintf(stderr, "%s\n", err);
     CU_ASSERT_FATAL(m != NULL);
@@ -401,10 +402,12 @@ static void test_config_errors(void)
         int line;
     } cases[] = {
         {"# unknown field\ncolumns = {\n  personal_id = \"id\";\n  nickname = \"nick\";\n};\n",
-         "personal_id", "field 'nickname' does not exist in record type "
-                        "lienthong.records.Population", 4},
-        {"columns = {\n  full_name = \"name\";\n};\n", "personal_id",
-         "the key field is not mapped", 1},
+         "personal_id",
+         "field 'nickname' does not exist in record type "
+         "lienthong.records.Population",
+         4},
+        {"columns = {\n  full_name = \"name\";\n};\n", "personal_id", "the key field is not mapped",
+         1},
         {"\n\ncolumns = { personal_id = \"pid\"; full_name = \"id\"; };\n", "personal_id",
          "key_field 'personal_id' must be the field mapped to key column 'id'", 3},
         {"columns = {\n  personal_id = \"id\";\n  full_name = 5;\n};\n", NULL,
@@ -429,15 +432,15 @@ static void test_config_errors(void)
 }
 
 /* A source configuration: database, columns group, extra settings. */
-#define SOURCE_CONF_FMT                                                                        \
-    "gateway_socket = \"run/gw.sock\";\n"                                                      \
-    "dataset = \"VN/GOV/BCA/population\";\n"                                                   \
-    "record_type = \"lienthong.records.Population\";\n"                                        \
-    "database = \"%s\";\n"                                                                     \
-    "table = \"citizens\";\n"                                                                  \
-    "key_column = \"personal_id\";\n"                                                          \
-    "key_field = \"personal_id\";\n"                                                           \
-    "%s"                                                                                       \
+#define SOURCE_CONF_FMT                                                                            \
+    "gateway_socket = \"run/gw.sock\";\n"                                                          \
+    "dataset = \"VN/GOV/BCA/population\";\n"                                                       \
+    "record_type = \"lienthong.records.Population\";\n"                                            \
+    "database = \"%s\";\n"                                                                         \
+    "table = \"citizens\";\n"                                                                      \
+    "key_column = \"personal_id\";\n"                                                              \
+    "key_field = \"personal_id\";\n"                                                               \
+    "%s"                                                                                           \
     "%s"
 
 /* The lines `source --check` writes for a configuration with `database`;
@@ -694,7 +697,8 @@ static void table_digest(const char *db_path, const char *sql, uint8_t out[32])
         for (int c = 0; c < sqlite3_column_count(st); c++) {
             const unsigned char *v = sqlite3_column_text(st, c);
             int n = sqlite3_column_bytes(st, c);
-            crypto_generichash_update(&h, v ? v : (const unsigned char *)"\x01NULL", v ? (size_t)n : 5);
+            crypto_generichash_update(&h, v ? v : (const unsigned char *)"\x01NULL",
+                                      v ? (size_t)n : 5);
             crypto_generichash_update(&h, (const unsigned char *)"", 1);
         }
     crypto_generichash_final(&h, out, 32);
@@ -801,18 +805,17 @@ static int64_t bad_cards(sqlite3 *db)
 
 static int64_t bad_vaccinations(sqlite3 *db)
 {
-    return ut_sql_count(db,
-                        "SELECT COUNT(*) FROM vaccinations v LEFT JOIN pop.citizens c "
-                        "USING (personal_id) WHERE c.personal_id IS NULL "
-                        "OR vaccine NOT IN ('COVID-19', 'HepB', 'Td', 'HPV', 'MR') "
-                        "OR doses < 1 OR doses > 4 "
-                        "OR date(first_dose_date) IS NOT first_dose_date "
-                        "OR date(last_dose_date) IS NOT last_dose_date "
-                        "OR last_dose_date < first_dose_date OR last_dose_date > '2025-12-31' "
-                        "OR first_dose_date <= c.date_of_birth "
-                        "OR (doses = 1 AND last_dose_date <> first_dose_date) "
-                        "OR facility = '' OR length(facility_province) <> 2 "
-                        "OR facility_province GLOB '*[^0-9]*'");
+    return ut_sql_count(db, "SELECT COUNT(*) FROM vaccinations v LEFT JOIN pop.citizens c "
+                            "USING (personal_id) WHERE c.personal_id IS NULL "
+                            "OR vaccine NOT IN ('COVID-19', 'HepB', 'Td', 'HPV', 'MR') "
+                            "OR doses < 1 OR doses > 4 "
+                            "OR date(first_dose_date) IS NOT first_dose_date "
+                            "OR date(last_dose_date) IS NOT last_dose_date "
+                            "OR last_dose_date < first_dose_date OR last_dose_date > '2025-12-31' "
+                            "OR first_dose_date <= c.date_of_birth "
+                            "OR (doses = 1 AND last_dose_date <> first_dose_date) "
+                            "OR facility = '' OR length(facility_province) <> 2 "
+                            "OR facility_province GLOB '*[^0-9]*'");
 }
 
 static void test_popgen_other_owners(void)
@@ -858,7 +861,8 @@ static void test_popgen_other_owners(void)
     lt_popgen_card_changes_t cc;
     CU_ASSERT_FATAL(lt_popgen_card_changes(a, 600, 10, &cc, err, sizeof err) == 0);
     CU_ASSERT(cc.renewals + cc.hospital_moves + cc.suspensions + cc.reinstatements +
-                  cc.cancellations == 600);
+                  cc.cancellations ==
+              600);
     CU_ASSERT(cc.renewals > 0 && cc.suspensions > 0 && cc.cancellations > 0);
     CU_ASSERT(ut_sql_count(db, "SELECT COUNT(*) FROM insurance_cards") ==
               (int64_t)(ca.cards - cc.cancellations));
@@ -867,7 +871,8 @@ static void test_popgen_other_owners(void)
 
     CU_ASSERT_FATAL(sqlite3_open(va, &db) == SQLITE_OK);
     ut_sql_exec(db, sql);
-    CU_ASSERT(vca.records > (uint64_t)living * 40 / 100 && vca.records < (uint64_t)living * 70 / 100);
+    CU_ASSERT(vca.records > (uint64_t)living * 40 / 100 &&
+              vca.records < (uint64_t)living * 70 / 100);
     CU_ASSERT(ut_sql_count(db, "SELECT COUNT(DISTINCT vaccine) FROM vaccinations") >= 4);
     CU_ASSERT(bad_vaccinations(db) == 0);
     lt_popgen_vaccination_changes_t vc;

@@ -176,12 +176,12 @@ static void test_citizen_id_vectors(void)
         {"0380850123456", "1985-03-02", 1, "not 12 digits"},
         {"03808501234x", "1985-03-02", 1, "not 12 digits"},
         {"03808501 345", "1985-03-02", 1, "not 12 digits"},
-        {"003085012345", "1985-03-02", 1, "province code 003"},  /* no province 03 */
+        {"003085012345", "1985-03-02", 1, "province code 003"}, /* no province 03 */
         {"099085012345", "1985-03-02", 1, "province code 099"},
-        {"138085012345", "1985-03-02", 1, "province code 138"},  /* first digit not 0 */
-        {"038185012345", "1985-03-02", 1, "for a woman"},         /* 1: female 1900s */
+        {"138085012345", "1985-03-02", 1, "province code 138"}, /* first digit not 0 */
+        {"038185012345", "1985-03-02", 1, "for a woman"},       /* 1: female 1900s */
         {"038085012345", "1985-03-02", 2, "for a man"},
-        {"038285012345", "1985-03-02", 1, "birth in 2000-2099"},  /* 2: male 2000s */
+        {"038285012345", "1985-03-02", 1, "birth in 2000-2099"}, /* 2: male 2000s */
         {"038003012345", "2003-03-02", 1, "birth in 1900-1999"},
         {"038484012345", "1984-03-02", 1, "birth in 2100-2199"},
         {"038086012345", "1985-03-02", 1, "digits 5-6 (86)"},
@@ -548,13 +548,36 @@ static void expect_refused(void (*edit)(Lienthong__Rule *), const char *want)
     lt_rules_destroy(&r);
 }
 
-static void e_check(Lienthong__Rule *r) { r->check = "cccd"; }
-static void e_field(Lienthong__Rule *r) { r->field = "shoe_size"; }
-static void e_empty_field(Lienthong__Rule *r) { r->field = ""; }
-static void e_sex(Lienthong__Rule *r) { r->sex = "gender"; }
-static void e_birth(Lienthong__Rule *r) { r->birth = "status"; }
-static void e_stray(Lienthong__Rule *r) { r->not_future = 1; }
-static void e_values(Lienthong__Rule *r) { r->check = "enum"; r->sex = ""; r->birth = ""; }
+static void e_check(Lienthong__Rule *r)
+{
+    r->check = "cccd";
+}
+static void e_field(Lienthong__Rule *r)
+{
+    r->field = "shoe_size";
+}
+static void e_empty_field(Lienthong__Rule *r)
+{
+    r->field = "";
+}
+static void e_sex(Lienthong__Rule *r)
+{
+    r->sex = "gender";
+}
+static void e_birth(Lienthong__Rule *r)
+{
+    r->birth = "status";
+}
+static void e_stray(Lienthong__Rule *r)
+{
+    r->not_future = 1;
+}
+static void e_values(Lienthong__Rule *r)
+{
+    r->check = "enum";
+    r->sex = "";
+    r->birth = "";
+}
 static void e_enum_value(Lienthong__Rule *r)
 {
     static char *v[] = {"CITIZEN_ALIVE", "ALIVE"};
@@ -573,9 +596,23 @@ static void e_enum_empty(Lienthong__Rule *r)
     r->values = v;
     r->n_values = 2;
 }
-static void e_dup(Lienthong__Rule *r) { r->field = "full_name"; r->check = "required"; r->sex = r->birth = ""; }
-static void e_ref(Lienthong__Rule *r) { r->check = "reference"; r->sex = r->birth = ""; }
-static void e_date_enum(Lienthong__Rule *r) { r->field = "sex"; r->check = "date"; r->sex = r->birth = ""; }
+static void e_dup(Lienthong__Rule *r)
+{
+    r->field = "full_name";
+    r->check = "required";
+    r->sex = r->birth = "";
+}
+static void e_ref(Lienthong__Rule *r)
+{
+    r->check = "reference";
+    r->sex = r->birth = "";
+}
+static void e_date_enum(Lienthong__Rule *r)
+{
+    r->field = "sex";
+    r->check = "date";
+    r->sex = r->birth = "";
+}
 static void e_self(Lienthong__Rule *r)
 {
     r->field = "date_of_birth";

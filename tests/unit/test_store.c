@@ -16,7 +16,6 @@
 #include "lienthong.pb-c.h"
 #include "../store_schema_v0.h"
 
-
 static char g_dir[256], g_path[300];
 
 static void s_fresh(void)
@@ -564,8 +563,8 @@ static void s_make_v0_store(const char *name, int n)
              name, n);
     ut_sql_exec(db, sql);
     sqlite3_stmt *st = NULL;
-    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "INSERT INTO log(id, record) VALUES (?1, ?2)", -1,
-                                       &st, NULL) == SQLITE_OK);
+    CU_ASSERT_FATAL(sqlite3_prepare_v2(db, "INSERT INTO log(id, record) VALUES (?1, ?2)", -1, &st,
+                                       NULL) == SQLITE_OK);
     for (int seq = 1; seq <= n; seq++) {
         size_t len = s_rec(rec, sizeof rec, name, (uint64_t)seq, 100);
         sqlite3_bind_int64(st, 1, ((int64_t)1 << 40) | seq);
@@ -720,8 +719,7 @@ static void test_open_existing_never_migrates(void)
     s = lt_store_open_existing(g_path, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL(s);
     lt_stream_t st;
-    CU_ASSERT(s && lt_store_stream_find(s, "VN/GOV/BCA/population", &st) == 1 &&
-              st.last_seq == 5);
+    CU_ASSERT(s && lt_store_stream_find(s, "VN/GOV/BCA/population", &st) == 1 && st.last_seq == 5);
     lt_store_destroy(&s);
 }
 
@@ -899,7 +897,8 @@ static void test_checksum_forms(void)
     CU_ASSERT(lt_store_sum_ok(st.id, 8, "lienthong", 9, got, LT_STORE_SUM_BYTES, out));
     CU_ASSERT(memcmp(out, leaf, LT_HASH_BYTES) == 0);
     CU_ASSERT(!lt_store_sum_ok(st.id, 8, "lienthonG", 9, got, LT_STORE_SUM_BYTES, out));
-    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES, out) == 0); /* edited */
+    CU_ASSERT(lt_store_sum_ok(st.id, 7, "lienthong", 9, want, LT_HASH_BYTES, out) ==
+              0); /* edited */
     want[31] ^= 1;
     memset(out, 0, sizeof out);
     /* A row of the older form gives its leaf too (hashed once more). */
@@ -1336,11 +1335,9 @@ static int s_counts(lt_store_t *s, const lt_stream_t *st, uint64_t records, cons
         ok &= p.n[f] == (uint64_t)present[f - 1];
     if (!ok)
         fprintf(stderr, "\n    counts: %llu records, %llu %llu %llu %llu %llu %llu %llu %llu\n",
-                (unsigned long long)p.n[0], (unsigned long long)p.n[1],
-                (unsigned long long)p.n[2], (unsigned long long)p.n[3],
-                (unsigned long long)p.n[4], (unsigned long long)p.n[5],
-                (unsigned long long)p.n[6], (unsigned long long)p.n[7],
-                (unsigned long long)p.n[8]);
+                (unsigned long long)p.n[0], (unsigned long long)p.n[1], (unsigned long long)p.n[2],
+                (unsigned long long)p.n[3], (unsigned long long)p.n[4], (unsigned long long)p.n[5],
+                (unsigned long long)p.n[6], (unsigned long long)p.n[7], (unsigned long long)p.n[8]);
     return ok;
 }
 
@@ -1435,7 +1432,8 @@ static void test_migrates_to_presence(void)
     sqlite3 *db = NULL;
     CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     CU_ASSERT_EQUAL(sqlite3_exec(db,
-                                 STEP7_UNDO "DROP TABLE presence; "
+                                 STEP7_UNDO
+                                 "DROP TABLE presence; "
                                  "ALTER TABLE state DROP COLUMN fields; PRAGMA user_version = 5;",
                                  NULL, NULL, NULL),
                     SQLITE_OK);
@@ -1502,8 +1500,8 @@ static void test_held_index_views_only(void)
     sqlite3_close(db);
 }
 
-static void s_count_damage(void *arg, const char *stream, lt_store_finding_t kind,
-                           uint64_t first, uint64_t last, const char *why)
+static void s_count_damage(void *arg, const char *stream, lt_store_finding_t kind, uint64_t first,
+                           uint64_t last, const char *why)
 {
     (void)stream, (void)why, (void)kind;
     *(uint64_t *)arg += last - first + 1;

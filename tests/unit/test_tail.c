@@ -37,8 +37,7 @@ static int suite_clean(void)
 /* n records of `size` bytes each for seqs first.., in r (reset first); the
  * first `leaves` of them given with their Merkle leaves (lt_fresh's way),
  * the record after those without. */
-static void s_recs_leaves(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size,
-                          size_t leaves)
+static void s_recs_leaves(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size, size_t leaves)
 {
     lt_batch_recs_reset(r);
     uint8_t rec[4096], leaf[LT_HASH_BYTES];
@@ -66,8 +65,8 @@ static void s_recs(lt_batch_recs_t *r, uint64_t first, size_t n, size_t size)
 
 static lt_tail_key_t s_key(uint64_t first, const uint8_t *prev)
 {
-    return (lt_tail_key_t){.stream_id = 7, .stream = STREAM, .history = s_hist, .first = first,
-                           .prev = prev};
+    return (lt_tail_key_t){
+        .stream_id = 7, .stream = STREAM, .history = s_hist, .first = first, .prev = prev};
 }
 
 /* The counter called name in s_stats. */
@@ -100,12 +99,12 @@ static int s_verify(zmq_msg_t *msg, uint64_t first, const uint8_t *prev, size_t 
 {
     Lienthong__ErrorCode code;
     char err[256];
-    Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(msg), zmq_msg_size(msg), 1 << 24,
-                                              &code, err, sizeof err);
+    Lienthong__Envelope *env =
+        lt_wire_decode(zmq_msg_data(msg), zmq_msg_size(msg), 1 << 24, &code, err, sizeof err);
     zmq_msg_close(msg);
     int rc = -1;
-    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH &&
-        env->batch->n_records == n && env->batch->history_id.len == LT_HISTORY_BYTES &&
+    if (env && env->body_case == LIENTHONG__ENVELOPE__BODY_BATCH && env->batch->n_records == n &&
+        env->batch->history_id.len == LT_HISTORY_BYTES &&
         memcmp(env->batch->history_id.data, s_hist, LT_HISTORY_BYTES) == 0)
         rc = lt_batch_verify(env->batch, STREAM, first, prev, pk, hash, err, sizeof err);
     lt_wire_free(&env);

@@ -144,8 +144,8 @@ static int s_stream_ok(const uint8_t *text, size_t n)
     msg[0] = 0x0a; /* field 1, length-delimited */
     msg[1] = (uint8_t)n;
     memcpy(msg + 2, text, n);
-    int got = lt_valid_utf8(&lienthong__subscribe__descriptor, msg, n + 2, where, sizeof where) ==
-              0;
+    int got =
+        lt_valid_utf8(&lienthong__subscribe__descriptor, msg, n + 2, where, sizeof where) == 0;
     int want = memchr(text, 0, n) == NULL && u8_check(text, n) == NULL;
     CU_ASSERT_EQUAL(got, want);
     return got;
@@ -156,8 +156,15 @@ static int s_stream_ok(const uint8_t *text, size_t n)
  * cut sequence or a valid one at every offset of texts of 0 to 40 bytes. */
 static void test_utf8_ascii_prefixes(void)
 {
-    static const char *tails[] = {"", "\x00", "\x80", "\xc3", "\xc3\xa2", "\xe1\xbb\x85", "\xff",
-                                  "\xf0\x9f\x98\x80", "\xed\xa0\x80"};
+    static const char *tails[] = {"",
+                                  "\x00",
+                                  "\x80",
+                                  "\xc3",
+                                  "\xc3\xa2",
+                                  "\xe1\xbb\x85",
+                                  "\xff",
+                                  "\xf0\x9f\x98\x80",
+                                  "\xed\xa0\x80"};
     uint8_t text[64];
     int accepted = 0, refused = 0;
     for (size_t len = 0; len <= 40; len++)

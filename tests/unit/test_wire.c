@@ -367,8 +367,7 @@ static void test_reframe(void)
     zmq_msg_t out;
     CU_ASSERT_FATAL(lt_wire_reframe(asked, len, NULL, &out) == 0);
     /* Without context: what the application would have sent without asking. */
-    CU_ASSERT(zmq_msg_size(&out) == plain_len &&
-              memcmp(zmq_msg_data(&out), plain, plain_len) == 0);
+    CU_ASSERT(zmq_msg_size(&out) == plain_len && memcmp(zmq_msg_data(&out), plain, plain_len) == 0);
     zmq_msg_close(&out);
 
     Lienthong__AnswerContext ctx = LIENTHONG__ANSWER_CONTEXT__INIT;

@@ -22,10 +22,10 @@ static void *s_zctx;
 static char s_dir[256], s_path[300];
 
 typedef struct {
-    int gate;          /* read end: the job waits for one byte */
-    const char *name;  /* the stream it creates */
-    pthread_t ran_on;  /* the thread it ran on */
-    int rc;            /* 0 when its commit succeeded */
+    int gate;         /* read end: the job waits for one byte */
+    const char *name; /* the stream it creates */
+    pthread_t ran_on; /* the thread it ran on */
+    int rc;           /* 0 when its commit succeeded */
 } job_t;
 
 static void s_job(void *arg, lt_store_t *store)
@@ -223,7 +223,8 @@ static void test_unopenable_store_logged_once(void)
 static void test_bad_path(void)
 {
     char err[300] = "";
-    lt_writer_t *w = lt_writer_new(s_zctx, "/nonexistent-dir/store.db", 16, NULL, NULL, err, sizeof err);
+    lt_writer_t *w =
+        lt_writer_new(s_zctx, "/nonexistent-dir/store.db", 16, NULL, NULL, err, sizeof err);
     CU_ASSERT(w == NULL);
     CU_ASSERT(strstr(err, "/nonexistent-dir/store.db") != NULL);
 }

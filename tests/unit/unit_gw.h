@@ -52,7 +52,8 @@ static inline int ug_publish_record(ug_t *g, const char *key,
     lt_publish_result_t res;
     memset(&res, 0, sizeof res);
     int rc = lt_publish_apply(g->ctx.store, g->ctx.dir, OD_OWNER, &pp, 1, max_record, &res,
-                              advanced, arg) == 0 && res.code == LIENTHONG__ERROR_CODE__ERR_NONE
+                              advanced, arg) == 0 &&
+                     res.code == LIENTHONG__ERROR_CODE__ERR_NONE
                  ? 0
                  : -1;
     free(buf);
@@ -60,8 +61,8 @@ static inline int ug_publish_record(ug_t *g, const char *key,
 }
 
 /* Publishes one citizen (key, name) to population; 0 or -1. */
-static inline int ug_publish(ug_t *g, const char *key, const char *name, lt_publish_advanced_fn advanced,
-                             void *arg)
+static inline int ug_publish(ug_t *g, const char *key, const char *name,
+                             lt_publish_advanced_fn advanced, void *arg)
 {
     Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
     p.personal_id = (char *)key;
@@ -124,7 +125,8 @@ static inline int ug_send(ug_t *g, Lienthong__Envelope__BodyCase c, const void *
     Lienthong__ErrorCode code;
     char err[256];
     *env = NULL;
-    if (lt_wire_send_body(g->dealer, NULL, 0, c, body) != 0 || lt_wire_recv(g->router, 1, 0, in) != 0)
+    if (lt_wire_send_body(g->dealer, NULL, 0, c, body) != 0 ||
+        lt_wire_recv(g->router, 1, 0, in) != 0)
         return -1;
     snprintf(in->user_id, sizeof in->user_id, "%s", UG_CALLER);
     *env = lt_wire_decode(zmq_msg_data(&in->body), zmq_msg_size(&in->body), 1u << 20, &code, err,

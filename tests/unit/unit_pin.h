@@ -13,8 +13,8 @@
 /* Checks that step(1..n_pins) are exactly the steps there are, each
  * with the SHA-256 (hex) pins[i - 1]; says which step differs and its
  * hash now. `what` names the steps in the message. */
-static inline void ut_pin_steps(const char *what, const char *(*step)(int),
-                                const char *const *pins, int n_pins)
+static inline void ut_pin_steps(const char *what, const char *(*step)(int), const char *const *pins,
+                                int n_pins)
 {
     for (int i = 1; i <= n_pins + 1; i++) {
         const char *sql = step(i);

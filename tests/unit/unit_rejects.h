@@ -87,8 +87,11 @@ static inline void ut_rejects_cycle(lt_db_t *d, int64_t (*count)(const char *sql
 {
     char err[1024] = "";
     int64_t n = -1;
-    lt_db_reject_t r = {.dataset = "VN/GOV/BCA/population", .key = "099085012345", .kind = "rule",
-                        .reasons = "personal_id:citizen_id: province", .cursor = "17",
+    lt_db_reject_t r = {.dataset = "VN/GOV/BCA/population",
+                        .key = "099085012345",
+                        .kind = "rule",
+                        .reasons = "personal_id:citizen_id: province",
+                        .cursor = "17",
                         .at = "2026-01-15T12:00:00Z"};
     CU_ASSERT(lt_db_reject_count(d, r.dataset, &n, err, sizeof err) == 0 && n == 0);
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
@@ -155,8 +158,12 @@ static inline void ut_cursor_cycle(lt_db_t *d, const char *table, int64_t (*coun
 {
     char err[1024] = "", got[512] = "", want[512];
     int found = -1;
-    lt_db_reject_t r = {.dataset = "ut/cursor/b", .key = "k1", .kind = "rule", .reasons = "x",
-                        .cursor = "5", .at = "2026-01-15T12:00:00Z"};
+    lt_db_reject_t r = {.dataset = "ut/cursor/b",
+                        .key = "k1",
+                        .kind = "rule",
+                        .reasons = "x",
+                        .cursor = "5",
+                        .at = "2026-01-15T12:00:00Z"};
     CU_ASSERT_FATAL(lt_db_begin(d, 1, err, sizeof err) == 0);
     CU_ASSERT(lt_db_cursor_store(d, "ut/cursor/b", 5, err, sizeof err) == 0);
     CU_ASSERT(lt_db_cursor_store(d, "ut/cursor/a", 7, err, sizeof err) == 0);
