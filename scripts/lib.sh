@@ -13,9 +13,9 @@ libcurl4-openssl-dev libcsv-dev scdoc"
 # (postgresql: the server the tests of the PostgreSQL adapters start a
 # throwaway cluster of, as `nobody`, with tests/pg-cluster; the Debian
 # package's own cluster is not used; iproute2: the network namespaces of the
-# wide-area test; clang: the fuzz targets).
+# wide-area test; clang: the fuzz targets; clang-format: the layout check).
 LT_PACKAGES="$LT_BUILD_PACKAGES python3 curl openssl postgresql clang libclang-rt-14-dev \
-debhelper dpkg-dev lintian systemd iproute2"
+debhelper dpkg-dev lintian systemd iproute2 clang-format"
 
 lt_say() { printf '\n== %s\n' "$*"; }
 
