@@ -119,7 +119,8 @@ typedef struct {
     char *record_type;  /* the application asked for answer context (8.4) */
     int64_t started_us; /* monotonic us when the application asked */
     char *owner_said;   /* the owner's last transient Error, for the timeout's message */
-    int sent;           /* handed to the link once at least: the owner may answer its id */
+    int sent;           /* times handed to the link; once at least: the owner may answer its id */
+    int unsent;         /* tries in a row that found no room on the link (s_out_send) */
     int linked;         /* its owner's link was connected since it was accepted (7.4) */
     size_t cost;        /* its share of self->out_bytes (s_out_cost) */
     lt_query_done_fn
@@ -1581,7 +1582,8 @@ static int s_out_send(lt_query_t *self, outstanding_t *o)
             o->linked = lt_peers_link_up(self->ctx->peers, o->owner, &heard) == 1;
         return -1;
     }
-    o->sent = 1;
+    o->sent++;
+    o->unsent = 0;
     o->linked = 1; /* links send on connections made only (lt_sock) */
     return 0;
 }
@@ -2385,9 +2387,10 @@ void lt_query_tick(lt_query_t *self, void *local)
         }
         if (now < o->next_at)
             continue;
-        /* Lazy Pirate: resend the same bytes; after two silent attempts try
-         * the owner's next endpoint. */
-        if (o->attempts >= 2 && o->attempts % 2 == 0)
+        /* Lazy Pirate (7.4): resend the same bytes; after two silent
+         * attempts (sent, their timers ran out) try the owner's next
+         * endpoint. Tries that found no room do not count. */
+        if (!o->unsent && o->sent >= 2 && o->sent % 2 == 0)
             lt_peers_rotate(self->ctx->peers, o->owner);
         if (s_out_send(self, o) == 0) {
             if (o->attempts)
@@ -2395,8 +2398,15 @@ void lt_query_tick(lt_query_t *self, void *local)
             o->attempts++;
             o->next_at = now + o->attempt_ms;
         } else {
-            o->next_at = now + 50; /* not connected: try again shortly */
-            if (++o->attempts % 20 == 0)
+            /* No room on the link: try again shortly. Not connected for 1 s
+             * (20 tries): the owner's other key or endpoint. A connected
+             * link whose queue is full (an owner slow to read) keeps its
+             * key, endpoint and what it queued (5.5 step 3): reopening it
+             * for each request waiting would never let it settle. */
+            o->next_at = now + 50;
+            o->attempts++;
+            int64_t heard;
+            if (++o->unsent % 20 == 0 && lt_peers_link_up(self->ctx->peers, o->owner, &heard) != 1)
                 lt_peers_rotate(self->ctx->peers, o->owner);
         }
     }

@@ -407,7 +407,9 @@ static void s_member_source(FILE *out, const lt_it_member_t *m, int first)
     lt_keys_z85_encode(lt_keys_signing_public(m->keys), sk);
     fprintf(out, "%s  { id = \"%s\"; name = \"test member %s\";\n", first ? "" : ",\n", m->id,
             m->slug);
-    if (m->endpoint[0])
+    if (m->endpoint[0] && m->endpoint2[0])
+        fprintf(out, "    endpoints = [\"%s\", \"%s\"];\n", m->endpoint, m->endpoint2);
+    else if (m->endpoint[0])
         fprintf(out, "    endpoints = [\"%s\"];\n", m->endpoint);
     fprintf(out, "    transport_key = \"%s\"; signing_key = \"%s\"; status = \"%s\";", tk, sk,
             m->status);

@@ -48,6 +48,7 @@ typedef struct {
     char key_path[PATH_MAX]; /* secret key file, mode 0600 */
     int port;                /* 0: no endpoint listed */
     char endpoint[64];       /* "tcp://127.0.0.1:PORT" or "" */
+    char endpoint2[64];      /* listed after endpoint when set: a second endpoint (5.4) */
 } lt_it_member_t;
 
 typedef struct lt_it_fed lt_it_fed_t;

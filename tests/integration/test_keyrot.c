@@ -977,8 +977,9 @@ static int s_flood(lt_it_gw_t *province, uint64_t id, size_t n, int ahead_ms)
  * connected, full: the province keeps it on the key it has, and once the
  * owner reads again lookups are answered. Before, a link that could not
  * send for 1 s was reopened on the owner's other key, which it does not
- * hold, dropping what the link had queued, and back a second later. */
-static void test_full_link_keeps_key(void)
+ * hold, dropping what the link had queued, and back a second later.
+ * two_endpoints: the owner lists a second endpoint from version 2. */
+static void s_full_link(int two_endpoints)
 {
     lt_it_fed_t f;
     lt_ft_model_t model;
@@ -995,7 +996,13 @@ static void test_full_link_keeps_key(void)
     l.model = &model;
     LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
     /* Mid-rotation: version 2 lists the owner's next keys; it still uses
-     * its first ones. */
+     * its first ones. With two endpoints, the second (nothing listens
+     * there) is where a reopened link would go. */
+    if (two_endpoints) {
+        int port = lt_it_free_port();
+        LT_IT_REQUIRE(port > 0);
+        snprintf(mo->endpoint2, sizeof mo->endpoint2, "tcp://127.0.0.1:%d", port);
+    }
     LT_IT_REQUIRE(s_keygen_next(&f, mo) == 0 && s_roll_out(&f, owner, province, 2, NULL) == 0);
     void *app = s_app(province);
     LT_IT_REQUIRE(app != NULL);
@@ -1030,6 +1037,20 @@ out:
         s_dump(&f);
     lt_ft_model_free(&model);
     lt_it_fed_cleanup(&f);
+}
+
+static void test_full_link_keeps_key(void)
+{
+    s_full_link(0);
+}
+
+/* The same owner listed with two endpoints: the lookups waiting for room
+ * on the full link do not move it to the other endpoint (which would also
+ * drop what it queued, PROTOCOL.md 5.5 step 3). Before, each of them did
+ * so about once a second, and the link never settled. */
+static void test_full_link_keeps_endpoint(void)
+{
+    s_full_link(1);
 }
 
 /* 1 when the key file at path holds k's keys. */
@@ -1779,6 +1800,8 @@ int main(int argc, char **argv)
          test_handshake_after_missed_rotation},
         {"a connected owner slow to read keeps its link on its key mid-rotation",
          test_full_link_keeps_key},
+        {"a connected owner slow to read, listed with two endpoints, keeps its link",
+         test_full_link_keeps_endpoint},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};
