@@ -869,11 +869,16 @@ static int s_link_up(const link_t *l)
 
 /* 1 if link l's connection is made, though its send queue may be full:
  * it can send now, its peer answered a Hello, or its monitor saw the
- * handshake done, and none of them saw the connection end since. A link
- * without a monitor (attached) learns it can send when it is asked or
- * ticked. */
+ * handshake done, and none of them saw the connection end since. Only the
+ * monitor sees the end: a link without one (lt_sockmon_watch failed) is
+ * judged by its room to send, else one that could ever send would stay
+ * connected after its peer went away, never trying the other key (5.5) nor
+ * ending ERR_UNAVAILABLE (7.4). An attached link (tests) has no monitor
+ * either: its connection, made by the test, stays once it could send. */
 static int s_link_linked(link_t *l)
 {
+    if (!l->mon && !l->attached)
+        return l->linked = s_link_up(l);
     if (s_link_up(l))
         l->linked = 1;
     return l->linked;
