@@ -125,7 +125,7 @@ static int s_find_body(const uint8_t *buf, size_t len, const uint8_t **body, siz
     int bodies = 0;
     while (off < len) {
         uint64_t key, v;
-        const uint8_t *bytes;
+        const uint8_t *bytes = NULL;
         if (s_next_field(buf, len, &off, &key, &v, &bytes) != 0)
             return -1;
         if ((key & 7) == 2 && (key >> 3) >= 10) {
@@ -148,7 +148,7 @@ static int s_scan_version(const uint8_t *buf, size_t len, uint64_t *version)
     *version = 0;
     while (off < len) {
         uint64_t key, v;
-        const uint8_t *bytes;
+        const uint8_t *bytes = NULL;
         if (s_next_field(buf, len, &off, &key, &v, &bytes) != 0 ||
             ((key >> 3) == 1 && (key & 7) != 0))
             return -1;
