@@ -270,7 +270,7 @@ for f in sorted(os.listdir(os.path.join(root, "api"))):
 own = set()
 for m in re.finditer(r"\b(?:s_error|s_fail|lt_apicall_fail)\(([^;]*);", api_src):
     own.update(re.findall(r'"([A-Z][A-Z_]*[A-Z])"', m.group(1)))
-mapped = re.findall(r"case LIENTHONG__ERROR_CODE__(ERR_[A-Z_]+): \*reason = \"[a-z_]+\"; "
+mapped = re.findall(r"case LIENTHONG__ERROR_CODE__(ERR_[A-Z_]+):\s*\*reason = \"[a-z_]+\";\s*"
                     r"return (\d+);", api_src)
 with open(os.path.join(root, "docs", "api", "README.md"), encoding="utf-8") as fh:
     readme = fh.read()
