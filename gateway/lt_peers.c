@@ -460,6 +460,11 @@ void lt_peers_rotate(lt_peers_t *self, const char *member)
     const Lienthong__Member *m = lt_dir_member(self->ctx->dir, member);
     if (!l || l->attached || !m || m->n_endpoints == 0)
         return;
+    /* Each waiting request asks on its own schedule, so a thousand of them
+     * would reopen the link a thousand times a second and no handshake
+     * would ever finish: a socket made less than KEY_FLIP_MS ago stays. */
+    if (lt_clock_mono_ms() - l->opened_at < KEY_FLIP_MS)
+        return;
     /* Not connected at all to a member in a key rotation: its other key
      * first (5.5); a connected link has the right key, so its endpoint. */
     if (l->down_since && s_link_flip_key(self, l, m) == 0)

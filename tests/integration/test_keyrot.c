@@ -1053,6 +1053,47 @@ static void test_full_link_keeps_endpoint(void)
     s_full_link(1);
 }
 
+/* An owner listed with two endpoints whose gateway is down: each of the
+ * lookups waiting for it asks for the link to move to the other endpoint,
+ * about once a second. The link moves at most once a second in all; before,
+ * it moved at every ask, hundreds of times a second, so no handshake could
+ * finish once the owner came back. */
+static void test_down_owner_moves_once_a_second(void)
+{
+    lt_it_fed_t f;
+    lt_ft_model_t model;
+    load_t l;
+    memset(&l, 0, sizeof l);
+    memset(&model, 0, sizeof model);
+    lt_it_member_t *mo = NULL;
+    lt_it_gw_t *owner = NULL, *province = NULL;
+    LT_IT_REQUIRE(s_pair_hb(&f, &mo, &owner, &province, SLOW_HEARTBEAT_MS) == 0);
+    LT_IT_REQUIRE(lt_ft_model_init(&model, 8, 38000000000ULL) == 0);
+    l.owner = owner;
+    l.model = &model;
+    LT_IT_REQUIRE(s_publish_all(&l, 8, 0, province) == 0);
+    int port = lt_it_free_port();
+    LT_IT_REQUIRE(port > 0);
+    snprintf(mo->endpoint2, sizeof mo->endpoint2, "tcp://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(s_roll_out(&f, owner, province, 2, NULL) == 0);
+    LT_IT_REQUIRE(lt_it_gw_stop(owner, STOP_MS) == 0);
+    long mark_p = lt_it_log_mark(province);
+    int64_t t0 = lt_it_ms();
+    CU_ASSERT(s_flood(province, 200000, 2000, 6000) == 0);
+    usleep(4000 * 1000);
+    int64_t waited = lt_it_ms() - t0;
+    int moves = lt_it_file_count(province->log_path, mark_p, "trying its endpoint", NULL);
+    fprintf(stderr, "\n  %d moves in %lld ms ", moves, (long long)waited);
+    CU_ASSERT(moves >= 1);
+    CU_ASSERT(moves <= waited / 1000 + 2);
+    CU_ASSERT(lt_it_gw_stop(province, STOP_MS) == 0);
+out:
+    if (CU_get_number_of_failures())
+        s_dump(&f);
+    lt_ft_model_free(&model);
+    lt_it_fed_cleanup(&f);
+}
+
 /* 1 when the key file at path holds k's keys. */
 /* 1 if the previous public keys of key_path (lt_keys_old_public) are k's. */
 static int s_old_is(const char *key_path, const lt_keys_t *k)
@@ -1802,6 +1843,8 @@ int main(int argc, char **argv)
          test_full_link_keeps_key},
         {"a connected owner slow to read, listed with two endpoints, keeps its link",
          test_full_link_keeps_endpoint},
+        {"an owner down, listed with two endpoints: its link moves once a second at most",
+         test_down_owner_moves_once_a_second},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"keyrot", NULL, NULL, NULL, s_teardown, tests};
