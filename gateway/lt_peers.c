@@ -884,7 +884,9 @@ static int s_link_linked(link_t *l)
 {
     if (!l->mon && !l->attached)
         return l->linked = s_link_up(l);
-    if (s_link_up(l))
+    /* Once linked, only the monitor's events or a reopen end it: no need
+     * to ask the socket again at every tick and request. */
+    if (!l->linked && s_link_up(l))
         l->linked = 1;
     return l->linked;
 }

@@ -1681,6 +1681,23 @@ static size_t s_out_cost(size_t frame, const Lienthong__VerifyRequest *vq)
     return cost;
 }
 
+/* Refuses an application's request at once: answered, counted, logged
+ * and audited by lt_reject like every refused input (4.4). */
+static void s_local_reject(lt_query_t *self, void *local, const lt_wire_in_t *in,
+                           const char *dataset, Lienthong__ErrorCode code, uint64_t id,
+                           const char *why)
+{
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = "local",
+                                                         .what = "local request",
+                                                         .target = dataset,
+                                                         .code = code,
+                                                         .request_id = id,
+                                                         .why = why});
+}
+
 /* Registers an application's request; NULL when refused (answered). */
 static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_t *in, uint64_t id,
                                 const char *dataset, int64_t deadline_ms, uint32_t timeout_ms,
@@ -1696,15 +1713,7 @@ static outstanding_t *s_out_new(lt_query_t *self, void *local, const lt_wire_in_
         !(o = s_out_make(self, id, ds->owner, &in->body, hash, deadline_ms, timeout_ms, cost)))
         why = "out of memory";
     if (why) {
-        (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
-                                                             .rid = in->rid,
-                                                             .rid_len = in->rid_len,
-                                                             .who = "local",
-                                                             .what = "local request",
-                                                             .target = dataset,
-                                                             .code = code,
-                                                             .request_id = id,
-                                                             .why = why});
+        s_local_reject(self, local, in, dataset, code, id, why);
         return NULL;
     }
     memcpy(o->rid, in->rid, in->rid_len);
@@ -1909,15 +1918,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         bad = s_local_time(is_verify ? vq->timeout_ms : lq->timeout_ms,
                            is_verify ? vq->deadline_ms : lq->deadline_ms, why, sizeof why);
     if (bad) {
-        (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = local,
-                                                             .rid = in->rid,
-                                                             .rid_len = in->rid_len,
-                                                             .who = "local",
-                                                             .what = "local request",
-                                                             .target = dataset,
-                                                             .code = bad,
-                                                             .request_id = id,
-                                                             .why = why});
+        s_local_reject(self, local, in, dataset, bad, id, why);
         return;
     }
     const Lienthong__View *view;
