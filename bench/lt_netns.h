@@ -9,10 +9,9 @@
  * directions. Packets of one direction keep their order (each leaves no
  * earlier than the one before it), as on a real circuit.
  *
- * Addresses (docs/performance.md, "WAN"): only 10.213.0.0/16 and only
- * inside these namespaces: the capital is 10.213.0.1 on every link,
- * province i is 10.213.(i+1).2, each link point-to-point. Nothing is added
- * to the root namespace.
+ * Addresses (docs/performance.md, "A federation over a wide-area network"): only 10.213.0.0/16 and
+ * only inside these namespaces: the capital is 10.213.0.1 on every link, province i
+ * is 10.213.(i+1).2, each link point-to-point. Nothing is added to the root namespace.
  *
  * The emulator is here rather than `tc qdisc ... netem` because the kernels
  * the benchmark runs on may be built without sch_netem; it needs only TUN.
