@@ -107,6 +107,27 @@ static inline int od_write_source(const char *path, const lt_keys_t *owner, cons
     return od_write_source_views(path, owner, other, "");
 }
 
+/* Compiles the directory source at path (removed afterwards), signs it by
+ * auth and opens it (expiry not checked): the directory of federation
+ * "VN" written by a test. NULL with the reason in err. */
+static inline lt_dir_t *od_directory_file(const char *path, const lt_keys_t *auth, char *err,
+                                          size_t errlen)
+{
+    uint8_t *raw = NULL, *sig = NULL;
+    size_t raw_len = 0, sig_len = 0;
+    lt_dir_pins_t pins = {.count = 1};
+    lt_dir_t *d = NULL;
+    if (lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
+        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
+        memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
+        d = lt_dir_open(sig, sig_len, &pins, "VN", 0, err, errlen);
+    }
+    free(raw);
+    free(sig);
+    (void)unlink(path);
+    return d;
+}
+
 /* Builds the directory with the members' keys owner and other (the owner
  * and VN/COM/VIETTEL), signed by auth, with more_views, pop_rules,
  * more_policies and owner_status (see od_write_source_status), using
@@ -120,23 +141,14 @@ static inline lt_dir_t *od_directory_status(const char *tmpdir, const lt_keys_t 
 {
     char path[512];
     snprintf(path, sizeof path, "%s/owner-directory.src", tmpdir);
-    uint8_t *raw = NULL, *sig = NULL;
-    size_t raw_len = 0, sig_len = 0;
-    lt_dir_pins_t pins = {.count = 1};
-    lt_dir_t *d = NULL;
     snprintf(err, errlen, "cannot write %s", path);
-    if (owner && other && auth &&
+    if (!owner || !other || !auth ||
         od_write_source_status(path, owner, other, more_views, pop_rules, more_policies,
-                               owner_status) == 0 &&
-        lt_dir_compile(path, 0, 0, 0, &raw, &raw_len, err, errlen) == 0 &&
-        lt_dir_sign(raw, raw_len, auth, &sig, &sig_len) == 0) {
-        memcpy(pins.keys[0], lt_keys_signing_public(auth), LT_KEY_BYTES);
-        d = lt_dir_open(sig, sig_len, &pins, "VN", 0, err, errlen);
+                               owner_status) != 0) {
+        (void)unlink(path);
+        return NULL;
     }
-    free(raw);
-    free(sig);
-    (void)unlink(path);
-    return d;
+    return od_directory_file(path, auth, err, errlen);
 }
 
 static inline lt_dir_t *od_directory_full(const char *tmpdir, const lt_keys_t *owner,

@@ -6,13 +6,19 @@
  * User-Id) share LT_DIR_OFFER_UNLISTED_MAX offers a second, of which one
  * asker has at most LT_DIR_OFFER_UNLISTED_EACH; Hellos on our
  * own link to a member are limited the same way; incoming peers silent
- * past LT_PEERS_INBOUND_IDLE_INTERVALS leave room for others. The rest of the links
- * and the status have their tests in the integration suites. */
+ * past LT_PEERS_INBOUND_IDLE_INTERVALS leave room for others. Links towards
+ * CURVE servers on 127.0.0.1: an adoption reopens those whose connection is
+ * down or whose key or endpoint the directory changed, and keeps the others;
+ * a link without a socket monitor is judged by its room to send. The rest of
+ * the links and the status have their tests in the integration suites. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_peers.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static ug_t g;
@@ -252,6 +258,191 @@ static void test_link_hellos_limited(void)
     CU_ASSERT_EQUAL(s_link_offers(), 1);
 }
 
+/* ---- links and their connections (PROTOCOL.md 5.4, 7.4) ---- */
+
+/* A member of the directories written below: its id, keys and endpoint. */
+typedef struct {
+    const char *id;
+    const lt_keys_t *keys;
+    const char *endpoint;
+} peer_t;
+
+/* The directory (version 1) listing this gateway's member and peers[0..n),
+ * signed by auth. NULL on failure (said on stderr). */
+static lt_dir_t *s_peer_dir(const lt_keys_t *auth, const peer_t *peers, size_t n)
+{
+    char path[300], err[1024] = "", z[2][LT_Z85_KEY_LEN + 1];
+    snprintf(path, sizeof path, "%s/peers.src", g.tmp);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return NULL;
+    lt_keys_z85_encode(lt_keys_transport_public(g.ctx.keys), z[0]);
+    lt_keys_z85_encode(lt_keys_signing_public(g.ctx.keys), z[1]);
+    fprintf(f,
+            "federation = \"VN\";\nversion = 1;\nmembers = (\n"
+            "  { id = \"" OD_OWNER "\"; name = \"self\"; transport_key = \"%s\";"
+            " signing_key = \"%s\"; }",
+            z[0], z[1]);
+    for (size_t i = 0; i < n; i++) {
+        lt_keys_z85_encode(lt_keys_transport_public(peers[i].keys), z[0]);
+        lt_keys_z85_encode(lt_keys_signing_public(peers[i].keys), z[1]);
+        fprintf(f,
+                ",\n  { id = \"%s\"; name = \"peer\"; endpoints = [\"%s\"];"
+                " transport_key = \"%s\"; signing_key = \"%s\"; }",
+                peers[i].id, peers[i].endpoint, z[0], z[1]);
+    }
+    fprintf(f, " );\n");
+    lt_dir_t *d = fclose(f) == 0 ? od_directory_file(path, auth, err, sizeof err) : NULL;
+    if (!d)
+        fprintf(stderr, "peers directory: %s\n", err);
+    return d;
+}
+
+/* A CURVE server ROUTER holding keys, bound to a free port of 127.0.0.1
+ * (its endpoint into ep), and to a second one when ep2 is not NULL. With
+ * no ZAP handler in the context, libzmq lets every client key in. */
+static void *s_server(void *zctx, const lt_keys_t *keys, char *ep, char *ep2)
+{
+    int one = 1;
+    size_t len = 64;
+    void *s = zmq_socket(zctx, ZMQ_ROUTER);
+    CU_ASSERT_FATAL(s != NULL);
+    CU_ASSERT_FATAL(
+        zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) == 0 &&
+        zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, lt_keys_transport_secret(keys), LT_KEY_BYTES) == 0 &&
+        zmq_bind(s, "tcp://127.0.0.1:*") == 0 &&
+        zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &len) == 0);
+    len = 64;
+    CU_ASSERT_FATAL(!ep2 || (zmq_bind(s, "tcp://127.0.0.1:*") == 0 &&
+                             zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep2, &len) == 0));
+    return s;
+}
+
+/* Waits (5 s at most) until lt_peers_link_up says `want` of member's link. */
+static int s_link_state(lt_peers_t *p, const char *member, int want)
+{
+    int64_t heard, until = lt_clock_mono_ms() + 5000;
+    int up;
+    while ((up = lt_peers_link_up(p, member, &heard)) != want && lt_clock_mono_ms() < until)
+        usleep(10 * 1000);
+    return up == want;
+}
+
+/* The socket of member's link in p, or NULL. */
+static void *s_link_sock(lt_peers_t *p, const char *member)
+{
+    for (size_t i = 0; i < lt_peers_links(p); i++)
+        if (strcmp(lt_peers_link_member(p, i), member) == 0)
+            return lt_peers_link_socket(p, i);
+    return NULL;
+}
+
+/* An adoption reopens a link by what its socket was made for and by its
+ * connection: one connected (not yet greeted) towards a member listed
+ * with the same key and endpoint keeps its socket, and what it queued;
+ * one not connected is dialled again (the new directory may be the one
+ * that lets it in); one whose member lists another transport key, or no
+ * longer its endpoint, is reopened though connected. */
+static void test_adoption_redials_by_connection(void)
+{
+    lt_keys_t *k[5], *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    for (size_t i = 0; i < 5; i++)
+        CU_ASSERT_FATAL((k[i] = lt_keys_new(LT_KEYS_MEMBER)) != NULL);
+    CU_ASSERT_FATAL(auth != NULL);
+    char up[64], moved[64], reloc[64], reloc2[64], down[64];
+    void *srv[] = {s_server(g.zctx, k[0], up, NULL), s_server(g.zctx, k[1], moved, NULL),
+                   s_server(g.zctx, k[2], reloc, reloc2)};
+    /* A port bound but not listening: every connection to it is refused. */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+                    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    snprintf(down, sizeof down, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    peer_t v1[] = {{"VN/GOV/UP", k[0], up},
+                   {"VN/GOV/MOVED", k[1], moved},
+                   {"VN/GOV/RELOC", k[2], reloc},
+                   {"VN/GOV/DOWN", k[3], down}};
+    peer_t v2[] = {v1[0], {"VN/GOV/MOVED", k[4], moved}, {"VN/GOV/RELOC", k[2], reloc2}, v1[3]};
+    lt_gwctx_t ctx = g.ctx;
+    lt_dir_t *d1 = s_peer_dir(auth, v1, 4), *d2 = s_peer_dir(auth, v2, 4);
+    CU_ASSERT_FATAL(d1 && d2);
+    ctx.dir = d1;
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    lt_peers_t *p = lt_peers_new(&ctx, g.zctx, &so);
+    CU_ASSERT_FATAL(p != NULL);
+    void *was[4];
+    for (size_t i = 0; i < 4; i++)
+        CU_ASSERT_FATAL((was[i] = lt_peers_link(p, v1[i].id)) != NULL);
+    for (size_t i = 0; i < 3; i++)
+        CU_ASSERT(s_link_state(p, v1[i].id, 1));
+    CU_ASSERT(s_link_state(p, "VN/GOV/DOWN", 0));
+
+    ctx.dir = d2;
+    lt_peers_dir_changed(p);
+    CU_ASSERT_PTR_EQUAL(s_link_sock(p, "VN/GOV/UP"), was[0]);
+    for (size_t i = 1; i < 4; i++) {
+        void *now = s_link_sock(p, v1[i].id);
+        if (!now || now == was[i])
+            fprintf(stderr, "\n  the link to %s was not reopened\n", v1[i].id);
+        CU_ASSERT(now && now != was[i]);
+    }
+    CU_ASSERT(s_link_state(p, "VN/GOV/RELOC", 1)); /* at its new endpoint */
+
+    lt_peers_destroy(&p);
+    for (size_t i = 0; i < 3; i++)
+        zmq_close(srv[i]);
+    close(fd);
+    lt_dir_destroy(&d1);
+    lt_dir_destroy(&d2);
+    for (size_t i = 0; i < 5; i++)
+        lt_keys_destroy(&k[i]);
+    lt_keys_destroy(&auth);
+}
+
+/* A link whose monitor could not be set up (here: the context allows one
+ * socket, the link's own) is judged by its room to send alone: connected
+ * once its handshake is done, so that requests to its owner are sent and
+ * do not end ERR_UNAVAILABLE, and not connected once its peer has gone, so
+ * that they do (PROTOCOL.md 7.4) and its other key is tried (5.5). */
+static void test_unwatched_link_state(void)
+{
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER), *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    void *zctx = zmq_ctx_new();
+    CU_ASSERT_FATAL(k && auth && zctx && zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, 1) == 0);
+    char ep[64], out[4096], path[300];
+    void *srv = s_server(g.zctx, k, ep, NULL);
+    peer_t v1[] = {{"VN/GOV/UNWATCHED", k, ep}};
+    lt_gwctx_t ctx = g.ctx;
+    CU_ASSERT_FATAL((ctx.dir = s_peer_dir(auth, v1, 1)) != NULL);
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    lt_peers_t *p = lt_peers_new(&ctx, zctx, &so);
+    CU_ASSERT_FATAL(p != NULL);
+    snprintf(path, sizeof path, "%s/stderr", g.tmp);
+    int saved = ut_capture(path);
+    lt_log_set_level(LT_LOG_WARN);
+    void *sock = lt_peers_link(p, v1[0].id);
+    lt_log_set_level(LT_LOG_ERROR);
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    CU_ASSERT_FATAL(sock != NULL);
+    CU_ASSERT(strstr(out, "cannot watch a link's handshakes") != NULL);
+
+    CU_ASSERT(s_link_state(p, v1[0].id, 1));
+    lt_peers_tick(p); /* as the poll loop does: nothing tells it otherwise */
+    CU_ASSERT(s_link_state(p, v1[0].id, 1));
+    zmq_close(srv); /* the peer goes away */
+    CU_ASSERT(s_link_state(p, v1[0].id, 0));
+
+    lt_peers_destroy(&p);
+    zmq_ctx_term(zctx);
+    lt_dir_destroy(&ctx.dir);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&auth);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -261,6 +452,9 @@ int main(void)
         {"one asker without an entry cannot take the others' share", test_unlisted_asker_own_share},
         {"incoming peers silent past the bound are forgotten", test_idle_inbound_forgotten},
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
+        {"an adoption redials a link by its connection, key and endpoint",
+         test_adoption_redials_by_connection},
+        {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
     };
     return ut_main("lt_peers", suite_init, suite_clean, tests);
