@@ -12,7 +12,8 @@
  * locked), and a peer that cannot be linked, are reported not applied and
  * tried again by the next reload; a peer the directory does not list at
  * start is the same error, and is linked once a directory listing it is
- * adopted. After a consumer is killed, the owner's
+ * adopted. A directory adopted by SIGHUP that adds a member allowed to verify,
+ * and a rule, has their series at 0 in the owner's metrics. After a consumer is killed, the owner's
  * status shows it disconnected within the heartbeat timeout (3.3) and keeps
  * its subscriber line with cursor, lag and since when (8.3). A member
  * sending thousands of Errors has each counted by member and code, and the
@@ -654,6 +655,65 @@ out:
     s_fed_free(&x);
 }
 
+/* ---- series at 0 from an adopted directory ------------------------------------------ */
+
+#define ID_NEW "VN/GOV/BTP" /* a member version 2 adds */
+
+/* Version 2: a second rule on DS, and a verify policy for ID_NEW. */
+static const char *s_source_v2 =
+    "datasets = ( { id = \"" DS "\"; owner = \"" ID_OWNER "\";\n"
+    "  type = \"lienthong.records.Population\"; key = \"personal_id\";\n"
+    "  rules = ( { field = \"full_name\"; check = \"required\"; },\n"
+    "            { field = \"date_of_birth\"; check = \"required\"; } ); } );\n"
+    "policies = (\n"
+    "  { consumer = \"" ID_BHXH "\"; target = \"" DS "\";\n"
+    "    allow = [\"subscribe\", \"lookup\", \"verify\"];\n"
+    "    fields = [\"full_name\"]; purposes = [\"KYC\"]; },\n"
+    "  { consumer = \"" ID_NEW "\"; target = \"" DS "\";\n"
+    "    allow = [\"verify\"]; fields = [\"full_name\"]; purposes = [\"KYC\"]; } );\n";
+
+/* An owner adopting (by SIGHUP) a directory that adds a member allowed to
+ * verify its dataset, and a rule on it, has their series at 0 from the
+ * adoption (docs/operations.md, "Metrics reference"), so that a rate sees their
+ * first refusal; version 1 had neither. */
+static void test_adoption_zero_series(void)
+{
+    fed_t x;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char *metrics = NULL;
+    static const char *const added[] = {
+        "\nlienthong_verify_budget_refusals_total{member=\"" ID_NEW "\"} 0\n",
+        "\nlienthong_publish_refusals_total{dataset=\"" DS "\",rule=\"date_of_birth:required\"} "
+        "0\n"};
+    LT_IT_REQUIRE(s_fed(&x, 1) == 0);
+    lt_it_gw_t *owner = lt_it_gw_new(&x.f, x.owner, 1, NULL, NULL);
+    LT_IT_REQUIRE(owner != NULL && lt_it_gw_run(owner, READY_MS) == 0);
+    metrics = lt_it_gw_metrics(owner, REPLY_MS);
+    LT_IT_REQUIRE(metrics != NULL);
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++)
+        CU_ASSERT_PTR_NULL(strstr(metrics, added[i]));
+    free(metrics);
+
+    LT_IT_REQUIRE(lt_it_member_add(&x.f, ID_NEW, 0) != NULL);
+    x.f.extra_source = s_source_v2;
+    LT_IT_REQUIRE(lt_it_dir_bytes(&x.f, 2, 0, 0, NULL, &bytes, &len) == 0 &&
+                  lt_it_gw_put_directory(owner, bytes, len) == 0);
+    LT_IT_REQUIRE(lt_it_gw_signal(owner, SIGHUP) == 0);
+    LT_IT_REQUIRE(lt_it_gw_wait_version(owner, 2, REPLY_MS) == 0);
+    metrics = lt_it_gw_metrics(owner, REPLY_MS);
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        if (!metrics || !strstr(metrics, added[i]))
+            fprintf(stderr, "\n  after the adoption, the owner's metrics lack %s", added[i] + 1);
+        CU_ASSERT(metrics && strstr(metrics, added[i]));
+    }
+    free(metrics);
+    s_finish(&x);
+out:
+    free(bytes);
+    s_fed_free(&x);
+}
+
 /* ---- status after a peer dies ------------------------------------------------------- */
 
 /* The owner's subscriber line of member on DS, or NULL. */
@@ -776,6 +836,8 @@ int main(int argc, char **argv)
         {"a peer not listed at start is an error, linked once a directory lists it",
          test_start_peer_retried},
         {"status after a peer dies", test_status_after_peer_dies},
+        {"an adopted directory's members and rules have their series at 0",
+         test_adoption_zero_series},
         {"a member's refused directory offers are checked once per back-off", test_offer_flood},
         {"a member's Errors are all counted and logged once per interval", test_error_flood},
         {NULL, NULL},
