@@ -531,9 +531,13 @@ static int s_given_up(int hs)
     return hs == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH || hs == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
 }
 
-static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
+/* Reads what link l's monitor saw since last asked: whether its connection
+ * is made or ended, and a handshake libzmq gave up on, which starts the
+ * back-off. Drained every tick, so that the monitor's pipe stays short, and
+ * before an adoption judges the link, so that a connection that ended in
+ * this turn of the loop is not taken as up. */
+static void s_link_events(link_t *l, int64_t now)
 {
-    /* Drained every tick, so that the monitor's pipe stays short. */
     int hs = lt_sockmon_handshake(l->mon, &l->linked);
     if (hs)
         l->handshake = hs;
@@ -543,6 +547,11 @@ static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
             l->retry_ms = LINK_RETRY_MAX_MS;
         l->retry_at = now + l->retry_ms;
     }
+}
+
+static void s_link_silence(lt_peers_t *self, link_t *l, int64_t now)
+{
+    s_link_events(l, now);
     int64_t lost_ms = s_lost_ms(self);
     if (now - l->heard_at < lost_ms)
         return;
@@ -1023,6 +1032,7 @@ void lt_peers_dir_changed(lt_peers_t *self)
          * back-off from the start. Down means not connected: one whose
          * queue is full (a peer slow to read) keeps its connection and
          * what it queued. */
+        s_link_events(l, lt_clock_mono_ms());
         if (!l->greeted && !s_link_linked(l)) {
             l->retry_ms = 0;
             (void)s_link_redial(self, l, m);

@@ -401,6 +401,44 @@ static void test_adoption_redials_by_connection(void)
     lt_keys_destroy(&auth);
 }
 
+/* A link whose connection ended in the turn of the loop before an adoption
+ * (its monitor's event not yet read by a tick) is judged down, and dialled
+ * again, not kept as connected on what the monitor said before. */
+static void test_adoption_reads_monitor_first(void)
+{
+    lt_keys_t *k = lt_keys_new(LT_KEYS_MEMBER), *auth = lt_keys_new(LT_KEYS_AUTHORITY);
+    CU_ASSERT_FATAL(k && auth);
+    char ep[64];
+    void *srv = s_server(g.zctx, k, ep, NULL);
+    peer_t v1[] = {{"VN/GOV/GONE", k, ep}};
+    lt_gwctx_t ctx = g.ctx;
+    CU_ASSERT_FATAL((ctx.dir = s_peer_dir(auth, v1, 1)) != NULL);
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    lt_peers_t *p = lt_peers_new(&ctx, g.zctx, &so);
+    CU_ASSERT_FATAL(p != NULL);
+    void *was = lt_peers_link(p, v1[0].id);
+    CU_ASSERT_FATAL(was != NULL);
+    CU_ASSERT(s_link_state(p, v1[0].id, 1));
+    zmq_close(srv); /* the peer goes away; no tick reads the monitor */
+    /* The socket loses its room to send once libzmq has ended the
+     * connection, which comes after the monitor's event is sent. */
+    int events = ZMQ_POLLOUT;
+    size_t len = sizeof events;
+    for (int i = 0; i < 500 && (events & ZMQ_POLLOUT); i++) {
+        usleep(10 * 1000);
+        CU_ASSERT_FATAL(zmq_getsockopt(was, ZMQ_EVENTS, &events, &len) == 0);
+    }
+    CU_ASSERT(!(events & ZMQ_POLLOUT));
+    usleep(100 * 1000);
+    lt_peers_dir_changed(p);
+    CU_ASSERT(s_link_sock(p, v1[0].id) != was);
+    lt_peers_destroy(&p);
+    lt_dir_destroy(&ctx.dir);
+    lt_keys_destroy(&k);
+    lt_keys_destroy(&auth);
+}
+
 /* A link whose monitor could not be set up (here: the context allows one
  * socket, the link's own) is judged by its room to send alone: connected
  * once its handshake is done, so that requests to its owner are sent and
@@ -454,6 +492,8 @@ int main(void)
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {"an adoption redials a link by its connection, key and endpoint",
          test_adoption_redials_by_connection},
+        {"an adoption reads a link's monitor before judging it",
+         test_adoption_reads_monitor_first},
         {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
     };
