@@ -119,6 +119,19 @@ static void s_print_directory(const Lienthong__StatusReply *r)
                (long long)(left % 86400 / 3600));
 }
 
+#define STATUS_CLOCK_MS 1000
+
+/* ", clock +2.4 s" after a peer whose clock is a second or more from the
+ * gateway's (PROTOCOL.md 5.1, STATUS_CLOCK_MS): less is within what the estimate can tell
+ * on a slow network, and would be noise on every line;
+ * lienthong_peer_clock_offset_seconds has every figure. */
+static void s_print_clock(const Lienthong__PeerStatus *p)
+{
+    int64_t ms = p->clock_offset_ms;
+    if (p->clock_offset_known && (ms >= STATUS_CLOCK_MS || ms <= -STATUS_CLOCK_MS))
+        printf(", clock %+.1f s", (double)ms / 1000.0);
+}
+
 static void s_print_peers(const Lienthong__StatusReply *r)
 {
     char when[40];
@@ -129,9 +142,11 @@ static void s_print_peers(const Lienthong__StatusReply *r)
         printf("  %s\n", r->peers_connected[i]);
     for (size_t i = 0; i < r->n_peers; i++) {
         const Lienthong__PeerStatus *p = r->peers[i];
-        printf("peer %s: %s %s, directory v%" PRIu64 "\n", p->member,
+        printf("peer %s: %s %s, directory v%" PRIu64, p->member,
                p->connected ? "connected since" : "DISCONNECTED, last heard",
                s_when(p->since_ms, when, sizeof when), p->directory_version);
+        s_print_clock(p);
+        printf("\n");
     }
 }
 

@@ -375,6 +375,26 @@
  * this many per interval, so that one member asking without a Hello cannot
  * use the whole share and starve the others (implementation, 5.1). */
 #define LT_DIR_OFFER_UNLISTED_EACH 4
+/* Peer clock offsets (implementation, 5.1; docs/operations.md "Clocks"):
+ * each Hello carrying sent_at_ms gives one estimate of the peer's clock
+ * minus ours, low by the time the Hello took to arrive (the network, and
+ * its wait in our queue), never high. The offset kept is the highest of a
+ * member's last LT_SKEW_WINDOW estimates: the one that waited least, so
+ * that a poll loop stalled for seconds does not read as a peer whose clock
+ * is behind, while a clock that was stepped shows within a few heartbeat
+ * intervals (a member says Hello about twice per interval, once on each
+ * side's link). Members tracked: one per link and incoming peer. */
+#define LT_SKEW_WINDOW    8
+#define LT_SKEW_MAX_PEERS (LT_PEERS_MAX_LINKS + LT_PEERS_MAX_INBOUND)
+/* An offset past LT_SKEW_WARN_MS either way is logged as a warning, once,
+ * and as back in step (info) once within LT_SKEW_CLEAR_MS, so that an
+ * offset hovering at the threshold does not log a line per Hello. 5 s is
+ * far beyond the error of the estimate on any working network and of
+ * clocks kept by NTP, and already moves the lag figures an operator reads
+ * (docs/operations.md "Clocks"); the protocol's own tolerance (a
+ * directory issued up to 300 s ahead, 5.3) is far too loose for them. */
+#define LT_SKEW_WARN_MS  5000
+#define LT_SKEW_CLEAR_MS 2500
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256

@@ -4,6 +4,7 @@
 #include "lt_file.h"
 #include "lt_gwstats.h"
 #include "lt_log.h"
+#include "lt_skew.h"
 #include "lt_sockmon.h"
 
 #include <assert.h>
@@ -96,6 +97,7 @@ struct _lt_peers_t {
     lt_stats_series_t *st_connected; /* lienthong_peers_connected */
     int changed;                     /* a link or incoming peer came or went since the count */
     lt_stats_series_t *st_offers_dropped;
+    lt_skew_t *skew; /* peers' clock offsets, from their Hellos */
     /* The DirectoryOffer of the directory in use, packed once per version:
      * every offer sends a copy that shares its buffer. The version alone
      * names the bytes: the directory in use changes only by an adoption
@@ -135,7 +137,8 @@ lt_peers_t *lt_peers_new(const lt_gwctx_t *ctx, void *zmq_ctx, const lt_sock_opt
                 "together (64) or each its own (4)",
         .kind = LT_STATS_COUNTER};
     if (!(self->st_connected = lt_gwstats_series(ctx->stats, &connected, NULL)) ||
-        !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL))) {
+        !(self->st_offers_dropped = lt_gwstats_series(ctx->stats, &dropped, NULL)) ||
+        !(self->skew = lt_skew_new(ctx->stats))) {
         free(self);
         return NULL;
     }
@@ -154,6 +157,7 @@ void lt_peers_destroy(lt_peers_t **self_p)
         free(self->links[i].url);
     }
     zmq_msg_close(&self->offer);
+    lt_skew_destroy(&self->skew);
     free(self);
     *self_p = NULL;
 }
@@ -166,6 +170,9 @@ int lt_peers_hello(lt_peers_t *self, void *sock, const uint8_t *rid, size_t rid_
     h.member = (char *)self->ctx->cfg->member;
     h.directory_version = lt_dir_version(self->ctx->dir);
     h.software = "lienthong " LT_VERSION;
+    /* For the peer's estimate of our clock (5.1); 0 would read as absent. */
+    int64_t now = lt_clock_now_ms();
+    h.sent_at_ms = now > 0 ? (uint64_t)now : 1;
     return lt_wire_send_body(sock, rid, rid_len, LIENTHONG__ENVELOPE__BODY_HELLO, &h);
 }
 
@@ -672,6 +679,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->retry_ms = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
+    lt_skew_note(self->skew, l->member, h->sent_at_ms, lt_clock_now_ms());
     s_link_answer_ask(self, l, h->directory_version);
 }
 
@@ -722,6 +730,7 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
     inbound_t *p = s_inbound_note(self, in->user_id, in, h->directory_version, &news);
     lt_log(news ? LT_LOG_INFO : LT_LOG_DEBUG, "peer", "hello from %s (directory v%llu, %s)",
            in->user_id, (unsigned long long)h->directory_version, h->software);
+    lt_skew_note(self->skew, in->user_id, h->sent_at_ms, lt_clock_now_ms());
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
     /* Without a User-Id the entry is shared by every such asker: none. */
     s_answer_ask(self, router, in, in->user_id[0] ? p : NULL, h->directory_version);
@@ -843,6 +852,7 @@ static int s_peer_list(const lt_peers_t *self, Lienthong__StatusReply *r)
         lienthong__peer_status__init(ps);
         ps->member = (char *)member;
         ps->connected = s_member_state(self, member, &ps->since_ms, &ps->directory_version) == 1;
+        ps->clock_offset_known = lt_skew_get(self->skew, member, &ps->clock_offset_ms);
         r->peers[r->n_peers++] = ps;
     }
     return 0;

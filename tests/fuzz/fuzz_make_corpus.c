@@ -140,6 +140,7 @@ static int s_envelopes(const uint8_t *signed_dir, size_t signed_len)
     h.member = (char *)"VN/GOV/BCA";
     h.directory_version = 3;
     h.software = (char *)"lienthong 0.1.0";
+    h.sent_at_ms = 1800000000000ULL; /* 5.1 */
     env.body_case = LIENTHONG__ENVELOPE__BODY_HELLO;
     env.hello = &h;
     rc |= s_envelope("hello", &env);

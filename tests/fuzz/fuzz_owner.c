@@ -40,6 +40,7 @@
 
 #include "fuzz_common.h"
 #include "lt_batch.h"
+#include "lt_clock.h"
 #include "lt_feed.h"
 #include "lt_peers.h"
 #include "lt_peersock.h"
@@ -520,12 +521,25 @@ static uint32_t rd_credit(fuzz_rd_t *r)
  *  3 Range: stream, first_seq, count, flags (bit 0 prev_hash of script,
  *    bit 1 a batch inside);
  *  4 the pump, 1 + (next byte % MAX_PUMPS) times;
- *  5 Hello: directory version (byte, relative to ours), software text;
+ *  5 Hello: directory version (byte, relative to ours), software text,
+ *    sent_at_ms (byte, s_sent_at: absent, the ends of the range, or
+ *    minutes from our clock);
  *  6 DirectoryRequest: version (byte, relative to ours);
  *  7 a status reply is built and freed (subscribers and ended ones), the
  *    first time only (it reads every statistic: slow).
  * Bits 3 and 7 of the first byte both set: the owner serves no data to
  * peers while this operation's message is handled (5.4, 5.6). */
+/* A Hello's sent_at_ms for script byte k: 0 (a gateway that predates it),
+ * the values where the offset's arithmetic could overflow, or our clock
+ * moved by (int8_t)k minutes (PROTOCOL.md 5.1). */
+static uint64_t s_sent_at(uint8_t k)
+{
+    static const uint64_t ends[] = {0, 1, UINT64_MAX, INT64_MAX, (uint64_t)INT64_MAX + 1};
+    if (k < sizeof ends / sizeof ends[0])
+        return ends[k];
+    return (uint64_t)(lt_clock_now_ms() + (int64_t)(int8_t)k * 60000);
+}
+
 static void s_script(const uint8_t *data, size_t size)
 {
     fuzz_rd_t r = {data, size, 0};
@@ -636,6 +650,7 @@ static void s_script(const uint8_t *data, size_t size)
                 soft[i] = (char)(fuzz_rd_u8(&r) | 0x20) & 0x7f;
             soft[n ? n - 1 : 0] = 0;
             m.software = soft;
+            m.sent_at_ms = s_sent_at(fuzz_rd_u8(&r));
             Lienthong__Envelope env = s_env(LIENTHONG__ENVELOPE__BODY_HELLO);
             env.hello = &m;
             s_send(&env, user, rid, 0);
@@ -777,8 +792,8 @@ static void s_write_seeds(const char *dir)
                    29,   30, 31, 32, 0x03, 0,  1,  0,  0,  0,  3,  0, /* range past the end */
                    0x43, 0,  0,  0,  1,    0,  1,  0}; /* from the ghost routing id */
     fuzz_write_seed(dir, "script-range", range, sizeof range);
-    static const uint8_t peers[] = {0x05, 0xfe, 5,    'a',  'b',  'c', 'd',  0x25,
-                                    0,    0,    0x06, 0xff, 0x16, 0,   0x36, 3};
+    static const uint8_t peers[] = {0x05, 0xfe, 5, 'a',  'b',  'c',  'd',  0x02, /* far ahead */
+                                    0x25, 0,    0, 0x7e, 0x06, 0xff, 0x16, 0,    0x36, 3};
     fuzz_write_seed(dir, "script-peers", peers, sizeof peers);
     static const uint8_t ghost[] = {0x40, 0,  0, 0,    1, 10, 0, 0x04, 2,  0x10, 0,    0, 0,
                                     1,    10, 0, 0x20, 0, 0,  0, 1,    10, 0,    0x04, 2, 0x07};

@@ -2641,6 +2641,89 @@ out:
     s_dump_logs();
 }
 
+/* The clock offset gateway g estimates for member (PROTOCOL.md 5.1), in
+ * seconds, into *v: 1, or 0 when g exports no such series. */
+static int s_clock_offset(lt_it_gw_t *g, const char *member, double *v)
+{
+    char series[256], *text = lt_it_gw_metrics(g, REPLY_MS);
+    snprintf(series, sizeof series, "lienthong_peer_clock_offset_seconds{member=\"%s\"} ", member);
+    const char *at = text ? strstr(text, series) : NULL;
+    int found = at != NULL;
+    *v = at ? strtod(at + strlen(series), NULL) : 0;
+    free(text);
+    return found;
+}
+
+/* Waits until g's offset for member is within [lo, hi] s. 0 or -1 (said). */
+static int s_clock_offset_wait(lt_it_gw_t *g, const char *member, double lo, double hi)
+{
+    int64_t deadline = lt_it_ms() + READY_MS;
+    double v = 0;
+    int found = 0;
+    while (!((found = s_clock_offset(g, member, &v)) && v >= lo && v <= hi)) {
+        if (lt_it_ms() >= deadline) {
+            fprintf(stderr, "test_query: offset of %s: %s %.3f s, not within [%.1f, %.1f]\n",
+                    member, found ? "at" : "absent,", v, lo, hi);
+            return -1;
+        }
+        usleep(100000);
+    }
+    return 0;
+}
+
+/* The figure after ", clock " on the line of peer member in the caller's
+ * `lienthong status`, into *v: 1, or 0 when the line has none (the output
+ * is shown when that is not want). */
+static int s_status_clock(const char *member, int want, double *v)
+{
+    char *out = NULL, *err = NULL, head[160];
+    const char *args[] = {"status", "--config", g_caller->conf_path, NULL};
+    snprintf(head, sizeof head, "peer %s: ", member);
+    int rc = s_cli(args, &out, &err);
+    const char *line = rc == 0 ? strstr(out, head) : NULL;
+    const char *end = line ? strchr(line, '\n') : NULL;
+    const char *clock = line ? strstr(line, ", clock ") : NULL;
+    int found = clock && (!end || clock < end);
+    *v = found ? strtod(clock + strlen(", clock "), NULL) : 0;
+    if (found != want)
+        fprintf(stderr, "test_query: status (%d) said: %s%s\n", rc, out, err);
+    free(out);
+    free(err);
+    return found;
+}
+
+/* The owner's clock two minutes ahead: the caller's gauge and status show
+ * it near +120 s (a little less: the Hello's transit), the owner's show
+ * the caller near -120 s, the caller warns once; back in step, the caller
+ * says so and the figure comes back near 0. */
+static void test_clock_offset_shown(void)
+{
+    double v = 0;
+    int skewed = 0;
+    /* From a test before: the caller's figure may still show another skew. */
+    LT_IT_REQUIRE(!s_clock_offset(g_caller, ID_OWNER, &v) ||
+                  s_clock_offset_wait(g_caller, ID_OWNER, -2.5, 2.5) == 0);
+    long mark = lt_it_log_mark(g_caller);
+    skewed = 1;
+    LT_IT_REQUIRE(s_owner_skewed("120000") == 0);
+    CU_ASSERT(s_clock_offset_wait(g_caller, ID_OWNER, 119.0, 120.5) == 0);
+    CU_ASSERT(s_clock_offset_wait(g_owner, ID_CALLER, -120.5, -119.0) == 0);
+    CU_ASSERT(s_status_clock(ID_OWNER, 1, &v) == 1 && v >= 119.0 && v <= 120.5);
+    CU_ASSERT(lt_it_log_wait(g_caller, mark, "the clock of " ID_OWNER " is 1",
+                             "s ahead of this gateway's", REPLY_MS) == 0);
+    mark = lt_it_log_mark(g_caller);
+    skewed = 0;
+    LT_IT_REQUIRE(s_owner_skewed("") == 0);
+    CU_ASSERT(s_clock_offset_wait(g_caller, ID_OWNER, -1.0, 1.0) == 0);
+    CU_ASSERT(lt_it_log_wait(g_caller, mark, "the clock of " ID_OWNER " is within 2.5 s", "again",
+                             REPLY_MS) == 0);
+    CU_ASSERT(s_status_clock(ID_OWNER, 0, &v) == 0); /* within a second: not shown */
+out:
+    if (skewed || g_owner->pid <= 0)
+        CU_ASSERT(s_owner_skewed("") == 0);
+    s_dump_logs();
+}
+
 /* The suite's gateways live from suite_init to suite_clean: nothing to do
  * between tests. */
 static void s_keep_gateways(void)
@@ -2675,6 +2758,7 @@ int main(int argc, char **argv)
         {"answer context: record type for the client only", test_answer_context},
         {"owner started late answers once", test_owner_starts_late},
         {"owner's clock ahead or behind: lookup and verify answered", test_skewed_owner},
+        {"a peer's clock offset: gauge, status and log", test_clock_offset_shown},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
