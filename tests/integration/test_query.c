@@ -23,7 +23,9 @@
  * naming it at the deadline, one that answers only forgeries ERR_TIMEOUT; a lookup is answered
  * while a publish group waits to commit; `lookup --json` and `verify --json` print valid JSON;
  * lookups and verifies are answered by an owner whose clock is a minute
- * ahead or 20 minutes behind the caller's (timeout_ms, 7.1).
+ * ahead or 20 minutes behind the caller's (timeout_ms, 7.1); an owner two
+ * minutes ahead shows in both gateways' lienthong_peer_clock_offset_seconds,
+ * the caller's status and log, from the Hellos' sent_at_ms (5.1).
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
