@@ -492,8 +492,7 @@ int main(void)
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {"an adoption redials a link by its connection, key and endpoint",
          test_adoption_redials_by_connection},
-        {"an adoption reads a link's monitor before judging it",
-         test_adoption_reads_monitor_first},
+        {"an adoption reads a link's monitor before judging it", test_adoption_reads_monitor_first},
         {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
     };
