@@ -232,6 +232,9 @@ lt_feed_t *lt_feed_new(const lt_gwctx_t *ctx)
             lt_feed_destroy(&self);
             return NULL;
         }
+    /* The lines of subscribers before the views are compared: a view
+     * rebuilt now renumbers them (lt_feed_owner_renumbered). */
+    lt_feed_lines_load(self);
     /* A directory newer than the one the views were derived with may have
      * arrived while the gateway was stopped. */
     lt_feed_views_sync(self, NULL);
@@ -271,6 +274,7 @@ void lt_feed_destroy(lt_feed_t **self_p)
     for (size_t i = 0; i < self->n_replicas; i++)
         lt_feed_stage_free(&self->replicas[i]);
     free(self->chunk.buf);
+    lt_feed_lines_free(self);
     lt_dirpick_retired_clear(&self->retired);
     lt_tail_destroy(&self->tail);
     lt_fresh_destroy(&self->fresh);

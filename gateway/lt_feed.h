@@ -175,6 +175,28 @@ void lt_feed_tick(lt_feed_t *self);
  * takes the writer's job back first, as before adopting a directory. */
 int lt_feed_views_due(const lt_feed_t *self);
 
+/* The owner's subscriber lines, kept in the store so that a restart shows
+ * them (docs/ARCHITECTURE.md 4.1, schema step 12): a job writing them for
+ * lt_feed_lines_run on the idle writer thread, or NULL when none is due.
+ * One is due at once after a line came, went or changed reason, else at
+ * most every LT_FEED_LINES_MS when a cursor moved, and every
+ * LT_FEED_LINES_IDLE_MS while a subscriber is connected (when it was last
+ * seen). Nothing is written per batch sent. The job is the feed's until
+ * lt_feed_lines_done takes it back. */
+#define LT_FEED_LINES_MS      5000
+#define LT_FEED_LINES_IDLE_MS 60000
+void *lt_feed_lines_job(lt_feed_t *self);
+/* An lt_writer_fn: writes the job's lines with store. */
+void lt_feed_lines_run(void *job, lt_store_t *store);
+/* The job is back from the writer (logged when it failed; tried again at
+ * the next look). */
+void lt_feed_lines_done(lt_feed_t *self, void *job);
+/* 1 when job is the feed's lines job. */
+int lt_feed_lines_is(const lt_feed_t *self, const void *job);
+/* At the stop, the writer quiet: writes the lines now with the poll loop's
+ * connection, every connected one as last seen now. */
+void lt_feed_lines_flush(lt_feed_t *self);
+
 /* 1 when view is an owned view whose definition changed and whose rebuild
  * has not succeeded (lt_feed_views.c): its records follow an old
  * definition, and neither its feed nor a lookup or verify on it is served

@@ -134,6 +134,10 @@ typedef struct {
     char reason[128];
 } lt_feed_gone_t;
 
+/* What the reason of an ended line gains when its stream's history is
+ * replaced after it ended (lt_feed_owner_renumbered). */
+#define LT_FEED_HISTORY_REPLACED "; history replaced since"
+
 /* Records of a log at last_seq not yet sent from cursor; never wraps (a
  * cursor past the end counts as caught up). */
 static inline uint64_t lt_feed_behind(uint64_t last_seq, uint64_t cursor)
@@ -317,6 +321,16 @@ struct _lt_feed_t {
     uint64_t generation;            /* owned streams grown so far (lt_feed_generation) */
     int64_t views_retry_at;         /* monotonic ms of the next rebuild of stale views; 0 none */
     size_t n_stale; /* streams marked stale (lt_feed_view_stale reads none while 0) */
+    /* lt_feed_lines.c: the subscriber lines kept in the store. lines_dirty
+     * when a line came, went or changed reason since the last save (written
+     * at the writer's next turn), else a look every LT_FEED_LINES_MS. */
+    int lines_dirty;
+    int lines_busy;         /* lines_job is with the writer thread */
+    int lines_failing;      /* the last save failed (logged once until one succeeds) */
+    int64_t lines_at;       /* monotonic ms of the next look */
+    int64_t lines_saved_at; /* monotonic ms of the last save */
+    uint64_t lines_sum;     /* digest of the lines as last saved (cursors, reasons) */
+    struct _lt_feed_lines_job_t *lines_job;
 };
 
 /* ---- lt_feed_views.c ---- */
@@ -349,6 +363,36 @@ void lt_feed_owner_replaced(lt_feed_t *self, void *peer_sock, lt_feed_stream_t *
  * count on the old numbering, so they go back to 0 and each line says the
  * history was replaced (docs/operations.md "Quality figures"). */
 void lt_feed_owner_renumbered(lt_feed_t *self, const lt_feed_stream_t *st, const char *why);
+
+/* Keeps (or updates) the ended line of member on st, as status shows it
+ * until member subscribes again; the oldest line makes room when the
+ * table is full. Marks the lines to be saved. */
+lt_feed_gone_t *lt_feed_gone_put(lt_feed_t *self, const char *member, lt_feed_stream_t *st,
+                                 uint64_t cursor, int64_t since_ms, const char *why);
+/* 1 when member has a live subscription to st: its ended line, if any (an
+ * older connection's subscription ended after the new one began), is not
+ * shown. */
+int lt_feed_subscribed(const lt_feed_t *self, const char *member, const lt_feed_stream_t *st);
+/* Forgets g (a pointer into self->gone, whose last line takes its place). */
+void lt_feed_gone_drop(lt_feed_t *self, lt_feed_gone_t *g);
+/* g's stream was renumbered on a new history (why: the replacement's own
+ * reason, NULL none): cursor 0, its reason saying so once. */
+void lt_feed_gone_renumbered(lt_feed_gone_t *g, const char *why);
+
+/* ---- lt_feed_lines.c ---- */
+
+/* Loads the lines the store kept (schema step 12) as ended lines, those of
+ * a subscriber still listed and allowed on a stream this member owns; one
+ * connected when the gateway stopped ends then, "gateway restarted". At
+ * creation, before the views are compared with the directory. */
+void lt_feed_lines_load(lt_feed_t *self);
+/* After a directory adoption: the ended lines of a member no longer
+ * listed, or of a stream it may no longer subscribe to (not owned here,
+ * or not allowed by the policies), go, from status, the statistics (set
+ * to 0) and the store (docs/operations.md "State"). */
+void lt_feed_lines_prune(lt_feed_t *self);
+/* Frees the job (lt_feed_destroy; the writer thread is gone). */
+void lt_feed_lines_free(lt_feed_t *self);
 
 /* ---- lt_feed.c ---- */
 

@@ -41,10 +41,6 @@ static void s_sub_audit(lt_feed_t *self, const char *event, const char *member, 
 
 /* ---- ended subscriptions, kept for status ---------------------------------- */
 
-/* What the reason of an ended line gains when its stream's history is
- * replaced after it ended (lt_feed_owner_renumbered). */
-#define HISTORY_REPLACED "; history replaced since"
-
 static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
 {
     for (size_t i = 0; i < self->n_gone; i++)
@@ -53,23 +49,42 @@ static lt_feed_gone_t *s_gone_find(lt_feed_t *self, const char *member, const lt
     return NULL;
 }
 
-/* Remembers where s ended; the oldest line makes room when the table is full. */
-static void s_gone_add(lt_feed_t *self, const lt_feed_sub_t *s, const char *why)
+lt_feed_gone_t *lt_feed_gone_put(lt_feed_t *self, const char *member, lt_feed_stream_t *st,
+                                 uint64_t cursor, int64_t since_ms, const char *why)
 {
-    lt_feed_gone_t *g = s_gone_find(self, s->member, s->stream);
+    lt_feed_gone_t *g = s_gone_find(self, member, st);
     if (!g && self->n_gone < LT_FEED_MAX_SUBS)
         g = &self->gone[self->n_gone++];
-    if (!g) {
+    if (!g) { /* the oldest line makes room */
         g = &self->gone[0];
         for (size_t i = 1; i < self->n_gone; i++)
             if (self->gone[i].since_ms < g->since_ms)
                 g = &self->gone[i];
     }
-    snprintf(g->member, sizeof g->member, "%s", s->member);
-    g->stream = s->stream;
-    g->cursor = s->next - 1;
-    g->since_ms = lt_clock_now_ms();
+    snprintf(g->member, sizeof g->member, "%s", member);
+    g->stream = st;
+    g->cursor = cursor;
+    g->since_ms = since_ms;
     snprintf(g->reason, sizeof g->reason, "%s", why);
+    self->lines_dirty = 1;
+    return g;
+}
+
+void lt_feed_gone_renumbered(lt_feed_gone_t *g, const char *why)
+{
+    g->cursor = 0;
+    /* A line ended by the replacement already says so. */
+    if ((!why || strcmp(g->reason, why) != 0) && !strstr(g->reason, LT_FEED_HISTORY_REPLACED)) {
+        char was[sizeof g->reason];
+        snprintf(was, sizeof was, "%s", g->reason);
+        snprintf(g->reason, sizeof g->reason, "%.80s" LT_FEED_HISTORY_REPLACED, was);
+    }
+}
+
+/* Remembers where s ended. */
+static void s_gone_add(lt_feed_t *self, const lt_feed_sub_t *s, const char *why)
+{
+    (void)lt_feed_gone_put(self, s->member, s->stream, s->next - 1, lt_clock_now_ms(), why);
 }
 
 /* The member subscribed again: its old line goes. */
@@ -77,7 +92,13 @@ static void s_gone_forget(lt_feed_t *self, const char *member, const lt_feed_str
 {
     lt_feed_gone_t *g = s_gone_find(self, member, st);
     if (g)
-        *g = self->gone[--self->n_gone];
+        lt_feed_gone_drop(self, g);
+}
+
+void lt_feed_gone_drop(lt_feed_t *self, lt_feed_gone_t *g)
+{
+    *g = self->gone[--self->n_gone];
+    self->lines_dirty = 1;
 }
 
 static void s_sub_drop(lt_feed_t *self, lt_feed_sub_t *s, const char *why)
@@ -153,6 +174,7 @@ static lt_feed_sub_t *s_sub_slot(lt_feed_t *self, const lt_wire_in_t *in,
     if (s || self->n_subs >= LT_FEED_MAX_SUBS)
         return s;
     s_gone_forget(self, in->user_id, st);
+    self->lines_dirty = 1; /* a new line, written at once (lt_feed_lines_job) */
     lt_info("feed", "feed %s to %s starts at seq %llu (last %llu)", m->stream, in->user_id,
             (unsigned long long)m->from_seq, (unsigned long long)st->last_seq);
     char detail[64];
@@ -351,13 +373,8 @@ void lt_feed_owner_renumbered(lt_feed_t *self, const lt_feed_stream_t *st, const
             continue;
         /* The consumer resynchronises when it comes back (PROTOCOL.md
          * 6.9): until then it lacks the whole new log. */
-        g->cursor = 0;
-        /* A line ended by the replacement already says so. */
-        if (strcmp(g->reason, why) != 0 && !strstr(g->reason, HISTORY_REPLACED)) {
-            char was[sizeof g->reason];
-            snprintf(was, sizeof was, "%s", g->reason);
-            snprintf(g->reason, sizeof g->reason, "%.80s" HISTORY_REPLACED, was);
-        }
+        lt_feed_gone_renumbered(g, why);
+        self->lines_dirty = 1;
     }
 }
 
@@ -386,6 +403,7 @@ void lt_feed_dir_changed(lt_feed_t *self, void *peer_sock)
                                      code ? "" : "member no longer active");
         s_sub_drop(self, s, code ? why : "member no longer active");
     }
+    lt_feed_lines_prune(self);
 }
 
 /* ---- the pump ----------------------------------------------------------------------- */
@@ -564,12 +582,10 @@ static Lienthong__SubscriberStatus *s_status_line(lt_feed_t *self, const lt_feed
     return line;
 }
 
-/* 1 when the member of an ended line has a live subscription to its stream
- * (an older connection's subscription ended after the new one began). */
-static int s_live(const lt_feed_t *self, const lt_feed_gone_t *g)
+int lt_feed_subscribed(const lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
 {
     for (size_t i = 0; i < self->n_subs; i++)
-        if (self->subs[i].stream == g->stream && strcmp(self->subs[i].member, g->member) == 0)
+        if (self->subs[i].stream == st && strcmp(self->subs[i].member, member) == 0)
             return 1;
     return 0;
 }
@@ -580,7 +596,8 @@ void lt_feed_owner_status(lt_feed_t *self, const lt_feed_stream_t *st, Lienthong
     for (size_t j = 0; ss->subscribers && j < self->n_subs + self->n_gone; j++) {
         const lt_feed_sub_t *sub = j < self->n_subs ? &self->subs[j] : NULL;
         const lt_feed_gone_t *g = sub ? NULL : &self->gone[j - self->n_subs];
-        if ((sub ? sub->stream : g->stream) != st || (g && s_live(self, g)))
+        if ((sub ? sub->stream : g->stream) != st ||
+            (g && lt_feed_subscribed(self, g->member, g->stream)))
             continue;
         Lienthong__SubscriberStatus *line = s_status_line(self, sub, g);
         if (!line)

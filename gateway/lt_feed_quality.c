@@ -211,15 +211,6 @@ static void s_stream_gauges(lt_feed_t *self, lt_feed_stream_t *st, int64_t now_m
     }
 }
 
-/* 1 when member has a live subscription to st. */
-static int s_subscribed(const lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
-{
-    for (size_t i = 0; i < self->n_subs; i++)
-        if (self->subs[i].stream == st && strcmp(self->subs[i].member, member) == 0)
-            return 1;
-    return 0;
-}
-
 void lt_feed_quality_refresh(lt_feed_t *self)
 {
     int64_t now = lt_clock_now_ms();
@@ -235,7 +226,7 @@ void lt_feed_quality_refresh(lt_feed_t *self)
      * the stream: so do its gauges. */
     for (size_t i = 0; i < self->n_gone; i++) {
         const lt_feed_gone_t *g = &self->gone[i];
-        if (s_subscribed(self, g->member, g->stream))
+        if (lt_feed_subscribed(self, g->member, g->stream))
             continue;
         const char *labels[] = {g->stream->name, g->member};
         lt_stats_set(lt_stats_series(self->f_sub_cursor, labels), (int64_t)g->cursor);

@@ -597,11 +597,24 @@ static void s_replica_start(lt_gateway_t *self)
     }
 }
 
+/* The owner's subscriber lines, when due (lt_feed_lines_job): a small
+ * job, at most every few seconds, given the idle writer before the others
+ * so that a stream of groups never keeps it waiting. */
+static void s_lines_start(lt_gateway_t *self)
+{
+    if (lt_writer_busy(self->shared.writer))
+        return;
+    void *job = lt_feed_lines_job(self->feed);
+    if (job && lt_writer_submit(self->shared.writer, lt_feed_lines_run, job) != 0)
+        lt_feed_lines_done(self->feed, job); /* cannot happen with an idle writer */
+}
+
 /* Gives the idle writer its next job, taking turns between the replica
  * batches and the publish groups so that neither waits behind a stream of
  * the other. */
 static void s_writer_next(lt_gateway_t *self)
 {
+    s_lines_start(self);
     if (self->replica_turn) {
         s_replica_start(self);
         s_publish_start(self);
@@ -636,6 +649,8 @@ static void s_writer_done(lt_gateway_t *self)
         s_replica_finish(self);
         self->replica_turn = 0;
     }
+    if (lt_feed_lines_is(self->feed, job))
+        lt_feed_lines_done(self->feed, job);
     s_writer_next(self);
 }
 
@@ -656,6 +671,8 @@ static int s_writer_quiet(lt_gateway_t *self)
         s_publish_finish(self, self->running);
     else if (job && job == &self->group && self->applying)
         s_replica_finish(self);
+    else if (lt_feed_lines_is(self->feed, job))
+        lt_feed_lines_done(self->feed, job);
     self->running = NULL;
     self->applying = 0;
     return 0;
@@ -1319,6 +1336,8 @@ static void s_feed_tick(lt_gateway_t *self)
     lt_feed_tick(self->feed);
     if (quiet)
         s_writer_next(self);
+    else
+        s_lines_start(self); /* a cursor moved, or a subscriber still seen */
 }
 
 int lt_gateway_run(lt_gateway_t *self)
@@ -1367,6 +1386,7 @@ int lt_gateway_run(lt_gateway_t *self)
      * committed moves its cursor; the ones waiting are dropped, and their
      * owners send them again from the cursor at the next start. */
     s_writer_stop(self);
+    lt_feed_lines_flush(self->feed); /* every line as it is now, the writer quiet */
     s_history_mark(self, 1);
     s_switch_at_stop(self);
     if (self->failed)

@@ -72,6 +72,9 @@ enum {
     ST_VIEW_NEWEST_SET,
     ST_NEWEST_RAISE,
     ST_NEWEST_GET,
+    ST_SUBS_CLEAR,
+    ST_SUBS_PUT,
+    ST_SUBS,
     ST_COUNT
 };
 
@@ -147,6 +150,13 @@ static const char *s_sql[ST_COUNT] = {
     /* The newest change among a stream's stored records (schema step 11). */
     [ST_NEWEST_RAISE] = "UPDATE streams SET newest_ms = max(newest_ms, ?2) WHERE id = ?1",
     [ST_NEWEST_GET] = "SELECT newest_ms FROM streams WHERE id = ?1",
+    /* The owner's subscriber lines (schema step 12, lt_store_subs_save). */
+    [ST_SUBS_CLEAR] = "DELETE FROM subscribers",
+    [ST_SUBS_PUT] = "INSERT OR REPLACE INTO subscribers(stream, member, cursor, history, seen_ms, "
+                    "since_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SUBS] = "SELECT s.name, b.stream, b.member, b.cursor, b.history, b.seen_ms, b.since_ms, "
+                "b.reason FROM subscribers b JOIN streams s ON s.id = b.stream "
+                "ORDER BY b.stream, b.member",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change
@@ -254,6 +264,17 @@ static const char *s_steps[] = {
      * records whose last is not the newest change (PROTOCOL.md 8.9), and a
      * replica has no view_defs row. 0 for the rows already there. */
     "ALTER TABLE streams ADD COLUMN newest_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 12: the owner's line for each (stream, subscriber member) that status
+     * and the lag statistics show (PROTOCOL.md 8.3, 8.9): the cursor, the
+     * history it counts on, when the subscriber was last seen connected
+     * and, once it disconnected, since when and why (since_ms 0 while
+     * connected). A restart loads them as disconnected lines, so a
+     * consumer down across the owner's restart keeps its lag
+     * (docs/ARCHITECTURE.md 4.1). */
+    ("CREATE TABLE subscribers ("
+     "  stream INTEGER NOT NULL, member TEXT NOT NULL, cursor INTEGER NOT NULL,"
+     "  history BLOB, seen_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL DEFAULT 0,"
+     "  reason TEXT, PRIMARY KEY (stream, member)) WITHOUT ROWID;"),
 };
 #define SCHEMA_VERSION ((int)(sizeof s_steps / sizeof *s_steps))
 
@@ -1585,6 +1606,65 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
         char name[512];
         snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 5));
         out = fn(arg, name, &s);
+    }
+    if (out == 0 && rc != SQLITE_DONE)
+        out = -1;
+    sqlite3_reset(st);
+    return out;
+}
+
+/* ---- subscriber lines (schema step 12) ------------------------------------------ */
+
+static int s_sub_put(lt_store_t *self, const lt_store_sub_t *l)
+{
+    sqlite3_stmt *st = self->st[ST_SUBS_PUT];
+    sqlite3_bind_int64(st, 1, l->stream);
+    sqlite3_bind_text(st, 2, l->member, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)l->cursor);
+    if (l->history)
+        sqlite3_bind_blob(st, 4, l->history, LT_STORE_HISTORY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, l->seen_ms);
+    sqlite3_bind_int64(st, 6, l->since_ms);
+    if (l->reason)
+        sqlite3_bind_text(st, 7, l->reason, -1, SQLITE_STATIC);
+    return s_run(self, st);
+}
+
+int lt_store_subs_save(lt_store_t *self, const lt_store_sub_t *lines, size_t n)
+{
+    int rc = lt_store_begin(self) == 0 && s_run(self, self->st[ST_SUBS_CLEAR]) == 0 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = s_sub_put(self, &lines[i]);
+    if (rc == 0)
+        rc = lt_store_commit(self);
+    if (rc != 0)
+        lt_store_rollback(self);
+    return rc;
+}
+
+int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_SUBS];
+    int rc, out = 0;
+    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* fn may use the store: every text is copied out of the statement. */
+        char name[512], member[512], reason[512];
+        uint8_t history[LT_STORE_HISTORY_BYTES];
+        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(member, sizeof member, "%s", (const char *)sqlite3_column_text(st, 2));
+        const unsigned char *why = sqlite3_column_text(st, 7);
+        snprintf(reason, sizeof reason, "%s", why ? (const char *)why : "");
+        int has_history = sqlite3_column_bytes(st, 4) == (int)sizeof history;
+        if (has_history)
+            memcpy(history, sqlite3_column_blob(st, 4), sizeof history);
+        lt_store_sub_t l = {.stream = sqlite3_column_int64(st, 1),
+                            .member = member,
+                            .cursor = (uint64_t)sqlite3_column_int64(st, 3),
+                            .history = has_history ? history : NULL,
+                            .seen_ms = sqlite3_column_int64(st, 5),
+                            .since_ms = sqlite3_column_int64(st, 6),
+                            .reason = why ? reason : NULL};
+        out = fn(arg, name, &l);
     }
     if (out == 0 && rc != SQLITE_DONE)
         out = -1;

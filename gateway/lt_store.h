@@ -156,6 +156,31 @@ int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms) LT_NO
 typedef int (*lt_store_name_fn)(void *arg, const char *name);
 int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg) LT_NODISCARD;
 
+/* ---- the owner's subscriber lines (schema step 12, PROTOCOL.md 8.3) ---- */
+
+/* The bytes of a history id (PROTOCOL.md 6.9), as lt_stream_t holds it. */
+#define LT_STORE_HISTORY_BYTES 16
+
+/* One line: a subscriber member of an owned stream, as status shows it. */
+typedef struct {
+    int64_t stream;         /* the stream's id in this store */
+    const char *member;     /* the subscriber */
+    uint64_t cursor;        /* last seq sent to it; 0 once the history was replaced */
+    const uint8_t *history; /* the history cursor counts on (16 bytes), NULL none */
+    int64_t seen_ms;        /* unix ms it was last seen connected */
+    int64_t since_ms;       /* unix ms it disconnected, 0 while connected */
+    const char *reason;     /* why it disconnected, NULL while connected */
+} lt_store_sub_t;
+
+/* Replaces every stored line by lines[n], in one transaction of its own
+ * (the caller holds none). 0, or -1 with nothing changed. */
+int lt_store_subs_save(lt_store_t *self, const lt_store_sub_t *lines, size_t n) LT_NODISCARD;
+/* Calls fn with each stored line and its stream's name, in (stream,
+ * member) order; the line's pointers are valid only during the call, and
+ * fn's non-zero stops the walk. Returns 0, fn's result, or -1. */
+typedef int (*lt_store_sub_fn)(void *arg, const char *stream, const lt_store_sub_t *line);
+int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg) LT_NODISCARD;
+
 /* lt_store_open with SQLite's page cache at mb MiB (LT_STORE_CACHE_MB_MIN..
  * MAX; lt_store_open takes LT_STORE_CACHE_MB_DEFAULT), kept across a
  * rebuild's reconnection. NULL with err on failure or an mb out of range. */

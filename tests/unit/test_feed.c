@@ -7,7 +7,8 @@
  * snapshots that cannot be sent whole (6.10, frame cap), and views that
  * follow a directory changing their definition (6.1, 6.9); a store rebuilt
  * after a corrupt page (docs/ARCHITECTURE.md 4.2), after which nothing
- * committed before it is served from memory. The integration suite
+ * committed before it is served from memory; the subscriber lines kept in
+ * the store across a restart (lt_feed_lines). The integration suite
  * test_feeds.c covers replicas and sinks. */
 #include "unit_gw.h"
 #include "lt_batch.h"
@@ -1147,6 +1148,104 @@ static void test_view_changed_while_stopped(void)
     lt_dir_destroy(&d2);
 }
 
+/* ---- subscriber lines kept in the store (lt_feed_lines) ---- */
+
+/* Writes the lines now when they are due, as the writer thread would: 1
+ * when a job was due. */
+static int s_lines_save(void)
+{
+    void *job = lt_feed_lines_job(g_feed);
+    if (!job)
+        return 0;
+    CU_ASSERT(lt_feed_lines_is(g_feed, job));
+    lt_feed_lines_run(job, g.ctx.store);
+    lt_feed_lines_done(g_feed, job);
+    return 1;
+}
+
+typedef struct {
+    int pop, view; /* lines of UG_CALLER on population and on the view */
+    char reason[128];
+} lines_seen_t;
+
+static int s_line_seen(void *arg, const char *stream, const lt_store_sub_t *l)
+{
+    lines_seen_t *seen = arg;
+    if (strcmp(l->member, UG_CALLER) != 0)
+        return 0;
+    seen->pop += strcmp(stream, OD_POP) == 0;
+    seen->view += strcmp(stream, OD_V) == 0;
+    if (strcmp(stream, OD_V) == 0)
+        snprintf(seen->reason, sizeof seen->reason, "%s", l->reason ? l->reason : "");
+    return 0;
+}
+
+static lines_seen_t s_lines_stored(void)
+{
+    lines_seen_t seen = {0};
+    CU_ASSERT_EQUAL(lt_store_subs(g.ctx.store, s_line_seen, &seen), 0);
+    return seen;
+}
+
+/* The ended line of UG_CALLER on stream in g_feed, or NULL. */
+static const lt_feed_gone_t *s_gone_line(const char *stream)
+{
+    for (size_t i = 0; i < g_feed->n_gone; i++)
+        if (strcmp(g_feed->gone[i].member, UG_CALLER) == 0 &&
+            strcmp(g_feed->gone[i].stream->name, stream) == 0)
+            return &g_feed->gone[i];
+    return NULL;
+}
+
+/* The subscriber lines go to the store when a subscription starts or ends,
+ * not again while nothing changed; a feed started again shows them as
+ * ended lines; a directory that no longer lets the member subscribe to a
+ * stream (a view removed) drops its line, from the feed, its lag series
+ * and the store (docs/operations.md "State"). */
+static void test_lines_kept(void)
+{
+    char err[1024];
+    lt_dir_t *orig = g.ctx.dir;
+    lt_dir_t *d1 = od_directory_policies(g.tmp, V_ENTRY "fields = [\"full_name\"]; }", "",
+                                         ",\n  { consumer = \"" UG_CALLER "\"; target = \"" OD_V
+                                         "\"; allow = [\"subscribe\"]; }",
+                                         err, sizeof err);
+    if (!d1)
+        fprintf(stderr, "directory: %s\n", err);
+    CU_ASSERT_FATAL(d1 != NULL);
+    s_adopt(d1);
+    (void)s_lines_save();
+    s_subscribe(OD_POP, 1, 0);
+    s_subscribe(OD_V, 1, 0);
+    CU_ASSERT_FATAL(s_subs() == 1 && g_feed->n_subs >= 2);
+    CU_ASSERT_EQUAL(s_lines_save(), 1); /* new lines: written at once */
+    lines_seen_t seen = s_lines_stored();
+    CU_ASSERT(seen.pop == 1 && seen.view == 1 && seen.reason[0] == '\0');
+    CU_ASSERT_EQUAL(s_lines_save(), 0); /* nothing changed, not due */
+    lt_feed_drop_peers(g_feed);
+    CU_ASSERT_EQUAL(s_lines_save(), 1); /* ended: written at once */
+    seen = s_lines_stored();
+    CU_ASSERT(seen.pop == 1 && seen.view == 1);
+    CU_ASSERT_STRING_EQUAL(seen.reason, "peer socket rebound");
+
+    /* Started again: both lines are there, ended, with their reason. */
+    lt_feed_destroy(&g_feed);
+    g_feed = lt_feed_new(&g.ctx);
+    CU_ASSERT_FATAL(g_feed != NULL);
+    const lt_feed_gone_t *pop = s_gone_line(OD_POP), *view = s_gone_line(OD_V);
+    CU_ASSERT(pop && view && strcmp(view->reason, "peer socket rebound") == 0);
+
+    /* The view leaves the directory: its line goes, its lag reads 0. */
+    s_adopt(orig);
+    CU_ASSERT(s_gone_line(OD_POP) != NULL && s_gone_line(OD_V) == NULL);
+    const char *v[] = {OD_V, UG_CALLER};
+    CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_subscriber_lag", v, 2), 0);
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    seen = s_lines_stored();
+    CU_ASSERT(seen.pop == 1 && seen.view == 0);
+    lt_dir_destroy(&d1);
+}
+
 /* A view removed from the directory, then listed again, is derived anew
  * on a new history that the log names; the log (a warning) and the audit
  * entry say that consumers holding its earlier records resynchronise,
@@ -1762,6 +1861,9 @@ int main(void)
          test_view_changed_while_stopped},
         {"a view removed and listed again: new history named, consumers told to resync",
          test_view_listed_again},
+        {"subscriber lines are written when they change, loaded at start, dropped with the "
+         "directory's leave",
+         test_lines_kept},
         {"a sink of a view whose rebuild failed is detached with ERR_UNAVAILABLE",
          test_stale_view_detaches_sinks},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},

@@ -1254,9 +1254,9 @@ static void test_migrates_to_histories(void)
     /* History ids are step 3, the retained tails step 4, the index of live
      * keys step 5, the completeness counts step 6, the views' definitions
      * step 8 and the streams' newest changes step 11 after them: undo all. */
-    char sql[500];
+    char sql[600];
     snprintf(sql, sizeof sql,
-             "ALTER TABLE streams DROP COLUMN newest_ms; "
+             "DROP TABLE subscribers; ALTER TABLE streams DROP COLUMN newest_ms; "
              "DROP TABLE view_defs; DROP TABLE presence; DROP INDEX state_held; "
              "ALTER TABLE state DROP COLUMN is_view; ALTER TABLE state DROP COLUMN fields; "
              "DROP TABLE tails; ALTER TABLE streams DROP COLUMN history; "
@@ -1397,11 +1397,11 @@ static void test_presence_counts(void)
 
 /* A store of schema version 5 gets the counts in step 6, filled from the
  * records it holds (a live row whose record is missing counts no field). */
-/* Undoes schema steps 11 to 7: no newest change of the streams, no table of
- * the views' definitions, and the index of live keys over every stream
- * again. */
+/* Undoes schema steps 12 to 7: no subscriber lines, no newest change of the
+ * streams, no table of the views' definitions, and the index of live keys
+ * over every stream again. */
 #define STEP7_UNDO                                                                                 \
-    "ALTER TABLE streams DROP COLUMN newest_ms; "                                                  \
+    "DROP TABLE subscribers; ALTER TABLE streams DROP COLUMN newest_ms; "                          \
     "DROP TABLE view_defs; DROP INDEX state_held; ALTER TABLE state DROP COLUMN is_view; "         \
     "CREATE INDEX state_held ON state(key) WHERE deleted = 0; "
 
@@ -1741,6 +1741,114 @@ static void test_rebuild_refused_wal_pinned(void)
     CU_ASSERT_EQUAL(s_log_rows(g_path), 6);
 }
 
+/* ---- subscriber lines (schema step 12) ---- */
+
+#define STEP_SUBSCRIBERS 12
+
+/* What lt_store_subs hands out, copied. */
+typedef struct {
+    int n;
+    char stream[4][64], member[4][64], reason[4][64];
+    lt_store_sub_t l[4];
+    uint8_t history[4][LT_STORE_HISTORY_BYTES];
+} subs_t;
+
+static int s_on_sub(void *arg, const char *stream, const lt_store_sub_t *line)
+{
+    subs_t *r = arg;
+    if (r->n >= 4)
+        return -1;
+    int i = r->n++;
+    snprintf(r->stream[i], sizeof r->stream[i], "%s", stream);
+    snprintf(r->member[i], sizeof r->member[i], "%s", line->member);
+    snprintf(r->reason[i], sizeof r->reason[i], "%s", line->reason ? line->reason : "(none)");
+    r->l[i] = *line;
+    if (line->history)
+        memcpy(r->history[i], line->history, LT_STORE_HISTORY_BYTES);
+    return 0;
+}
+
+/* The owner's subscriber lines: saved as a whole, read back with their
+ * stream's name; each save replaces what was stored. */
+static void test_subscriber_lines(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    uint8_t h[LT_STORE_HISTORY_BYTES];
+    memset(h, 0x5c, sizeof h);
+    lt_store_sub_t lines[] = {
+        {.stream = a.id, .member = "VN/GOV/BHXH", .cursor = 1160, .history = h, .seen_ms = 1000},
+        {.stream = a.id,
+         .member = "VN/GOV/BYT",
+         .cursor = 7,
+         .seen_ms = 900,
+         .since_ms = 900,
+         .reason = "peer lost"},
+    };
+    CU_ASSERT_EQUAL(lt_store_subs_save(s, lines, 2), 0);
+    subs_t r = {0};
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 2);
+    CU_ASSERT_STRING_EQUAL(r.stream[0], "VN/GOV/BCA/population");
+    CU_ASSERT_STRING_EQUAL(r.member[0], "VN/GOV/BHXH");
+    CU_ASSERT(r.l[0].cursor == 1160 && r.l[0].seen_ms == 1000 && r.l[0].since_ms == 0);
+    CU_ASSERT(r.l[0].history && memcmp(r.history[0], h, sizeof h) == 0);
+    CU_ASSERT_STRING_EQUAL(r.reason[0], "(none)");
+    CU_ASSERT(r.l[1].cursor == 7 && r.l[1].since_ms == 900 && !r.l[1].history);
+    CU_ASSERT_STRING_EQUAL(r.reason[1], "peer lost");
+    /* A save replaces every line: one dropped is gone. */
+    CU_ASSERT_EQUAL(lt_store_subs_save(s, &lines[1], 1), 0);
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
+    CU_ASSERT(r.n == 1 && strcmp(r.member[0], "VN/GOV/BYT") == 0);
+    CU_ASSERT_EQUAL(lt_store_subs_save(s, lines, 0), 0);
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
+    CU_ASSERT_EQUAL(r.n, 0);
+    lt_store_destroy(&s);
+}
+
+/* A store of schema 11 gets the table of subscriber lines in step 12 and
+ * keeps what it held; a store of step 12 is refused by code that knows 11
+ * steps (the check lt_store_open makes with SCHEMA_VERSION). */
+static void test_migrates_to_subscriber_lines(void)
+{
+    s_fresh();
+    const char *name = "VN/GOV/BCA/population";
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, name);
+    s_append(s, &a, name, 1, 50);
+    a.last_seq = 1;
+    a.source_cursor = 42;
+    CU_ASSERT_EQUAL(lt_store_stream_save(s, &a), 0);
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    char sql[128];
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql, "DROP TABLE subscribers; PRAGMA user_version = %d;",
+             STEP_SUBSCRIBERS - 1);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    lt_stream_t st;
+    CU_ASSERT_EQUAL(lt_store_stream_find(s, name, &st), 1);
+    CU_ASSERT(st.id == a.id && st.last_seq == 1 && st.source_cursor == 42);
+    reads_t r;
+    CU_ASSERT_EQUAL(s_read(s, &st, name, 50, 1, 64, 1 << 20, &r), 1);
+    subs_t got = {0};
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &got), 0);
+    CU_ASSERT_EQUAL(got.n, 0);
+    lt_store_sub_t line = {.stream = st.id, .member = "VN/GOV/BHXH", .cursor = 1, .seen_ms = 5};
+    CU_ASSERT_EQUAL(lt_store_subs_save(s, &line, 1), 0);
+    lt_store_destroy(&s);
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), STEP_SUBSCRIBERS);
+    CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM subscribers"), 1);
+    sqlite3_close(db);
+    CU_ASSERT(lt_store_schema_version() >= STEP_SUBSCRIBERS);
+}
+
 /* Each released schema step's text, pinned by its SHA-256
  * (lt_store_schema_step). A new step is added with its hash; a released
  * step's hash never changes. If this test fails you edited a released
@@ -1760,6 +1868,7 @@ static void test_released_steps_pinned(void)
         /* 9 */ "0b40ffbdbbb873ff2c67e1bef20cd8cce7212895ca0f9ca199ccf70d0e0a925a",
         /* 10 */ "9c52840ac0bf4fee98c01ab555a2fdedf2cbbe7813c83e96938ed9759aa3fcef",
         /* 11 */ "81ef3d5594ff93006c3f333027c06cddffdf275bdaef7b8537e1e02af0c5add1",
+        /* 12 */ "0c380a786205a053970977993222ceecc139a2b8f756ab4f5fb564e0c7894b80",
     };
     ut_pin_steps("store schema", lt_store_schema_step, pins, (int)(sizeof pins / sizeof *pins));
 }
@@ -1819,6 +1928,10 @@ int main(void)
         {"only a view's live rows are found by key; a store of schema 6 keeps its index "
          "until rows are written again (step 7)",
          test_held_index_views_only},
+        {"the owner's subscriber lines are saved as a whole and read back with their stream",
+         test_subscriber_lines},
+        {"a store of schema 11 gets the subscriber lines in step 12 and keeps its streams",
+         test_migrates_to_subscriber_lines},
         {"a rebuild leaves the old file whole without its WAL before the new one comes",
          test_rebuild_old_file_whole},
         {"a rebuild whose WAL a reader pins is refused; the store keeps everything",
