@@ -691,17 +691,28 @@ static int s_quality_json(json_t *j, const Lienthong__StreamStatus *s)
     return rc ? -1 : 0;
 }
 
+/* One peer's line: clock_offset_ms only when its Hellos carry their
+ * sending time (PROTOCOL.md 5.1), so that an unknown offset does not read
+ * as clocks in agreement. NULL when memory ran out. */
+static json_t *s_peer_json(const Lienthong__PeerStatus *p)
+{
+    json_t *o =
+        json_pack("{s:s,s:b,s:I,s:I}", "member", p->member, "connected", p->connected, "since_ms",
+                  (json_int_t)p->since_ms, "directory_version", (json_int_t)p->directory_version);
+    if (o && p->clock_offset_known &&
+        json_object_set_new(o, "clock_offset_ms", json_integer((json_int_t)p->clock_offset_ms)) !=
+            0)
+        json_decref(o), o = NULL;
+    return o;
+}
+
 /* Every peer with a link or an incoming connection, connected or not;
  * NULL when memory ran out. */
 static json_t *s_peers_json(const Lienthong__StatusReply *st)
 {
     json_t *peers = json_array();
     for (size_t i = 0; peers && i < st->n_peers; i++)
-        if (json_array_append_new(peers,
-                                  json_pack("{s:s,s:b,s:I,s:I}", "member", st->peers[i]->member,
-                                            "connected", st->peers[i]->connected, "since_ms",
-                                            (json_int_t)st->peers[i]->since_ms, "directory_version",
-                                            (json_int_t)st->peers[i]->directory_version)) != 0)
+        if (json_array_append_new(peers, s_peer_json(st->peers[i])) != 0)
             json_decref(peers), peers = NULL;
     return peers;
 }

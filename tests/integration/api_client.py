@@ -168,6 +168,9 @@ s = expect("GET", "/v1/status", 200, token=HR, what="status")
 check(len(s.get("peers_connected", [])) >= 1, "status names the connected owner")
 check(any(p["connected"] and p["since_ms"] > 0 for p in s.get("peers", [])),
       "status lists the owner as a connected peer, with since when")
+check(any(p["connected"] and abs(p.get("clock_offset_ms", 1 << 40)) < 5000
+          for p in s.get("peers", [])),
+      "status gives the connected owner's clock offset, a few ms on one host")
 check(s.get("directory_expired") is False and s.get("directory_expires_at", 0) > time.time(),
       "status tells when the directory expires")
 
