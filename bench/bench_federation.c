@@ -280,10 +280,9 @@ static void s_probes_shutdown(void)
     }
 }
 
-/* Sends StatusRequest to gateways idx[0..n) and collects the replies for
- * up to timeout_ms. Returns how many answered; the others have rep NULL
- * and their socket is reopened next round (no stale reply is ever taken). */
-static int s_probe(const int *idx, int n, int timeout_ms)
+/* Sends StatusRequest to gateways idx[0..n), reopening the sockets closed
+ * after a round they did not answer; the previous replies are dropped. */
+static void s_probe_send(const int *idx, int n)
 {
     char err[256];
     lt_sock_opts_t o;
@@ -299,43 +298,64 @@ static int s_probe(const int *idx, int n, int timeout_ms)
             p->sock && lt_wire_send_body(p->sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_STATUS_REQUEST,
                                          &req) == 0;
     }
+}
+
+/* The poll items of the probes of idx[0..n) still waiting; who[] their
+ * gateways. Returns how many. */
+static int s_probe_items(const int *idx, int n, zmq_pollitem_t *items, int *who)
+{
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (s_probes[idx[k]].waiting) {
+            items[m] = (zmq_pollitem_t){s_probes[idx[k]].sock, 0, ZMQ_POLLIN, 0};
+            who[m++] = idx[k];
+        }
+    return m;
+}
+
+/* Takes the message waiting on p's socket: 1 when it is the StatusReply
+ * (kept, with when it arrived), 0 when it is anything else (dropped). */
+static int s_probe_take(probe_t *p)
+{
+    char err[256];
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    Lienthong__Envelope *rep = NULL;
+    if (lt_wire_recv(p->sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
+        rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body), LT_LOCAL_MAX_MESSAGE,
+                             &code, err, sizeof err);
+    lt_wire_in_close(&in);
+    if (!rep || rep->body_case != LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
+        lt_wire_free(&rep);
+        return 0;
+    }
+    p->rep = rep;
+    p->at_ns = s_ns();
+    p->at_wall_ms = lt_clock_now_ms();
+    p->waiting = 0;
+    return 1;
+}
+
+/* Sends StatusRequest to gateways idx[0..n) and collects the replies for
+ * up to timeout_ms. Returns how many answered; the others have rep NULL
+ * and their socket is reopened next round (no stale reply is ever taken). */
+static int s_probe(const int *idx, int n, int timeout_ms)
+{
+    s_probe_send(idx, n);
     int64_t end = s_ns() + (int64_t)timeout_ms * 1000000;
     int got = 0;
     zmq_pollitem_t items[N_GW];
     int who[N_GW];
     while (!s_abort) {
-        int m = 0;
-        for (int k = 0; k < n; k++)
-            if (s_probes[idx[k]].waiting) {
-                items[m] = (zmq_pollitem_t){s_probes[idx[k]].sock, 0, ZMQ_POLLIN, 0};
-                who[m++] = idx[k];
-            }
+        int m = s_probe_items(idx, n, items, who);
         int64_t left = (end - s_ns()) / 1000000;
         if (!m || left <= 0)
             break;
         if (zmq_poll(items, m, (long)left) <= 0)
             continue;
-        for (int j = 0; j < m; j++) {
-            if (!(items[j].revents & ZMQ_POLLIN))
-                continue;
-            probe_t *p = &s_probes[who[j]];
-            lt_wire_in_t in;
-            Lienthong__ErrorCode code;
-            Lienthong__Envelope *rep = NULL;
-            if (lt_wire_recv(p->sock, 0, ZMQ_DONTWAIT, &in) == 0 && in.frames == 1)
-                rep = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
-                                     LT_LOCAL_MAX_MESSAGE, &code, err, sizeof err);
-            lt_wire_in_close(&in);
-            if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_STATUS_REPLY) {
-                p->rep = rep;
-                p->at_ns = s_ns();
-                p->at_wall_ms = lt_clock_now_ms();
-                p->waiting = 0;
-                got++;
-            } else {
-                lt_wire_free(&rep);
-            }
-        }
+        for (int j = 0; j < m; j++)
+            if (items[j].revents & ZMQ_POLLIN)
+                got += s_probe_take(&s_probes[who[j]]);
     }
     for (int k = 0; k < n; k++)
         if (s_probes[idx[k]].waiting)
@@ -387,40 +407,57 @@ static void s_index_sets(void)
         s_owner_and_provinces[1 + p] = s_provinces_idx[p] = GW_PROV0 + p;
 }
 
-/* Starts every gateway and waits until all answer status, then until the
- * provinces are subscribed and the callers greeted by the owner. -2 when
- * a gateway found its port taken (the caller rebuilds with fresh ports). */
-static int s_start_all(int timeout_ms, double *ready_s, double *connected_s)
+static int s_start_gateways(void)
 {
-    int64_t t0 = s_ns(), end = t0 + (int64_t)timeout_ms * 1000000;
     for (int i = 0; i < N_GW; i++)
         if (lt_it_gw_start(s_gw(i)) != 0) {
             fprintf(stderr, "bench_federation: cannot start gateway %s\n", s_gw(i)->member->id);
             return -1;
         }
+    return 0;
+}
+
+/* 0 while gateway i runs; -2 when it exited because its port was taken
+ * meanwhile, -1 when it exited for another reason (its log shown). */
+static int s_check_alive(int i)
+{
+    if (lt_it_gw_alive(s_gw(i)))
+        return 0;
+    fprintf(stderr, "bench_federation: %s exited at start (wait status 0x%x)\n",
+            s_gw(i)->member->id, (unsigned)s_gw(i)->wstatus);
+    if (lt_it_log_has(s_gw(i), 0, "Address already in use", NULL))
+        return -2;
+    lt_it_log_dump(s_gw(i));
+    return -1;
+}
+
+/* Out of time: names the first gateway not ready and shows its log. */
+static void s_report_not_ready(const int *ready)
+{
+    for (int i = 0; i < N_GW; i++)
+        if (!ready[i]) {
+            fprintf(stderr, "bench_federation: %s not ready in time\n", s_gw(i)->member->id);
+            lt_it_log_dump(s_gw(i));
+            break;
+        }
+}
+
+/* Probes the gateways not yet ready until each answers status, or until
+ * `end`. 0, -1, or -2 when one found its port taken (s_check_alive). */
+static int s_wait_ready(int64_t end)
+{
     int ready[N_GW] = {0}, n_ready = 0;
     while (n_ready < N_GW) {
         if (s_abort || s_ns() > end) {
-            for (int i = 0; i < N_GW; i++)
-                if (!ready[i]) {
-                    fprintf(stderr, "bench_federation: %s not ready in time\n",
-                            s_gw(i)->member->id);
-                    lt_it_log_dump(s_gw(i));
-                    break;
-                }
+            s_report_not_ready(ready);
             return -1;
         }
         int idx[N_GW], n = 0;
         for (int i = 0; i < N_GW; i++)
             if (!ready[i]) {
-                if (!lt_it_gw_alive(s_gw(i))) {
-                    fprintf(stderr, "bench_federation: %s exited at start (wait status 0x%x)\n",
-                            s_gw(i)->member->id, (unsigned)s_gw(i)->wstatus);
-                    if (lt_it_log_has(s_gw(i), 0, "Address already in use", NULL))
-                        return -2;
-                    lt_it_log_dump(s_gw(i));
-                    return -1;
-                }
+                int st = s_check_alive(i);
+                if (st != 0)
+                    return st;
                 idx[n++] = i;
             }
         s_probe(idx, n, 300);
@@ -432,7 +469,26 @@ static int s_start_all(int timeout_ms, double *ready_s, double *connected_s)
         if (n_ready < N_GW)
             s_sleep_ms(50);
     }
-    *ready_s = (double)(s_ns() - t0) / 1e9;
+    return 0;
+}
+
+/* How many links are not up yet in the last probe round: provinces the
+ * owner does not list as subscribers, callers not connected to the owner. */
+static int s_links_missing(void)
+{
+    int missing = 0;
+    for (int p = 0; p < N_PROV; p++)
+        if (!s_has_subscriber(s_probes[0].rep, s_views[p], s_gw(GW_PROV0 + p)->member->id))
+            missing++;
+    for (int c = 0; c < N_CALLERS; c++)
+        if (!s_has_peer(s_probes[GW_CALLER0 + c].rep, OWNER_ID))
+            missing++;
+    return missing;
+}
+
+/* Probes every gateway until every link is up, or until `end`. */
+static int s_wait_connected(int64_t end)
+{
     for (;;) {
         if (s_abort || s_ns() > end) {
             fprintf(stderr, "bench_federation: the federation did not connect in time\n");
@@ -440,22 +496,26 @@ static int s_start_all(int timeout_ms, double *ready_s, double *connected_s)
             return -1;
         }
         s_probe(s_all, N_GW, 1000);
-        int missing = 0;
-        const char *first = NULL;
-        for (int p = 0; p < N_PROV; p++)
-            if (!s_has_subscriber(s_probes[0].rep, s_views[p], s_gw(GW_PROV0 + p)->member->id)) {
-                missing++;
-                first = first ? first : s_gw(GW_PROV0 + p)->member->id;
-            }
-        for (int c = 0; c < N_CALLERS; c++)
-            if (!s_has_peer(s_probes[GW_CALLER0 + c].rep, OWNER_ID)) {
-                missing++;
-                first = first ? first : s_gw(GW_CALLER0 + c)->member->id;
-            }
-        if (!missing)
-            break;
+        if (!s_links_missing())
+            return 0;
         s_sleep_ms(200);
     }
+}
+
+/* Starts every gateway and waits until all answer status, then until the
+ * provinces are subscribed and the callers greeted by the owner. -2 when
+ * a gateway found its port taken (the caller rebuilds with fresh ports). */
+static int s_start_all(int timeout_ms, double *ready_s, double *connected_s)
+{
+    int64_t t0 = s_ns(), end = t0 + (int64_t)timeout_ms * 1000000;
+    if (s_start_gateways() != 0)
+        return -1;
+    int st = s_wait_ready(end);
+    if (st != 0)
+        return st;
+    *ready_s = (double)(s_ns() - t0) / 1e9;
+    if (s_wait_connected(end) != 0)
+        return -1;
     *connected_s = (double)(s_ns() - t0) / 1e9;
     return 0;
 }
@@ -695,6 +755,51 @@ typedef struct {
     volatile int done;
 } qry_t;
 
+/* A lookup by a ministry of person p's four released fields; *t gets when
+ * it left. */
+static int s_send_lookup(void *sock, uint64_t id, lt_fedsim_person_t *p, int64_t deadline,
+                         int64_t *t)
+{
+    char *fields[] = {"full_name", "date_of_birth", "sex", "status"};
+    Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
+    lq.request_id = id;
+    lq.dataset = DS;
+    lq.key = p->personal_id;
+    lq.fields = fields;
+    lq.n_fields = 4;
+    lq.purpose = "PUBLIC-SERVICE";
+    lq.deadline_ms = deadline;
+    *t = s_ns();
+    return lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST, &lq);
+}
+
+/* A verify of person p's name and date of birth, by a ministry or (cls
+ * Q_ENT_VERIFY) an enterprise; *t gets when it left. */
+static int s_send_verify(void *sock, int cls, uint64_t id, lt_fedsim_person_t *p, int64_t deadline,
+                         int64_t *t)
+{
+    char *keys[] = {p->personal_id};
+    Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT;
+    Lienthong__Claim *claims[] = {&c1, &c2};
+    c1.field = "full_name";
+    c1.value = p->full_name;
+    c2.field = "date_of_birth";
+    c2.value = p->date_of_birth;
+    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
+    vq.request_id = id;
+    vq.dataset = DS;
+    vq.keys = keys;
+    vq.n_keys = 1;
+    vq.claims = claims;
+    vq.n_claims = 2;
+    vq.purpose = cls == Q_ENT_VERIFY ? "SUBSCRIBER-KYC" : "PUBLIC-SERVICE";
+    vq.deadline_ms = deadline;
+    *t = s_ns();
+    return lt_wire_send_body(sock, NULL, 0, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &vq);
+}
+
+/* Request k: from caller k mod 26 (the ministries alternate lookups and
+ * verifies, the enterprises verify), about a citizen drawn from k. */
 static int s_request(qry_t *q, uint64_t k)
 {
     int c = (int)(k % N_CALLERS);
@@ -711,41 +816,10 @@ static int s_request(qry_t *q, uint64_t k)
         q->outstanding--;
         s->live = 0;
     }
-    char *keys[] = {p.personal_id};
-    char *fields[] = {"full_name", "date_of_birth", "sex", "status"};
-    Lienthong__Claim c1 = LIENTHONG__CLAIM__INIT, c2 = LIENTHONG__CLAIM__INIT;
-    Lienthong__Claim *claims[] = {&c1, &c2};
-    c1.field = "full_name";
-    c1.value = p.full_name;
-    c2.field = "date_of_birth";
-    c2.value = p.date_of_birth;
-    Lienthong__LookupRequest lq = LIENTHONG__LOOKUP_REQUEST__INIT;
-    Lienthong__VerifyRequest vq = LIENTHONG__VERIFY_REQUEST__INIT;
-    int64_t deadline = lt_clock_now_ms() + REQ_DEADLINE_MS;
-    if (cls == Q_MIN_LOOKUP) {
-        lq.request_id = id;
-        lq.dataset = DS;
-        lq.key = p.personal_id;
-        lq.fields = fields;
-        lq.n_fields = 4;
-        lq.purpose = "PUBLIC-SERVICE";
-        lq.deadline_ms = deadline;
-    } else {
-        vq.request_id = id;
-        vq.dataset = DS;
-        vq.keys = keys;
-        vq.n_keys = 1;
-        vq.claims = claims;
-        vq.n_claims = 2;
-        vq.purpose = cls == Q_ENT_VERIFY ? "SUBSCRIBER-KYC" : "PUBLIC-SERVICE";
-        vq.deadline_ms = deadline;
-    }
-    int is_lookup = cls == Q_MIN_LOOKUP;
-    int64_t t = s_ns();
-    if (lt_wire_send_body(q->sock[c], NULL, 0,
-                          is_lookup ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
-                                    : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
-                          is_lookup ? (const void *)&lq : (const void *)&vq) != 0) {
+    int64_t deadline = lt_clock_now_ms() + REQ_DEADLINE_MS, t = 0;
+    int sent = cls == Q_MIN_LOOKUP ? s_send_lookup(q->sock[c], id, &p, deadline, &t)
+                                   : s_send_verify(q->sock[c], cls, id, &p, deadline, &t);
+    if (sent != 0) {
         q->send_failed++;
         return -1;
     }
@@ -765,6 +839,56 @@ static void s_note_error(qry_t *q, const char *what, const char *a, const char *
         snprintf(q->first_error, sizeof q->first_error, "%s: %s (%s)", what, a, b);
 }
 
+/* A lookup answer: good when it releases exactly the four fields asked,
+ * as the source has them. Returns its request id (0 if undecodable). */
+static uint64_t s_check_lookup(qry_t *q, const Lienthong__SignedAnswer *sa, int *good)
+{
+    Lienthong__LookupAnswer *a =
+        lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (!a)
+        return 0;
+    uint64_t id = a->request_id;
+    slot_t *s = &q->slots[id % MAX_OUT];
+    if (s->live && s->id == id) {
+        lt_fedsim_person_t p;
+        lt_fedsim_person(q->seed, s->citizen, 0, 0, LT_FEDSIM_ALIVE, &p);
+        Lienthong__Records__Population *v =
+            a->code == LIENTHONG__ERROR_CODE__ERR_NONE
+                ? lienthong__records__population__unpack(NULL, a->payload.len, a->payload.data)
+                : NULL;
+        *good = v && a->n_withheld == 0 && a->n_released == 4 &&
+                strcmp(v->full_name, p.full_name) == 0 &&
+                strcmp(v->date_of_birth, p.date_of_birth) == 0 && (int)v->sex == p.sex &&
+                v->current_address[0] == 0 && v->personal_id[0] == 0;
+        if (!*good)
+            s_note_error(q, "lookup answer",
+                         a->code ? lt_wire_error_name(a->code) : "with wrong or extra fields",
+                         p.personal_id);
+        lienthong__records__population__free_unpacked(v, NULL);
+    }
+    lienthong__lookup_answer__free_unpacked(a, NULL);
+    return id;
+}
+
+/* A verify answer: good when both claims match. Returns its request id
+ * (0 if undecodable). */
+static uint64_t s_check_verify(qry_t *q, const Lienthong__SignedAnswer *sa, int *good)
+{
+    Lienthong__VerifyAnswer *a =
+        lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (!a)
+        return 0;
+    uint64_t id = a->request_id;
+    *good = a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->last && a->n_results == 2 &&
+            a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH &&
+            a->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
+    if (!*good)
+        s_note_error(q, "verify answer",
+                     a->code ? lt_wire_error_name(a->code) : "without two matches", a->key);
+    lienthong__verify_answer__free_unpacked(a, NULL);
+    return id;
+}
+
 /* Checks one reply; returns the request id it answers (0 if none). */
 static uint64_t s_reply(qry_t *q, const Lienthong__Envelope *env, int *good)
 {
@@ -773,51 +897,11 @@ static uint64_t s_reply(qry_t *q, const Lienthong__Envelope *env, int *good)
         s_note_error(q, "error reply", lt_wire_error_name(env->error->code), env->error->message);
         return env->error->request_id;
     }
-    int lookup = env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY;
-    if (!lookup && env->body_case != LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
-        return 0;
-    const Lienthong__SignedAnswer *sa = lookup ? env->lookup_reply : env->verify_reply;
-    uint64_t id = 0;
-    if (lookup) {
-        Lienthong__LookupAnswer *a =
-            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
-        if (!a)
-            return 0;
-        id = a->request_id;
-        slot_t *s = &q->slots[id % MAX_OUT];
-        if (s->live && s->id == id) {
-            lt_fedsim_person_t p;
-            lt_fedsim_person(q->seed, s->citizen, 0, 0, LT_FEDSIM_ALIVE, &p);
-            Lienthong__Records__Population *v =
-                a->code == LIENTHONG__ERROR_CODE__ERR_NONE
-                    ? lienthong__records__population__unpack(NULL, a->payload.len, a->payload.data)
-                    : NULL;
-            *good = v && a->n_withheld == 0 && a->n_released == 4 &&
-                    strcmp(v->full_name, p.full_name) == 0 &&
-                    strcmp(v->date_of_birth, p.date_of_birth) == 0 && (int)v->sex == p.sex &&
-                    v->current_address[0] == 0 && v->personal_id[0] == 0;
-            if (!*good)
-                s_note_error(q, "lookup answer",
-                             a->code ? lt_wire_error_name(a->code) : "with wrong or extra fields",
-                             p.personal_id);
-            lienthong__records__population__free_unpacked(v, NULL);
-        }
-        lienthong__lookup_answer__free_unpacked(a, NULL);
-    } else {
-        Lienthong__VerifyAnswer *a =
-            lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
-        if (!a)
-            return 0;
-        id = a->request_id;
-        *good = a->code == LIENTHONG__ERROR_CODE__ERR_NONE && a->last && a->n_results == 2 &&
-                a->results[0] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH &&
-                a->results[1] == LIENTHONG__CLAIM_RESULT__CLAIM_MATCH;
-        if (!*good)
-            s_note_error(q, "verify answer",
-                         a->code ? lt_wire_error_name(a->code) : "without two matches", a->key);
-        lienthong__verify_answer__free_unpacked(a, NULL);
-    }
-    return id;
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY)
+        return s_check_lookup(q, env->lookup_reply, good);
+    if (env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY)
+        return s_check_verify(q, env->verify_reply, good);
+    return 0;
 }
 
 static void s_drain(qry_t *q, void *sock)
@@ -1057,66 +1141,108 @@ static int s_args(int argc, char **argv, opts_t *o)
                : -1;
 }
 
-/* ---- main --------------------------------------------------------------------------------- */
+/* ---- main: the run's phases ------------------------------------------------------------- */
 
-int main(int argc, char **argv)
-{
+/* The raw libzmq baselines, measured in the same run: the reference of the
+ * `bench:` lines. */
+typedef struct {
+    double pp;       /* PUSH->PULL, msg/s */
+    double p50, p99; /* DEALER->ROUTER one at a time, us */
+} raw_t;
+
+/* What the phases share. The publisher owns the source model (pb.province,
+ * pb.version, pb.status); the threads run while their bit is in `threads`,
+ * and the teardown joins whichever still are. */
+typedef struct {
     opts_t o;
-    if (s_args(argc, argv, &o) != 0) {
-        fprintf(stderr, "usage: bench_federation LIENTHONG_BINARY [--citizens N (63..1000000)] "
-                        "[--seconds S] [--rate CHANGES/S] [--qps REQUESTS/S] [--tick-ms MS] "
-                        "[--seed X] [--timeout SECONDS]\n");
-        return 2;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    size_t n; /* citizens */
+    char *src;
+    lt_sock_opts_t so;
+    raw_t raw;
+    pub_t pb;
+    qry_t q;
+    pthread_t pub_th, q_th;
+    int threads; /* 1: the publisher, 2: the queries */
+    void *owner_db;
+    char owner_store[PATH_MAX + 16];
+    int64_t view_ids[N_PROV];
+    uint64_t target[N_PROV];    /* each view's last seq, which its province must reach */
+    uint64_t load_view_records; /* view records of the load, to tell those of the steady phase */
+    uint64_t q_sent, q_bad;     /* the steady phase's requests, for the verdict */
+    int clean;                  /* gateways stopped cleanly */
+} run_t;
+
+/* What the steady phase measured, for its report. */
+typedef struct {
+    lt_fedsim_series_t lag_rec[3], lag_ms[3]; /* cities, provinces, all */
+    int rounds, missed;
+    double cpu0[3], cpu1[3];
+    struct rusage ru0, ru1;
+} steady_t;
+
+/* The steady phase's length as its clock has it (whole nanoseconds). */
+static double s_steady_s(const opts_t *o)
+{
+    return (double)(int64_t)(o->seconds * 1e9) / 1e9;
+}
+
+/* The first signal stops every loop (s_on_signal); the alarm bounds the run. */
+static void s_signals(int timeout_s)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction(SIGALRM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    alarm((unsigned)o.timeout_s);
+    alarm((unsigned)timeout_s);
+}
 
-    lt_it_set_binary(o.bin);
-    s_index_sets();
-    int rc = 1, threads = 0;
-    pthread_t pub_th, q_th;
-    pub_t pb;
-    qry_t q;
-    memset(&pb, 0, sizeof pb);
-    memset(&q, 0, sizeof q);
-    void *owner_db = NULL;
-    uint8_t *province = NULL, *status = NULL;
-    uint32_t *version = NULL;
-    int64_t view_ids[N_PROV];
-    uint64_t target[N_PROV];
-    double reach[N_PROV];
-    size_t n = (size_t)o.citizens;
-    char err[512], *src = NULL;
+static int s_thread_start(run_t *r, int which)
+{
+    int err = which == 1 ? pthread_create(&r->pub_th, NULL, s_publisher, &r->pb)
+                         : pthread_create(&r->q_th, NULL, s_queries, &r->q);
+    if (err != 0)
+        return -1;
+    r->threads |= which;
+    return 0;
+}
 
+static void s_thread_join(run_t *r, int which)
+{
+    pthread_join(which == 1 ? r->pub_th : r->q_th, NULL);
+    r->threads &= ~which;
+}
+
+/* Keys, configs and signed directories, then every gateway started. A
+ * port taken meanwhile by another program (s_start_all -2) costs a fresh
+ * build with fresh ports, three times at most. */
+static int s_setup(run_t *r)
+{
+    double build_s = 0, ready_s = 0, connected_s = 0;
     printf("federation: %d gateways (1 owner, %d ministries, %d enterprises, %d provinces), %zu "
            "citizens, steady %.0f s at %.0f changes/s and %.0f requests/s, seed %llu\n",
-           N_GW, N_MIN, N_ENT, N_PROV, n, o.seconds, o.rate, o.qps, (unsigned long long)o.seed);
+           N_GW, N_MIN, N_ENT, N_PROV, r->n, r->o.seconds, r->o.rate, r->o.qps,
+           (unsigned long long)r->o.seed);
     for (int p = 0; p < N_PROV; p++)
         snprintf(s_views[p], sizeof s_views[p], DS ".p%s", lt_fedsim_provinces[p].code);
-    if (!(src = s_source()))
-        goto out;
-    double build_s = 0, ready_s = 0, connected_s = 0;
+    if (!(r->src = s_source()))
+        return -1;
     for (int attempt = 1;; attempt++) {
         if (lt_it_fed_init(&s_fed, "VN") != 0)
-            goto out;
-        s_fed.extra_source = src;
+            return -1;
+        s_fed.extra_source = r->src;
         int64_t t_build = s_ns();
         if (s_build() != 0) {
             fprintf(stderr, "bench_federation: cannot build the federation\n");
-            goto out;
+            return -1;
         }
         build_s = (double)(s_ns() - t_build) / 1e9;
         int st = s_start_all(60000, &ready_s, &connected_s);
         if (st == 0)
             break;
         if (st != -2 || attempt == 3)
-            goto out;
+            return -1;
         fprintf(stderr,
                 "bench_federation: a port was taken meanwhile; starting over with fresh "
                 "ports (attempt %d)\n",
@@ -1128,221 +1254,270 @@ int main(int argc, char **argv)
         "federation: keys, configs and signed directories in %.1f s; %d gateways ready in %.1f s, "
         "subscribed and connected in %.1f s\n",
         build_s, N_GW, ready_s, connected_s);
+    return 0;
+}
 
-    /* Raw baselines, while the federation idles. */
-    double raw_pp = lt_raw_push_pull(256, 200000), raw_p50 = 0, raw_p99 = 0;
-    double raw_rt = lt_raw_dealer_router(256, 10000, 1, &raw_p50, &raw_p99);
+/* Raw baselines, while the federation idles. */
+static void s_baselines(raw_t *raw)
+{
+    raw->pp = lt_raw_push_pull(256, 200000);
+    raw->p50 = raw->p99 = 0;
+    double rt = lt_raw_dealer_router(256, 10000, 1, &raw->p50, &raw->p99);
     printf("federation: raw CURVE baselines: PUSH->PULL %.0f msg/s, DEALER->ROUTER one at a time "
            "p50 %.0f us p99 %.0f us (%.0f round trips/s)\n",
-           raw_pp, raw_p50, raw_p99, raw_rt);
+           raw->pp, raw->p50, raw->p99, rt);
+}
 
-    /* ---- initial load ---- */
-    province = calloc(n, 1);
-    status = calloc(n, 1);
-    version = calloc(n, sizeof *version);
-    lt_sock_opts_t so;
-    lt_sock_opts_default(&so);
-    if (!province || !status || !version)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        province[i] = (uint8_t)lt_fedsim_home(o.seed, i);
-        status[i] = LT_FEDSIM_ALIVE;
+/* The source model (every citizen alive in his home province) and the
+ * publisher's socket on the owner; each view's target is one record per
+ * citizen of its province, every citizen being new. */
+static int s_load_prepare(run_t *r)
+{
+    pub_t *pb = &r->pb;
+    pb->province = calloc(r->n, 1);
+    pb->status = calloc(r->n, 1);
+    pb->version = calloc(r->n, sizeof *pb->version);
+    lt_sock_opts_default(&r->so);
+    if (!pb->province || !pb->status || !pb->version)
+        return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        pb->province[i] = (uint8_t)lt_fedsim_home(r->o.seed, i);
+        pb->status[i] = LT_FEDSIM_ALIVE;
     }
-    pb.seed = o.seed;
-    pb.n = n;
-    pb.province = province;
-    pb.version = version;
-    pb.status = status;
-    lt_fedsim_rng_seed(&pb.rng, o.seed, 0x6368616e6765ULL);
-    if (!(pb.sock = lt_sock_local_client(lt_it_ctx(), s_gw(0)->sock_path, &so, err, sizeof err)))
-        goto out;
-    /* Every citizen is new: view pNN gets one record per citizen of NN. */
-    memset(target, 0, sizeof target);
-    for (size_t i = 0; i < n; i++)
-        target[province[i]]++;
-    int64_t t_load = s_ns();
-    if (pthread_create(&pub_th, NULL, s_publisher, &pb) != 0)
-        goto out;
-    threads |= 1;
-    /* Watch the provinces while it publishes. */
-    int left = s_wait_provinces(target, t_load, reach, 120000 + (int)(n / 10), 50, &pb);
-    pthread_join(pub_th, NULL);
-    threads &= ~1;
-    if (pb.failed || left) {
-        fprintf(stderr, "bench_federation: initial load failed: %s\n",
-                pb.failed ? pb.err : "some provinces did not receive their whole view");
-        goto out;
-    }
-    double load_acked_s = (double)(pb.t_last_ack - t_load) / 1e9;
-    char owner_store[PATH_MAX + 16];
+    pb->seed = r->o.seed;
+    pb->n = r->n;
+    lt_fedsim_rng_seed(&pb->rng, r->o.seed, 0x6368616e6765ULL);
+    char err[512];
+    if (!(pb->sock =
+              lt_sock_local_client(lt_it_ctx(), s_gw(0)->sock_path, &r->so, err, sizeof err)))
+        return -1;
+    memset(r->target, 0, sizeof r->target);
+    for (size_t i = 0; i < r->n; i++)
+        r->target[pb->province[i]]++;
+    return 0;
+}
+
+/* The owner's store must hold exactly the load in every view; it stays
+ * open for the lag samples of the steady phase. */
+static int s_load_check_owner(run_t *r)
+{
     uint64_t owner_last[N_PROV];
-    snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(0)->data_dir);
-    if (!(owner_db = lt_fedsim_open(owner_store)) ||
-        s_owner_views(owner_db, view_ids, owner_last) != 0 ||
-        memcmp(owner_last, target, sizeof target) != 0) {
+    snprintf(r->owner_store, sizeof r->owner_store, "%s/store.db", s_gw(0)->data_dir);
+    if (!(r->owner_db = lt_fedsim_open(r->owner_store)) ||
+        s_owner_views(r->owner_db, r->view_ids, owner_last) != 0 ||
+        memcmp(owner_last, r->target, sizeof r->target) != 0) {
         fprintf(stderr, "bench_federation: the owner's views in %s do not hold the load\n",
-                owner_store);
-        goto out;
+                r->owner_store);
+        return -1;
     }
+    return 0;
+}
+
+/* Phase 1: every citizen published while the provinces are watched, until
+ * each holds its whole view. */
+static int s_load(run_t *r)
+{
+    double reach[N_PROV];
+    if (s_load_prepare(r) != 0)
+        return -1;
+    int64_t t_load = s_ns();
+    if (s_thread_start(r, 1) != 0)
+        return -1;
+    int left = s_wait_provinces(r->target, t_load, reach, 120000 + (int)(r->n / 10), 50, &r->pb);
+    s_thread_join(r, 1);
+    if (r->pb.failed || left) {
+        fprintf(stderr, "bench_federation: initial load failed: %s\n",
+                r->pb.failed ? r->pb.err : "some provinces did not receive their whole view");
+        return -1;
+    }
+    double load_acked_s = (double)(r->pb.t_last_ack - t_load) / 1e9;
+    if (s_load_check_owner(r) != 0)
+        return -1;
     double load_all_s = 0;
     for (int p = 0; p < N_PROV; p++)
         load_all_s = reach[p] > load_all_s ? reach[p] : load_all_s;
-    lt_raw_report("federation-load", (double)n / load_all_s, "citizens/s", raw_pp, "msg/s", 0);
+    lt_raw_report("federation-load", (double)r->n / load_all_s, "citizens/s", r->raw.pp, "msg/s",
+                  0);
     printf("federation: initial load: %zu citizens (records of %.0f bytes on average) durable at "
            "the owner in %.2f s (%.0f/s, publish ack p50 %.0f ms), in every province's replica in "
            "%.2f s\n",
-           n, (double)pb.bytes / (double)n, load_acked_s, (double)n / load_acked_s,
-           lt_fedsim_pct(&pb.ack_ms, 0.5), load_all_s);
+           r->n, (double)r->pb.bytes / (double)r->n, load_acked_s, (double)r->n / load_acked_s,
+           lt_fedsim_pct(&r->pb.ack_ms, 0.5), load_all_s);
     s_tier_reach(reach, load_acked_s);
-    lt_fedsim_series_free(&pb.ack_ms);
-    uint64_t load_view_records = 0;
+    lt_fedsim_series_free(&r->pb.ack_ms);
+    r->load_view_records = 0;
     for (int p = 0; p < N_PROV; p++)
-        load_view_records += target[p];
+        r->load_view_records += r->target[p];
+    return 0;
+}
 
-    /* ---- steady phase ---- */
-    q.seed = o.seed;
-    q.n = n;
-    q.qps = o.qps;
-    if (!(q.slots = calloc(MAX_OUT, sizeof *q.slots)))
-        goto out;
+/* The callers' sockets, then both threads on a common clock starting 50
+ * ms from now; CPU counters read just before. */
+static int s_steady_start(run_t *r, steady_t *st)
+{
+    char err[512];
+    qry_t *q = &r->q;
+    pub_t *pb = &r->pb;
+    q->seed = r->o.seed;
+    q->n = r->n;
+    q->qps = r->o.qps;
+    if (!(q->slots = calloc(MAX_OUT, sizeof *q->slots)))
+        return -1;
     for (int c = 0; c < N_CALLERS; c++)
-        if (!(q.sock[c] = lt_sock_local_client(lt_it_ctx(), s_gw(GW_CALLER0 + c)->sock_path, &so,
-                                               err, sizeof err)))
-            goto out;
-    int64_t steady_ns = (int64_t)(o.seconds * 1e9);
-    pb.steady = 1;
-    pb.done = 0;
-    pb.rate = o.rate;
-    pb.tick_ms = o.tick_ms;
-    pb.made = pb.acked = 0;
-    pb.t_start = q.t_start = s_ns() + 50000000;
-    pb.t_end = q.t_end = pb.t_start + steady_ns;
-    double cpu0[3], cpu1[3];
-    struct rusage ru0, ru1;
-    s_cpu_tiers(cpu0);
-    getrusage(RUSAGE_SELF, &ru0);
-    if (pthread_create(&pub_th, NULL, s_publisher, &pb) != 0)
-        goto out;
-    threads |= 1;
-    if (pthread_create(&q_th, NULL, s_queries, &q) != 0)
-        goto out;
-    threads |= 2;
-    lt_fedsim_series_t lag_rec[3] = {{0}}, lag_ms[3] = {{0}};
-    int rounds = 0, missed = 0;
-    for (int64_t at = pb.t_start + 1000000000LL; at <= pb.t_end && !s_abort && !pb.failed;
+        if (!(q->sock[c] = lt_sock_local_client(lt_it_ctx(), s_gw(GW_CALLER0 + c)->sock_path,
+                                                &r->so, err, sizeof err)))
+            return -1;
+    pb->steady = 1;
+    pb->done = 0;
+    pb->rate = r->o.rate;
+    pb->tick_ms = r->o.tick_ms;
+    pb->made = pb->acked = 0;
+    pb->t_start = q->t_start = s_ns() + 50000000;
+    pb->t_end = q->t_end = pb->t_start + (int64_t)(r->o.seconds * 1e9);
+    s_cpu_tiers(st->cpu0);
+    getrusage(RUSAGE_SELF, &st->ru0);
+    if (s_thread_start(r, 1) != 0 || s_thread_start(r, 2) != 0)
+        return -1;
+    return 0;
+}
+
+/* One lag sample per province: how far its replica is behind the owner's
+ * view, in records and in ms. A province without both figures is missed. */
+static void s_lag_round(run_t *r, steady_t *st)
+{
+    s_probe(s_owner_and_provinces, 1 + N_PROV, 900);
+    st->rounds++;
+    const Lienthong__Envelope *orep = s_probes[0].rep;
+    for (int p = 0; p < N_PROV; p++) {
+        const probe_t *pr = &s_probes[GW_PROV0 + p];
+        uint64_t ol, rl;
+        if (!orep || !s_last(orep, s_views[p], &ol) || !s_last(pr->rep, s_views[p], &rl)) {
+            st->missed++;
+            continue;
+        }
+        double recs, ms;
+        lt_fedsim_lag(r->owner_db, r->view_ids[p], ol, rl, pr->at_wall_ms, &recs, &ms);
+        int t = s_is_city(p) ? 0 : 1;
+        lt_fedsim_series_add(&st->lag_rec[t], recs);
+        lt_fedsim_series_add(&st->lag_rec[2], recs);
+        lt_fedsim_series_add(&st->lag_ms[t], ms);
+        lt_fedsim_series_add(&st->lag_ms[2], ms);
+    }
+}
+
+/* Phase 2: changes and requests for o.seconds, with a lag round each
+ * second; then both threads joined. */
+static int s_steady(run_t *r, steady_t *st)
+{
+    if (s_steady_start(r, st) != 0)
+        return -1;
+    for (int64_t at = r->pb.t_start + 1000000000LL; at <= r->pb.t_end && !s_abort && !r->pb.failed;
          at += 1000000000LL) {
         /* At a different phase of the publish tick each second (golden
          * ratio steps), so that samples do not all land just before a tick. */
-        double phase = (double)rounds * 0.6180339887;
+        double phase = (double)st->rounds * 0.6180339887;
         phase -= (double)(int64_t)phase;
-        int64_t wait = (at - (int64_t)(phase * o.tick_ms * 1e6) - s_ns()) / 1000000;
+        int64_t wait = (at - (int64_t)(phase * r->o.tick_ms * 1e6) - s_ns()) / 1000000;
         if (wait > 0)
             s_sleep_ms((int)wait);
-        s_probe(s_owner_and_provinces, 1 + N_PROV, 900);
-        rounds++;
-        const Lienthong__Envelope *orep = s_probes[0].rep;
-        for (int p = 0; p < N_PROV; p++) {
-            const probe_t *pr = &s_probes[GW_PROV0 + p];
-            uint64_t ol, rl;
-            if (!orep || !s_last(orep, s_views[p], &ol) || !s_last(pr->rep, s_views[p], &rl)) {
-                missed++;
-                continue;
-            }
-            double recs, ms;
-            lt_fedsim_lag(owner_db, view_ids[p], ol, rl, pr->at_wall_ms, &recs, &ms);
-            int t = s_is_city(p) ? 0 : 1;
-            lt_fedsim_series_add(&lag_rec[t], recs);
-            lt_fedsim_series_add(&lag_rec[2], recs);
-            lt_fedsim_series_add(&lag_ms[t], ms);
-            lt_fedsim_series_add(&lag_ms[2], ms);
-        }
+        s_lag_round(r, st);
     }
-    s_cpu_tiers(cpu1);
-    getrusage(RUSAGE_SELF, &ru1);
-    pthread_join(pub_th, NULL);
-    threads &= ~1;
-    pthread_join(q_th, NULL);
-    threads &= ~2;
-    if (pb.failed) {
-        fprintf(stderr, "bench_federation: steady phase publisher failed: %s\n", pb.err);
-        goto out;
+    s_cpu_tiers(st->cpu1);
+    getrusage(RUSAGE_SELF, &st->ru1);
+    s_thread_join(r, 1);
+    s_thread_join(r, 2);
+    if (r->pb.failed) {
+        fprintf(stderr, "bench_federation: steady phase publisher failed: %s\n", r->pb.err);
+        return -1;
     }
-    double steady_s = (double)steady_ns / 1e9;
+    return 0;
+}
+
+/* The changes published, the replicas' lag per tier and the CPU spent. */
+static void s_report_changes(run_t *r, steady_t *st)
+{
+    double steady_s = s_steady_s(&r->o);
+    const pub_t *pb = &r->pb;
     printf("federation: steady %.0f s: %llu changes published (%.0f/s of %.0f/s: %llu moves, %llu "
            "deaths, %llu address changes), publish ack p50 %.1f ms p99 %.1f ms\n",
-           steady_s, (unsigned long long)pb.acked, (double)pb.acked / steady_s, o.rate,
-           (unsigned long long)pb.moves, (unsigned long long)pb.deaths,
-           (unsigned long long)pb.addresses, lt_fedsim_pct(&pb.ack_ms, 0.5),
-           lt_fedsim_pct(&pb.ack_ms, 0.99));
+           steady_s, (unsigned long long)pb->acked, (double)pb->acked / steady_s, r->o.rate,
+           (unsigned long long)pb->moves, (unsigned long long)pb->deaths,
+           (unsigned long long)pb->addresses, lt_fedsim_pct(&r->pb.ack_ms, 0.5),
+           lt_fedsim_pct(&r->pb.ack_ms, 0.99));
     for (int t = 0; t < 3; t++)
         printf(
             "federation: replica lag %-9s records p50 %.0f p99 %.0f max %.0f; ms p50 %.0f p99 %.0f "
             "max %.0f (%zu samples)\n",
-            t < 2 ? s_tier_name[t] : "all", lt_fedsim_pct(&lag_rec[t], 0.5),
-            lt_fedsim_pct(&lag_rec[t], 0.99), lt_fedsim_pct(&lag_rec[t], 1.0),
-            lt_fedsim_pct(&lag_ms[t], 0.5), lt_fedsim_pct(&lag_ms[t], 0.99),
-            lt_fedsim_pct(&lag_ms[t], 1.0), lag_rec[t].n);
-    {
-        double self = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                               ru0.ru_stime.tv_sec) +
-                      (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                               ru0.ru_stime.tv_usec) /
-                          1e6;
-        printf(
-            "federation: CPU in the steady phase (of %.0f core-seconds): owner %.1f s, 26 callers "
-            "%.1f s, 63 provinces %.1f s, this program %.1f s\n",
-            2 * steady_s, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2], self);
-    }
-    if (missed)
+            t < 2 ? s_tier_name[t] : "all", lt_fedsim_pct(&st->lag_rec[t], 0.5),
+            lt_fedsim_pct(&st->lag_rec[t], 0.99), lt_fedsim_pct(&st->lag_rec[t], 1.0),
+            lt_fedsim_pct(&st->lag_ms[t], 0.5), lt_fedsim_pct(&st->lag_ms[t], 0.99),
+            lt_fedsim_pct(&st->lag_ms[t], 1.0), st->lag_rec[t].n);
+    const struct rusage *ru0 = &st->ru0, *ru1 = &st->ru1;
+    double self = (double)(ru1->ru_utime.tv_sec - ru0->ru_utime.tv_sec + ru1->ru_stime.tv_sec -
+                           ru0->ru_stime.tv_sec) +
+                  (double)(ru1->ru_utime.tv_usec - ru0->ru_utime.tv_usec + ru1->ru_stime.tv_usec -
+                           ru0->ru_stime.tv_usec) /
+                      1e6;
+    printf("federation: CPU in the steady phase (of %.0f core-seconds): owner %.1f s, 26 callers "
+           "%.1f s, 63 provinces %.1f s, this program %.1f s\n",
+           2 * steady_s, st->cpu1[0] - st->cpu0[0], st->cpu1[1] - st->cpu0[1],
+           st->cpu1[2] - st->cpu0[2], self);
+    if (st->missed)
         printf("federation: %d of %d lag samples missing (a status reply took over 900 ms)\n",
-               missed, rounds * N_PROV);
-    uint64_t q_sent = 0, q_ok = 0, q_bad = 0;
-    double q_span = q.t_last > q.t_first ? (double)(q.t_last - q.t_first) / 1e9 : steady_s;
+               st->missed, st->rounds * N_PROV);
+}
+
+/* The requests per class and in all, then their `bench:` lines; counts
+ * the requests sent and the bad ones for the verdict. */
+static void s_report_queries(run_t *r)
+{
+    qry_t *q = &r->q;
+    double steady_s = s_steady_s(&r->o);
+    uint64_t q_ok = 0;
+    double q_span = q->t_last > q->t_first ? (double)(q->t_last - q->t_first) / 1e9 : steady_s;
+    r->q_sent = r->q_bad = 0;
     for (int c = 0; c < Q_CLASSES; c++) {
-        q_sent += q.sent[c];
-        q_ok += q.ok[c];
-        q_bad += q.errors[c] + q.wrong[c] + q.lost[c];
+        r->q_sent += q->sent[c];
+        q_ok += q->ok[c];
+        r->q_bad += q->errors[c] + q->wrong[c] + q->lost[c];
         printf(
             "federation: %-18s %6llu sent (%.0f/s), %llu good, p50 %.0f us, p99 %.0f us, max %.0f "
             "us; %llu errors, %llu wrong, %llu lost\n",
-            s_qname[c], (unsigned long long)q.sent[c], (double)q.sent[c] / q_span,
-            (unsigned long long)q.ok[c], lt_fedsim_pct(&q.lat_us[c], 0.5),
-            lt_fedsim_pct(&q.lat_us[c], 0.99), lt_fedsim_pct(&q.lat_us[c], 1.0),
-            (unsigned long long)q.errors[c], (unsigned long long)q.wrong[c],
-            (unsigned long long)q.lost[c]);
+            s_qname[c], (unsigned long long)q->sent[c], (double)q->sent[c] / q_span,
+            (unsigned long long)q->ok[c], lt_fedsim_pct(&q->lat_us[c], 0.5),
+            lt_fedsim_pct(&q->lat_us[c], 0.99), lt_fedsim_pct(&q->lat_us[c], 1.0),
+            (unsigned long long)q->errors[c], (unsigned long long)q->wrong[c],
+            (unsigned long long)q->lost[c]);
     }
     printf("federation: requests %llu sent at %.0f/s (target %.0f/s), %llu good answers "
            "(%.0f/s)%s%s\n",
-           (unsigned long long)q_sent, (double)q_sent / q_span, o.qps, (unsigned long long)q_ok,
-           (double)q_ok / q_span, q.first_error[0] ? "; first problem: " : "", q.first_error);
+           (unsigned long long)r->q_sent, (double)r->q_sent / q_span, r->o.qps,
+           (unsigned long long)q_ok, (double)q_ok / q_span,
+           q->first_error[0] ? "; first problem: " : "", q->first_error);
     lt_fedsim_series_t verify = {0};
     for (int c = Q_MIN_VERIFY; c <= Q_ENT_VERIFY; c++)
-        for (size_t i = 0; i < q.lat_us[c].n; i++)
-            lt_fedsim_series_add(&verify, q.lat_us[c].v[i]);
-    lt_raw_report("federation-lookup-p50", lt_fedsim_pct(&q.lat_us[Q_MIN_LOOKUP], 0.5), "us",
-                  raw_p50, "us", 1);
-    lt_raw_report("federation-lookup-p99", lt_fedsim_pct(&q.lat_us[Q_MIN_LOOKUP], 0.99), "us",
-                  raw_p99, "us", 1);
-    lt_raw_report("federation-verify-p50", lt_fedsim_pct(&verify, 0.5), "us", raw_p50, "us", 1);
-    lt_raw_report("federation-verify-p99", lt_fedsim_pct(&verify, 0.99), "us", raw_p99, "us", 1);
+        for (size_t i = 0; i < q->lat_us[c].n; i++)
+            lt_fedsim_series_add(&verify, q->lat_us[c].v[i]);
+    lt_raw_report("federation-lookup-p50", lt_fedsim_pct(&q->lat_us[Q_MIN_LOOKUP], 0.5), "us",
+                  r->raw.p50, "us", 1);
+    lt_raw_report("federation-lookup-p99", lt_fedsim_pct(&q->lat_us[Q_MIN_LOOKUP], 0.99), "us",
+                  r->raw.p99, "us", 1);
+    lt_raw_report("federation-verify-p50", lt_fedsim_pct(&verify, 0.5), "us", r->raw.p50, "us", 1);
+    lt_raw_report("federation-verify-p99", lt_fedsim_pct(&verify, 0.99), "us", r->raw.p99, "us", 1);
     lt_fedsim_series_free(&verify);
-    for (int t = 0; t < 3; t++) {
-        lt_fedsim_series_free(&lag_rec[t]);
-        lt_fedsim_series_free(&lag_ms[t]);
-    }
+}
 
-    /* ---- drain, memory, stop ---- */
-    int64_t t_drain = s_ns();
-    double drain_reach[N_PROV];
-    if (s_owner_views(owner_db, view_ids, target) != 0 ||
-        (left = s_wait_provinces(target, t_drain, drain_reach, 60000, 50, NULL)) != 0) {
-        fprintf(stderr, "bench_federation: %d provinces did not catch up after the steady phase\n",
-                left);
-        goto out;
+static void s_steady_free(steady_t *st)
+{
+    for (int t = 0; t < 3; t++) {
+        lt_fedsim_series_free(&st->lag_rec[t]);
+        lt_fedsim_series_free(&st->lag_ms[t]);
     }
-    double drain_s = 0;
-    for (int p = 0; p < N_PROV; p++)
-        drain_s = drain_reach[p] > drain_s ? drain_reach[p] : drain_s;
+}
+
+/* Peak RSS of the owner, of the largest province and caller, and of all. */
+static void s_report_memory(void)
+{
     long owner_kb = s_hwm_kb(s_gw(0)->pid), sum_kb = 0, max_prov_kb = 0, max_caller_kb = 0;
     for (int i = 0; i < N_GW; i++) {
         long kb = s_hwm_kb(s_gw(i)->pid);
@@ -1352,88 +1527,166 @@ int main(int argc, char **argv)
         if (i >= GW_CALLER0 && i < GW_PROV0 && kb > max_caller_kb)
             max_caller_kb = kb;
     }
-    printf("federation: every province caught up %.2f s after the last change\n", drain_s);
     printf("federation: peak RSS owner %.1f MB, largest province %.1f MB, largest caller %.1f MB, "
            "all %d gateways %.0f MB\n",
            owner_kb / 1024.0, max_prov_kb / 1024.0, max_caller_kb / 1024.0, N_GW, sum_kb / 1024.0);
-    lt_fedsim_close(owner_db);
-    owner_db = NULL;
-    int clean = s_stop_all(20000);
-    printf("federation: %d/%d gateways stopped cleanly on SIGTERM\n", clean, N_GW);
+}
 
-    /* ---- every replica against its view, and against the model ---- */
-    int equal = 0, model_ok = 0;
-    uint64_t records = 0, tombstones = 0, rows = 0, live_total = 0;
-    lt_fedsim_model_t model = {
-        .seed = o.seed, .n = n, .province = province, .version = version, .status = status};
-    for (int p = 0; p < N_PROV && !s_abort; p++) {
-        char replica[PATH_MAX + 16];
-        snprintf(replica, sizeof replica, "%s/store.db", s_gw(GW_PROV0 + p)->data_dir);
-        lt_fedsim_cmp_t cmp;
-        uint64_t live = 0;
-        if (lt_fedsim_compare(owner_store, replica, s_views[p], &cmp, err, sizeof err) != 0) {
-            fprintf(stderr, "federation: VN/PROV/%s differs from its view: %s\n",
-                    lt_fedsim_provinces[p].code, err);
-            continue;
-        }
-        equal++;
-        records += cmp.records;
-        tombstones += cmp.tombstones;
-        rows += cmp.state_rows;
-        if (lt_fedsim_check_view(replica, s_views[p], p, &model, &live, err, sizeof err) != 0)
-            fprintf(stderr, "federation: VN/PROV/%s disagrees with the source: %s\n",
-                    lt_fedsim_provinces[p].code, err);
-        else
-            model_ok++;
-        live_total += live;
+/* Phase 3: every province caught up with the owner's last change, peak
+ * memory, then SIGTERM everywhere (the stores are compared closed). */
+static int s_drain_and_stop(run_t *r)
+{
+    int64_t t_drain = s_ns();
+    double drain_reach[N_PROV];
+    int left = 0;
+    if (s_owner_views(r->owner_db, r->view_ids, r->target) != 0 ||
+        (left = s_wait_provinces(r->target, t_drain, drain_reach, 60000, 50, NULL)) != 0) {
+        fprintf(stderr, "bench_federation: %d provinces did not catch up after the steady phase\n",
+                left);
+        return -1;
     }
+    double drain_s = 0;
+    for (int p = 0; p < N_PROV; p++)
+        drain_s = drain_reach[p] > drain_s ? drain_reach[p] : drain_s;
+    printf("federation: every province caught up %.2f s after the last change\n", drain_s);
+    s_report_memory();
+    lt_fedsim_close(r->owner_db);
+    r->owner_db = NULL;
+    r->clean = s_stop_all(20000);
+    printf("federation: %d/%d gateways stopped cleanly on SIGTERM\n", r->clean, N_GW);
+    return 0;
+}
+
+/* What the replicas held, summed over the provinces. */
+typedef struct {
+    int equal, model_ok;
+    uint64_t records, tombstones, rows, live;
+} tally_t;
+
+/* Province p's replica against the owner's view, then against the model. */
+static void s_compare_one(const run_t *r, int p, const lt_fedsim_model_t *model, tally_t *t)
+{
+    char replica[PATH_MAX + 16], err[512];
+    snprintf(replica, sizeof replica, "%s/store.db", s_gw(GW_PROV0 + p)->data_dir);
+    lt_fedsim_cmp_t cmp;
+    uint64_t live = 0;
+    if (lt_fedsim_compare(r->owner_store, replica, s_views[p], &cmp, err, sizeof err) != 0) {
+        fprintf(stderr, "federation: VN/PROV/%s differs from its view: %s\n",
+                lt_fedsim_provinces[p].code, err);
+        return;
+    }
+    t->equal++;
+    t->records += cmp.records;
+    t->tombstones += cmp.tombstones;
+    t->rows += cmp.state_rows;
+    if (lt_fedsim_check_view(replica, s_views[p], p, model, &live, err, sizeof err) != 0)
+        fprintf(stderr, "federation: VN/PROV/%s disagrees with the source: %s\n",
+                lt_fedsim_provinces[p].code, err);
+    else
+        t->model_ok++;
+    t->live += live;
+}
+
+/* Phase 4: every replica against its view, and against the model; the
+ * verdict (0 or 1) over the whole run. */
+static int s_compare(run_t *r)
+{
+    tally_t t = {0};
+    lt_fedsim_model_t model = {.seed = r->o.seed,
+                               .n = r->n,
+                               .province = r->pb.province,
+                               .version = r->pb.version,
+                               .status = r->pb.status};
+    for (int p = 0; p < N_PROV && !s_abort; p++)
+        s_compare_one(r, p, &model, &t);
     printf("federation: compared %llu view records (%llu tombstones; %llu after the load) and %llu "
            "state rows; %llu live citizens\n",
-           (unsigned long long)records, (unsigned long long)tombstones,
-           (unsigned long long)(records - load_view_records), (unsigned long long)rows,
-           (unsigned long long)live_total);
+           (unsigned long long)t.records, (unsigned long long)t.tombstones,
+           (unsigned long long)(t.records - r->load_view_records), (unsigned long long)t.rows,
+           (unsigned long long)t.live);
     printf("federation: %d/%d replicas match the source model (current fields, nothing outside the "
            "view)\n",
-           model_ok, N_PROV);
-    printf("federation: %d/%d replicas equal their views\n", equal, N_PROV);
-    rc = equal == N_PROV && model_ok == N_PROV && live_total == n && q_sent > 0 && q_bad == 0 &&
-                 clean == N_GW && !s_abort
-             ? 0
-             : 1;
+           t.model_ok, N_PROV);
+    printf("federation: %d/%d replicas equal their views\n", t.equal, N_PROV);
+    int rc = t.equal == N_PROV && t.model_ok == N_PROV && t.live == r->n && r->q_sent > 0 &&
+                     r->q_bad == 0 && r->clean == N_GW && !s_abort
+                 ? 0
+                 : 1;
     if (rc)
         fprintf(stderr, "bench_federation: FAILED (%s)\n",
-                equal != N_PROV      ? "replicas differ"
-                : model_ok != N_PROV ? "model mismatch"
-                : q_bad              ? "bad, failed or lost requests"
-                : clean != N_GW      ? "unclean stop"
-                                     : "aborted");
-out:
-    if (threads) {
+                t.equal != N_PROV      ? "replicas differ"
+                : t.model_ok != N_PROV ? "model mismatch"
+                : r->q_bad             ? "bad, failed or lost requests"
+                : r->clean != N_GW     ? "unclean stop"
+                                       : "aborted");
+    return rc;
+}
+
+/* Whatever the run got to: threads joined (they see s_abort), sockets
+ * closed, gateways stopped and their directories removed. */
+static void s_teardown(run_t *r, int rc)
+{
+    if (r->threads) {
         s_abort = 1; /* the threads see it and end within their poll timeouts */
-        if (threads & 1)
-            pthread_join(pub_th, NULL);
-        if (threads & 2)
-            pthread_join(q_th, NULL);
+        if (r->threads & 1)
+            pthread_join(r->pub_th, NULL);
+        if (r->threads & 2)
+            pthread_join(r->q_th, NULL);
     }
     if (rc && s_fed.n_gateways && lt_it_gw_alive(s_gw(0)))
         lt_it_log_dump(s_gw(0));
-    lt_fedsim_close(owner_db);
-    if (pb.sock)
-        zmq_close(pb.sock);
+    lt_fedsim_close(r->owner_db);
+    if (r->pb.sock)
+        zmq_close(r->pb.sock);
     for (int c = 0; c < N_CALLERS; c++)
-        if (q.sock[c])
-            zmq_close(q.sock[c]);
+        if (r->q.sock[c])
+            zmq_close(r->q.sock[c]);
     s_probes_shutdown();
-    lt_fedsim_series_free(&pb.ack_ms);
+    lt_fedsim_series_free(&r->pb.ack_ms);
     for (int c = 0; c < Q_CLASSES; c++)
-        lt_fedsim_series_free(&q.lat_us[c]);
-    free(q.slots);
-    free(province);
-    free(status);
-    free(version);
+        lt_fedsim_series_free(&r->q.lat_us[c]);
+    free(r->q.slots);
+    free(r->pb.province);
+    free(r->pb.status);
+    free(r->pb.version);
     lt_it_fed_cleanup(&s_fed);
-    free(src);
+    free(r->src);
     lt_it_shutdown();
     alarm(0);
+}
+
+int main(int argc, char **argv)
+{
+    run_t r;
+    memset(&r, 0, sizeof r);
+    steady_t st;
+    memset(&st, 0, sizeof st);
+    if (s_args(argc, argv, &r.o) != 0) {
+        fprintf(stderr, "usage: bench_federation LIENTHONG_BINARY [--citizens N (63..1000000)] "
+                        "[--seconds S] [--rate CHANGES/S] [--qps REQUESTS/S] [--tick-ms MS] "
+                        "[--seed X] [--timeout SECONDS]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    s_signals(r.o.timeout_s);
+    lt_it_set_binary(r.o.bin);
+    s_index_sets();
+    r.n = (size_t)r.o.citizens;
+    int rc = 1;
+    if (s_setup(&r) != 0)
+        goto out;
+    s_baselines(&r.raw);
+    if (s_load(&r) != 0)
+        goto out;
+    if (s_steady(&r, &st) != 0)
+        goto out;
+    s_report_changes(&r, &st);
+    s_report_queries(&r);
+    if (s_drain_and_stop(&r) != 0)
+        goto out;
+    rc = s_compare(&r);
+out:
+    s_steady_free(&st);
+    s_teardown(&r, rc);
     return rc;
 }
