@@ -783,6 +783,47 @@ static int s_targets(run_t *r, double ref_lag_p99, double ref_lookup_p99, int *s
     return met;
 }
 
+/* --short: the correctness test's small run; the binary, --retain and
+ * --seed given before it stay. */
+static void s_short(opts_t *o)
+{
+    *o = (opts_t){.bin = o->bin,
+                  .shortrun = 1,
+                  .provinces = 2,
+                  .citizens = 3000,
+                  .seconds = 3,
+                  .cut = 4,
+                  .rate = 100,
+                  .qps = 10,
+                  .rt_count = 10,
+                  .retain = o->retain,
+                  .seed = o->seed};
+}
+
+/* Option a with its value v; -1 when a is not an option. */
+static int s_opt(opts_t *o, const char *a, const char *v)
+{
+    if (strcmp(a, "--provinces") == 0)
+        o->provinces = atoi(v);
+    else if (strcmp(a, "--citizens") == 0)
+        o->citizens = atol(v);
+    else if (strcmp(a, "--seconds") == 0)
+        o->seconds = atof(v);
+    else if (strcmp(a, "--cut") == 0)
+        o->cut = atof(v);
+    else if (strcmp(a, "--rate") == 0)
+        o->rate = atof(v);
+    else if (strcmp(a, "--qps") == 0)
+        o->qps = atof(v);
+    else if (strcmp(a, "--seed") == 0)
+        o->seed = strtoull(v, NULL, 0);
+    else if (strcmp(a, "--retain") == 0)
+        o->retain = atoi(v);
+    else
+        return -1;
+    return 0;
+}
+
 static int s_args(int argc, char **argv, opts_t *o)
 {
     *o = (opts_t){.provinces = 5,
@@ -796,17 +837,7 @@ static int s_args(int argc, char **argv, opts_t *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--short") == 0) {
-            *o = (opts_t){.bin = o->bin,
-                          .shortrun = 1,
-                          .provinces = 2,
-                          .citizens = 3000,
-                          .seconds = 3,
-                          .cut = 4,
-                          .rate = 100,
-                          .qps = 10,
-                          .rt_count = 10,
-                          .retain = o->retain,
-                          .seed = o->seed};
+            s_short(o);
             continue;
         }
         if (a[0] != '-') {
@@ -816,23 +847,7 @@ static int s_args(int argc, char **argv, opts_t *o)
         if (!v)
             return -1;
         i++;
-        if (strcmp(a, "--provinces") == 0)
-            o->provinces = atoi(v);
-        else if (strcmp(a, "--citizens") == 0)
-            o->citizens = atol(v);
-        else if (strcmp(a, "--seconds") == 0)
-            o->seconds = atof(v);
-        else if (strcmp(a, "--cut") == 0)
-            o->cut = atof(v);
-        else if (strcmp(a, "--rate") == 0)
-            o->rate = atof(v);
-        else if (strcmp(a, "--qps") == 0)
-            o->qps = atof(v);
-        else if (strcmp(a, "--seed") == 0)
-            o->seed = strtoull(v, NULL, 0);
-        else if (strcmp(a, "--retain") == 0)
-            o->retain = atoi(v);
-        else
+        if (s_opt(o, a, v) != 0)
             return -1;
     }
     if (!o->bin)
@@ -852,6 +867,307 @@ static long s_index_of(const char *code)
     return -1;
 }
 
+/* ---- main: the run's phases ------------------------------------------------------------- */
+
+/* The first signal stops every loop (s_on_signal); the alarm bounds the
+ * run by its size. */
+static void s_signals(const opts_t *o)
+{
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    int budget = (int)(120 + o->seconds + o->cut * 2 + (double)o->citizens / 500);
+    alarm((unsigned)budget);
+}
+
+/* Which provinces, their views and their links, then the run's header. */
+static void s_plan(const opts_t *o, lt_netns_link_t *links)
+{
+    s_nprov = o->provinces;
+    s_ref = o->shortrun ? 0 : 1;
+    for (int k = 0; k < s_nprov + s_ref; k++) {
+        s_pidx[k] = (int)s_index_of(s_codes[k]);
+        snprintf(s_views[k], sizeof s_views[k], DS ".p%s", s_codes[k]);
+    }
+    for (int k = 0; k < s_nprov; k++) {
+        /* 10 to 40 ms one way, spread over the links (20 ms in a short run) */
+        int d = o->shortrun ? 20 : s_nprov == 1 ? 20 : 10 + 30 * k / (s_nprov - 1);
+        links[k] = (lt_netns_link_t){.delay_ms = d, .jitter_ms = o->shortrun ? 3 : 5, .loss = 0.01};
+    }
+    printf(
+        "wan: %d provinces over emulated links, %s; %ld citizens, steady %.0f s at %.0f changes/s "
+        "and %.0f lookups/s from each caller, one province cut off for %.0f s\n",
+        s_nprov,
+        s_ref ? "one more province and a ministry beside the owner on loopback"
+              : "a ministry beside the owner",
+        o->citizens, o->seconds, o->rate, o->qps, o->cut);
+}
+
+/* The namespaces and their links, the gateways in them, the raw round
+ * trip over each link, then every gateway started and connected. SKIP
+ * when the namespaces cannot be made, -1 on another failure. */
+static int s_setup(const opts_t *o, const lt_netns_link_t *links, char **src)
+{
+    char err[256];
+    if (!(s_net = lt_netns_new(s_nprov, links, o->seed, err, sizeof err))) {
+        printf("bench: wan skipped: %s\n", err);
+        return SKIP;
+    }
+    if (!(*src = s_source()) || lt_it_fed_init(&s_fed, "VN") != 0)
+        return -1;
+    s_fed.extra_source = *src;
+    if (s_build(o) != 0 || s_links(o, links) != 0)
+        return -1;
+    int64_t t0 = s_ns();
+    if (s_start() != 0)
+        return -1;
+    printf("wan: %d gateways in %d namespaces ready and connected in %.1f s\n", s_ngw(),
+           s_nprov + 1, (double)(s_ns() - t0) / 1e9);
+    return 0;
+}
+
+/* The source model (every citizen alive in his home province), the
+ * publisher's socket on the owner and the owner's store, read for the lag. */
+static int s_load_prepare(run_t *r, const opts_t *o)
+{
+    char err[256];
+    r->province = calloc(r->n, 1);
+    r->status = calloc(r->n, 1);
+    r->version = calloc(r->n, sizeof *r->version);
+    r->slots = calloc(SLOTS, sizeof *r->slots);
+    if (!r->province || !r->status || !r->version || !r->slots)
+        return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        r->province[i] = (uint8_t)lt_fedsim_home(o->seed, i);
+        r->status[i] = LT_FEDSIM_ALIVE;
+    }
+    lt_fedsim_rng_seed(&r->rng, o->seed, 0x77616eULL);
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    if (!(r->pub =
+              lt_sock_local_client(lt_it_ctx(), s_gw(GW_OWNER)->sock_path, &so, err, sizeof err)))
+        return -1;
+    char owner_store[PATH_MAX + 16];
+    snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(GW_OWNER)->data_dir);
+    if (!(r->owner_db = lt_fedsim_open(owner_store)))
+        return -1;
+    return 0;
+}
+
+/* Phase 2: every citizen published, until every province holds its view. */
+static int s_load(run_t *r, const opts_t *o)
+{
+    if (s_load_prepare(r, o) != 0)
+        return -1;
+    r->loading = 1;
+    int64_t t0 = s_ns();
+    s_pump(r, t0 + 300000000000LL, s_loaded);
+    r->loading = 0;
+    for (int k = 0; k < s_nprov + s_ref; k++) {
+        uint64_t last;
+        if (lt_fedsim_stream(r->owner_db, s_views[k], &r->view_ids[k], &last) != 0) {
+            fprintf(stderr, "bench_wan: the owner has no view %s\n", s_views[k]);
+            return -1;
+        }
+    }
+    if (r->failed || s_wait_views(r, 120000) != 0) {
+        fprintf(stderr, "bench_wan: initial load failed: %s\n",
+                r->failed ? r->err : "replicas incomplete");
+        return -1;
+    }
+    printf("wan: load of %zu citizens in every province's replica in %.1f s\n", r->n,
+           (double)(s_ns() - t0) / 1e9);
+    return 0;
+}
+
+/* Phase 3: changes and lookups for o->seconds, with lag samples. */
+static int s_steady(run_t *r, const opts_t *o)
+{
+    char err[256];
+    lt_sock_opts_t so;
+    lt_sock_opts_default(&so);
+    for (int gw = GW_MIN; gw < s_ngw(); gw++)
+        if (!(r->sock[gw] =
+                  lt_sock_local_client(lt_it_ctx(), s_gw(gw)->sock_path, &so, err, sizeof err)))
+            return -1;
+    r->qps = o->qps;
+    r->rate = o->rate;
+    r->rate_t0 = r->q_t0 = s_ns();
+    r->rate_base = r->made;
+    r->q_k = 0;
+    r->sampling = 1;
+    r->next_sample = r->rate_t0 + 200000000LL;
+    s_pump(r, r->rate_t0 + (int64_t)(o->seconds * 1e9), NULL);
+    r->sampling = 0;
+    if (r->failed || s_abort)
+        return -1;
+    uint64_t steady_changes = r->made - r->rate_base;
+    printf("wan: steady %.0f s: %llu changes, %llu lookups (%llu good), %d lag rounds\n",
+           o->seconds, (unsigned long long)steady_changes, (unsigned long long)r->q_sent,
+           (unsigned long long)r->q_ok, r->rounds);
+    return 0;
+}
+
+/* What the partition showed, for the report and the verdict. */
+typedef struct {
+    double converge; /* s from the link coming up to the replica complete */
+    int resyncs;     /* snapshots the owner sent the cut province after the cut */
+} cut_t;
+
+/* Phase 4: the first province cut off and back; it must converge, and
+ * the owner's log tells whether it needed a snapshot (a full resync). */
+static int s_cut(run_t *r, const opts_t *o, cut_t *cut)
+{
+    long mark;
+    uint64_t stuck = 0, owner_at = 0;
+    cut->converge = s_partition(r, o, &mark, &stuck, &owner_at);
+    const char *cut_id = s_gw(GW_PROV0)->member->id;
+    if (cut->converge < 0) {
+        fprintf(stderr, "bench_wan: %s did not converge after the cut\n", cut_id);
+        lt_it_log_dump(s_gw(GW_PROV0));
+        return -1;
+    }
+    cut->resyncs = s_snapshots(mark, cut_id);
+    int all_snaps = s_snapshots(0, "VN/PROV/");
+    printf("wan: %s converged %.2f s after its link came up (%llu changes of its view missed "
+           "during the "
+           "cut); the owner sent it %d snapshots after the cut (%d in the whole run): %s\n",
+           cut_id, cut->converge, (unsigned long long)(owner_at - stuck), cut->resyncs, all_snaps,
+           cut->resyncs == 0 ? "no full resync, it resumed from its last record" : "FULL RESYNC");
+    return 0;
+}
+
+/* Phase 5: no new changes or lookups; every lookup answered (a missing
+ * answer is a bad lookup) and every replica caught up. */
+static int s_drain(run_t *r)
+{
+    r->qps = 0;
+    r->rate = 0;
+    s_pump(r, s_ns() + (REQ_DEADLINE_MS + 5000) * 1000000LL, s_answered);
+    for (size_t i = 0; i < SLOTS; i++)
+        if (r->slots[i].live && !r->slots[i].excused) {
+            r->q_bad++;
+            snprintf(r->q_err, sizeof r->q_err, "a lookup got no answer");
+        }
+    if (s_wait_views(r, 120000) != 0) {
+        fprintf(stderr, "bench_wan: the replicas did not catch up at the end\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The WAN provinces' figures pooled: lag (ms) and lookup latency (ms),
+ * beside the links' mean RTT p50 and largest RTT p99. */
+typedef struct {
+    double rtt50, rtt99;
+    lt_fedsim_series_t lag, look;
+} pooled_t;
+
+static void s_pool(run_t *r, pooled_t *pl)
+{
+    for (int k = 0; k < s_nprov; k++) {
+        pl->rtt50 += s_rtt[k].p50 / s_nprov;
+        pl->rtt99 = s_rtt[k].p99 > pl->rtt99 ? s_rtt[k].p99 : pl->rtt99;
+        for (size_t i = 0; i < r->lag_ms[k].n; i++)
+            lt_fedsim_series_add(&pl->lag, r->lag_ms[k].v[i]);
+        for (size_t i = 0; i < r->lat_us[GW_PROV0 + k].n; i++)
+            lt_fedsim_series_add(&pl->look, r->lat_us[GW_PROV0 + k].v[i] / 1e3);
+    }
+}
+
+/* The loopback reference, each link against its targets, then the `bench:`
+ * lines (a full run only: a short run's timings are not judged). */
+static void s_report_timings(run_t *r, pooled_t *pl, double converge)
+{
+    double ref_lag = lt_fedsim_pct(&r->lag_ms[s_nprov], 0.99),
+           ref_look = lt_fedsim_pct(&r->lat_us[GW_MIN], 0.99) / 1e3;
+    printf("wan: on loopback in the capital, same run and load: %s lag p50 %.0f ms p99 %.0f ms; "
+           "VN/GOV/M01 lookup p50 %.2f ms p99 %.2f ms\n",
+           s_gw(GW_PROV0 + s_nprov)->member->id, lt_fedsim_pct(&r->lag_ms[s_nprov], 0.5), ref_lag,
+           lt_fedsim_pct(&r->lat_us[GW_MIN], 0.5) / 1e3, ref_look);
+    int strict, met = s_targets(r, ref_lag, ref_look, &strict);
+    printf("wan: target (lag and lookup p99 within 2 x RTT + the loopback figure) met on %d/%d "
+           "links with the RTT p50, on %d/%d with the RTT p99\n",
+           strict, s_nprov, met, s_nprov);
+    s_report_ms("wan-replica-lag-p50", lt_fedsim_pct(&pl->lag, 0.5), pl->rtt50);
+    s_report_ms("wan-replica-lag-p99", lt_fedsim_pct(&pl->lag, 0.99), pl->rtt99);
+    s_report_ms("wan-lookup-p50", lt_fedsim_pct(&pl->look, 0.5), pl->rtt50);
+    s_report_ms("wan-lookup-p99", lt_fedsim_pct(&pl->look, 0.99), pl->rtt99);
+    printf("bench: wan-partition-converge-s %.2f s | raw %.2f s | ratio %.2f\n", converge,
+           pl->rtt99 / 1e3, converge > 0 ? pl->rtt99 / 1e3 / converge : 0);
+}
+
+/* The links' packet counts, then the timings of a full run. */
+static void s_report(run_t *r, const opts_t *o, double converge)
+{
+    uint64_t carried, lost, refused;
+    lt_netns_counts(s_net, &carried, &lost, &refused);
+    printf("wan: links carried %llu packets, lost %llu to the 1%% loss and %llu to the cut\n",
+           (unsigned long long)carried, (unsigned long long)lost, (unsigned long long)refused);
+    pooled_t pl = {0};
+    s_pool(r, &pl);
+    if (!o->shortrun)
+        s_report_timings(r, &pl, converge);
+    free(pl.lag.v);
+    free(pl.look.v);
+}
+
+/* Phase 6: SIGTERM everywhere, every replica compared; the verdict (0 or
+ * 1) over the whole run. */
+static int s_stop_and_compare(run_t *r, int resyncs)
+{
+    lt_fedsim_close(r->owner_db);
+    r->owner_db = NULL;
+    int clean = 0;
+    for (int i = 0; i < s_ngw(); i++)
+        clean += lt_it_gw_stop(s_gw(i), 20000) == 0;
+    printf("wan: %d/%d gateways stopped cleanly\n", clean, s_ngw());
+    int equal = s_compare(r);
+    printf(
+        "wan: %d/%d replicas equal their views; lookups: %llu sent, %llu good, %llu bad, %llu in "
+        "flight at the cut%s%s\n",
+        equal, s_nprov + s_ref, (unsigned long long)r->q_sent, (unsigned long long)r->q_ok,
+        (unsigned long long)r->q_bad, (unsigned long long)r->q_excused,
+        r->q_err[0] ? "; first problem: " : "", r->q_err);
+    int rc = equal == s_nprov + s_ref && resyncs == 0 && clean == s_ngw() && r->q_bad == 0 &&
+                     r->q_ok > 0 && !s_abort
+                 ? 0
+                 : 1;
+    if (rc)
+        fprintf(stderr, "bench_wan: FAILED\n");
+    return rc;
+}
+
+/* Whatever the run got to: sockets closed, gateways stopped, then the
+ * namespaces removed (nothing holds them once the gateways are gone). */
+static void s_teardown(run_t *r, int rc, char *src)
+{
+    if (rc == 1 && r->failed)
+        fprintf(stderr, "bench_wan: %s\n", r->err);
+    lt_fedsim_close(r->owner_db);
+    if (r->pub)
+        zmq_close(r->pub);
+    for (int gw = 0; gw < MAX_PROV + 3; gw++)
+        if (r->sock[gw])
+            zmq_close(r->sock[gw]);
+    for (int i = 0; i < MAX_PROV + 3; i++)
+        free(r->lat_us[i].v);
+    for (int k = 0; k <= MAX_PROV; k++) {
+        free(r->lag_ms[k].v);
+        free(r->lag_rec[k].v);
+    }
+    free(r->slots);
+    free(r->province);
+    free(r->status);
+    free(r->version);
+    lt_it_fed_cleanup(&s_fed); /* gateways first: nothing holds the namespaces then */
+    lt_netns_destroy(&s_net);
+    free(src);
+    lt_it_shutdown();
+    alarm(0);
+}
+
 int main(int argc, char **argv)
 {
     opts_t o;
@@ -868,219 +1184,23 @@ int main(int argc, char **argv)
         return SKIP;
     }
     lt_it_set_binary(o.bin);
-    struct sigaction sa = {.sa_handler = s_on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
-    int budget = (int)(120 + o.seconds + o.cut * 2 + (double)o.citizens / 500);
-    alarm((unsigned)budget);
-
-    int rc = 1;
-    char err[256], *src = NULL;
+    s_signals(&o);
+    int rc = 1, st;
+    char *src = NULL;
     run_t r = {.seed = o.seed, .n = (size_t)o.citizens, .cut = -1};
-    s_nprov = o.provinces;
-    s_ref = o.shortrun ? 0 : 1;
     lt_netns_link_t links[MAX_PROV];
-    for (int k = 0; k < s_nprov + s_ref; k++) {
-        s_pidx[k] = (int)s_index_of(s_codes[k]);
-        snprintf(s_views[k], sizeof s_views[k], DS ".p%s", s_codes[k]);
-    }
-    for (int k = 0; k < s_nprov; k++) {
-        /* 10 to 40 ms one way, spread over the links (20 ms in a short run) */
-        int d = o.shortrun ? 20 : s_nprov == 1 ? 20 : 10 + 30 * k / (s_nprov - 1);
-        links[k] = (lt_netns_link_t){.delay_ms = d, .jitter_ms = o.shortrun ? 3 : 5, .loss = 0.01};
-    }
-    printf(
-        "wan: %d provinces over emulated links, %s; %ld citizens, steady %.0f s at %.0f changes/s "
-        "and %.0f lookups/s from each caller, one province cut off for %.0f s\n",
-        s_nprov,
-        s_ref ? "one more province and a ministry beside the owner on loopback"
-              : "a ministry beside the owner",
-        o.citizens, o.seconds, o.rate, o.qps, o.cut);
-    if (!(s_net = lt_netns_new(s_nprov, links, o.seed, err, sizeof err))) {
-        printf("bench: wan skipped: %s\n", err);
-        rc = SKIP;
+    cut_t cut = {0};
+    s_plan(&o, links);
+    if ((st = s_setup(&o, links, &src)) != 0) {
+        rc = st == SKIP ? SKIP : 1;
         goto out;
     }
-    if (!(src = s_source()) || lt_it_fed_init(&s_fed, "VN") != 0)
+    if (s_load(&r, &o) != 0 || s_steady(&r, &o) != 0 || s_cut(&r, &o, &cut) != 0 ||
+        s_drain(&r) != 0)
         goto out;
-    s_fed.extra_source = src;
-    if (s_build(&o) != 0 || s_links(&o, links) != 0)
-        goto out;
-    int64_t t0 = s_ns();
-    if (s_start() != 0)
-        goto out;
-    printf("wan: %d gateways in %d namespaces ready and connected in %.1f s\n", s_ngw(),
-           s_nprov + 1, (double)(s_ns() - t0) / 1e9);
-
-    /* ---- load ---- */
-    r.province = calloc(r.n, 1);
-    r.status = calloc(r.n, 1);
-    r.version = calloc(r.n, sizeof *r.version);
-    r.slots = calloc(SLOTS, sizeof *r.slots);
-    if (!r.province || !r.status || !r.version || !r.slots)
-        goto out;
-    for (size_t i = 0; i < r.n; i++) {
-        r.province[i] = (uint8_t)lt_fedsim_home(o.seed, i);
-        r.status[i] = LT_FEDSIM_ALIVE;
-    }
-    lt_fedsim_rng_seed(&r.rng, o.seed, 0x77616eULL);
-    lt_sock_opts_t so;
-    lt_sock_opts_default(&so);
-    if (!(r.pub =
-              lt_sock_local_client(lt_it_ctx(), s_gw(GW_OWNER)->sock_path, &so, err, sizeof err)))
-        goto out;
-    char owner_store[PATH_MAX + 16];
-    snprintf(owner_store, sizeof owner_store, "%s/store.db", s_gw(GW_OWNER)->data_dir);
-    if (!(r.owner_db = lt_fedsim_open(owner_store)))
-        goto out;
-    r.loading = 1;
-    t0 = s_ns();
-    s_pump(&r, t0 + 300000000000LL, s_loaded);
-    r.loading = 0;
-    for (int k = 0; k < s_nprov + s_ref; k++) {
-        uint64_t last;
-        if (lt_fedsim_stream(r.owner_db, s_views[k], &r.view_ids[k], &last) != 0) {
-            fprintf(stderr, "bench_wan: the owner has no view %s\n", s_views[k]);
-            goto out;
-        }
-    }
-    if (r.failed || s_wait_views(&r, 120000) != 0) {
-        fprintf(stderr, "bench_wan: initial load failed: %s\n",
-                r.failed ? r.err : "replicas incomplete");
-        goto out;
-    }
-    printf("wan: load of %zu citizens in every province's replica in %.1f s\n", r.n,
-           (double)(s_ns() - t0) / 1e9);
-
-    /* ---- steady ---- */
-    for (int gw = GW_MIN; gw < s_ngw(); gw++)
-        if (!(r.sock[gw] =
-                  lt_sock_local_client(lt_it_ctx(), s_gw(gw)->sock_path, &so, err, sizeof err)))
-            goto out;
-    r.qps = o.qps;
-    r.rate = o.rate;
-    r.rate_t0 = r.q_t0 = s_ns();
-    r.rate_base = r.made;
-    r.q_k = 0;
-    r.sampling = 1;
-    r.next_sample = r.rate_t0 + 200000000LL;
-    s_pump(&r, r.rate_t0 + (int64_t)(o.seconds * 1e9), NULL);
-    r.sampling = 0;
-    if (r.failed || s_abort)
-        goto out;
-    uint64_t steady_changes = r.made - r.rate_base;
-    printf("wan: steady %.0f s: %llu changes, %llu lookups (%llu good), %d lag rounds\n", o.seconds,
-           (unsigned long long)steady_changes, (unsigned long long)r.q_sent,
-           (unsigned long long)r.q_ok, r.rounds);
-
-    /* ---- partition ---- */
-    long mark;
-    uint64_t stuck = 0, owner_at = 0;
-    double converge = s_partition(&r, &o, &mark, &stuck, &owner_at);
-    const char *cut_id = s_gw(GW_PROV0)->member->id;
-    if (converge < 0) {
-        fprintf(stderr, "bench_wan: %s did not converge after the cut\n", cut_id);
-        lt_it_log_dump(s_gw(GW_PROV0));
-        goto out;
-    }
-    int resyncs = s_snapshots(mark, cut_id), all_snaps = s_snapshots(0, "VN/PROV/");
-    printf("wan: %s converged %.2f s after its link came up (%llu changes of its view missed "
-           "during the "
-           "cut); the owner sent it %d snapshots after the cut (%d in the whole run): %s\n",
-           cut_id, converge, (unsigned long long)(owner_at - stuck), resyncs, all_snaps,
-           resyncs == 0 ? "no full resync, it resumed from its last record" : "FULL RESYNC");
-
-    /* ---- drain, stop, compare ---- */
-    r.qps = 0;
-    r.rate = 0;
-    s_pump(&r, s_ns() + (REQ_DEADLINE_MS + 5000) * 1000000LL, s_answered);
-    for (size_t i = 0; i < SLOTS; i++)
-        if (r.slots[i].live && !r.slots[i].excused) {
-            r.q_bad++;
-            snprintf(r.q_err, sizeof r.q_err, "a lookup got no answer");
-        }
-    if (s_wait_views(&r, 120000) != 0) {
-        fprintf(stderr, "bench_wan: the replicas did not catch up at the end\n");
-        goto out;
-    }
-    uint64_t carried, lost, refused;
-    lt_netns_counts(s_net, &carried, &lost, &refused);
-    printf("wan: links carried %llu packets, lost %llu to the 1%% loss and %llu to the cut\n",
-           (unsigned long long)carried, (unsigned long long)lost, (unsigned long long)refused);
-    double rtt50 = 0, rtt99 = 0;
-    lt_fedsim_series_t lag = {0}, look = {0};
-    for (int k = 0; k < s_nprov; k++) {
-        rtt50 += s_rtt[k].p50 / s_nprov;
-        rtt99 = s_rtt[k].p99 > rtt99 ? s_rtt[k].p99 : rtt99;
-        for (size_t i = 0; i < r.lag_ms[k].n; i++)
-            lt_fedsim_series_add(&lag, r.lag_ms[k].v[i]);
-        for (size_t i = 0; i < r.lat_us[GW_PROV0 + k].n; i++)
-            lt_fedsim_series_add(&look, r.lat_us[GW_PROV0 + k].v[i] / 1e3);
-    }
-    if (!o.shortrun) {
-        double ref_lag = lt_fedsim_pct(&r.lag_ms[s_nprov], 0.99),
-               ref_look = lt_fedsim_pct(&r.lat_us[GW_MIN], 0.99) / 1e3;
-        printf(
-            "wan: on loopback in the capital, same run and load: %s lag p50 %.0f ms p99 %.0f ms; "
-            "VN/GOV/M01 lookup p50 %.2f ms p99 %.2f ms\n",
-            s_gw(GW_PROV0 + s_nprov)->member->id, lt_fedsim_pct(&r.lag_ms[s_nprov], 0.5), ref_lag,
-            lt_fedsim_pct(&r.lat_us[GW_MIN], 0.5) / 1e3, ref_look);
-        int strict, met = s_targets(&r, ref_lag, ref_look, &strict);
-        printf("wan: target (lag and lookup p99 within 2 x RTT + the loopback figure) met on %d/%d "
-               "links with the RTT p50, on %d/%d with the RTT p99\n",
-               strict, s_nprov, met, s_nprov);
-        s_report_ms("wan-replica-lag-p50", lt_fedsim_pct(&lag, 0.5), rtt50);
-        s_report_ms("wan-replica-lag-p99", lt_fedsim_pct(&lag, 0.99), rtt99);
-        s_report_ms("wan-lookup-p50", lt_fedsim_pct(&look, 0.5), rtt50);
-        s_report_ms("wan-lookup-p99", lt_fedsim_pct(&look, 0.99), rtt99);
-        printf("bench: wan-partition-converge-s %.2f s | raw %.2f s | ratio %.2f\n", converge,
-               rtt99 / 1e3, converge > 0 ? rtt99 / 1e3 / converge : 0);
-    }
-    free(lag.v);
-    free(look.v);
-    lt_fedsim_close(r.owner_db);
-    r.owner_db = NULL;
-    int clean = 0;
-    for (int i = 0; i < s_ngw(); i++)
-        clean += lt_it_gw_stop(s_gw(i), 20000) == 0;
-    printf("wan: %d/%d gateways stopped cleanly\n", clean, s_ngw());
-    int equal = s_compare(&r);
-    printf(
-        "wan: %d/%d replicas equal their views; lookups: %llu sent, %llu good, %llu bad, %llu in "
-        "flight at the cut%s%s\n",
-        equal, s_nprov + s_ref, (unsigned long long)r.q_sent, (unsigned long long)r.q_ok,
-        (unsigned long long)r.q_bad, (unsigned long long)r.q_excused,
-        r.q_err[0] ? "; first problem: " : "", r.q_err);
-    rc = equal == s_nprov + s_ref && resyncs == 0 && clean == s_ngw() && r.q_bad == 0 &&
-                 r.q_ok > 0 && !s_abort
-             ? 0
-             : 1;
-    if (rc)
-        fprintf(stderr, "bench_wan: FAILED\n");
+    s_report(&r, &o, cut.converge);
+    rc = s_stop_and_compare(&r, cut.resyncs);
 out:
-    if (rc == 1 && r.failed)
-        fprintf(stderr, "bench_wan: %s\n", r.err);
-    lt_fedsim_close(r.owner_db);
-    if (r.pub)
-        zmq_close(r.pub);
-    for (int gw = 0; gw < MAX_PROV + 3; gw++)
-        if (r.sock[gw])
-            zmq_close(r.sock[gw]);
-    for (int i = 0; i < MAX_PROV + 3; i++)
-        free(r.lat_us[i].v);
-    for (int k = 0; k <= MAX_PROV; k++) {
-        free(r.lag_ms[k].v);
-        free(r.lag_rec[k].v);
-    }
-    free(r.slots);
-    free(r.province);
-    free(r.status);
-    free(r.version);
-    lt_it_fed_cleanup(&s_fed); /* gateways first: nothing holds the namespaces then */
-    lt_netns_destroy(&s_net);
-    free(src);
-    lt_it_shutdown();
-    alarm(0);
+    s_teardown(&r, rc, src);
     return rc;
 }
