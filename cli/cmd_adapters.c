@@ -15,85 +15,110 @@ static const char *USAGE_SOURCE = "lienthong source --config FILE [--install | -
                                   "[--reconcile [--dry-run | --force]]";
 static const char *USAGE_SINK = "lienthong sink --config FILE [--once-through SEQ] [--check]";
 
-int lt_cmd_source(int argc, char **argv)
+/* What `lienthong source` was asked for. */
+typedef struct {
+    const char *config, *forget;
+    int install, print, resync, once, check, reconcile, dry, force;
+} source_args_t;
+
+static const struct option s_source_opts[] = {
+    {"config", required_argument, 0, 'c'},  {"install", no_argument, 0, 'i'},
+    {"print-install", no_argument, 0, 'p'}, {"resync", no_argument, 0, 'r'},
+    {"once", no_argument, 0, 'o'},          {"check", no_argument, 0, 'k'},
+    {"forget", required_argument, 0, 'f'},  {"reconcile", no_argument, 0, 'R'},
+    {"dry-run", no_argument, 0, 'n'},       {"force", no_argument, 0, 'F'},
+    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+
+/* Reads the options into a: -1 when they are read, else the exit status
+ * (0 after --help, 2 for a bad option or a stray argument). */
+static int s_source_opts_read(int argc, char **argv, source_args_t *a)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},  {"install", no_argument, 0, 'i'},
-        {"print-install", no_argument, 0, 'p'}, {"resync", no_argument, 0, 'r'},
-        {"once", no_argument, 0, 'o'},          {"check", no_argument, 0, 'k'},
-        {"forget", required_argument, 0, 'f'},  {"reconcile", no_argument, 0, 'R'},
-        {"dry-run", no_argument, 0, 'n'},       {"force", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *config = NULL, *forget = NULL;
-    int install = 0, print = 0, resync = 0, once = 0, check = 0, reconcile = 0, c;
-    lt_reconcile_mode_t mode = LT_RECONCILE_CHECKED;
-    int dry = 0, force = 0;
+    int c;
+    *a = (source_args_t){0};
     optind = 1;
     opterr = 0;
-    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", s_source_opts)) != -1) {
         if (c == 'c')
-            config = optarg;
+            a->config = optarg;
         else if (c == 'i')
-            install = 1;
+            a->install = 1;
         else if (c == 'p')
-            print = 1;
+            a->print = 1;
         else if (c == 'r')
-            resync = 1;
+            a->resync = 1;
         else if (c == 'o')
-            once = 1;
+            a->once = 1;
         else if (c == 'k')
-            check = 1;
+            a->check = 1;
         else if (c == 'f')
-            forget = optarg;
+            a->forget = optarg;
         else if (c == 'R')
-            reconcile = 1;
+            a->reconcile = 1;
         else if (c == 'n')
-            dry = 1;
+            a->dry = 1;
         else if (c == 'F')
-            force = 1;
+            a->force = 1;
         else if (c == 'h') {
             printf("usage: %s\n", USAGE_SOURCE);
             return 0;
         } else
-            return lt_cli_bad_opt(argv[0], c, opts, argv, USAGE_SOURCE);
+            return lt_cli_bad_opt(argv[0], c, s_source_opts, argv, USAGE_SOURCE);
     }
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], USAGE_SOURCE);
-    if (!config)
+    return -1;
+}
+
+/* The action asked for, on an adapter made from the configuration.
+ * --print-install only prints: the DBA reviews and runs the script. */
+static int s_source_act(const source_args_t *a, lt_source_t *src)
+{
+    char err[2048];
+    lt_reconcile_mode_t mode = a->dry     ? LT_RECONCILE_DRY
+                               : a->force ? LT_RECONCILE_FORCE
+                                          : LT_RECONCILE_CHECKED;
+    lt_source_set_resync(src, a->resync);
+    if (a->forget)
+        return lt_source_forget(src, a->forget, stdout, err, sizeof err) != 0
+                   ? lt_cli_fail(1, "source", "%s", err)
+                   : 0;
+    if (a->reconcile)
+        return lt_source_reconcile(src, mode, stdout, err, sizeof err) != 0
+                   ? lt_cli_fail(1, "source", "%s", err)
+                   : 0;
+    if (a->print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
+        return lt_cli_fail(1, "source", "%s", err);
+    if (a->install && lt_source_install(src, err, sizeof err) != 0)
+        return lt_cli_fail(1, "source", "%s", err);
+    if (!a->print)
+        return lt_source_run(src, a->once);
+    return 0;
+}
+
+int lt_cmd_source(int argc, char **argv)
+{
+    source_args_t a;
+    int rc = s_source_opts_read(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    if (!a.config)
         return lt_cli_fail(2, argv[0], "missing --config FILE\nusage: %s", USAGE_SOURCE);
     /* Before --check returns: a --force or --dry-run it would ignore is
      * refused as anywhere else. */
-    if ((dry || force) && !reconcile)
+    if ((a.dry || a.force) && !a.reconcile)
         return lt_cli_fail(2, argv[0], "--dry-run and --force go with --reconcile");
-    if (dry && force)
+    if (a.dry && a.force)
         return lt_cli_fail(2, argv[0], "--dry-run and --force exclude each other");
-    if (check)
-        return lt_source_check(config, stdout);
-    if (install + print + !!forget + reconcile > 1)
+    if (a.check)
+        return lt_source_check(a.config, stdout);
+    if (a.install + a.print + !!a.forget + a.reconcile > 1)
         return lt_cli_fail(
             2, argv[0], "--install, --print-install, --forget and --reconcile exclude each other");
-    mode = dry ? LT_RECONCILE_DRY : force ? LT_RECONCILE_FORCE : LT_RECONCILE_CHECKED;
     char err[2048];
-    lt_source_t *src = lt_source_new(config, err, sizeof err);
+    lt_source_t *src = lt_source_new(a.config, err, sizeof err);
     if (!src)
         return lt_cli_fail(2, "source", "%s", err);
-    int rc = 0;
-    lt_source_set_resync(src, resync);
-    /* --print-install only prints: the DBA reviews and runs the script. */
-    if (forget)
-        rc = lt_source_forget(src, forget, stdout, err, sizeof err) != 0
-                 ? lt_cli_fail(1, "source", "%s", err)
-                 : 0;
-    else if (reconcile)
-        rc = lt_source_reconcile(src, mode, stdout, err, sizeof err) != 0
-                 ? lt_cli_fail(1, "source", "%s", err)
-                 : 0;
-    else if (print && lt_source_print_install(src, stdout, err, sizeof err) != 0)
-        rc = lt_cli_fail(1, "source", "%s", err);
-    else if (install && lt_source_install(src, err, sizeof err) != 0)
-        rc = lt_cli_fail(1, "source", "%s", err);
-    else if (!print)
-        rc = lt_source_run(src, once);
+    rc = s_source_act(&a, src);
     lt_source_destroy(&src);
     return rc;
 }

@@ -627,102 +627,147 @@ static const char *s_report_checks(int n_files, const char *subject, int have_la
     return NULL;
 }
 
-int lt_cmd_audit(int argc, char **argv)
-{
-    static const struct option opts[] = {{"config", 1, 0, 'c'},
-                                         {"subject", 1, 0, 's'},
-                                         {"last", 1, 0, 'n'},
-                                         {"verify", 0, 0, 'v'},
-                                         {"json", 0, 0, 'j'},
-                                         {"out", 1, 0, 'o'},
-                                         {"older-than", 1, 0, 'd'},
-                                         {"file", 1, 0, 'f'},
-                                         {"signing-key", 1, 0, 'k'},
-                                         {"directory", 1, 0, 'D'},
-                                         {"authority-key", 1, 0, 'a'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *config = NULL, *subject = NULL, *out = NULL, *dir_file = NULL, *authority = NULL,
-               *sub = NULL;
+/* What the command line asked for. */
+typedef struct {
+    const char *sub; /* NULL: the report; "export" or "verify" */
+    const char *config, *subject, *out, *dir_file, *authority;
     char *files[MAX_FILES], *z85[MAX_KEYS];
-    int last = 50, verify = 0, json = 0, n_files = 0, n_z85 = 0, c, have_last = 0;
-    long days = -1, l;
-    const char *misplaced = NULL; /* an option the form used does not take */
+    int last, verify, json, n_files, n_z85, have_last;
+    long days;
+    const char *misplaced; /* an option the form used does not take */
+} audit_args_t;
+
+static const struct option s_opts[] = {{"config", 1, 0, 'c'},
+                                       {"subject", 1, 0, 's'},
+                                       {"last", 1, 0, 'n'},
+                                       {"verify", 0, 0, 'v'},
+                                       {"json", 0, 0, 'j'},
+                                       {"out", 1, 0, 'o'},
+                                       {"older-than", 1, 0, 'd'},
+                                       {"file", 1, 0, 'f'},
+                                       {"signing-key", 1, 0, 'k'},
+                                       {"directory", 1, 0, 'D'},
+                                       {"authority-key", 1, 0, 'a'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
+
+/* The options with a number: -1 taken, else the exit status. */
+static int s_number_opt(audit_args_t *a, int c)
+{
+    long l;
+    if (c == 'n') {
+        if (lt_cli_int_opt("audit", "--last", optarg, 1, INT_MAX, "a whole number", &l))
+            return 2;
+        a->last = (int)l;
+        a->have_last = 1;
+    } else if (lt_cli_int_opt("audit", "--older-than", optarg, 0, LT_AUDIT_RETENTION_DAYS_MAX,
+                              "whole days", &a->days)) {
+        return 2;
+    }
+    return -1;
+}
+
+/* One option c (with optarg): -1 taken, else the exit status (0 after
+ * --help, 2 for a bad option or too many --file or --signing-key). */
+static int s_option(audit_args_t *a, int c, char **argv)
+{
+    if (c == 'c')
+        a->config = optarg;
+    else if (c == 's')
+        a->subject = optarg;
+    else if (c == 'v')
+        a->verify = 1;
+    else if (c == 'j')
+        a->json = 1;
+    else if (c == 'o')
+        a->out = optarg;
+    else if (c == 'k' && a->n_z85 >= MAX_KEYS)
+        return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
+    else if (c == 'k')
+        a->z85[a->n_z85++] = optarg;
+    else if (c == 'D')
+        a->dir_file = optarg;
+    else if (c == 'a')
+        a->authority = optarg;
+    else if (c == 'f' && a->n_files >= MAX_FILES)
+        return lt_cli_fail(2, "audit", "more than %d --file", MAX_FILES);
+    else if (c == 'f')
+        a->files[a->n_files++] = optarg;
+    else if (c == 'n' || c == 'd')
+        return s_number_opt(a, c);
+    else if (c == 'h') {
+        printf("usage: %s\n", USAGE);
+        return 0;
+    } else
+        return lt_cli_bad_opt("audit", c, s_opts, argv, USAGE);
+    return -1;
+}
+
+/* Reads the command line into a: -1 when the command is to run, else its
+ * exit status. The first option the form does not take is kept, and
+ * refused once every option is read (a bad option is named first). */
+static int s_parse(int argc, char **argv, audit_args_t *a)
+{
+    int c, rc;
+    *a = (audit_args_t){.last = 50, .days = -1};
     if (argc > 1 && (strcmp(argv[1], "export") == 0 || strcmp(argv[1], "verify") == 0))
-        sub = argv[1], argc--, argv++;
+        a->sub = argv[1], argc--, argv++;
     optind = 1;
     opterr = 0;
-    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
-        const char *given = c != 'h' ? lt_cli_opt_name(opts, c) : NULL;
-        if (given && !misplaced)
-            misplaced = s_misplaced(sub, given);
-        if (c == 'c')
-            config = optarg;
-        else if (c == 's')
-            subject = optarg;
-        else if (c == 'v')
-            verify = 1;
-        else if (c == 'j')
-            json = 1;
-        else if (c == 'o')
-            out = optarg;
-        else if (c == 'k' && n_z85 >= MAX_KEYS)
-            return lt_cli_fail(2, "audit", "more than %d --signing-key", MAX_KEYS);
-        else if (c == 'k')
-            z85[n_z85++] = optarg;
-        else if (c == 'D')
-            dir_file = optarg;
-        else if (c == 'a')
-            authority = optarg;
-        else if (c == 'f' && n_files >= MAX_FILES)
-            return lt_cli_fail(2, "audit", "more than %d --file", MAX_FILES);
-        else if (c == 'f')
-            files[n_files++] = optarg;
-        else if (c == 'n') {
-            if (lt_cli_int_opt("audit", "--last", optarg, 1, INT_MAX, "a whole number", &l))
-                return 2;
-            last = (int)l;
-            have_last = 1;
-        } else if (c == 'd') {
-            if (lt_cli_int_opt("audit", "--older-than", optarg, 0, LT_AUDIT_RETENTION_DAYS_MAX,
-                               "whole days", &days))
-                return 2;
-        } else if (c == 'h') {
-            printf("usage: %s\n", USAGE);
-            return 0;
-        } else
-            return lt_cli_bad_opt("audit", c, opts, argv, USAGE);
+    while ((c = lt_cli_getopt(argc, argv, ":", s_opts)) != -1) {
+        const char *given = c != 'h' ? lt_cli_opt_name(s_opts, c) : NULL;
+        if (given && !a->misplaced)
+            a->misplaced = s_misplaced(a->sub, given);
+        if ((rc = s_option(a, c, argv)) >= 0)
+            return rc;
     }
     if (optind < argc)
         return lt_cli_bad_arg("audit", argv[optind], USAGE);
-    if (misplaced)
-        return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
-    if (subject && have_last)
+    if (a->misplaced)
+        return lt_cli_fail(2, "audit", "%s\nusage: %s", a->misplaced, USAGE);
+    if (a->subject && a->have_last)
         return lt_cli_fail(2, "audit", "--subject and --last do not go together\nusage: %s", USAGE);
-    const keysrc_t src = {z85, n_z85, dir_file, authority, config};
-    if (sub && strcmp(sub, "verify") == 0) {
-        if (!n_files)
-            return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);
-        return s_verify_files(files, n_files, &src);
-    }
-    if (!sub && (misplaced = s_report_checks(n_files, subject, have_last, verify,
-                                             n_z85 || dir_file || authority)))
-        return lt_cli_fail(2, "audit", "%s\nusage: %s", misplaced, USAGE);
-    if (n_files)
-        return s_report_files(files, n_files, subject, json, &src);
-    if (!config)
-        return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
-    if (sub) {
-        if (!out)
-            return lt_cli_fail(2, "audit", "missing --out FILE\nusage: %s", USAGE);
-        return s_export(config, out, days);
-    }
+    return -1;
+}
+
+/* The report of the live log: checked first with --verify (and, without
+ * --subject, only checked). */
+static int s_run_live(const audit_args_t *a)
+{
     static lt_gwcfg_t cfg;
     char path[PATH_MAX + 32];
-    int rc = s_live(config, &cfg, path, sizeof path, NULL);
+    int rc = s_live(a->config, &cfg, path, sizeof path, NULL);
     if (rc)
         return rc;
-    if (verify && ((rc = s_verify_live(path, &cfg)) != 0 || !subject))
+    if (a->verify && ((rc = s_verify_live(path, &cfg)) != 0 || !a->subject))
         return rc;
-    return s_report(path, subject, last, json);
+    return s_report(path, a->subject, a->last, a->json);
+}
+
+int lt_cmd_audit(int argc, char **argv)
+{
+    audit_args_t a;
+    int rc = s_parse(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    const keysrc_t src = {a.z85, a.n_z85, a.dir_file, a.authority, a.config};
+    if (a.sub && strcmp(a.sub, "verify") == 0) {
+        if (!a.n_files)
+            return lt_cli_fail(2, "audit", "missing --file FILE\nusage: %s", USAGE);
+        return s_verify_files(a.files, a.n_files, &src);
+    }
+    const char *why = NULL;
+    if (!a.sub && (why = s_report_checks(a.n_files, a.subject, a.have_last, a.verify,
+                                         a.n_z85 || a.dir_file || a.authority)))
+        return lt_cli_fail(2, "audit", "%s\nusage: %s", why, USAGE);
+    if (a.n_files)
+        return s_report_files(a.files, a.n_files, a.subject, a.json, &src);
+    if (!a.config)
+        return lt_cli_fail(2, "audit", "missing --config FILE\nusage: %s", USAGE);
+    if (a.sub) {
+        if (!a.out)
+            return lt_cli_fail(2, "audit", "missing --out FILE\nusage: %s", USAGE);
+        return s_export(a.config, a.out, a.days);
+    }
+    return s_run_live(&a);
 }
