@@ -91,28 +91,30 @@ static void s_reload(lt_api_t *api, const char *config)
     lt_notify_ready(NULL);
 }
 
-static int s_run(const char *config, int check)
+static char s_err[10000]; /* a start-up problem quotes paths, owners and modes */
+
+/* Loads config into cfg and sets the log up from it: 0, or the exit
+ * status after saying why (1 no libsodium, 2 a bad configuration). */
+static int s_configure(const char *config, lt_apicfg_t *cfg)
 {
-    static lt_apicfg_t cfg;
-    static char err[10000]; /* a start-up problem quotes paths, owners and modes */
-    int rc = 1;
     if (sodium_init() < 0)
         return lt_cli_fail(1, "api", "libsodium unavailable");
-    if (lt_apicfg_load(config, &cfg, err, sizeof err) != 0) {
-        lt_apicfg_free(&cfg);
-        return lt_cli_fail(2, "api", "%s", err);
+    if (lt_apicfg_load(config, cfg, s_err, sizeof s_err) != 0) {
+        lt_apicfg_free(cfg);
+        return lt_cli_fail(2, "api", "%s", s_err);
     }
     /* member= is the gateway's member, as in every other program's lines,
      * so that a shipper filtering on member sees the API too. */
     lt_log_set_program("lienthong-api");
-    lt_log_set_member(cfg.member);
-    lt_log_set_level(cfg.log_level);
-    lt_log_set_format(cfg.log_format);
-    if (check) {
-        rc = lt_apicheck_run(&cfg, stdout);
-        lt_apicfg_free(&cfg);
-        return rc;
-    }
+    lt_log_set_member(cfg->member);
+    lt_log_set_level(cfg->log_level);
+    lt_log_set_format(cfg->log_format);
+    return 0;
+}
+
+/* The handlers, and the mask *wait to wait with: 0, or -1 after saying so. */
+static int s_signals(sigset_t *wait)
+{
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigaction(SIGTERM, &sa, NULL);
@@ -120,35 +122,41 @@ static int s_run(const char *config, int check)
     /* SIGHUP (`systemctl reload`) re-reads the configuration's applications
      * (s_reload), on this thread, between two waits. */
     sigaction(SIGHUP, &sa, NULL);
-    /* SIGTERM, SIGINT and SIGHUP stay blocked but in sigsuspend below, which
-     * unblocks them and waits in one step: a signal arriving between the
-     * check of s_stop and the wait is kept pending, not lost. Blocked before
-     * lt_api_new, its threads inherit the mask: the signal wakes this one. */
-    sigset_t stop, wait;
+    /* SIGTERM, SIGINT and SIGHUP stay blocked but in sigsuspend (s_serve),
+     * which unblocks them and waits in one step: a signal arriving between
+     * the check of s_stop and the wait is kept pending, not lost. Blocked
+     * before lt_api_new, its threads inherit the mask: the signal wakes this
+     * one. */
+    sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &stop, &wait) != 0) {
+    if (pthread_sigmask(SIG_BLOCK, &stop, wait) != 0) {
         lt_cli_fail(1, "api", "cannot block SIGTERM, SIGINT and SIGHUP");
-        goto out;
+        return -1;
     }
-    sigdelset(&wait, SIGTERM);
-    sigdelset(&wait, SIGINT);
-    sigdelset(&wait, SIGHUP);
-    lt_api_t *api = lt_api_new(&cfg, err, sizeof err);
-    if (!api) {
-        lt_cli_fail(1, "api", "%s", err);
-        goto out;
-    }
+    sigdelset(wait, SIGTERM);
+    sigdelset(wait, SIGINT);
+    sigdelset(wait, SIGHUP);
+    return 0;
+}
+
+/* Serves until SIGTERM or SIGINT, reloading on SIGHUP; then drains the
+ * requests in flight. 0, or 1 when the API cannot start. */
+static int s_serve(lt_apicfg_t *cfg, const char *config, const sigset_t *wait)
+{
+    lt_api_t *api = lt_api_new(cfg, s_err, sizeof s_err);
+    if (!api)
+        return lt_cli_fail(1, "api", "%s", s_err);
     char status[300];
     snprintf(status, sizeof status, "serving %s on %s port %d%s for %zu application(s)",
-             cfg.lookup_api ? "the lookup API" : "metrics and health", cfg.listen_address, cfg.port,
-             cfg.tls_cert[0] ? " (TLS)" : "", cfg.n_apps);
+             cfg->lookup_api ? "the lookup API" : "metrics and health", cfg->listen_address,
+             cfg->port, cfg->tls_cert[0] ? " (TLS)" : "", cfg->n_apps);
     lt_info("api", "%s", status);
     lt_notify_ready(status); /* Type=notify: started once it listens */
     while (!s_stop) {
-        sigsuspend(&wait); /* returns -1 EINTR once a handler ran */
+        sigsuspend(wait); /* returns -1 EINTR once a handler ran */
         if (s_hup) {
             s_hup = 0;
             s_reload(api, config);
@@ -158,8 +166,22 @@ static int s_run(const char *config, int check)
     lt_notify_stopping();
     lt_api_drain(api);
     lt_api_destroy(&api);
-    rc = 0;
-out:
+    return 0;
+}
+
+static int s_run(const char *config, int check)
+{
+    static lt_apicfg_t cfg;
+    sigset_t wait;
+    int rc = s_configure(config, &cfg);
+    if (rc != 0)
+        return rc;
+    if (check) {
+        rc = lt_apicheck_run(&cfg, stdout);
+        lt_apicfg_free(&cfg);
+        return rc;
+    }
+    rc = s_signals(&wait) == 0 ? s_serve(&cfg, config, &wait) : 1;
     lt_apicfg_free(&cfg);
     return rc;
 }

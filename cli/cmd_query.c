@@ -67,83 +67,113 @@ static int s_need(const char *cmd, const args_t *a, int verify, const char *usag
                        "--purpose", a->purpose != NULL, keyed, have, NULL);
 }
 
+static const struct option s_opts[] = {{"config", 1, 0, 'c'},
+                                       {"dataset", 1, 0, 'd'},
+                                       {"key", 1, 0, 'k'},
+                                       {"keys-file", 1, 0, 'K'},
+                                       {"field", 1, 0, 'f'},
+                                       {"claim", 1, 0, 'l'},
+                                       {"subjects-file", 1, 0, 'S'},
+                                       {"purpose", 1, 0, 'p'},
+                                       {"case", 1, 0, 'r'},
+                                       {"timeout", 1, 0, 't'},
+                                       {"json", 0, 0, 'j'},
+                                       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
+
+/* --key: one for lookup, up to MAX_ITEMS for verify. -1 taken, else 2. */
+static int s_key_opt(const char *cmd, args_t *a, int verify)
+{
+    if (!verify && a->n_keys)
+        return lt_cli_fail(2, cmd, "one --key at a time (verify takes several)");
+    if (a->n_keys >= MAX_ITEMS)
+        return lt_cli_fail(2, cmd, "more than %d --key", MAX_ITEMS);
+    a->keys[a->n_keys++] = optarg;
+    return -1;
+}
+
+/* --claim FIELD=VALUE (verify), split in place. -1 taken, else 2. */
+static int s_claim_opt(const char *cmd, args_t *a)
+{
+    char *eq;
+    if (a->n_claims >= LT_QUERY_MAX_CLAIMS)
+        return lt_cli_fail(2, cmd, "more than %d claims (the protocol's limit per key)",
+                           LT_QUERY_MAX_CLAIMS);
+    if (!((eq = strchr(optarg, '=')) && eq > optarg))
+        return lt_cli_fail(2, cmd, "--claim: expected FIELD=VALUE, got '%s'", optarg);
+    *eq = 0;
+    lienthong__claim__init(&a->claims[a->n_claims]);
+    a->claims[a->n_claims].field = optarg;
+    a->claims[a->n_claims].value = eq + 1;
+    a->claim_ptrs[a->n_claims] = &a->claims[a->n_claims];
+    a->n_claims++;
+    return -1;
+}
+
+/* --timeout MS. -1 taken, else 2. */
+static int s_timeout_opt(const char *cmd, args_t *a)
+{
+    long l;
+    if (lt_cli_int_opt(cmd, "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
+        return 2;
+    /* It becomes the request's timeout_ms, which an owner refuses
+     * over this (PROTOCOL.md 7.1): say so here. */
+    if (l > LT_QUERY_MAX_AHEAD_MS)
+        return lt_cli_fail(2, cmd,
+                           "--timeout: expected whole milliseconds 1..%d, got '%s': a "
+                           "request's time may be at most 10 minutes "
+                           "(PROTOCOL.md 7.1)",
+                           LT_QUERY_MAX_AHEAD_MS, optarg);
+    a->timeout = (int)l;
+    return -1;
+}
+
+/* One option c (with optarg): -1 taken, else the exit status (0 after
+ * --help). An option of the other command is refused as unknown. */
+static int s_option(char **argv, args_t *a, int c, int verify, const char *usage)
+{
+    if (c == 'c')
+        a->config = optarg;
+    else if (c == 'd')
+        a->dataset = optarg;
+    else if (c == 'p')
+        a->purpose = optarg;
+    else if (c == 'r')
+        a->case_ref = optarg;
+    else if (c == 'j')
+        a->json = 1;
+    else if (c == 'K' && verify)
+        a->keys_file = optarg;
+    else if (c == 'S' && verify)
+        a->subjects_file = optarg;
+    else if (c == 'k')
+        return s_key_opt(argv[0], a, verify);
+    else if (c == 'f' && !verify && a->n_fields >= LT_QUERY_MAX_FIELDS)
+        return lt_cli_fail(2, argv[0], "more than %d --field", LT_QUERY_MAX_FIELDS);
+    else if (c == 'f' && !verify)
+        a->fields[a->n_fields++] = optarg;
+    else if (c == 'l' && verify)
+        return s_claim_opt(argv[0], a);
+    else if (c == 't')
+        return s_timeout_opt(argv[0], a);
+    else if (c == 'h') {
+        printf("usage: %s\n", usage);
+        return 0;
+    } else
+        return lt_cli_bad_opt(argv[0], c, s_opts, argv, usage);
+    return -1;
+}
+
 static int s_parse(int argc, char **argv, args_t *a, int verify)
 {
-    static const struct option opts[] = {{"config", 1, 0, 'c'},
-                                         {"dataset", 1, 0, 'd'},
-                                         {"key", 1, 0, 'k'},
-                                         {"keys-file", 1, 0, 'K'},
-                                         {"field", 1, 0, 'f'},
-                                         {"claim", 1, 0, 'l'},
-                                         {"subjects-file", 1, 0, 'S'},
-                                         {"purpose", 1, 0, 'p'},
-                                         {"case", 1, 0, 'r'},
-                                         {"timeout", 1, 0, 't'},
-                                         {"json", 0, 0, 'j'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
     const char *usage = verify ? USAGE_VERIFY : USAGE_LOOKUP;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     a->timeout = 5000;
-    while ((c = lt_cli_getopt(argc, argv, ":", opts)) != -1) {
-        char *eq;
-        long l;
-        if (c == 'c')
-            a->config = optarg;
-        else if (c == 'd')
-            a->dataset = optarg;
-        else if (c == 'p')
-            a->purpose = optarg;
-        else if (c == 'r')
-            a->case_ref = optarg;
-        else if (c == 'j')
-            a->json = 1;
-        else if (c == 'K' && verify)
-            a->keys_file = optarg;
-        else if (c == 'S' && verify)
-            a->subjects_file = optarg;
-        else if (c == 'k' && !verify && a->n_keys)
-            return lt_cli_fail(2, argv[0], "one --key at a time (verify takes several)");
-        else if (c == 'k' && a->n_keys >= MAX_ITEMS)
-            return lt_cli_fail(2, argv[0], "more than %d --key", MAX_ITEMS);
-        else if (c == 'k')
-            a->keys[a->n_keys++] = optarg;
-        else if (c == 'f' && !verify && a->n_fields >= LT_QUERY_MAX_FIELDS)
-            return lt_cli_fail(2, argv[0], "more than %d --field", LT_QUERY_MAX_FIELDS);
-        else if (c == 'f' && !verify)
-            a->fields[a->n_fields++] = optarg;
-        else if (c == 'l' && verify && a->n_claims >= LT_QUERY_MAX_CLAIMS)
-            return lt_cli_fail(2, argv[0], "more than %d claims (the protocol's limit per key)",
-                               LT_QUERY_MAX_CLAIMS);
-        else if (c == 'l' && verify && !((eq = strchr(optarg, '=')) && eq > optarg))
-            return lt_cli_fail(2, argv[0], "--claim: expected FIELD=VALUE, got '%s'", optarg);
-        else if (c == 'l' && verify) {
-            *eq = 0;
-            lienthong__claim__init(&a->claims[a->n_claims]);
-            a->claims[a->n_claims].field = optarg;
-            a->claims[a->n_claims].value = eq + 1;
-            a->claim_ptrs[a->n_claims] = &a->claims[a->n_claims];
-            a->n_claims++;
-        } else if (c == 't') {
-            if (lt_cli_int_opt(argv[0], "--timeout", optarg, 1, INT_MAX, "whole milliseconds", &l))
-                return 2;
-            /* It becomes the request's timeout_ms, which an owner refuses
-             * over this (PROTOCOL.md 7.1): say so here. */
-            if (l > LT_QUERY_MAX_AHEAD_MS)
-                return lt_cli_fail(2, argv[0],
-                                   "--timeout: expected whole milliseconds 1..%d, got '%s': a "
-                                   "request's time may be at most 10 minutes "
-                                   "(PROTOCOL.md 7.1)",
-                                   LT_QUERY_MAX_AHEAD_MS, optarg);
-            a->timeout = (int)l;
-        } else if (c == 'h') {
-            printf("usage: %s\n", usage);
-            return 0;
-        } else
-            return lt_cli_bad_opt(argv[0], c, opts, argv, usage);
-    }
+    while ((c = lt_cli_getopt(argc, argv, ":", s_opts)) != -1)
+        if ((rc = s_option(argv, a, c, verify, usage)) >= 0)
+            return rc;
     if (optind < argc)
         return lt_cli_bad_arg(argv[0], argv[optind], usage);
     return s_need(argv[0], a, verify, usage);
@@ -421,7 +451,7 @@ static int s_lookup(args_t *a)
     return rc;
 }
 
-static int s_verify(args_t *a)
+static int s_verify_send(args_t *a)
 {
     Lienthong__VerifyRequest q = LIENTHONG__VERIFY_REQUEST__INIT;
     q.request_id = s_request_id();
@@ -436,15 +466,16 @@ static int s_verify(args_t *a)
     q.case_ref = (char *)(a->case_ref ? a->case_ref : "");
     q.deadline_ms = lt_clock_now_ms() + a->timeout; /* for an owner of an earlier release */
     q.timeout_ms = (uint32_t)a->timeout;
-    if (s_send(a, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, "verify") != 0)
-        return 1;
-    json_t *arr = a->json ? json_array() : NULL;
-    if (!a->json)
-        printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys + a->n_subjects, a->dataset,
-               a->purpose);
-    int rc = 0, done = 0, refused = 0;
-    size_t mismatches = 0;
-    while (!done) {
+    return s_send(a, LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST, &q, "verify");
+}
+
+/* The answers, printed as they come (into arr with --json), until the
+ * last; an error reply or none ends them early. *done when the last came;
+ * *mismatches and *refused as s_mismatches counts them. */
+static int s_verify_answers(args_t *a, json_t *arr, int *done, size_t *mismatches, int *refused)
+{
+    int rc = 0;
+    while (!*done) {
         Lienthong__Envelope *rep = s_recv(a, a->timeout + 2000, "verify");
         if (!rep || rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
             rc = rep ? s_error(a, rep->error, "verify") : 1;
@@ -458,12 +489,26 @@ static int s_verify(args_t *a)
                 : NULL;
         if (v) {
             s_print_verify(a, v, arr);
-            mismatches += s_mismatches(v, &refused);
-            done = v->last;
+            *mismatches += s_mismatches(v, refused);
+            *done = v->last;
             lienthong__verify_answer__free_unpacked(v, NULL);
         }
         lt_wire_free(&rep);
     }
+    return rc;
+}
+
+static int s_verify(args_t *a)
+{
+    if (s_verify_send(a) != 0)
+        return 1;
+    json_t *arr = a->json ? json_array() : NULL;
+    if (!a->json)
+        printf("verify %zu key(s) of %s for purpose %s:\n", a->n_keys + a->n_subjects, a->dataset,
+               a->purpose);
+    int done = 0, refused = 0;
+    size_t mismatches = 0;
+    int rc = s_verify_answers(a, arr, &done, &mismatches, &refused);
     if (arr && rc == 0) {
         json_dumpf(arr, stdout, JSON_INDENT(2));
         printf("\n");
