@@ -554,33 +554,60 @@ static void s_pick_tag(const s_pg_t *self, char *tag, size_t cap)
         snprintf(tag, cap, "$lt%u$", i);
 }
 
-/* The whole installation (without BEGIN/COMMIT). Names of the table, its
- * schema and the lt_ schema appear only quoted: as identifiers, or as
- * literals where SQL takes them as text (regclass). */
-static char *s_script(s_pg_t *self)
+/* The names the script pastes in, each quoted once: the capture function,
+ * the table (as a literal, and as a regclass literal), the lt_ tables
+ * as literals for to_regclass, and the four triggers. */
+typedef struct {
+    char *fn, *tname, *ins, *rel, *cap, *pend, *trig[4];
+} s_names_t;
+
+static void s_names_free(s_names_t *n)
+{
+    free(n->pend);
+    free(n->fn);
+    free(n->tname);
+    free(n->ins);
+    free(n->rel);
+    free(n->cap);
+    for (int i = 0; i < 4; i++)
+        free(n->trig[i]);
+}
+
+/* Fills n (freed by s_names_free whatever happens): 0, or -1 out of memory. */
+static int s_names(s_pg_t *self, s_names_t *n)
 {
     const char *t = self->table->name, *lt = self->q_lt;
-    char names[5][300], tag[24];
+    char names[5][300];
     snprintf(names[0], sizeof names[0], "lt_%s_capture", t);
     snprintf(names[1], sizeof names[1], "lt_%s_insert", t);
     snprintf(names[2], sizeof names[2], "lt_%s_update", t);
     snprintf(names[3], sizeof names[3], "lt_%s_delete", t);
     snprintf(names[4], sizeof names[4], "lt_%s_truncate", t);
-    s_pick_tag(self, tag, sizeof tag);
     s_buf_t capture = {0}, pending = {0};
     s_add(&capture, "%s.lt_capture", lt);
     s_add(&pending, "%s.lt_pending", lt);
-    char *fn = s_ident(self, names[0]), *tname = s_literal(self, t);
-    char *ins = s_literal(self, names[1]), *rel = s_literal(self, self->q_table);
-    char *cap = capture.s ? s_literal(self, capture.s) : NULL;
-    char *pend = pending.s ? s_literal(self, pending.s) : NULL;
-    char *trig[4] = {s_ident(self, names[1]), s_ident(self, names[2]), s_ident(self, names[3]),
-                     s_ident(self, names[4])};
-    s_buf_t b = {0};
-    if (!fn || !tname || !ins || !rel || !cap || !pend || !trig[0] || !trig[1] || !trig[2] ||
-        !trig[3])
-        goto out;
-    s_add(&b,
+    n->fn = s_ident(self, names[0]);
+    n->tname = s_literal(self, t);
+    n->ins = s_literal(self, names[1]);
+    n->rel = s_literal(self, self->q_table);
+    n->cap = capture.s ? s_literal(self, capture.s) : NULL;
+    n->pend = pending.s ? s_literal(self, pending.s) : NULL;
+    for (int i = 0; i < 4; i++)
+        n->trig[i] = s_ident(self, names[1 + i]);
+    free(capture.s);
+    free(pending.s);
+    return n->fn && n->tname && n->ins && n->rel && n->cap && n->pend && n->trig[0] && n->trig[1] &&
+                   n->trig[2] && n->trig[3]
+               ? 0
+               : -1;
+}
+
+/* The lock, then the tables of the lt_ schema, each made or brought up to
+ * date only when it needs to be (the script is idempotent). */
+static void s_script_tables(s_pg_t *self, s_buf_t *b, const s_names_t *n, const char *tag)
+{
+    const char *lt = self->q_lt;
+    s_add(b,
           /* The name stays out of the comment: one holding a newline would end it. */
           "-- lienthong: change capture for the table locked below (adapters/README.md).\n"
           "-- Idempotent.\n"
@@ -614,24 +641,30 @@ static char *s_script(s_pg_t *self)
           "  id bigint NOT NULL, table_name text NOT NULL, row_key text NOT NULL);\n"
           "CREATE INDEX IF NOT EXISTS lt_changes_table_id ON %s.lt_changes (table_name, id);\n"
           "CREATE TABLE IF NOT EXISTS %s.lt_rejects (" S_REJECTS_COLS ");\n",
-          self->q_table, lt, lt, tag, cap, lt, lt, lt, tag, lt, tag, pend, lt, tag, lt, lt, lt);
+          self->q_table, lt, lt, tag, n->cap, lt, lt, lt, tag, lt, tag, n->pend, lt, tag, lt, lt,
+          lt);
+}
+
+/* The whole installation (without BEGIN/COMMIT). Names of the table, its
+ * schema and the lt_ schema appear only quoted: as identifiers, or as
+ * literals where SQL takes them as text (regclass). */
+static char *s_script(s_pg_t *self)
+{
+    char tag[24];
+    s_names_t n = {0};
+    s_buf_t b = {0};
+    s_pick_tag(self, tag, sizeof tag);
+    if (s_names(self, &n) != 0)
+        goto out;
+    s_script_tables(self, &b, &n, tag);
     /* The keys the seed lists are text as the source reads them. */
     s_add(&b, "%s;\n", S_PINNED("SET LOCAL ", "; "));
-    s_script_function(self, &b, fn, tname, tag);
-    s_script_seed(self, &b, ins, tname, rel, tag);
-    s_script_triggers(self, &b, fn, (const char *const *)trig);
-    s_add(&b, "ANALYZE %s.lt_changes;\n", lt);
+    s_script_function(self, &b, n.fn, n.tname, tag);
+    s_script_seed(self, &b, n.ins, n.tname, n.rel, tag);
+    s_script_triggers(self, &b, n.fn, (const char *const *)n.trig);
+    s_add(&b, "ANALYZE %s.lt_changes;\n", self->q_lt);
 out:
-    free(capture.s);
-    free(pending.s);
-    free(pend);
-    free(fn);
-    free(tname);
-    free(ins);
-    free(rel);
-    free(cap);
-    for (int i = 0; i < 4; i++)
-        free(trig[i]);
+    s_names_free(&n);
     return b.s;
 }
 
