@@ -178,18 +178,24 @@ int lt_feed_views_due(const lt_feed_t *self);
 /* The owner's subscriber lines, kept in the store so that a restart shows
  * them (docs/ARCHITECTURE.md 4.1, schema step 12): a job writing them for
  * lt_feed_lines_run on the idle writer thread, or NULL when none is due.
- * One is due at once after a line came, went or changed reason, else at
- * most every LT_FEED_LINES_MS when a cursor moved, and every
+ * One is due soon after a line came, went or changed reason (never within
+ * LT_FEED_LINES_GAP_MS of the last one handed out, so that subscriptions
+ * coming and going in a loop cannot keep the writer rewriting the table),
+ * else at most every LT_FEED_LINES_MS when a cursor moved, and every
  * LT_FEED_LINES_IDLE_MS while a subscriber is connected (when it was last
- * seen). Nothing is written per batch sent. The job is the feed's until
- * lt_feed_lines_done takes it back. */
+ * seen). Nothing is written per batch sent, nor before the stored lines
+ * were read (a failed read at start is tried again at each look). The job
+ * is the feed's until lt_feed_lines_done takes it back. */
+#define LT_FEED_LINES_GAP_MS  1000
 #define LT_FEED_LINES_MS      5000
 #define LT_FEED_LINES_IDLE_MS 60000
 void *lt_feed_lines_job(lt_feed_t *self);
-/* An lt_writer_fn: writes the job's lines with store. */
+/* An lt_writer_fn: writes the job's lines with store (NULL, the writer's
+ * connection lost: the job fails, "store unavailable"). */
 void lt_feed_lines_run(void *job, lt_store_t *store);
 /* The job is back from the writer (logged when it failed; tried again at
- * the next look). */
+ * the next look). A job handed back without having run (the writer
+ * refused it) reads as failed. */
 void lt_feed_lines_done(lt_feed_t *self, void *job);
 /* 1 when job is the feed's lines job. */
 int lt_feed_lines_is(const lt_feed_t *self, const void *job);

@@ -323,11 +323,15 @@ struct _lt_feed_t {
     size_t n_stale; /* streams marked stale (lt_feed_view_stale reads none while 0) */
     /* lt_feed_lines.c: the subscriber lines kept in the store. lines_dirty
      * when a line came, went or changed reason since the last save (written
-     * at the writer's next turn), else a look every LT_FEED_LINES_MS. */
+     * at the writer's next turn once LT_FEED_LINES_GAP_MS passed since the
+     * last save began), else a look every LT_FEED_LINES_MS. */
     int lines_dirty;
     int lines_busy;         /* lines_job is with the writer thread */
     int lines_failing;      /* the last save failed (logged once until one succeeds) */
+    int lines_loaded;       /* the stored lines were read: none is written before */
+    int lines_unread;       /* reading them failed (logged once until it succeeds) */
     int64_t lines_at;       /* monotonic ms of the next look */
+    int64_t lines_gap_at;   /* monotonic ms before which no save starts, even dirty */
     int64_t lines_saved_at; /* monotonic ms of the last save */
     uint64_t lines_sum;     /* digest of the lines as last saved (cursors, reasons) */
     struct _lt_feed_lines_job_t *lines_job;
@@ -382,9 +386,13 @@ void lt_feed_gone_renumbered(lt_feed_gone_t *g, const char *why);
 /* ---- lt_feed_lines.c ---- */
 
 /* Loads the lines the store kept (schema step 12) as ended lines, those of
- * a subscriber still listed and allowed on a stream this member owns; one
- * connected when the gateway stopped ends then, "gateway restarted". At
- * creation, before the views are compared with the directory. */
+ * a subscriber still listed and allowed on a stream this member owns, the
+ * newest first (the oldest give way when they are more than the feed
+ * holds); one connected when the gateway stopped ends then, "gateway
+ * restarted". At creation, before the views are compared with the
+ * directory. When the store cannot be read, lines_loaded stays 0: nothing
+ * is written over the stored lines, and lt_feed_lines_job reads them
+ * again at its next look. */
 void lt_feed_lines_load(lt_feed_t *self);
 /* After a directory adoption: the ended lines of a member no longer
  * listed, or of a stream it may no longer subscribe to (not owned here,

@@ -2,9 +2,10 @@
  * step 12, docs/ARCHITECTURE.md 4.1), so that a consumer down across the
  * owner's restart keeps its line in status and its lag statistics
  * (docs/operations.md "State"). The lines are written as a whole by the
- * writer thread, off the feed's path: at once when one came, went or
- * changed reason, else at most every LT_FEED_LINES_MS; loaded at start as
- * ended lines. */
+ * writer thread, off the feed's path: soon when one came, went or
+ * changed reason (at most every LT_FEED_LINES_GAP_MS), else at most every
+ * LT_FEED_LINES_MS; loaded at start as ended lines, none written before
+ * they were. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
 #include "lt_log.h"
@@ -60,10 +61,12 @@ void lt_feed_lines_prune(lt_feed_t *self)
                 "subscriber line of %s on %s dropped: not a subscriber of it in "
                 "directory version %llu",
                 g->member, g->stream->name, (unsigned long long)lt_dir_version(self->ctx->dir));
-        /* The registry keeps a series once made: it reads 0 from now on,
-         * so that an alert on the lag stops with the line. */
+        /* The registry keeps a series once made: its three read 0 from
+         * now on, so that an alert on the lag stops with the line and no
+         * cursor is shown for a line that is no more. */
         const char *labels[] = {g->stream->name, g->member};
         if (!lt_feed_subscribed(self, g->member, g->stream)) {
+            lt_stats_set(lt_stats_series(self->f_sub_cursor, labels), 0);
             lt_stats_set(lt_stats_series(self->f_sub_lag, labels), 0);
             lt_stats_set_double(lt_stats_series(self->f_sub_lag_time, labels), 0);
         }
@@ -75,17 +78,35 @@ void lt_feed_lines_prune(lt_feed_t *self)
 
 typedef struct {
     lt_feed_t *feed;
-    size_t loaded, dropped;
+    size_t loaded, dropped, no_room;
 } load_t;
 
+/* 1 when member has a line on st already: one of this run, newer than the
+ * stored one (a load tried again after a failure). */
+static int s_has_line(const lt_feed_t *self, const char *member, const lt_feed_stream_t *st)
+{
+    for (size_t i = 0; i < self->n_gone; i++)
+        if (self->gone[i].stream == st && strcmp(self->gone[i].member, member) == 0)
+            return 1;
+    return lt_feed_subscribed(self, member, st);
+}
+
+/* The lines come newest first (lt_store_subs): those past the room the
+ * feed has are the oldest. */
 static int s_load_one(void *arg, const char *stream, const lt_store_sub_t *l)
 {
     load_t *ld = arg;
     lt_feed_t *self = ld->feed;
     lt_feed_stream_t *st = NULL;
-    if (self->n_gone >= LT_FEED_MAX_SUBS || strlen(l->member) >= LT_ID_MAX ||
-        !s_kept(self, l->member, stream) || !(st = lt_feed_stream(self, stream))) {
+    if (strlen(l->member) >= LT_ID_MAX || !s_kept(self, l->member, stream) ||
+        !(st = lt_feed_stream(self, stream))) {
         ld->dropped++;
+        return 0;
+    }
+    if (s_has_line(self, l->member, st))
+        return 0;
+    if (self->n_gone >= LT_FEED_MAX_SUBS) {
+        ld->no_room++;
         return 0;
     }
     int ended = l->since_ms > 0;
@@ -104,15 +125,25 @@ void lt_feed_lines_load(lt_feed_t *self)
 {
     load_t ld = {.feed = self};
     if (lt_store_subs(self->ctx->store, s_load_one, &ld) != 0) {
-        lt_error("feed", "cannot read the subscriber lines from the store: %s",
-                 lt_store_error(self->ctx->store));
+        /* Written over, the stored lines would be lost: kept until read. */
+        if (!self->lines_unread)
+            lt_error("feed",
+                     "cannot read the subscriber lines from the store: %s; none written until "
+                     "they are read, tried again every %d s",
+                     lt_store_error(self->ctx->store), LT_FEED_LINES_MS / 1000);
+        self->lines_unread = 1;
         return;
     }
-    if (ld.loaded || ld.dropped)
+    if (self->lines_unread)
+        lt_info("feed", "subscriber lines read from the store at last");
+    self->lines_unread = 0;
+    self->lines_loaded = 1;
+    if (ld.loaded || ld.dropped || ld.no_room)
         lt_info("feed",
                 "%zu subscriber line(s) loaded from the store, shown disconnected until their "
-                "members subscribe again; %zu dropped (no longer subscribers here)",
-                ld.loaded, ld.dropped);
+                "members subscribe again; %zu dropped (no longer subscribers here); %zu oldest "
+                "dropped (more than %d ended lines)",
+                ld.loaded, ld.dropped, ld.no_room, LT_FEED_MAX_SUBS);
     /* Lines connected at the stop are ended now: written so at once. */
     self->lines_dirty = 1;
 }
@@ -186,7 +217,17 @@ static int s_take(lt_feed_t *self, struct _lt_feed_lines_job_t *job)
 void *lt_feed_lines_job(lt_feed_t *self)
 {
     int64_t now = lt_clock_mono_ms();
-    if (self->lines_busy || (!self->lines_dirty && now < self->lines_at))
+    if (self->lines_busy || now < self->lines_gap_at)
+        return NULL;
+    if (!self->lines_loaded) { /* read again at each look, never written over */
+        if (now < self->lines_at)
+            return NULL;
+        self->lines_at = now + LT_FEED_LINES_MS;
+        lt_feed_lines_load(self);
+        if (!self->lines_loaded)
+            return NULL;
+    }
+    if (!self->lines_dirty && now < self->lines_at)
         return NULL;
     self->lines_at = now + LT_FEED_LINES_MS;
     struct _lt_feed_lines_job_t *job = self->lines_job;
@@ -200,12 +241,23 @@ void *lt_feed_lines_job(lt_feed_t *self)
         return NULL;
     self->lines_dirty = 0;
     self->lines_busy = 1;
+    /* Lines changed in a loop (a member subscribing and unsubscribing)
+     * wait for the gap, the writer left to the groups and batches. */
+    self->lines_gap_at = now + LT_FEED_LINES_GAP_MS;
+    /* Handed back without running (the writer refused it), it failed. */
+    job->rc = -1;
+    snprintf(job->err, sizeof job->err, "the writer thread did not take the job");
     return job;
 }
 
 void lt_feed_lines_run(void *arg, lt_store_t *store)
 {
     struct _lt_feed_lines_job_t *job = arg;
+    if (!store) { /* the writer cannot open the store (lt_writer_resume) */
+        job->rc = -1;
+        snprintf(job->err, sizeof job->err, "store unavailable");
+        return;
+    }
     job->rc = lt_store_subs_save(store, job->rows, job->n);
     /* Read on the connection that failed; logged by the poll loop. */
     snprintf(job->err, sizeof job->err, "%s", job->rc ? lt_store_error(store) : "");
@@ -243,6 +295,7 @@ void lt_feed_lines_flush(lt_feed_t *self)
         return;
     self->lines_dirty = 1;
     self->lines_at = 0;
+    self->lines_gap_at = 0; /* the last chance: no gap */
     void *job = lt_feed_lines_job(self);
     if (!job)
         return;

@@ -606,7 +606,7 @@ static void s_lines_start(lt_gateway_t *self)
         return;
     void *job = lt_feed_lines_job(self->feed);
     if (job && lt_writer_submit(self->shared.writer, lt_feed_lines_run, job) != 0)
-        lt_feed_lines_done(self->feed, job); /* cannot happen with an idle writer */
+        lt_feed_lines_done(self->feed, job); /* cannot happen; read as failed, tried again */
 }
 
 /* Gives the idle writer its next job, taking turns between the replica

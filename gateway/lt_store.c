@@ -156,7 +156,7 @@ static const char *s_sql[ST_COUNT] = {
                     "since_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_SUBS] = "SELECT s.name, b.stream, b.member, b.cursor, b.history, b.seen_ms, b.since_ms, "
                 "b.reason FROM subscribers b JOIN streams s ON s.id = b.stream "
-                "ORDER BY b.stream, b.member",
+                "ORDER BY b.seen_ms DESC, b.stream, b.member",
 };
 
 /* Connection settings, outside any transaction (journal_mode cannot change

@@ -1151,8 +1151,9 @@ static void test_view_changed_while_stopped(void)
 /* ---- subscriber lines kept in the store (lt_feed_lines) ---- */
 
 /* Writes the lines now when they are due, as the writer thread would: 1
- * when a job was due. */
-static int s_lines_save(void)
+ * when a job was due. As if LT_FEED_LINES_GAP_MS had passed since the last
+ * save (s_lines_try does not move it). */
+static int s_lines_try(void)
 {
     void *job = lt_feed_lines_job(g_feed);
     if (!job)
@@ -1161,6 +1162,12 @@ static int s_lines_save(void)
     lt_feed_lines_run(job, g.ctx.store);
     lt_feed_lines_done(g_feed, job);
     return 1;
+}
+
+static int s_lines_save(void)
+{
+    g_feed->lines_gap_at = 0;
+    return s_lines_try();
 }
 
 typedef struct {
@@ -1235,15 +1242,131 @@ static void test_lines_kept(void)
     const lt_feed_gone_t *pop = s_gone_line(OD_POP), *view = s_gone_line(OD_V);
     CU_ASSERT(pop && view && strcmp(view->reason, "peer socket rebound") == 0);
 
-    /* The view leaves the directory: its line goes, its lag reads 0. */
+    /* The view leaves the directory: its line goes, its lag and cursor
+     * read 0. */
+    const char *v[] = {OD_V, UG_CALLER};
+    ((lt_feed_gone_t *)view)->cursor = 3;
+    lt_feed_quality_refresh(g_feed);
+    CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_subscriber_cursor", v, 2), 3);
     s_adopt(orig);
     CU_ASSERT(s_gone_line(OD_POP) != NULL && s_gone_line(OD_V) == NULL);
-    const char *v[] = {OD_V, UG_CALLER};
     CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_subscriber_lag", v, 2), 0);
+    CU_ASSERT_EQUAL(ug_stat(g.ctx.stats, "lienthong_subscriber_cursor", v, 2), 0);
     CU_ASSERT_EQUAL(s_lines_save(), 1);
     seen = s_lines_stored();
     CU_ASSERT(seen.pop == 1 && seen.view == 0);
     lt_dir_destroy(&d1);
+}
+
+static void s_store_sql(const char *sql, char *out, size_t cap);
+
+/* The writer hands a job a NULL store while its connection cannot be
+ * opened again after a rebuild (lt_writer_resume): the lines' save fails,
+ * logged as "store unavailable", and is tried again; before, it
+ * dereferenced NULL and the gateway crashed. */
+static void test_lines_store_unavailable(void)
+{
+    (void)s_lines_save();
+    s_subscribe(OD_POP, 1, 0);
+    void *job = (g_feed->lines_gap_at = 0, lt_feed_lines_job(g_feed));
+    CU_ASSERT_FATAL(job != NULL);
+    char log[512];
+    static char out[16384];
+    int saved = s_log_start("lines-null.log", log, sizeof log);
+    lt_log_set_level(LT_LOG_WARN);
+    lt_feed_lines_run(job, NULL);
+    lt_feed_lines_done(g_feed, job);
+    lt_log_set_level(LT_LOG_ERROR);
+    s_log_end(saved, log, out, sizeof out);
+    CU_ASSERT(g_feed->lines_failing);
+    CU_ASSERT_EQUAL(ut_lines(out, "cannot write the subscriber lines to the store: store "
+                                  "unavailable"),
+                    1);
+    g_feed->lines_at = 0;
+    CU_ASSERT_EQUAL(s_lines_save(), 1); /* tried again, written */
+    CU_ASSERT(!g_feed->lines_failing);
+    lt_feed_drop_peers(g_feed);
+    (void)s_lines_save();
+}
+
+/* A job the writer refused comes back without having run: it reads as
+ * failed, tried again, even though the same job's last run succeeded
+ * (before, its stale result said the lines were saved). */
+static void test_lines_unsent_fails(void)
+{
+    s_subscribe(OD_POP, 1, 0);
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    CU_ASSERT(!g_feed->lines_failing);
+    lt_feed_drop_peers(g_feed); /* a change, due */
+    void *job = (g_feed->lines_gap_at = 0, lt_feed_lines_job(g_feed));
+    CU_ASSERT_FATAL(job != NULL);
+    lt_feed_lines_done(g_feed, job);
+    CU_ASSERT(g_feed->lines_failing);
+    g_feed->lines_at = 0;
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    CU_ASSERT(!g_feed->lines_failing);
+}
+
+/* A member subscribing and unsubscribing in a loop changes the lines at
+ * each turn: they are saved at most once per LT_FEED_LINES_GAP_MS, so that
+ * the writer is left to the publish groups and replica batches (before,
+ * the job was due at every turn of the writer, a whole rewrite each). */
+static void test_lines_gap(void)
+{
+    s_subscribe(OD_POP, 1, 0);
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    for (int i = 0; i < 3; i++) {
+        lt_feed_drop_peers(g_feed);
+        s_subscribe(OD_POP, 1, 0);
+        CU_ASSERT(g_feed->lines_dirty);
+        CU_ASSERT_EQUAL(s_lines_try(), 0); /* within the gap */
+    }
+    usleep((LT_FEED_LINES_GAP_MS + 50) * 1000);
+    CU_ASSERT_EQUAL(s_lines_try(), 1); /* the gap passed: written */
+    lt_feed_drop_peers(g_feed);
+    (void)s_lines_save();
+}
+
+/* Subscriber lines the store cannot give at start (the read fails, the
+ * table still writable) are not written over with none: nothing is saved
+ * until a read succeeds, tried again at each look; then the stored lines
+ * come back. Before, the next save replaced them all. */
+static void test_lines_unread_kept(void)
+{
+    s_subscribe(OD_POP, 1, 0);
+    lt_feed_drop_peers(g_feed);
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    CU_ASSERT_EQUAL(s_lines_stored().pop, 1);
+    /* The table behind a view that fails to read, its writes passed on. */
+    s_store_sql("ALTER TABLE subscribers RENAME TO subs_kept;"
+                "CREATE VIEW subscribers AS SELECT stream, member, cursor, history, seen_ms, "
+                "since_ms, json(reason || '{') AS reason FROM subs_kept;"
+                "CREATE TRIGGER subs_del INSTEAD OF DELETE ON subscribers BEGIN "
+                "DELETE FROM subs_kept; END;"
+                "CREATE TRIGGER subs_put INSTEAD OF INSERT ON subscribers BEGIN "
+                "INSERT INTO subs_kept VALUES (new.stream, new.member, new.cursor, new.history, "
+                "new.seen_ms, new.since_ms, new.reason); END;",
+                NULL, 0);
+    lt_feed_destroy(&g_feed);
+    char log[512];
+    static char out[16384];
+    int saved = s_log_start("lines-unread.log", log, sizeof log);
+    g_feed = lt_feed_new(&g.ctx);
+    CU_ASSERT_FATAL(g_feed != NULL);
+    CU_ASSERT_PTR_NULL(s_gone_line(OD_POP));
+    g_feed->lines_at = 0;
+    CU_ASSERT_EQUAL(s_lines_save(), 0); /* not read: not written */
+    s_log_end(saved, log, out, sizeof out);
+    CU_ASSERT_EQUAL(ut_lines(out, "cannot read the subscriber lines from the store"), 1);
+    char n[32];
+    s_store_sql("SELECT count(*) FROM subs_kept", n, sizeof n);
+    CU_ASSERT_STRING_EQUAL(n, "1");
+    /* Readable again: read at the next look, then written. */
+    s_store_sql("DROP VIEW subscribers; ALTER TABLE subs_kept RENAME TO subscribers;", NULL, 0);
+    g_feed->lines_at = 0;
+    CU_ASSERT_EQUAL(s_lines_save(), 1);
+    CU_ASSERT_PTR_NOT_NULL(s_gone_line(OD_POP));
+    CU_ASSERT_EQUAL(s_lines_stored().pop, 1);
 }
 
 /* A view removed from the directory, then listed again, is derived anew
@@ -1864,6 +1987,12 @@ int main(void)
         {"subscriber lines are written when they change, loaded at start, dropped with the "
          "directory's leave",
          test_lines_kept},
+        {"a save of the subscriber lines without a store fails, logged, and is tried again",
+         test_lines_store_unavailable},
+        {"a lines job handed back without running reads as failed", test_lines_unsent_fails},
+        {"subscriber lines changed in a loop are saved at most once per gap", test_lines_gap},
+        {"subscriber lines the store cannot read at start are not written over",
+         test_lines_unread_kept},
         {"a sink of a view whose rebuild failed is detached with ERR_UNAVAILABLE",
          test_stale_view_detaches_sinks},
         {"a snapshot without credit does not start", test_snapshot_waits_for_credit},

@@ -1810,8 +1810,8 @@ static void test_subscriber_lines(void)
 }
 
 /* A store of schema 11 gets the table of subscriber lines in step 12 and
- * keeps what it held; a store of step 12 is refused by code that knows 11
- * steps (the check lt_store_open makes with SCHEMA_VERSION). */
+ * keeps what it held. (Code that knows fewer steps refuses a store of
+ * step 12: test_refuses_newer_schema checks that refusal.) */
 static void test_migrates_to_subscriber_lines(void)
 {
     s_fresh();
@@ -1846,7 +1846,39 @@ static void test_migrates_to_subscriber_lines(void)
     CU_ASSERT_EQUAL(ut_sql_count(db, "PRAGMA user_version"), STEP_SUBSCRIBERS);
     CU_ASSERT_EQUAL(ut_sql_count(db, "SELECT count(*) FROM subscribers"), 1);
     sqlite3_close(db);
-    CU_ASSERT(lt_store_schema_version() >= STEP_SUBSCRIBERS);
+}
+
+/* The lines come back newest first (seen_ms), whatever their stream and
+ * member: a reader short of room keeps the newest (docs/operations.md
+ * "State"); before, they came in (stream, member) order. */
+static void test_subscriber_lines_newest_first(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    lt_stream_t b = s_stream(s, "VN/GOV/BCA/residence");
+    lt_store_sub_t lines[] = {
+        {.stream = a.id,
+         .member = "VN/GOV/A",
+         .cursor = 1,
+         .seen_ms = 100,
+         .since_ms = 100,
+         .reason = "peer lost"},
+        {.stream = a.id, .member = "VN/GOV/B", .cursor = 2, .seen_ms = 300},
+        {.stream = b.id,
+         .member = "VN/GOV/A",
+         .cursor = 3,
+         .seen_ms = 200,
+         .since_ms = 200,
+         .reason = "peer lost"},
+        {.stream = b.id, .member = "VN/GOV/C", .cursor = 4, .seen_ms = 400},
+    };
+    CU_ASSERT_EQUAL(lt_store_subs_save(s, lines, 4), 0);
+    subs_t r = {0};
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 4);
+    CU_ASSERT(r.l[0].cursor == 4 && r.l[1].cursor == 2 && r.l[2].cursor == 3 && r.l[3].cursor == 1);
+    lt_store_destroy(&s);
 }
 
 /* Each released schema step's text, pinned by its SHA-256
@@ -1932,6 +1964,7 @@ int main(void)
          test_subscriber_lines},
         {"a store of schema 11 gets the subscriber lines in step 12 and keeps its streams",
          test_migrates_to_subscriber_lines},
+        {"subscriber lines are read newest first", test_subscriber_lines_newest_first},
         {"a rebuild leaves the old file whole without its WAL before the new one comes",
          test_rebuild_old_file_whole},
         {"a rebuild whose WAL a reader pins is refused; the store keeps everything",
