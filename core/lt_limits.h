@@ -395,6 +395,22 @@
  * directory issued up to 300 s ahead, 5.3) is far too loose for them. */
 #define LT_SKEW_WARN_MS  5000
 #define LT_SKEW_CLEAR_MS 2500
+/* Of those lines (and of the warning below), one member gets at most
+ * LT_SKEW_LOG_BURST at once, then one more per LT_SKEW_LOG_MS: a member
+ * that sends Hellos whose times jump back and forth would otherwise log two
+ * lines per LT_SKEW_WINDOW Hellos, as fast as it sends them. A clock set
+ * wrong, then put right (twice, while an operator tries), is all logged as
+ * it happens; a change held back is logged once the member may log again,
+ * at its next Hello, with how many changes there were since its last line. */
+#define LT_SKEW_LOG_BURST 4
+#define LT_SKEW_LOG_MS    60000
+/* An estimate past LT_SKEW_PLAUSIBLE_MS either way (100 years) is no clock
+ * reading: ignored, so that one such Hello (sent_at_ms 2^64 - 1) does not
+ * stand as the highest of the window for LT_SKEW_WINDOW Hellos. It is
+ * counted and logged as a warning under the limit above. 100 years, not
+ * less, so that a host whose clock restarted at 1970 (no battery-backed
+ * clock, no NTP yet) is still shown for what it is. */
+#define LT_SKEW_PLAUSIBLE_MS (100LL * 36525 * 24 * 3600 * 10)
 /* Messages taken from the peer socket per poll-loop turn before the
  * answers they produced are signed together (implementation, 7.3). */
 #define LT_PEER_DRAIN 256

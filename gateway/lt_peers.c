@@ -679,7 +679,7 @@ void lt_peers_on_link_hello(lt_peers_t *self, size_t i, const Lienthong__Hello *
     l->retry_ms = 0;
     l->heard_at = lt_clock_mono_ms();
     l->peer_version = h->directory_version;
-    lt_skew_note(self->skew, l->member, h->sent_at_ms, lt_clock_now_ms());
+    lt_skew_note(self->skew, l->member, h->sent_at_ms, lt_clock_now_ms(), lt_clock_mono_ms());
     s_link_answer_ask(self, l, h->directory_version);
 }
 
@@ -730,7 +730,7 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
     inbound_t *p = s_inbound_note(self, in->user_id, in, h->directory_version, &news);
     lt_log(news ? LT_LOG_INFO : LT_LOG_DEBUG, "peer", "hello from %s (directory v%llu, %s)",
            in->user_id, (unsigned long long)h->directory_version, h->software);
-    lt_skew_note(self->skew, in->user_id, h->sent_at_ms, lt_clock_now_ms());
+    lt_skew_note(self->skew, in->user_id, h->sent_at_ms, lt_clock_now_ms(), lt_clock_mono_ms());
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
     /* Without a User-Id the entry is shared by every such asker: none. */
     s_answer_ask(self, router, in, in->user_id[0] ? p : NULL, h->directory_version);
@@ -1028,6 +1028,7 @@ static int s_link_recheck(lt_peers_t *self, link_t *l, const Lienthong__Member *
 
 void lt_peers_dir_changed(lt_peers_t *self)
 {
+    lt_skew_dir_changed(self->skew, self->ctx->dir);
     for (size_t i = 0; i < self->n_links;) {
         link_t *l = &self->links[i];
         if (s_link_drop(self, l))

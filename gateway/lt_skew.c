@@ -1,5 +1,6 @@
 /* lt_skew: peer members' clock offsets from their Hellos (see lt_skew.h). */
 #include "lt_skew.h"
+#include "lt_dir.h"
 #include "lt_limits.h"
 #include "lt_log.h"
 
@@ -14,7 +15,13 @@ typedef struct {
     size_t n_seen; /* estimates held, up to LT_SKEW_WINDOW */
     size_t next;   /* where the next estimate goes */
     int64_t offset_ms;
-    int warned; /* logged as past LT_SKEW_WARN_MS, not yet as back */
+    int far;              /* past LT_SKEW_WARN_MS, not yet back within LT_SKEW_CLEAR_MS */
+    unsigned changes;     /* of far since the last line about it: 0 when logged */
+    uint64_t absurd;      /* estimates past LT_SKEW_PLAUSIBLE_MS, not yet logged */
+    uint64_t absurd_sent; /* the sent_at_ms of the last of them */
+    int primed;           /* tokens and tokens_ms are set */
+    int tokens;           /* lines it may log now, up to LT_SKEW_LOG_BURST */
+    int64_t tokens_ms;    /* (monotonic) when the last token was earned */
     lt_stats_series_t *gauge;
 } peer_t;
 
@@ -28,7 +35,9 @@ struct _lt_skew_t {
 lt_skew_t *lt_skew_new(lt_stats_t *stats)
 {
     /* Members are the directory's (ZAP User-Ids, link members): bounded,
-     * and the table's bound besides. */
+     * and the table's bound besides. Series cannot be removed: those of
+     * members dropped at an adoption read 0 until a restart, so there is
+     * room for as many again before new members count as "other". */
     static const lt_stats_def_t def = {
         .name = "lienthong_peer_clock_offset",
         .help = "A peer member's clock minus this gateway's, estimated from the send time of "
@@ -37,7 +46,7 @@ lt_skew_t *lt_skew_new(lt_stats_t *stats)
         .unit = LT_STATS_UNIT_SECONDS,
         .n_labels = 1,
         .labels = {"member"},
-        .max_series = LT_SKEW_MAX_PEERS};
+        .max_series = 2 * LT_SKEW_MAX_PEERS};
     lt_skew_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -83,9 +92,13 @@ static peer_t *s_add(lt_skew_t *self, const char *member)
             cap = LT_SKEW_MAX_PEERS;
         peer_t *p = cap > self->cap ? realloc(self->peers, cap * sizeof *p) : NULL;
         if (!p) {
-            if (!self->full_said)
-                lt_debug("peer", "clock offset of %s not tracked: %s", member,
-                         cap > self->cap ? "out of memory" : "too many members");
+            if (!self->full_said && cap > self->cap)
+                lt_warn("peer", "the clock offset of %s is not tracked: out of memory", member);
+            else if (!self->full_said)
+                lt_warn("peer",
+                        "the clock offset of %s is not tracked, nor that of any other new member "
+                        "until an adopted directory drops some: all %d entries are in use",
+                        member, LT_SKEW_MAX_PEERS);
             self->full_said = 1;
             return NULL;
         }
@@ -95,8 +108,6 @@ static peer_t *s_add(lt_skew_t *self, const char *member)
     peer_t *p = &self->peers[self->n_peers++];
     memset(p, 0, sizeof *p);
     snprintf(p->member, sizeof p->member, "%s", member);
-    const char *values[] = {p->member};
-    p->gauge = lt_stats_series(self->family, values);
     return p;
 }
 
@@ -106,33 +117,90 @@ static int64_t s_abs(int64_t v)
     return v >= 0 ? v : v == INT64_MIN ? INT64_MAX : -v;
 }
 
-/* One line when member's offset crosses the thresholds (core/lt_limits.h). */
-static void s_judge(peer_t *p)
+/* Whether member p may log a line at mono_ms: LT_SKEW_LOG_BURST tokens,
+ * one earned per LT_SKEW_LOG_MS. If so, the line's token is spent. */
+static int s_may_say(peer_t *p, int64_t mono_ms)
 {
+    if (!p->primed || mono_ms < p->tokens_ms) {
+        p->tokens = p->primed ? p->tokens : LT_SKEW_LOG_BURST;
+        p->tokens_ms = mono_ms; /* a clock that went back earns nothing */
+        p->primed = 1;
+    }
+    int64_t earned = (mono_ms - p->tokens_ms) / LT_SKEW_LOG_MS;
+    if (earned >= LT_SKEW_LOG_BURST - p->tokens) {
+        p->tokens = LT_SKEW_LOG_BURST;
+        p->tokens_ms = mono_ms; /* full: nothing more to earn meanwhile */
+    } else if (earned > 0) {
+        p->tokens += (int)earned;
+        p->tokens_ms += earned * LT_SKEW_LOG_MS;
+    }
+    if (p->tokens == 0)
+        return 0;
+    p->tokens--;
+    return 1;
+}
+
+/* The line for p's state (far or back in step); with the changes since
+ * the last line when more than this one were held back. */
+static void s_say_state(peer_t *p)
+{
+    char more[96] = "";
+    if (p->changes > 1)
+        snprintf(more, sizeof more,
+                 " (%u changes since the last line of this member: its lines are "
+                 "limited)",
+                 p->changes);
+    p->changes = 0;
     double s = (double)p->offset_ms / 1000.0;
-    int64_t mag = s_abs(p->offset_ms);
-    if (!p->warned && mag > LT_SKEW_WARN_MS) {
-        p->warned = 1;
+    if (p->far)
         lt_warn("peer",
                 "the clock of %s is %.1f s %s this gateway's (from the send time of its Hello); "
                 "replication lags and deadlines between the two include the difference: check "
-                "the clocks (NTP) of both gateways (docs/operations.md, Clocks)",
-                p->member, s < 0 ? -s : s, p->offset_ms < 0 ? "behind" : "ahead of");
-    } else if (p->warned && mag <= LT_SKEW_CLEAR_MS) {
-        p->warned = 0;
-        lt_info("peer", "the clock of %s is within %.1f s of this gateway's again (%+.1f s)",
-                p->member, LT_SKEW_CLEAR_MS / 1000.0, s);
+                "the clocks (NTP) of both gateways (docs/operations.md, Clocks)%s",
+                p->member, s < 0 ? -s : s, p->offset_ms < 0 ? "behind" : "ahead of", more);
+    else
+        lt_info("peer", "the clock of %s is within %.1f s of this gateway's again (%+.1f s)%s",
+                p->member, LT_SKEW_CLEAR_MS / 1000.0, s, more);
+}
+
+/* Whether p's offset is far, with hysteresis (core/lt_limits.h): a change
+ * is counted, to be logged by s_say. */
+static void s_judge(peer_t *p)
+{
+    int64_t mag = s_abs(p->offset_ms);
+    int far = p->far ? mag > LT_SKEW_CLEAR_MS : mag > LT_SKEW_WARN_MS;
+    if (far != p->far) {
+        p->far = far;
+        p->changes++;
     }
 }
 
-void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int64_t now_ms)
+/* At most one line per member per LT_SKEW_LOG_MS: its state first. */
+static void s_say(peer_t *p, int64_t mono_ms)
 {
-    if (!self || !member || !member[0] || sent_at_ms == 0)
+    if ((p->changes == 0 && p->absurd == 0) || !s_may_say(p, mono_ms))
         return;
-    peer_t *p = s_find(self, member);
-    if (!p && !(p = s_add(self, member)))
+    if (p->changes) {
+        s_say_state(p);
         return;
-    p->seen[p->next] = lt_skew_estimate(sent_at_ms, now_ms);
+    }
+    lt_warn("peer",
+            "%llu Hello(s) from %s carried a send time no clock can show (last %llu ms, more than "
+            "100 years from this gateway's clock): ignored for its clock offset",
+            (unsigned long long)p->absurd, p->member, (unsigned long long)p->absurd_sent);
+    p->absurd = 0;
+}
+
+/* Adds estimate e to p's window; its offset is the highest there. The
+ * series is made with the first estimate: a member whose Hellos carry none
+ * that a clock can show has none. */
+static void s_keep(lt_skew_t *self, peer_t *p, int64_t e)
+{
+    if (!p->gauge) {
+        const char *values[] = {p->member};
+        p->gauge = lt_stats_series(self->family, values);
+    }
+    p->seen[p->next] = e;
     p->next = (p->next + 1) % LT_SKEW_WINDOW;
     if (p->n_seen < LT_SKEW_WINDOW)
         p->n_seen++;
@@ -143,12 +211,50 @@ void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int6
             best = p->seen[i];
     p->offset_ms = best;
     lt_stats_set_double(p->gauge, (double)best / 1000.0);
-    s_judge(p);
+}
+
+void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int64_t now_ms,
+                  int64_t mono_ms)
+{
+    if (!self || !member || !member[0] || sent_at_ms == 0)
+        return;
+    peer_t *p = s_find(self, member);
+    if (!p && !(p = s_add(self, member)))
+        return;
+    int64_t e = lt_skew_estimate(sent_at_ms, now_ms);
+    if (s_abs(e) > LT_SKEW_PLAUSIBLE_MS) {
+        p->absurd++;
+        p->absurd_sent = sent_at_ms;
+    } else {
+        s_keep(self, p, e);
+        s_judge(p);
+    }
+    s_say(p, mono_ms);
+}
+
+void lt_skew_dir_changed(lt_skew_t *self, const lt_dir_t *dir)
+{
+    for (size_t i = 0; self && dir && i < self->n_peers;) {
+        peer_t *p = &self->peers[i];
+        if (!lt_dir_inactive(dir, p->member)) {
+            i++;
+            continue;
+        }
+        /* Nothing more will be heard from it: an alert on its last offset
+         * would fire until a restart. */
+        if (p->gauge)
+            lt_stats_set_double(p->gauge, 0.0);
+        memmove(p, p + 1, (self->n_peers - i - 1) * sizeof *p);
+        self->n_peers--;
+        self->full_said = 0;
+    }
 }
 
 int lt_skew_get(const lt_skew_t *self, const char *member, int64_t *offset_ms)
 {
     const peer_t *p = self && member ? s_find(self, member) : NULL;
+    if (p && p->n_seen == 0)
+        p = NULL; /* only send times no clock can show */
     *offset_ms = p ? p->offset_ms : 0;
     return p != NULL;
 }

@@ -8,13 +8,18 @@
  * the Hello is handled: one-way, so it is low by the time the Hello took to
  * arrive (half a round trip on an idle network, more when it waited in a
  * queue). The offset kept per member is the highest of its last
- * LT_SKEW_WINDOW estimates (core/lt_limits.h says why). Nothing depends on
- * it but the figures and the log: the protocol never trusts a peer's clock. */
+ * LT_SKEW_WINDOW estimates (core/lt_limits.h says why); one past
+ * LT_SKEW_PLAUSIBLE_MS is no clock and is ignored. A member's log lines
+ * are limited in time (LT_SKEW_LOG_BURST, LT_SKEW_LOG_MS), whatever it
+ * sends. Nothing depends
+ * on it but the figures and the log: the protocol never trusts a peer's
+ * clock. */
 #ifndef LT_SKEW_H
 #define LT_SKEW_H
 
 #include <stdint.h>
 
+#include "lt_dir.h"
 #include "lt_stats.h"
 
 typedef struct _lt_skew_t lt_skew_t;
@@ -29,11 +34,23 @@ void lt_skew_destroy(lt_skew_t **self_p);
 int64_t lt_skew_estimate(uint64_t sent_at_ms, int64_t now_ms);
 
 /* A Hello from member (not empty) with sent_at_ms, handled at now_ms
- * (lt_clock_now_ms). sent_at_ms 0 (a gateway that predates the field)
- * gives no estimate. Updates the member's gauge, and logs when its offset
- * first goes past LT_SKEW_WARN_MS or comes back within LT_SKEW_CLEAR_MS.
- * A member past LT_SKEW_MAX_PEERS is not tracked (logged at debug). */
-void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int64_t now_ms);
+ * (lt_clock_now_ms) and mono_ms (lt_clock_mono_ms). sent_at_ms 0 (a
+ * gateway that predates the field) gives no estimate, nor does one past
+ * LT_SKEW_PLAUSIBLE_MS (counted, logged). Updates the member's gauge, and
+ * logs when its offset goes past LT_SKEW_WARN_MS or comes back within
+ * LT_SKEW_CLEAR_MS: per member LT_SKEW_LOG_BURST lines at most at once,
+ * then one per LT_SKEW_LOG_MS, a change held back logged at its first
+ * Hello after. A member past
+ * LT_SKEW_MAX_PEERS is not tracked (a warning, once until entries are
+ * dropped). */
+void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int64_t now_ms,
+                  int64_t mono_ms);
+
+/* At the adoption of dir: the entries of members it does not list as
+ * active (removed, suspended, revoked: nothing more is heard from them)
+ * are dropped, their slots free again, and their gauges set to 0, as a
+ * series cannot be removed (docs/operations.md "Clocks"). */
+void lt_skew_dir_changed(lt_skew_t *self, const lt_dir_t *dir);
 
 /* 1 and *offset_ms, member's clock minus ours, when one of its Hellos
  * carried sent_at_ms; 0 and *offset_ms 0 otherwise. */
