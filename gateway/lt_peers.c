@@ -709,7 +709,11 @@ static inbound_t *s_inbound_note(lt_peers_t *self, const char *member, const lt_
         *news = 1;
         return NULL;
     }
-    *news |= slot->lost;
+    /* A Hello on another connection (a routing id of its own: the member's
+     * gateway restarted, or its link reopened) is a reconnection, though it
+     * came sooner than the member could be marked lost. */
+    int other = slot->rid_len != in->rid_len || memcmp(slot->rid, in->rid, in->rid_len) != 0;
+    *news |= slot->lost | other;
     self->changed |= slot->lost;
     if (*news)
         slot->up_since = lt_clock_now_ms();

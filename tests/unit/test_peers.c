@@ -106,6 +106,41 @@ static void test_one_offer_per_second(void)
     CU_ASSERT_EQUAL(s_offers(), 1);
 }
 
+/* When member's peer line in g_peers's status says it connected (unix
+ * ms); -1 when it has none. */
+static int64_t s_since(const char *member)
+{
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    int64_t since = -1;
+    CU_ASSERT_FATAL(lt_peers_status(g_peers, &r) == 0);
+    for (size_t i = 0; i < r.n_peers; i++)
+        if (strcmp(r.peers[i]->member, member) == 0)
+            since = (int64_t)r.peers[i]->since_ms;
+    lt_peers_status_free(&r);
+    return since;
+}
+
+/* A member whose gateway restarts comes back on a new connection before
+ * it could be marked lost: its line's "connected since" moves to the new
+ * connection; Hellos repeated on one connection leave it. */
+static void test_reconnect_moves_since(void)
+{
+    s_hello("VN/GOV/RECONN", 0);
+    int64_t first = s_since("VN/GOV/RECONN");
+    CU_ASSERT(first > 0);
+    usleep(20 * 1000);
+    s_hello("VN/GOV/RECONN", 0);
+    CU_ASSERT_EQUAL(s_since("VN/GOV/RECONN"), first);
+    usleep(20 * 1000);
+    lt_wire_in_t in = s_in("VN/GOV/RECONN");
+    memcpy(in.rid, "restartd", 8);
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.software = "unit";
+    lt_peers_on_hello(g_peers, g.router, &in, &h);
+    CU_ASSERT(s_since("VN/GOV/RECONN") > first);
+    (void)s_offers(); /* the offers to both connections */
+}
+
 /* An adoption's offers go to the peers behind only; each counts as the
  * member's offer, so its ask right after gets no second copy. */
 static void test_adoption_offers_recorded(void)
@@ -492,6 +527,7 @@ int main(void)
         {"Hellos on our own link within a second get one offer", test_link_hellos_limited},
         {"an adoption redials a link by its connection, key and endpoint",
          test_adoption_redials_by_connection},
+        {"a member on a new connection is connected since then", test_reconnect_moves_since},
         {"an adoption reads a link's monitor before judging it", test_adoption_reads_monitor_first},
         {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
