@@ -349,6 +349,12 @@
 #define LT_PEERS_MAX_LINKS 256
 /* Incoming peers remembered for directory gossip (implementation, 5.1). */
 #define LT_PEERS_MAX_INBOUND 512
+/* A member whose Hellos come back LT_PEERS_TWICE_MIN times within
+ * LT_PEERS_TWICE_WINDOW_MS to the connection before the one they took
+ * last has two connections at once (two gateways with one member key):
+ * one warning per window. Fewer is a link reopened, or a ping that ended. */
+#define LT_PEERS_TWICE_MIN       4
+#define LT_PEERS_TWICE_WINDOW_MS 60000
 /* An incoming peer silent for this many heartbeat intervals (heartbeat_ms)
  * is forgotten, so that the table holds the members heard lately rather
  * than the first LT_PEERS_MAX_INBOUND ever seen: the rest would share

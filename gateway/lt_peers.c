@@ -79,11 +79,16 @@ typedef struct {
     char member[LT_ID_MAX];
     uint8_t rid[LT_RID_MAX];
     size_t rid_len;
-    int64_t heard_at;  /* monotonic ms of its last Hello */
-    int64_t up_since;  /* unix ms of the first Hello since it was (re)connected */
-    uint64_t version;  /* directory version in its last Hello */
-    int lost;          /* logged as lost; its next Hello is logged again */
-    offered_t offered; /* the last offer made to the member */
+    uint8_t prev_rid[LT_RID_MAX]; /* the connection its Hellos came on before */
+    size_t prev_len;
+    int64_t prev_since; /* up_since of that connection */
+    int64_t twice_from; /* monotonic ms: the window the returns are counted in */
+    int twice_n;        /* returns to the connection before, in that window */
+    int64_t heard_at;   /* monotonic ms of its last Hello */
+    int64_t up_since;   /* unix ms of the first Hello since it was (re)connected */
+    uint64_t version;   /* directory version in its last Hello */
+    int lost;           /* logged as lost; its next Hello is logged again */
+    offered_t offered;  /* the last offer made to the member */
 } inbound_t;
 
 struct _lt_peers_t {
@@ -691,6 +696,47 @@ void lt_peers_on_link_dir_request(lt_peers_t *self, size_t i, const Lienthong__D
 
 /* ---- incoming peers --------------------------------------------------------------- */
 
+/* The member behind slot came back on the connection before the one it
+ * took last. Once or twice is a link reopened or a `lienthong ping` with its
+ * key that ended; Hellos alternating all the time are two gateways running
+ * with one member key, said at most once a minute. */
+static void s_inbound_twice(inbound_t *slot, const char *member)
+{
+    int64_t now = lt_clock_mono_ms();
+    if (now - slot->twice_from >= LT_PEERS_TWICE_WINDOW_MS) {
+        slot->twice_from = now;
+        slot->twice_n = 0;
+    }
+    if (++slot->twice_n == LT_PEERS_TWICE_MIN)
+        lt_warn("peer",
+                "%s is connected twice: its Hellos alternate between two connections (%d "
+                "times in %.0f s); are two gateways running with its member key?",
+                member, LT_PEERS_TWICE_MIN, (double)(now - slot->twice_from) / 1000.0);
+}
+
+/* Takes the connection a Hello came on (in's routing id) as slot's own.
+ * 1 when it is a reconnection: a routing id not seen before (the member's
+ * gateway restarted, or its link reopened), though it came sooner than the
+ * member could be marked lost. The connection before coming back is a
+ * member connected twice: its up_since is put back, and nothing is news. */
+static int s_inbound_moved(inbound_t *slot, const char *member, const lt_wire_in_t *in)
+{
+    if (slot->rid_len == in->rid_len && memcmp(slot->rid, in->rid, in->rid_len) == 0)
+        return 0;
+    int back = slot->prev_len == in->rid_len && memcmp(slot->prev_rid, in->rid, in->rid_len) == 0;
+    int64_t since = slot->up_since;
+    memcpy(slot->prev_rid, slot->rid, slot->rid_len);
+    slot->prev_len = slot->rid_len;
+    memcpy(slot->rid, in->rid, in->rid_len);
+    slot->rid_len = in->rid_len;
+    if (back) {
+        s_inbound_twice(slot, member);
+        slot->up_since = slot->prev_since;
+    }
+    slot->prev_since = since;
+    return !back && slot->prev_len > 0;
+}
+
 /* Notes the Hello of an incoming peer; *news is 1 when that is worth a
  * line (first Hello, or the first after it was lost), 0 for a refresh.
  * Returns its entry, NULL when the table is full. */
@@ -709,18 +755,12 @@ static inbound_t *s_inbound_note(lt_peers_t *self, const char *member, const lt_
         *news = 1;
         return NULL;
     }
-    /* A Hello on another connection (a routing id of its own: the member's
-     * gateway restarted, or its link reopened) is a reconnection, though it
-     * came sooner than the member could be marked lost. */
-    int other = slot->rid_len != in->rid_len || memcmp(slot->rid, in->rid, in->rid_len) != 0;
-    *news |= slot->lost | other;
+    *news |= slot->lost | s_inbound_moved(slot, member, in);
     self->changed |= slot->lost;
     if (*news)
         slot->up_since = lt_clock_now_ms();
     slot->version = version;
     snprintf(slot->member, sizeof slot->member, "%s", member);
-    memcpy(slot->rid, in->rid, in->rid_len);
-    slot->rid_len = in->rid_len;
     slot->heard_at = lt_clock_mono_ms();
     slot->lost = 0;
     return slot;

@@ -120,25 +120,62 @@ static int64_t s_since(const char *member)
     return since;
 }
 
+/* A Hello from member on the connection named rid (8 bytes). */
+static void s_hello_on(const char *member, const char *rid)
+{
+    lt_wire_in_t in = s_in(member);
+    memcpy(in.rid, rid, 8);
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.software = "unit";
+    lt_peers_on_hello(g_peers, g.router, &in, &h);
+}
+
 /* A member whose gateway restarts comes back on a new connection before
  * it could be marked lost: its line's "connected since" moves to the new
  * connection; Hellos repeated on one connection leave it. */
 static void test_reconnect_moves_since(void)
 {
-    s_hello("VN/GOV/RECONN", 0);
+    s_hello_on("VN/GOV/RECONN", "consumer");
     int64_t first = s_since("VN/GOV/RECONN");
     CU_ASSERT(first > 0);
     usleep(20 * 1000);
-    s_hello("VN/GOV/RECONN", 0);
+    s_hello_on("VN/GOV/RECONN", "consumer");
     CU_ASSERT_EQUAL(s_since("VN/GOV/RECONN"), first);
     usleep(20 * 1000);
-    lt_wire_in_t in = s_in("VN/GOV/RECONN");
-    memcpy(in.rid, "restartd", 8);
-    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
-    h.software = "unit";
-    lt_peers_on_hello(g_peers, g.router, &in, &h);
+    s_hello_on("VN/GOV/RECONN", "restartd");
     CU_ASSERT(s_since("VN/GOV/RECONN") > first);
     (void)s_offers(); /* the offers to both connections */
+}
+
+/* Hellos that keep alternating between two connections are one member
+ * connected twice, not a reconnection at each Hello: "connected since"
+ * stays with the first connection and one warning says why; a single
+ * return to the connection before (a late Hello of a link reopened, a
+ * ping that ended) is not warned about. */
+static void test_connected_twice(void)
+{
+    char path[300], out[8192];
+    snprintf(path, sizeof path, "%s/twice", g.tmp);
+    int saved = ut_capture(path);
+    lt_log_set_level(LT_LOG_INFO);
+    s_hello_on("VN/GOV/TWICE", "gateway1");
+    int64_t first = s_since("VN/GOV/TWICE");
+    usleep(20 * 1000);
+    s_hello_on("VN/GOV/TWICE", "pingping");
+    s_hello_on("VN/GOV/TWICE", "gateway1");
+    int64_t after_ping = s_since("VN/GOV/TWICE");
+    for (int i = 0; i < 10; i++)
+        s_hello_on("VN/GOV/TWICE", i % 2 ? "gateway1" : "gateway2");
+    int64_t alternating = s_since("VN/GOV/TWICE");
+    lt_log_set_level(LT_LOG_ERROR);
+    ut_captured(saved, path, out, sizeof out);
+    close(saved);
+    (void)s_offers();
+    CU_ASSERT_EQUAL(after_ping, first);
+    CU_ASSERT_EQUAL(alternating, first);
+    CU_ASSERT_EQUAL(ut_lines(out, "is connected twice"), 1);
+    /* gateway1's first Hello, the ping's, gateway2's first: three lines. */
+    CU_ASSERT_EQUAL(ut_lines(out, "hello from VN/GOV/TWICE"), 3);
 }
 
 /* An adoption's offers go to the peers behind only; each counts as the
@@ -528,6 +565,7 @@ int main(void)
         {"an adoption redials a link by its connection, key and endpoint",
          test_adoption_redials_by_connection},
         {"a member on a new connection is connected since then", test_reconnect_moves_since},
+        {"a member on two connections at once is connected twice", test_connected_twice},
         {"an adoption reads a link's monitor before judging it", test_adoption_reads_monitor_first},
         {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
