@@ -297,6 +297,10 @@ void lt_feed_lines_flush(lt_feed_t *self)
     self->lines_at = 0;
     self->lines_gap_at = 0; /* the last chance: no gap */
     void *job = lt_feed_lines_job(self);
+    if (!job && !self->lines_loaded)
+        lt_warn("feed",
+                "subscriber lines of this run not written at the stop: the stored ones "
+                "could never be read (the error logged at start); they are kept as they were");
     if (!job)
         return;
     lt_feed_lines_run(job, self->ctx->store);

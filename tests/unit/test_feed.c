@@ -1356,8 +1356,12 @@ static void test_lines_unread_kept(void)
     CU_ASSERT_PTR_NULL(s_gone_line(OD_POP));
     g_feed->lines_at = 0;
     CU_ASSERT_EQUAL(s_lines_save(), 0); /* not read: not written */
+    lt_log_set_level(LT_LOG_WARN);
+    lt_feed_lines_flush(g_feed); /* a stop before a read succeeded says so */
+    lt_log_set_level(LT_LOG_ERROR);
     s_log_end(saved, log, out, sizeof out);
     CU_ASSERT_EQUAL(ut_lines(out, "cannot read the subscriber lines from the store"), 1);
+    CU_ASSERT_EQUAL(ut_lines(out, "not written at the stop"), 1);
     char n[32];
     s_store_sql("SELECT count(*) FROM subs_kept", n, sizeof n);
     CU_ASSERT_STRING_EQUAL(n, "1");
