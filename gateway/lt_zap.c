@@ -130,52 +130,79 @@ static const char *s_decide(zmq_msg_t *f, int n, const lt_dir_t *dir, const char
     return m->id;
 }
 
-int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
+/* Receives one request's frames into f (at most LT_ZAP_MAX_FRAMES kept,
+ * the rest read and dropped so the next request starts on its own first
+ * frame); *n counts those kept even on failure, so the caller closes them. */
+static int s_recv_frames(void *sock, zmq_msg_t *f, int *n)
 {
-    zmq_msg_t f[LT_ZAP_MAX_FRAMES];
-    int n = 0, more = 1, rc = -1;
+    int more = 1;
     while (more) {
         zmq_msg_t tmp;
         zmq_msg_init(&tmp);
-        if (zmq_msg_recv(&tmp, self->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+        if (zmq_msg_recv(&tmp, sock, *n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(&tmp);
-            goto out;
+            return -1;
         }
         more = zmq_msg_more(&tmp);
-        if (n < LT_ZAP_MAX_FRAMES)
-            f[n++] = tmp; /* ownership moves into f */
+        if (*n < LT_ZAP_MAX_FRAMES)
+            f[(*n)++] = tmp; /* ownership moves into f */
         else
             zmq_msg_close(&tmp);
     }
+    return 0;
+}
+
+/* A request too short to carry even a request id: refused, but still
+ * answered, or the REP socket would stay stuck awaiting a send. */
+static int s_refuse_malformed(lt_zap_t *self, const char *addr)
+{
+    lt_refuse_note(self->refusals,
+                   &(lt_refuse_event_t){.source = addr, .reason = "malformed ZAP request"});
+    lt_stats_inc(self->refused);
+    zmq_msg_t empty;
+    zmq_msg_init(&empty);
+    int rc = s_reply(self->sock, &empty, "400", "malformed ZAP request", "");
+    zmq_msg_close(&empty);
+    return rc;
+}
+
+/* A refused request: the key and member go into the refusal's detail so
+ * the operator sees who knocked, not only from where. */
+static int s_refuse(lt_zap_t *self, zmq_msg_t *f, int n, const char *addr, const char *why,
+                    const char *member)
+{
+    char key[LT_Z85_KEY_LEN + 1] = "?";
+    if (n > 6 && zmq_msg_size(&f[6]) == LT_KEY_BYTES)
+        lt_keys_z85_encode(zmq_msg_data(&f[6]), key);
+    char detail[LT_REFUSE_DETAIL_MAX];
+    snprintf(detail, sizeof detail, "key=%s member=%s", key, member ? member : "-");
+    /* Counted per address and reason: a flood of handshakes writes a
+     * bounded number of lines and entries (lt_refuse.h). */
+    lt_refuse_note(
+        self->refusals,
+        &(lt_refuse_event_t){.source = addr, .reason = why, .peer = member, .detail = detail});
+    lt_stats_inc(self->refused);
+    return s_reply(self->sock, &f[1], "400", why, "");
+}
+
+/* Runs once per connection attempt: everything stays on the stack. */
+int lt_zap_handle(lt_zap_t *self, const lt_dir_t *dir)
+{
+    zmq_msg_t f[LT_ZAP_MAX_FRAMES];
+    int n = 0, rc = -1;
+    if (s_recv_frames(self->sock, f, &n) != 0)
+        goto out;
     const char *why = NULL;
     const char *member = s_decide(f, n, dir, &why);
     char addr[64] = "?";
     if (n > 3)
         snprintf(addr, sizeof addr, "%.*s", (int)zmq_msg_size(&f[3]), (char *)zmq_msg_data(&f[3]));
     if (n < 2) {
-        /* Still answer, or the REP socket would stay stuck awaiting a send. */
-        lt_refuse_note(self->refusals,
-                       &(lt_refuse_event_t){.source = addr, .reason = "malformed ZAP request"});
-        lt_stats_inc(self->refused);
-        zmq_msg_t empty;
-        zmq_msg_init(&empty);
-        rc = s_reply(self->sock, &empty, "400", "malformed ZAP request", "");
-        zmq_msg_close(&empty);
+        rc = s_refuse_malformed(self, addr);
         goto out;
     }
     if (why) {
-        char key[LT_Z85_KEY_LEN + 1] = "?";
-        if (n > 6 && zmq_msg_size(&f[6]) == LT_KEY_BYTES)
-            lt_keys_z85_encode(zmq_msg_data(&f[6]), key);
-        char detail[LT_REFUSE_DETAIL_MAX];
-        snprintf(detail, sizeof detail, "key=%s member=%s", key, member ? member : "-");
-        /* Counted per address and reason: a flood of handshakes writes a
-         * bounded number of lines and entries (lt_refuse.h). */
-        lt_refuse_note(
-            self->refusals,
-            &(lt_refuse_event_t){.source = addr, .reason = why, .peer = member, .detail = detail});
-        lt_stats_inc(self->refused);
-        rc = s_reply(self->sock, &f[1], "400", why, "");
+        rc = s_refuse(self, f, n, addr, why, member);
     } else {
         lt_debug("zap", "admitted %s from %s", member, addr);
         lt_stats_inc(self->admitted);
