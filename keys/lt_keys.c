@@ -135,6 +135,66 @@ static int s_owner_refused(const char *path, const struct stat *st, char *err, s
     return -1;
 }
 
+/* Opens a key file for reading: the descriptor, or -1 with err. Not
+ * through a symbolic link: whoever may write the link's directory could
+ * point it at secret keys of their own choosing. */
+static int s_open_key_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ELOOP) {
+        snprintf(err, errlen,
+                 "%s: the key file is a symbolic link; a secret key file is read only where "
+                 "it is: name the file itself",
+                 path);
+        return -1;
+    }
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+/* Checks what the open file is before a byte of it is read: a regular file
+ * of the right size, ours, and unreadable by anyone else (a key others
+ * could read is no longer secret). 0, or -1 with err. */
+static int s_check_key_file(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != FILE_BYTES) {
+        snprintf(err, errlen, "%s: not a lienthong key file (expected a file of %d bytes)", path,
+                 FILE_BYTES);
+        return -1;
+    }
+    if (s_owner_refused(path, &st, err, errlen) != 0)
+        return -1;
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(err, errlen,
+                 "%s: key file is accessible by group or others (mode %04o); "
+                 "run: chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Keys from a file's bytes, or NULL with err. The caller owns (and wipes)
+ * file; the expanded secret lives in the keys' own sodium_malloc block. */
+static lt_keys_t *s_decode(const uint8_t *file, const char *path, char *err, size_t errlen)
+{
+    if (memcmp(file, FILE_MAGIC, 8) != 0 ||
+        (file[8] != LT_KEYS_MEMBER && file[8] != LT_KEYS_AUTHORITY)) {
+        snprintf(err, errlen, "%s: not a lienthong key file (bad magic or kind)", path);
+        return NULL;
+    }
+    lt_keys_t *self = s_alloc((lt_keys_kind_t)file[8]);
+    if (!self || s_expand(self, file + 9, file + 41) != 0) {
+        snprintf(err, errlen, "%s: cannot expand key material", path);
+        lt_keys_destroy(&self);
+    }
+    return self;
+}
+
 lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
 {
     lt_keys_t *self = NULL;
@@ -143,50 +203,18 @@ lt_keys_t *lt_keys_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium cannot be initialised");
         return NULL;
     }
-    /* Not through a symbolic link: whoever may write the link's directory
-     * could point it at secret keys of their own choosing. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0 && errno == ELOOP) {
-        snprintf(err, errlen,
-                 "%s: the key file is a symbolic link; a secret key file is read only where "
-                 "it is: name the file itself",
-                 path);
+    int fd = s_open_key_file(path, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != FILE_BYTES) {
-        snprintf(err, errlen, "%s: not a lienthong key file (expected a file of %d bytes)", path,
-                 FILE_BYTES);
+    if (s_check_key_file(fd, path, err, errlen) != 0)
         goto out;
-    }
-    if (s_owner_refused(path, &st, err, errlen) != 0)
-        goto out;
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(err, errlen,
-                 "%s: key file is accessible by group or others (mode %04o); "
-                 "run: chmod 600 %s",
-                 path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
+    /* Read straight into guarded memory, which sodium_free wipes. */
     file = sodium_malloc(FILE_BYTES);
     if (!file || s_read_exact(fd, file, FILE_BYTES) != 0) {
         snprintf(err, errlen, "%s: cannot read key file", path);
         goto out;
     }
-    if (memcmp(file, FILE_MAGIC, 8) != 0 ||
-        (file[8] != LT_KEYS_MEMBER && file[8] != LT_KEYS_AUTHORITY)) {
-        snprintf(err, errlen, "%s: not a lienthong key file (bad magic or kind)", path);
-        goto out;
-    }
-    self = s_alloc((lt_keys_kind_t)file[8]);
-    if (!self || s_expand(self, file + 9, file + 41) != 0) {
-        snprintf(err, errlen, "%s: cannot expand key material", path);
-        lt_keys_destroy(&self);
-    }
+    self = s_decode(file, path, err, errlen);
 out:
     if (file)
         sodium_free(file);
