@@ -1044,6 +1044,54 @@ static void s_test_pause_start(void)
     lt_file_test_pause("LT_TEST_PAUSE_START");
 }
 
+/* The audit log cannot be read to tell whether it records the switch
+ * from the keys in the switch file at path. Fail closed: the file may hold
+ * the only copy of the secret keys whose switch the log still needs, so it
+ * stays; and the gateway does not start, since it cannot tell whether the
+ * switch is recorded, and checkpoints it signed before it is would never
+ * verify. A busy or failing database is retried by the next start (systemd
+ * restarts the unit); a damaged log is for the operator. */
+static void s_switch_unreadable(const char *path, char *err, size_t errlen)
+{
+    lt_error("keys",
+             "%s left in place: cannot tell from the audit log whether it records "
+             "the switch from its keys (see above)",
+             path);
+    snprintf(err, errlen,
+             "%s: the audit log cannot be read to tell whether it records the switch from "
+             "the keys a promote replaced: not starting (docs/operations.md, \"Rotating "
+             "keys\")",
+             path);
+}
+
+/* Records the switch from prev (the keys of the switch file at path) to
+ * the keys in use: signed by prev, countersigned by the keys in use, which
+ * are swapped in place for the one commit, then back. 0, or -1 with err. */
+static int s_switch_record(lt_gateway_t *self, lt_keys_t *prev, const char *path, char *err,
+                           size_t errlen)
+{
+    lt_keys_t *keys = self->shared.keys;
+    char z[LT_Z85_KEY_LEN + 1], detail[128];
+    lt_keys_z85_encode(lt_keys_transport_public(keys), z);
+    snprintf(detail, sizeof detail, "recorded at start; transport key %s", z);
+    if (lt_keys_swap(keys, prev) != 0)
+        goto refuse; /* not reached: both a member's */
+    int sw = lt_audit_switch_keys(self->shared.audit, self->cfg.member, prev, detail);
+    if (lt_keys_swap(keys, prev) != 0 || sw != 0)
+        goto refuse;
+    lt_info("keys",
+            "recorded in the audit log the switch from the keys of %s to those of %s "
+            "(transport key %s): the gateway stopped before it could",
+            path, self->cfg.key_file, z);
+    return 0;
+refuse:
+    snprintf(err, errlen,
+             "cannot record in the audit log the switch from the keys of %s to those "
+             "of %s: not starting, since the log would not verify",
+             path, self->cfg.key_file);
+    return -1;
+}
+
 /* A promote keeps the secret keys it replaced in the switch file until the
  * audit log records the switch from them (docs/operations.md, "Rotating
  * keys"): when the gateway was killed before it recorded it at a reload or
@@ -1057,7 +1105,7 @@ static void s_test_pause_start(void)
  * fail to verify. */
 static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
 {
-    char path[PATH_MAX + 32], why[800], z[LT_Z85_KEY_LEN + 1], detail[128];
+    char path[PATH_MAX + 32], why[800];
     s_leftovers_gone(self->cfg.key_file);
     if (lt_keys_switch_path(self->cfg.key_file, path, sizeof path) != 0 || access(path, F_OK) != 0)
         return 0;
@@ -1079,37 +1127,12 @@ static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
     }
     in = lt_audit_in_force(self->shared.audit, lt_keys_signing_public(prev));
     if (in == LT_AUDIT_UNREADABLE) {
-        /* Fail closed: the file may hold the only copy of the secret keys
-         * whose switch the log still needs, so it stays; and the gateway
-         * does not start, since it cannot tell whether the switch is
-         * recorded, and checkpoints it signed before it is would never
-         * verify. A busy or failing database is retried by the next start
-         * (systemd restarts the unit); a damaged log is for the operator. */
-        lt_error("keys",
-                 "%s left in place: cannot tell from the audit log whether it records "
-                 "the switch from its keys (see above)",
-                 path);
-        snprintf(err, errlen,
-                 "%s: the audit log cannot be read to tell whether it records the switch from "
-                 "the keys a promote replaced: not starting (docs/operations.md, \"Rotating "
-                 "keys\")",
-                 path);
+        s_switch_unreadable(path, err, errlen);
         goto out;
     }
     if (in == 1) {
-        /* Signed by prev, countersigned by the keys in use: swapped in
-         * place for the one commit, then back. */
-        lt_keys_z85_encode(lt_keys_transport_public(keys), z);
-        snprintf(detail, sizeof detail, "recorded at start; transport key %s", z);
-        if (lt_keys_swap(keys, prev) != 0)
-            goto refuse; /* not reached: both a member's */
-        int sw = lt_audit_switch_keys(self->shared.audit, self->cfg.member, prev, detail);
-        if (lt_keys_swap(keys, prev) != 0 || sw != 0)
-            goto refuse;
-        lt_info("keys",
-                "recorded in the audit log the switch from the keys of %s to those of %s "
-                "(transport key %s): the gateway stopped before it could",
-                path, self->cfg.key_file, z);
+        if (s_switch_record(self, prev, path, err, errlen) != 0)
+            goto out;
     } else if (in == 0 &&
                lt_audit_in_force(self->shared.audit, lt_keys_signing_public(keys)) != 1) {
         lt_warn("keys",
@@ -1122,12 +1145,6 @@ static int s_switch_check(lt_gateway_t *self, char *err, size_t errlen)
     }
     s_switch_file_done(self);
     rc = 0;
-    goto out;
-refuse:
-    snprintf(err, errlen,
-             "cannot record in the audit log the switch from the keys of %s to those "
-             "of %s: not starting, since the log would not verify",
-             path, self->cfg.key_file);
 out:
     lt_keys_destroy(&prev);
     return rc;
@@ -1531,27 +1548,11 @@ static int s_open_stores(lt_gateway_t *self, char *err, size_t errlen)
     return lt_history_check(self->shared.store, &self->cfg, self->shared.audit, err, errlen);
 }
 
-/* Peers, feed and query share self->shared, which lives as long as self. */
-static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
+/* Fills in the dispatch tables of the local socket, the peer socket and
+ * the links from the modules just opened: plain assignments, which cannot
+ * fail, kept apart from the opening so that its error paths read alone. */
+static void s_wire_dispatch(lt_gateway_t *self)
 {
-    if (!(self->shared.peers = lt_peers_new(&self->shared, self->zctx, &self->so)) ||
-        !(self->query = lt_query_new(&self->shared)) ||
-        !(self->profile = lt_profile_new(&self->shared, self->query))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (!(self->feed = lt_feed_new(&self->shared))) {
-        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
-        return -1;
-    }
-    self->shared.feed = self->feed; /* lookups on a stale view are refused (lt_query) */
-    if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
-        !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new()) ||
-        !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS * LT_FEED_AHEAD))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    self->filling = self->jobs[0];
     self->dispatch = (lt_local_t){.ctx = &self->shared,
                                   .sock = self->local,
                                   .feed = self->feed,
@@ -1575,6 +1576,12 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
                       .query = self->query,
                       .local = self->local,
                       .hooks = {.offer = s_link_offer, .queue = s_link_queue, .arg = self}};
+}
+
+/* The checkpointer, then the writer that nudges it: both on the store
+ * file, each with a thread of its own. 0, or -1 with err. */
+static int s_open_writers(lt_gateway_t *self, char *err, size_t errlen)
+{
     /* Copying the write-ahead log into the store file is the
      * checkpointer's, not the committing threads' (docs/ARCHITECTURE.md 6,
      * "Checkpoints"). */
@@ -1593,13 +1600,35 @@ static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
     return 0;
 }
 
-lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
+/* Peers, feed and query share self->shared, which lives as long as self. */
+static int s_open_modules(lt_gateway_t *self, char *err, size_t errlen)
 {
-    lt_gateway_t *self = calloc(1, sizeof *self);
-    if (!self) {
+    if (!(self->shared.peers = lt_peers_new(&self->shared, self->zctx, &self->so)) ||
+        !(self->query = lt_query_new(&self->shared)) ||
+        !(self->profile = lt_profile_new(&self->shared, self->query))) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        return -1;
     }
+    if (!(self->feed = lt_feed_new(&self->shared))) {
+        snprintf(err, errlen, "cannot set up feeds (too many streams, or store failure)");
+        return -1;
+    }
+    self->shared.feed = self->feed; /* lookups on a stale view are refused (lt_query) */
+    if (!(self->prefill = lt_prefill_new(&self->shared, self->feed)) ||
+        !(self->jobs[0] = lt_publish_job_new()) || !(self->jobs[1] = lt_publish_job_new()) ||
+        !(self->applyq = lt_applyq_new(LT_PEERS_MAX_LINKS * LT_FEED_AHEAD))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    self->filling = self->jobs[0];
+    s_wire_dispatch(self);
+    return s_open_writers(self, err, errlen);
+}
+
+/* The fields that need a value other than calloc's zero before anything
+ * is opened: lt_gateway_destroy relies on the -1 descriptors. */
+static void s_init(lt_gateway_t *self, const lt_gwcfg_t *cfg)
+{
     self->cfg = *cfg;
     self->shared.cfg = &self->cfg;
     self->sigfd = -1;
@@ -1609,18 +1638,52 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
     self->so.heartbeat_ms = cfg->heartbeat_ms;
     lt_dirpick_adopted_path(cfg->data_dir, self->adopted_path, sizeof self->adopted_path);
     lt_dirpick_learned_path(cfg->data_dir, self->learned_path, sizeof self->learned_path);
+}
+
+/* data_dir made (with a reason naming what stands in the way when it
+ * cannot be), checked private, and locked against a second gateway or a
+ * restore on it. 0, or -1 with err. */
+static int s_take_data_dir(lt_gateway_t *self, char *err, size_t errlen)
+{
+    const char *dir = self->cfg.data_dir;
+    if (lt_file_mkdirs(dir, 0700) != 0) {
+        char why[4800];
+        int e = errno;
+        if (lt_file_dir_usable(dir, 0700, why, sizeof why) == 0)
+            snprintf(why, sizeof why, "%s", strerror(e));
+        snprintf(err, errlen, "cannot create data_dir %s: %s", dir, why);
+        return -1;
+    }
+    if (lt_file_dir_private(dir, err, errlen) != 0 || s_lock(self, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* The directory loaded and this gateway found in it; then what depends on
+ * it: gauges, standing and the publish observer. 0, or -1 with err. */
+static int s_take_dir(lt_gateway_t *self, char *err, size_t errlen)
+{
+    if (s_load_dir(self, err, errlen) != 0 ||
+        s_check_self(self, self->shared.dir, err, errlen) != 0)
+        return -1;
+    s_dir_gauges(self);
+    s_standing(self); /* a gateway cut off starts all the same, to be reinstated (5.4) */
+    lt_publish_obs_dir(self->publish_obs, self->shared.dir, self->cfg.member);
+    return 0;
+}
+
+lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
+{
+    lt_gateway_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s_init(self, cfg);
     /* Everything the gateway creates (store, audit, adopted directory, WAL
      * files) is for its user only. */
     umask(0077);
-    if (lt_file_mkdirs(cfg->data_dir, 0700) != 0) {
-        char why[4800];
-        int e = errno;
-        if (lt_file_dir_usable(cfg->data_dir, 0700, why, sizeof why) == 0)
-            snprintf(why, sizeof why, "%s", strerror(e));
-        snprintf(err, errlen, "cannot create data_dir %s: %s", cfg->data_dir, why);
-        goto fail;
-    }
-    if (lt_file_dir_private(cfg->data_dir, err, errlen) != 0 || s_lock(self, err, errlen) != 0)
+    if (s_take_data_dir(self, err, errlen) != 0)
         goto fail;
     if (!(self->shared.keys = lt_gwcheck_keys(cfg, err, errlen)))
         goto fail;
@@ -1629,12 +1692,8 @@ lt_gateway_t *lt_gateway_new(const lt_gwcfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (s_load_dir(self, err, errlen) != 0 ||
-        s_check_self(self, self->shared.dir, err, errlen) != 0)
+    if (s_take_dir(self, err, errlen) != 0)
         goto fail;
-    s_dir_gauges(self);
-    s_standing(self); /* a gateway cut off starts all the same, to be reinstated (5.4) */
-    lt_publish_obs_dir(self->publish_obs, self->shared.dir, self->cfg.member);
     if (s_signals(self) != 0) {
         snprintf(err, errlen, "cannot set up signal handling: %s", strerror(errno));
         goto fail;
