@@ -141,7 +141,8 @@ static int s_family(lt_stats_t *stats, lt_stats_family_t **f, const char *name, 
     return lt_stats_register(stats, &def, f) == 0 ? 0 : -1;
 }
 
-static int s_register(lt_feed_t *self, lt_stats_t *st)
+/* The owner's side: streams held here and the subscriptions to them. */
+static int s_register_streams(lt_feed_t *self, lt_stats_t *st)
 {
     int rc = 0;
     rc |= s_family(st, &self->f_last_seq, "lienthong_stream_last_seq",
@@ -156,6 +157,13 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
     rc |= s_family(st, &self->f_sub_lag, "lienthong_subscriber_lag",
                    "Owner: records of the stream not yet sent to a subscriber", LT_STATS_GAUGE, 1,
                    LT_FEED_MAX_SUBS);
+    return rc;
+}
+
+/* The consumer's side: one series per replica. */
+static int s_register_replicas(lt_feed_t *self, lt_stats_t *st)
+{
+    int rc = 0;
     rc |= s_family(st, &self->f_rep_cursor, "lienthong_replica_cursor",
                    "Consumer: durable cursor (last applied sequence number) of a replica",
                    LT_STATS_GAUGE, 0, LT_GWCFG_MAX_SUBS);
@@ -193,6 +201,16 @@ static int s_register(lt_feed_t *self, lt_stats_t *st)
                    "taken at once, each after it stops the feed for a wait; rows end as for "
                    "overlaps",
                    LT_STATS_COUNTER, 0, LT_GWCFG_MAX_SUBS);
+    return rc;
+}
+
+/* Every family first, then the shared series: a failure in any is found
+ * once at the end, as the gateway refuses to start on it whichever it is. */
+static int s_register(lt_feed_t *self, lt_stats_t *st)
+{
+    int rc = 0;
+    rc |= s_register_streams(self, st);
+    rc |= s_register_replicas(self, st);
     rc |= lt_feed_quality_register(self, st);
     self->st_commit = lt_gwstats_commit(st, "replica");
     if ((self->st_writable = lt_gwstats_store_writable(st)))

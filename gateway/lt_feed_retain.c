@@ -134,6 +134,49 @@ static int s_held(lt_feed_t *self, lt_feed_stream_t *st, int64_t now, uint64_t g
     return 0;
 }
 
+/* Reads the rows of one step into s, from `from`: of the tail, or of the
+ * sweep below it (*last: the sweep's last row examined). The number read,
+ * or < 0 (LT_STORE_DAMAGED among them). */
+static int s_read_step(lt_store_t *store, const lt_feed_stream_t *st, step_t *s, uint64_t from,
+                       size_t max, uint64_t *last)
+{
+    int n = !s->rows  ? -1
+            : s->tail ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, s)
+                      : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, s, last);
+    /* A row of the tail that does not decode ends the read as a checksum
+     * failure does: the rows before it are pruned, and it is reported when
+     * a read starts at it. */
+    if (n < 0 && s->garbled && s->n > 0)
+        n = (int)s->n;
+    return n;
+}
+
+/* A tail step committed, the tail now starting at next: 1 when it moved,
+ * so that more may be due soon. */
+static int s_tail_done(lt_feed_stream_t *st, uint64_t next, uint64_t kept)
+{
+    st->kept_below += kept;
+    int rc = next > st->tail_first;
+    if (rc)
+        lt_debug("feed", "%s: log kept from seq %llu", st->name, (unsigned long long)next);
+    st->tail_first = next;
+    return rc;
+}
+
+/* A sweep step committed: a full step (1) goes on after the last row
+ * examined (a damaged row skipped is counted, not taken for the end); a
+ * short one (0) ends the sweep, and the next waits LT_RETAIN_SWEEP_MS. */
+static int s_sweep_done(lt_feed_stream_t *st, int full, uint64_t last, uint64_t kept, int64_t now)
+{
+    st->sweep_seq = full ? last + 1 : 0;
+    st->sweep_kept += kept;
+    if (!full) {
+        st->kept_below = st->sweep_kept;
+        st->sweep_at = now + LT_RETAIN_SWEEP_MS;
+    }
+    return full;
+}
+
 /* One step at the tail, or else of the sweep below it, of stream st (cut
  * from s_cutoff). In one transaction. Returns 1 when more is due soon, 0
  * when not, -1 on a store failure (logged). */
@@ -149,14 +192,7 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
     step_t s = {.rows = calloc(LT_RETAIN_STEP_ROWS, sizeof(row_t)), .tail = tail};
     size_t max = want < LT_RETAIN_STEP_ROWS ? (size_t)want : LT_RETAIN_STEP_ROWS;
     uint64_t last = 0; /* the sweep's last row examined, a damaged one included */
-    int n = !s.rows ? -1
-            : tail  ? lt_store_read(store, st->id, from, max, SIZE_MAX, s_row, &s)
-                    : lt_store_scan(store, st->id, from, st->tail_first, max, s_row, &s, &last);
-    /* A row of the tail that does not decode ends the read as a checksum
-     * failure does: the rows before it are pruned, and it is reported when
-     * a read starts at it. */
-    if (n < 0 && s.garbled && s.n > 0)
-        n = (int)s.n;
+    int n = s_read_step(store, st, &s, from, max, &last);
     if (n == LT_STORE_DAMAGED || (n < 0 && s.garbled)) { /* only the tail's read */
         rc = s_held(self, st, now, n < 0 ? s.garbled : 0);
         goto out;
@@ -169,23 +205,7 @@ static int s_step(lt_feed_t *self, lt_feed_stream_t *st, uint64_t cut, int64_t n
           lt_store_batch_prune(store, st->id, next) != 0)) ||
         lt_store_commit(store) != 0)
         goto out;
-    if (tail) {
-        st->kept_below += kept;
-        rc = next > st->tail_first;
-        if (rc)
-            lt_debug("feed", "%s: log kept from seq %llu", st->name, (unsigned long long)next);
-        st->tail_first = next;
-    } else {
-        /* A full step: the sweep goes on after the last row examined (a
-         * damaged row skipped is counted, not taken for the end). */
-        rc = (size_t)n == max;
-        st->sweep_seq = rc ? last + 1 : 0;
-        st->sweep_kept += kept;
-        if (!rc) {
-            st->kept_below = st->sweep_kept;
-            st->sweep_at = now + LT_RETAIN_SWEEP_MS;
-        }
-    }
+    rc = tail ? s_tail_done(st, next, kept) : s_sweep_done(st, (size_t)n == max, last, kept, now);
 out:
     if (rc < 0) {
         lt_error("feed", "store: cannot prune %s: %s", st->name, lt_store_error(store));

@@ -476,23 +476,19 @@ static int s_swap(lt_feed_t *self, lt_feed_replica_t *f, const uint8_t hash[LT_H
     return 0;
 }
 
-void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e)
+/* Whether a snapshot end is dropped before any check of its content
+ * (counted as discarded, and logged or its staging dropped as it says);
+ * f may be NULL, for a replica no longer live. */
+static int s_end_dropped(lt_feed_t *self, lt_feed_replica_t *f, const char *owner,
+                         const Lienthong__SnapshotEnd *e, int empty)
 {
-    char err[300];
-    Lienthong__ErrorCode code = lt_valid_snapshot_end(e, err, sizeof err);
-    if (s_admit(self, owner, e->stream, "snapshot end", code, err) != 0)
-        return;
-    lt_feed_replica_t *f = s_live(self, owner, e->stream);
-    uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
-    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
-    int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
     /* An empty one no Subscribe asked for since the last: dropped, as it
      * would cost a write, a synced swap and an audit row each time. */
     if (f && empty && !f->empty_asked) {
         f->discarded++;
         lt_debug("feed", "replica of %s: an empty snapshot at seq %llu from %s, unasked: dropped",
                  f->stream->name, (unsigned long long)e->snapshot_seq, owner);
-        return;
+        return 1;
     }
     /* Behind the cursor by now (batches of a newer subscription applied
      * while it was staged) or from the start: stale, discarded. */
@@ -504,8 +500,51 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
             f->discarded++;
             f->stale_ahead = 1; /* the batches from S + 1 are stale too (6.6) */
         }
-        return;
+        return 1;
     }
+    return 0;
+}
+
+/* After the swap: nothing is staged, the copy's row is the replica's old
+ * one, emptied by the swap; the replica's progress, gauges, log line and
+ * audit entry follow, and a resynchronisation (old the row it replaced)
+ * is recorded as done. */
+static void s_end_swapped(lt_feed_t *self, lt_feed_replica_t *f, int resyncing,
+                          const lt_stream_t *old)
+{
+    uint64_t n = f->stage->index;
+    f->stage->active = 0;
+    lt_feed_replica_progress(self, f);
+    f->stale_ahead = 0;
+    f->last_batch_at = lt_clock_mono_ms();
+    lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);
+    lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
+    lt_info("feed", "replica of %s replaced by %s's snapshot at seq %llu (%llu records)",
+            f->stream->name, f->owner, (unsigned long long)f->cursor.last_seq,
+            (unsigned long long)n);
+    char detail[128];
+    snprintf(detail, sizeof detail, "snapshot at seq %llu, %llu records",
+             (unsigned long long)f->cursor.last_seq, (unsigned long long)n);
+    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-snapshot",
+                                                       .peer = f->owner,
+                                                       .target = f->stream->name,
+                                                       .detail = detail});
+    if (resyncing)
+        lt_feed_history_resynced(self, f, old, &f->cursor, "'s snapshot");
+}
+
+void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong__SnapshotEnd *e)
+{
+    char err[300];
+    Lienthong__ErrorCode code = lt_valid_snapshot_end(e, err, sizeof err);
+    if (s_admit(self, owner, e->stream, "snapshot end", code, err) != 0)
+        return;
+    lt_feed_replica_t *f = s_live(self, owner, e->stream);
+    uint8_t root[LT_HASH_BYTES], hash[LT_HASH_BYTES];
+    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
+    int empty = e->count == 0 && (!f || !f->stage || !f->stage->active);
+    if (s_end_dropped(self, f, owner, e, empty))
+        return;
     if (empty)
         f->empty_asked = 0; /* taken: the next one needs a new Subscribe */
     if (!pk)
@@ -527,25 +566,5 @@ void lt_feed_on_snapshot_end(lt_feed_t *self, const char *owner, const Lienthong
         lt_feed_replica_backoff(self, f, err, 0, 1);
         return;
     }
-    uint64_t n = f->stage->index;
-    /* Swapped in: nothing is staged, the copy's row is the replica's old
-     * one, emptied by the swap. */
-    f->stage->active = 0;
-    lt_feed_replica_progress(self, f);
-    f->stale_ahead = 0;
-    f->last_batch_at = lt_clock_mono_ms();
-    lt_feed_stream_grew(self, f->stream, f->cursor.last_seq, 0);
-    lt_stats_set(f->st_cursor, (int64_t)f->cursor.last_seq);
-    lt_info("feed", "replica of %s replaced by %s's snapshot at seq %llu (%llu records)",
-            f->stream->name, f->owner, (unsigned long long)f->cursor.last_seq,
-            (unsigned long long)n);
-    char detail[128];
-    snprintf(detail, sizeof detail, "snapshot at seq %llu, %llu records",
-             (unsigned long long)f->cursor.last_seq, (unsigned long long)n);
-    lt_audit_add(self->ctx->audit, &(lt_audit_entry_t){.event = "replica-snapshot",
-                                                       .peer = f->owner,
-                                                       .target = f->stream->name,
-                                                       .detail = detail});
-    if (resyncing)
-        lt_feed_history_resynced(self, f, &old, &f->cursor, "'s snapshot");
+    s_end_swapped(self, f, resyncing, &old);
 }
