@@ -529,9 +529,12 @@ static int s_read_indexed(lt_audit_t *self, int *old_index)
  * the gateway: the index stays behind (the report scans what it lacks)
  * and later commits go on with it; when even its row cannot be written,
  * nothing is indexed this run. The reason is logged either way. */
-static void s_subjects_open(lt_audit_t *self)
+/* The subject index's row (written when missing or damaged, with the
+ * per-entry index dropped) and the statements that fill it. 0, or -1 with
+ * the reason in the connection's error. */
+static int s_subjects_setup(lt_audit_t *self)
 {
-    char sql[320], why[256] = "";
+    char sql[320];
     int old_index = 0, found = s_read_indexed(self, &old_index);
     /* The index is derived from the entries: a damaged one is made again. */
     snprintf(
@@ -546,7 +549,7 @@ static void s_subjects_open(lt_audit_t *self)
                          "changed outside the gateway): indexing every entry again");
     if ((found != 1 || old_index) && (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
                                       s_read_indexed(self, &old_index) != 1))
-        goto fail;
+        return -1;
     if (sqlite3_prepare_v2(self->db,
                            "INSERT OR IGNORE INTO subject_blocks SELECT (seq - 1) / ?3,"
                            " subject, seq FROM audit WHERE seq > ?1 AND seq <= ?2 AND subject <> ''"
@@ -554,7 +557,15 @@ static void s_subjects_open(lt_audit_t *self)
                            -1, &self->index, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db, "UPDATE subject_indexed SET upto = ?1", -1, &self->set_indexed,
                            NULL) != SQLITE_OK)
-        goto fail;
+        return -1;
+    return 0;
+}
+
+/* Indexes the full blocks not yet indexed, SUBJECT_CATCHUP_BLOCKS per
+ * transaction; on a failure, stops there and says so once. */
+static void s_subjects_catch_up(lt_audit_t *self)
+{
+    char why[256] = "";
     uint64_t full = self->seq - self->seq % self->block;
     if (full > self->indexed && full - self->indexed >= SUBJECT_CATCHUP_SAY)
         lt_info("audit", "indexing audit entries %llu..%llu by subject",
@@ -576,6 +587,14 @@ static void s_subjects_open(lt_audit_t *self)
         }
         self->indexed = to;
     }
+}
+
+static void s_subjects_open(lt_audit_t *self)
+{
+    char why[256] = "";
+    if (s_subjects_setup(self) != 0)
+        goto fail;
+    s_subjects_catch_up(self);
     return;
 fail:
     snprintf(why, sizeof why, "%s", sqlite3_errmsg(self->db));

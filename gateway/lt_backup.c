@@ -171,27 +171,29 @@ static void s_drop_pair(const s_pair_t *p)
         s_unlink_db(p->audit_tmp);
 }
 
-/* The backup itself, under the lock of `to` (lt_backup_run). */
-static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+/* Where the two copies come from and go, from data_dir and `to`. */
+static void s_pair_paths(s_pair_t *p, const lt_gwcfg_t *cfg, const char *to)
 {
-    s_pair_t p;
+    snprintf(p->store, sizeof p->store, "%s/store.db", cfg->data_dir);
+    snprintf(p->audit, sizeof p->audit, "%s/audit.db", cfg->data_dir);
+    snprintf(p->store_tmp, sizeof p->store_tmp, "%s.tmp", to);
+    snprintf(p->audit_dst, sizeof p->audit_dst, "%s" LT_BACKUP_AUDIT_SUFFIX, to);
+    snprintf(p->audit_tmp, sizeof p->audit_tmp, "%s.tmp", p->audit_dst);
+}
+
+/* Everything a backup writes before its first rename: the two copies, the
+ * directory files and the new manifest. Until then an earlier backup at
+ * `to` is whole, so a failure only drops the copies. 0, or -1 with err. */
+static int s_prepare(const lt_gwcfg_t *cfg, const char *to, s_pair_t *p, FILE *out, char *err,
+                     size_t errlen)
+{
     char manifest[LT_BACKMAN_MAX];
-    snprintf(p.store, sizeof p.store, "%s/store.db", cfg->data_dir);
-    snprintf(p.audit, sizeof p.audit, "%s/audit.db", cfg->data_dir);
-    snprintf(p.store_tmp, sizeof p.store_tmp, "%s.tmp", to);
-    snprintf(p.audit_dst, sizeof p.audit_dst, "%s" LT_BACKUP_AUDIT_SUFFIX, to);
-    snprintf(p.audit_tmp, sizeof p.audit_tmp, "%s.tmp", p.audit_dst);
-    if (access(p.store, R_OK) != 0) {
-        snprintf(err, errlen, "cannot read %s: %s", p.store, strerror(errno));
-        return -1;
-    }
-    p.has_audit = access(p.audit, F_OK) == 0;
-    if (s_copy_pair(&p, err, errlen) != 0)
+    if (s_copy_pair(p, err, errlen) != 0)
         return -1;
     /* The manifest lists the copies as they will be renamed. */
-    if (lt_backman_measure(cfg, p.store_tmp, p.has_audit ? p.audit_tmp : NULL, manifest, err,
+    if (lt_backman_measure(cfg, p->store_tmp, p->has_audit ? p->audit_tmp : NULL, manifest, err,
                            errlen) != 0) {
-        s_drop_pair(&p);
+        s_drop_pair(p);
         return -1;
     }
     /* The directory files before the audit and store copies: a directory
@@ -199,30 +201,61 @@ static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
      * every adoption, while a store copy whose directory is older may hold
      * batches of keys that directory does not list. */
     if (lt_backdir_save(cfg, to, out, err, errlen) != 0) {
-        s_drop_pair(&p);
+        s_drop_pair(p);
         return -1;
     }
     /* The new manifest before either rename: a backup interrupted at any
      * point after leaves each copy matching the earlier manifest or this
      * one, which a restore accepts (lt_backman.h). */
     if (lt_backman_write(to, manifest, err, errlen) != 0) {
-        s_drop_pair(&p);
+        s_drop_pair(p);
         return -1;
     }
-    /* The audit copy first: after a crash between the two renames it is
-     * newer than the store copy, as any audit log beside a restored store
-     * is (it is append-only). An earlier audit copy is not left beside a
-     * store it does not belong to. */
-    int put = p.has_audit ? s_put_copy(p.audit_tmp, p.audit_dst, err, errlen)
-                          : (unlink(p.audit_dst) != 0 && errno != ENOENT ? -1 : 0);
-    if (put != 0) {
-        if (!p.has_audit)
-            snprintf(err, errlen, "cannot remove the earlier %s: %s", p.audit_dst, strerror(errno));
-        s_unlink_db(p.store_tmp);
-        if (put == -1) /* no copy moved: the earlier backup is as it was */
-            lt_backman_discard(to);
+    return 0;
+}
+
+/* The audit copy first: after a crash between the two renames it is
+ * newer than the store copy, as any audit log beside a restored store
+ * is (it is append-only). An earlier audit copy is not left beside a
+ * store it does not belong to. On failure the store copy is dropped, and
+ * the new manifest too when the earlier backup is as it was. 0, or -1. */
+static int s_put_audit(const s_pair_t *p, const char *to, char *err, size_t errlen)
+{
+    int put = p->has_audit ? s_put_copy(p->audit_tmp, p->audit_dst, err, errlen)
+                           : (unlink(p->audit_dst) != 0 && errno != ENOENT ? -1 : 0);
+    if (put == 0)
+        return 0;
+    if (!p->has_audit)
+        snprintf(err, errlen, "cannot remove the earlier %s: %s", p->audit_dst, strerror(errno));
+    s_unlink_db(p->store_tmp);
+    if (put == -1) /* no copy moved: the earlier backup is as it was */
+        lt_backman_discard(to);
+    return -1;
+}
+
+/* What a finished backup tells the operator. */
+static void s_told(const lt_gwcfg_t *cfg, const s_pair_t *p, const char *to, FILE *out)
+{
+    fprintf(out, "store %s copied to %s\n", p->store, to);
+    if (p->has_audit)
+        fprintf(out, "audit log %s copied to %s\n", p->audit, p->audit_dst);
+    else
+        fprintf(out, "no audit log %s to copy\n", p->audit);
+    fprintf(out, "manifest of member %s written to %s" LT_BACKMAN_SUFFIX "\n", cfg->member, to);
+}
+
+/* The backup itself, under the lock of `to` (lt_backup_run). */
+static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err, size_t errlen)
+{
+    s_pair_t p;
+    s_pair_paths(&p, cfg, to);
+    if (access(p.store, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", p.store, strerror(errno));
         return -1;
     }
+    p.has_audit = access(p.audit, F_OK) == 0;
+    if (s_prepare(cfg, to, &p, out, err, errlen) != 0 || s_put_audit(&p, to, err, errlen) != 0)
+        return -1;
     /* Where tests/integration/test_restore.c kills a backup (test builds). */
     lt_file_test_pause("LT_TEST_PAUSE_BACKUP_AUDIT");
     if (s_put_copy(p.store_tmp, to, err, errlen) != 0)
@@ -230,12 +263,7 @@ static int s_backup(const lt_gwcfg_t *cfg, const char *to, FILE *out, char *err,
     lt_file_test_pause("LT_TEST_PAUSE_BACKUP_STORE");
     if (lt_backman_commit(to, err, errlen) != 0)
         return -1;
-    fprintf(out, "store %s copied to %s\n", p.store, to);
-    if (p.has_audit)
-        fprintf(out, "audit log %s copied to %s\n", p.audit, p.audit_dst);
-    else
-        fprintf(out, "no audit log %s to copy\n", p.audit);
-    fprintf(out, "manifest of member %s written to %s" LT_BACKMAN_SUFFIX "\n", cfg->member, to);
+    s_told(cfg, &p, to, out);
     return 0;
 }
 
