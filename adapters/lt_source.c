@@ -1797,6 +1797,45 @@ static int s_acked_now(const s_feed_t *f, size_t k)
     return 0;
 }
 
+/* What the acked prefix of the pipeline leaves to count. */
+typedef struct {
+    long cleared, refused, unmapped; /* cleared < 0: a reject not stored */
+    int requeued;
+} s_acked_t;
+
+/* The rejects of the acked prefix of k flights, stored in the transaction
+ * under way (stopping at the first that fails, with err), and what they
+ * count. */
+static s_acked_t s_acked_rejects(s_feed_t *f, size_t k, const char *at, char *err, size_t errlen)
+{
+    s_acked_t t = {0};
+    for (size_t i = 0; i < k && t.cleared >= 0; i++) {
+        t.requeued |= f->flights[i].requeued;
+        long c = s_rejects(f, &f->flights[i], at, err, errlen);
+        t.cleared = c < 0 ? -1 : t.cleared + c;
+        t.refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
+        t.unmapped += f->flights[i].requeued ? 0 : (long)f->flights[i].n_unmapped;
+    }
+    return t;
+}
+
+/* The acked prefix of k flights, committed up to last: counted, freed and
+ * shifted out of the pipeline. */
+static void s_drop_acked(s_feed_t *f, size_t k, int64_t last)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (f->flights[i].requeued)
+            f->requeued += f->flights[i].n_changes;
+        else
+            f->acked_since += f->flights[i].n_changes;
+        s_flight_free(&f->flights[i]);
+    }
+    memmove(f->flights, f->flights + k, (f->n_flight - k) * sizeof f->flights[0]);
+    memset(f->flights + f->n_flight - k, 0, k * sizeof f->flights[0]);
+    f->n_flight -= k;
+    f->cursor = last;
+}
+
 /* Stores the cursor of the acked prefix of the pipeline and prunes the
  * change list below the table's slowest dataset, in one transaction. A
  * failure keeps the acked flights, to be stored at the next turn. */
@@ -1812,45 +1851,27 @@ static void s_commit_acked(s_feed_t *f)
     s_utc_now(at);
     if (lt_db_begin(f->db, 1, err, sizeof err))
         goto fail;
-    long cleared = 0, refused = 0, unmapped = 0;
-    int requeued = 0;
-    for (size_t i = 0; i < k && cleared >= 0; i++) {
-        requeued |= f->flights[i].requeued;
-        long c = s_rejects(f, &f->flights[i], at, err, sizeof err);
-        cleared = c < 0 ? -1 : cleared + c;
-        refused += f->flights[i].ack ? (long)f->flights[i].ack->n_refusals : 0;
-        unmapped += f->flights[i].requeued ? 0 : (long)f->flights[i].n_unmapped;
-    }
+    s_acked_t t = s_acked_rejects(f, k, at, err, sizeof err);
     int acked_now = s_acked_now(f, k);
-    if (cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
+    if (t.cleared < 0 || lt_db_cursor_store(f->db, f->dataset, last, err, sizeof err) ||
         (acked_now && lt_db_shift_store(f->db, f->dataset, f->shift, f->shift, err, sizeof err)) ||
         lt_db_commit(f->db, err, sizeof err)) {
         lt_db_rollback(f->db);
         goto fail;
     }
-    if (requeued)
+    if (t.requeued)
         s_test_exit("requeue_committed");
     if (acked_now)
         f->acked_shift = f->shift;
     s_db_ok(f);
-    f->refused += (uint64_t)refused;
-    f->unmapped += (uint64_t)unmapped;
+    f->refused += (uint64_t)t.refused;
+    f->unmapped += (uint64_t)t.unmapped;
     /* Counted again rather than tracked: a row refused twice or cleared
      * without a reject changes nothing. */
-    if ((cleared > 0 || refused > 0 || unmapped > 0) &&
+    if ((t.cleared > 0 || t.refused > 0 || t.unmapped > 0) &&
         lt_db_reject_count(f->db, f->dataset, &f->rejects, err, sizeof err) != 0)
         f->rejects = 1; /* unknown: keep clearing */
-    for (size_t i = 0; i < k; i++) {
-        if (f->flights[i].requeued)
-            f->requeued += f->flights[i].n_changes;
-        else
-            f->acked_since += f->flights[i].n_changes;
-        s_flight_free(&f->flights[i]);
-    }
-    memmove(f->flights, f->flights + k, (f->n_flight - k) * sizeof f->flights[0]);
-    memset(f->flights + f->n_flight - k, 0, k * sizeof f->flights[0]);
-    f->n_flight -= k;
-    f->cursor = last;
+    s_drop_acked(f, k, last);
     return;
 fail:
     s_db_failed(f, "cannot store the cursor", err);
@@ -2168,6 +2189,52 @@ static void s_narrow(s_feed_t *f, const s_flight_t *fl)
            f->dataset, fl->n_changes, fl->first_id, fl->last_id, f->narrow);
 }
 
+/* The line a refused Publish of f gets (or the count it joins). */
+static void s_say_refused(lt_source_t *self, s_feed_t *f, const Lienthong__Error *e, int not_found,
+                          int wrong_type)
+{
+    /* A dataset the breaker holds had its error line once (s_breaker_holds,
+     * s_hold_type): the refusals of each retry of it are not news. */
+    int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    if ((not_found && f->grant.refused) || held)
+        lt_debug("source", "dataset=%s %s: %s", f->dataset,
+                 held ? "held, refused again" : "still not granted", e->message ? e->message : "");
+    else if (!s_about_content(e) && !not_found && !wrong_type)
+        /* Resent as it is until the gateway is well again (a full disk):
+         * the first said at once, the rest counted once a minute. */
+        lt_retrylog_refused(self->retrylog, &f->refusing, f->dataset, e->request_id,
+                            lt_wire_error_name(e->code), e->message);
+    else
+        lt_warn("source",
+                "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
+                f->dataset, e->request_id, lt_wire_error_name(e->code),
+                e->message ? e->message : "");
+}
+
+/* What becomes of flight i, refused for something other than the
+ * dataset's type: a lone change refused for its content is kept as a
+ * reject; otherwise the flight is made smaller or narrowed as the error
+ * says, then read again (its content refused) or failed (retried as it
+ * is), and a grant asked for again when the dataset was not found. */
+static void s_retry_refused(lt_source_t *self, s_feed_t *f, size_t i, const Lienthong__Error *e,
+                            int64_t now, int not_found)
+{
+    s_flight_t *fl = &f->flights[i];
+    if (s_about_content(e) && fl->n_changes == 1 && s_refused_alone(f, fl, e) == 0)
+        return;
+    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && fl->n_changes > 1)
+        s_smaller(f, fl);
+    else if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED && fl->n_changes > 1 &&
+             i + 1 == f->n_flight)
+        s_narrow(f, fl);
+    if (s_about_content(e))
+        s_reread(f, i, now);
+    else
+        s_fail(f, i, now);
+    if (not_found)
+        s_ask_grant(self, f);
+}
+
 static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now)
 {
     size_t i = 0;
@@ -2188,40 +2255,12 @@ static void s_on_error(lt_source_t *self, const Lienthong__Error *e, int64_t now
                  BACKOFF_MAX_MS);
         s_hold_type(f, theirs, "refuses every Publish of it", then);
     }
-    /* A dataset the breaker holds had its error line once (s_breaker_holds,
-     * s_hold_type): the refusals of each retry of it are not news. */
-    int held = f->held && e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-    if ((not_found && f->grant.refused) || held)
-        lt_debug("source", "dataset=%s %s: %s", f->dataset,
-                 held ? "held, refused again" : "still not granted", e->message ? e->message : "");
-    else if (!s_about_content(e) && !not_found && !wrong_type)
-        /* Resent as it is until the gateway is well again (a full disk):
-         * the first said at once, the rest counted once a minute. */
-        lt_retrylog_refused(self->retrylog, &f->refusing, f->dataset, e->request_id,
-                            lt_wire_error_name(e->code), e->message);
-    else
-        lt_warn("source",
-                "gateway refused a publish of dataset=%s request_id=%016" PRIx64 " code=%s: %s",
-                f->dataset, e->request_id, lt_wire_error_name(e->code),
-                e->message ? e->message : "");
-    s_flight_t *fl = &f->flights[i];
+    s_say_refused(self, f, e, not_found, wrong_type);
     if (wrong_type) {
         s_reread(f, i, now); /* every row would be refused: none is looked for */
         return;
     }
-    if (s_about_content(e) && fl->n_changes == 1 && s_refused_alone(f, fl, e) == 0)
-        return;
-    if (e->code == LIENTHONG__ERROR_CODE__ERR_TOO_LARGE && fl->n_changes > 1)
-        s_smaller(f, fl);
-    else if (e->code == LIENTHONG__ERROR_CODE__ERR_MALFORMED && fl->n_changes > 1 &&
-             i + 1 == f->n_flight)
-        s_narrow(f, fl);
-    if (s_about_content(e))
-        s_reread(f, i, now);
-    else
-        s_fail(f, i, now);
-    if (not_found)
-        s_ask_grant(self, f);
+    s_retry_refused(self, f, i, e, now, not_found);
 }
 
 /* ---- the gateway's cursors ------------------------------------------- */

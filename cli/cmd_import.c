@@ -419,14 +419,60 @@ static int s_summary(s_import_t *im, int rc)
     return bad ? 3 : 0;
 }
 
-int lt_cmd_import(int argc, char **argv)
+/* The options after "csv": -1 when the import is to go on, or the exit
+ * status to return at once (0 after --help, 2 for a bad option). */
+static int s_options(int argc, char **argv, const char **config, const char **report,
+                     int *delimiter, s_import_t *im)
 {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"delimiter", required_argument, 0, 'd'},
         {"report", required_argument, 0, 'r'}, {"dry-run", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    int c;
+    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
+        if (c == 'c')
+            *config = optarg;
+        else if (c == 'd' && (*delimiter = s_delimiter(optarg)) < 0)
+            return lt_cli_fail(2, "import", "--delimiter takes one character or \\t, got '%s'",
+                               optarg);
+        else if (c == 'r')
+            *report = optarg;
+        else if (c == 'n')
+            im->dry_run = 1;
+        else if (c == 'h') {
+            printf("usage: %s\n", USAGE);
+            return 0;
+        } else if (c != 'd')
+            return lt_cli_bad_opt("import csv", c, opts, argv, USAGE);
+    }
+    return -1;
+}
+
+/* The import proper, once the arguments are good: its exit status (the
+ * summary's, or 4 for a report that could not be written, or setup's). */
+static int s_import(s_import_t *im, const char *config, int delimiter, const char *report,
+                    char **files, int n_files)
+{
+    char err[1024];
+    int rc = s_setup(im, config, delimiter, report, err, sizeof err);
+    if (rc != 0)
+        return lt_cli_fail(rc, "import", "%s", err);
+    rc = s_summary(im, s_run(im, files, n_files));
+    /* The rows went (or were checked) whatever became of the report:
+     * its own exit status, 4, unless the import failed too. */
+    if (s_report_close(im) != 0)
+        rc = lt_cli_fail(rc == 1 ? 1 : 4, "import",
+                         "cannot write the report of rejected rows to %s: %s; it may lack "
+                         "some of them (--dry-run with another --report lists them again)",
+                         im->report_name ? im->report_name : "standard output",
+                         strerror(im->report_errno));
+    return rc;
+}
+
+int lt_cmd_import(int argc, char **argv)
+{
     const char *config = NULL, *report = NULL;
-    int delimiter = 0, c;
+    int delimiter = 0;
     s_import_t im;
     memset(&im, 0, sizeof im);
     optind = 1;
@@ -436,41 +482,15 @@ int lt_cmd_import(int argc, char **argv)
                    ? (printf("usage: %s\n", USAGE), 0)
                    : lt_cli_bad_word("import", "format", argc < 2 ? NULL : argv[1], "'csv'", USAGE);
     argc--, argv++;
-    while ((c = lt_cli_getopt(argc, argv, ":c:h", opts)) != -1) {
-        if (c == 'c')
-            config = optarg;
-        else if (c == 'd' && (delimiter = s_delimiter(optarg)) < 0)
-            return lt_cli_fail(2, "import", "--delimiter takes one character or \\t, got '%s'",
-                               optarg);
-        else if (c == 'r')
-            report = optarg;
-        else if (c == 'n')
-            im.dry_run = 1;
-        else if (c == 'h') {
-            printf("usage: %s\n", USAGE);
-            return 0;
-        } else if (c != 'd')
-            return lt_cli_bad_opt("import csv", c, opts, argv, USAGE);
-    }
+    int rc = s_options(argc, argv, &config, &report, &delimiter, &im);
+    if (rc >= 0)
+        return rc;
     if (!config || optind >= argc)
         return lt_cli_fail(2, "import", "missing %s\nusage: %s",
                            config ? "a CSV file" : "--config FILE", USAGE);
     if (lt_cli_no_empty_args("import", "CSV file", argc, argv, optind, USAGE))
         return 2;
-    char err[1024];
-    int rc = s_setup(&im, config, delimiter, report, err, sizeof err);
-    if (rc == 0) {
-        rc = s_summary(&im, s_run(&im, argv + optind, argc - optind));
-        /* The rows went (or were checked) whatever became of the report:
-         * its own exit status, 4, unless the import failed too. */
-        if (s_report_close(&im) != 0)
-            rc = lt_cli_fail(rc == 1 ? 1 : 4, "import",
-                             "cannot write the report of rejected rows to %s: %s; it may lack "
-                             "some of them (--dry-run with another --report lists them again)",
-                             im.report_name ? im.report_name : "standard output",
-                             strerror(im.report_errno));
-    } else
-        rc = lt_cli_fail(rc, "import", "%s", err);
+    rc = s_import(&im, config, delimiter, report, argv + optind, argc - optind);
     s_teardown(&im);
     return rc;
 }
