@@ -752,15 +752,17 @@ static void s_set_name(s_pg_t *self)
  * refuses it (SQLSTATE 22001), and a key compared after the cut matches
  * another row. The typmod -1, not NULL, keeps char(n) as bpchar and bit(n)
  * as "bit": plain character and bit mean a length of 1. */
-static int s_resolve(s_pg_t *self, char *err, size_t errlen)
+/* The catalog's row of the table: current schema, the table's schema,
+ * the key column's type (NULL: no such column) and whether its collation
+ * is nondeterministic; none when there is no such table. NULL with err on
+ * a failure. */
+static PGresult *s_lookup_table(s_pg_t *self, char *err, size_t errlen)
 {
-    if (self->q_table)
-        return 0;
     const lt_db_table_t *t = self->table;
     char *qt = s_ident(self, t->name);
     if (!qt) {
         lt_err_set(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     const char *vals[2] = {qt, t->columns[t->key]};
     PGresult *res = s_query(self,
@@ -773,6 +775,40 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
                             "AND NOT a.attisdropped WHERE c.oid = to_regclass($1)",
                             2, vals, PGRES_TUPLES_OK, "cannot look the table up", err, errlen);
     free(qt);
+    return res;
+}
+
+/* Keeps what the row res of s_lookup_table names: the quoted table and
+ * schemas, the key's type and quoted name, and whether keys compare
+ * loosely (a nondeterministic collation, or citext). 0, or -1 with err. */
+static int s_keep_resolved(s_pg_t *self, PGresult *res, char *err, size_t errlen)
+{
+    const lt_db_table_t *t = self->table;
+    char *tq = s_ident(self, t->name);
+    size_t len = strlen(PQgetvalue(res, 0, 1)) + (tq ? strlen(tq) : 0) + 2;
+    self->q_table = tq ? malloc(len) : NULL;
+    if (self->q_table)
+        snprintf(self->q_table, len, "%s.%s", PQgetvalue(res, 0, 1), tq);
+    free(tq);
+    self->q_lt = strdup(PQgetvalue(res, 0, 0));
+    self->key_type = strdup(PQgetvalue(res, 0, 2));
+    self->q_key = s_ident(self, t->columns[t->key]);
+    size_t kl = self->key_type ? strlen(self->key_type) : 0;
+    self->key_loose = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ||
+                      (kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0);
+    if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int s_resolve(s_pg_t *self, char *err, size_t errlen)
+{
+    if (self->q_table)
+        return 0;
+    const lt_db_table_t *t = self->table;
+    PGresult *res = s_lookup_table(self, err, errlen);
     if (!res)
         return -1;
     int rc = -1;
@@ -785,25 +821,7 @@ static int s_resolve(s_pg_t *self, char *err, size_t errlen)
         lt_err_set(err, errlen, "%s: no schema in the search_path to create the lt_ tables in",
                    self->name);
     else
-        rc = 0;
-    if (rc == 0) {
-        char *tq = s_ident(self, t->name);
-        size_t len = strlen(PQgetvalue(res, 0, 1)) + (tq ? strlen(tq) : 0) + 2;
-        self->q_table = tq ? malloc(len) : NULL;
-        if (self->q_table)
-            snprintf(self->q_table, len, "%s.%s", PQgetvalue(res, 0, 1), tq);
-        free(tq);
-        self->q_lt = strdup(PQgetvalue(res, 0, 0));
-        self->key_type = strdup(PQgetvalue(res, 0, 2));
-        self->q_key = s_ident(self, t->columns[t->key]);
-        size_t kl = self->key_type ? strlen(self->key_type) : 0;
-        self->key_loose = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ||
-                          (kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0);
-        if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
-            lt_err_set(err, errlen, "out of memory");
-            rc = -1;
-        }
-    }
+        rc = s_keep_resolved(self, res, err, errlen);
     PQclear(res);
     return rc;
 }
@@ -1329,6 +1347,50 @@ static int s_would(const void *impl)
     return self->create & LT_DB_CHECK ? self->would : 0;
 }
 
+/* A source's table name leaves room for the names of its capture
+ * triggers. 0, or -1 with err. */
+static int s_name_fits(const lt_db_table_t *table, lt_db_role_t role, char *err, size_t errlen)
+{
+    if (role == LT_DB_SOURCE && strlen(table->name) + CAPTURE_AFFIX > PG_IDENT_MAX) {
+        lt_err_set(err, errlen,
+                   "table %s: its name is too long for change capture (%zu bytes, at most "
+                   "%zu: the trigger names lt_<table>_truncate... must fit PostgreSQL's "
+                   "%d-byte identifiers, NAMEDATALEN-1)",
+                   table->name, strlen(table->name), PG_IDENT_MAX - CAPTURE_AFFIX, PG_IDENT_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* The setting parses as libpq's, checked before any connection so that a
+ * typo is an error now, not a server taken for down. 0, or -1 with err
+ * (the password masked). */
+static int s_target_parses(s_pg_t *self, const char *target, char *err, size_t errlen)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &why);
+    s_opts_free(opts);
+    if (opts)
+        return 0;
+    /* libpq's message quotes the text it stopped at, which may be part
+     * of a password it could not parse out and so cannot be masked
+     * (password=Abc def: missing "=" after "def"): it is repeated only
+     * for a setting that holds none. */
+    if (self->secret[0] || strstr(target, "password"))
+        lt_err_set(err, errlen,
+                   "'database' is not a valid PostgreSQL connection string or URI (libpq's "
+                   "message is not repeated, as it may quote the password): a value with "
+                   "spaces, quotes or backslashes is written in single quotes, with \\' "
+                   "and \\\\ inside, or percent-encoded in a URI");
+    else
+        lt_err_set(err, errlen, "'database' is not a valid PostgreSQL connection string or URI: %s",
+                   why ? why : "out of memory");
+    s_wipe(why); /* it may quote the password */
+    PQfreemem(why);
+    s_clean(self, err);
+    return -1;
+}
+
 static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *table, int create,
                     char *name, size_t name_cap, char *err, size_t errlen)
 {
@@ -1343,37 +1405,9 @@ static void *s_open(const char *target, lt_db_role_t role, const lt_db_table_t *
     self->create = create;
     s_find_secret(self);
     s_conn_params(self);
-    if (role == LT_DB_SOURCE && strlen(table->name) + CAPTURE_AFFIX > PG_IDENT_MAX) {
-        lt_err_set(err, errlen,
-                   "table %s: its name is too long for change capture (%zu bytes, at most "
-                   "%zu: the trigger names lt_<table>_truncate... must fit PostgreSQL's "
-                   "%d-byte identifiers, NAMEDATALEN-1)",
-                   table->name, strlen(table->name), PG_IDENT_MAX - CAPTURE_AFFIX, PG_IDENT_MAX);
+    if (s_name_fits(table, role, err, errlen) != 0 ||
+        s_target_parses(self, target, err, errlen) != 0)
         goto fail;
-    }
-    char *why = NULL;
-    PQconninfoOption *opts = PQconninfoParse(target, &why);
-    s_opts_free(opts);
-    if (!opts) {
-        /* libpq's message quotes the text it stopped at, which may be part
-         * of a password it could not parse out and so cannot be masked
-         * (password=Abc def: missing "=" after "def"): it is repeated only
-         * for a setting that holds none. */
-        if (self->secret[0] || strstr(target, "password"))
-            lt_err_set(err, errlen,
-                       "'database' is not a valid PostgreSQL connection string or URI (libpq's "
-                       "message is not repeated, as it may quote the password): a value with "
-                       "spaces, quotes or backslashes is written in single quotes, with \\' "
-                       "and \\\\ inside, or percent-encoded in a URI");
-        else
-            lt_err_set(err, errlen,
-                       "'database' is not a valid PostgreSQL connection string or URI: %s",
-                       why ? why : "out of memory");
-        s_wipe(why); /* it may quote the password */
-        PQfreemem(why);
-        s_clean(self, err);
-        goto fail;
-    }
     /* A server that is down is waited for: the adapter's first call fails
      * with lt_db_lost and it retries. One that refuses us (password,
      * database, role) or a wrong table is an error now. */
@@ -2359,6 +2393,26 @@ static int s_pipeline(s_pg_t *self, const s_step_t *steps, int m, char *err, siz
     return 0;
 }
 
+/* The statements of a batch, in their order, into steps (room for 5):
+ * the deletes' keys in dels and the upserts' columns in ups, either NULL
+ * when the batch has none, then the cursor; between BEGIN and COMMIT when
+ * alone. Their number. */
+static int s_batch_steps(s_step_t *steps, int alone, const char **dels, const char **ups, size_t k,
+                         const char **cursor)
+{
+    int m = 0;
+    if (alone)
+        steps[m++] = (s_step_t){"BEGIN", 0, 0, NULL, "cannot begin"};
+    if (dels)
+        steps[m++] = (s_step_t){NULL, ST_DELETE, 1, dels, "cannot apply"};
+    if (ups)
+        steps[m++] = (s_step_t){NULL, ST_APPLY, (int)k, ups, "cannot apply"};
+    steps[m++] = (s_step_t){NULL, ST_CURSOR_STORE, 2, cursor, "cannot store the cursor"};
+    if (alone)
+        steps[m++] = (s_step_t){"COMMIT", 0, 0, NULL, "cannot commit"};
+    return m;
+}
+
 /* Writes w[0..n-1] and the cursor in one round trip (s_pipeline): the
  * deletes of the batch in one statement, then its upserts in another, in
  * their order, then the cursor; between BEGIN and COMMIT when `alone`,
@@ -2401,16 +2455,8 @@ static int s_apply_batch(s_pg_t *self, const lt_db_write_t *w, size_t n, lt_db_f
     snprintf(v, sizeof v, "%" PRId64, value);
     const char *cursor[2] = {name, v};
     s_step_t steps[5];
-    int m = 0;
-    if (alone)
-        steps[m++] = (s_step_t){"BEGIN", 0, 0, NULL, "cannot begin"};
-    if (deletes)
-        steps[m++] = (s_step_t){NULL, ST_DELETE, 1, &vals[k], "cannot apply"};
-    if (upserts)
-        steps[m++] = (s_step_t){NULL, ST_APPLY, (int)k, vals, "cannot apply"};
-    steps[m++] = (s_step_t){NULL, ST_CURSOR_STORE, 2, cursor, "cannot store the cursor"};
-    if (alone)
-        steps[m++] = (s_step_t){"COMMIT", 0, 0, NULL, "cannot commit"};
+    int m =
+        s_batch_steps(steps, alone, deletes ? &vals[k] : NULL, upserts ? vals : NULL, k, cursor);
     rc = s_pipeline(self, steps, m, err, errlen);
 out:
     for (size_t c = 0; bufs && c <= k; c++)
