@@ -797,6 +797,11 @@ static int s_keep_resolved(s_pg_t *self, PGresult *res, char *err, size_t errlen
     self->key_loose = strcmp(PQgetvalue(res, 0, 3), "t") == 0 ||
                       (kl >= 6 && strcmp(self->key_type + kl - 6, "citext") == 0);
     if (!self->q_table || !self->q_lt || !self->key_type || !self->q_key) {
+        /* All or none: s_resolve takes q_table set as every name resolved. */
+        free(self->q_table), self->q_table = NULL;
+        free(self->q_lt), self->q_lt = NULL;
+        free(self->key_type), self->key_type = NULL;
+        free(self->q_key), self->q_key = NULL;
         lt_err_set(err, errlen, "out of memory");
         return -1;
     }
