@@ -2,9 +2,13 @@
  * CURVE connection with the given member key file, sends Hello and reports
  * the answer. Operators use it to test connectivity and firewalls; since a
  * refused CURVE client simply gets no answer, "no answer" is the outcome an
- * outsider's key must produce. */
+ * outsider's key must produce. The answer's send time (PROTOCOL.md 5.1)
+ * tells how far the gateway's clock is from this host's. */
 #include "lt_cli.h"
+#include "lt_clock.h"
 #include "lt_keys.h"
+#include "lt_limits.h"
+#include "lt_skew.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
 
@@ -69,6 +73,29 @@ static int s_args(int argc, char **argv, const char **key, const char **server, 
     return -1;
 }
 
+/* The clock line for a Hello sent at wall time sent_ms whose answer,
+ * stamped sent_at_ms by the gateway, came rtt_us later: the gateway
+ * stamped it about mid-way, within half the round trip (PROTOCOL.md 5.1).
+ * Nothing for an answer without the field (a gateway of an earlier
+ * release). */
+static void s_say_clock(uint64_t sent_at_ms, int64_t sent_ms, int64_t rtt_us)
+{
+    if (sent_at_ms == 0)
+        return;
+    int64_t half_us = rtt_us > 0 ? rtt_us / 2 : 0;
+    int64_t mid_ms;
+    if (__builtin_add_overflow(sent_ms, half_us / 1000, &mid_ms))
+        mid_ms = INT64_MAX;
+    int64_t off = lt_skew_estimate(sent_at_ms, mid_ms); /* saturated */
+    if (off > LT_SKEW_PLAUSIBLE_MS || off < -LT_SKEW_PLAUSIBLE_MS)
+        printf("its clock reads %" PRIu64 " ms since 1970, more than 100 years from this "
+               "host's: no clock to compare\n",
+               sent_at_ms);
+    else
+        printf("its clock is %+.1f s from this host's (± %.1f ms)\n", (double)off / 1000.0,
+               (double)half_us / 1000.0);
+}
+
 static int s_exchange(void *s, int timeout)
 {
     Lienthong__Hello h = LIENTHONG__HELLO__INIT;
@@ -77,8 +104,12 @@ static int s_exchange(void *s, int timeout)
     /* ZMQ_IMMEDIATE: retry the send until the handshake completes. The
      * endpoint answered TCP (s_reachable), so no handshake means refused. */
     zmq_pollitem_t out = {s, 0, ZMQ_POLLOUT, 0};
-    if (zmq_poll(&out, 1, timeout) <= 0 ||
-        lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
+    int polled = zmq_poll(&out, 1, timeout);
+    /* Stamped once connected, for the gateway's estimate of this host's
+     * clock and ours of the gateway's (5.1); 0 would read as absent. */
+    int64_t sent_ms = lt_clock_now_ms(), sent_us = lt_clock_mono_us();
+    h.sent_at_ms = sent_ms > 0 ? (uint64_t)sent_ms : 1;
+    if (polled <= 0 || lt_wire_send_body(s, NULL, 0, LIENTHONG__ENVELOPE__BODY_HELLO, &h) != 0) {
         printf("no answer within %d ms: the endpoint accepts connections, but the CURVE "
                "handshake did not complete: the gateway does not admit this key (not in its "
                "directory, or not active), or --server-key is not its key\n",
@@ -91,10 +122,12 @@ static int s_exchange(void *s, int timeout)
         printf("no answer within %d ms after connecting%s%s\n", timeout, err[0] ? ": " : "", err);
         return 1;
     }
+    int64_t rtt_us = lt_clock_mono_us() - sent_us;
     int rc = 1;
     if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
         printf("answered by %s (directory version %" PRIu64 ", %s)\n", rep->hello->member,
                rep->hello->directory_version, rep->hello->software);
+        s_say_clock(rep->hello->sent_at_ms, sent_ms, rtt_us);
         rc = 0;
     } else if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
         printf("refused: %s: %s\n", lt_wire_error_name(rep->error->code), rep->error->message);

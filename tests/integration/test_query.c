@@ -25,7 +25,10 @@
  * lookups and verifies are answered by an owner whose clock is a minute
  * ahead or 20 minutes behind the caller's (timeout_ms, 7.1); an owner two
  * minutes ahead shows in both gateways' lienthong_peer_clock_offset_seconds,
- * the caller's status and log, from the Hellos' sent_at_ms (5.1).
+ * the caller's status and log, from the Hellos' sent_at_ms (5.1), and in
+ * the clock line of `lienthong ping`, which otherwise names the gateway and
+ * its directory version for a listed member's key and says a key the
+ * directory does not list gets no answer (exit 1).
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -58,6 +61,7 @@
 #define ID_CALLER   "VN/COM/VIETTEL"
 #define ID_LOOKONLY "VN/COM/MOBI"
 #define ID_NOPOLICY "VN/PROV/38"
+#define ID_OUTSIDER "VN/PROV/99" /* keys on disk, not in the directory */
 #define DS          "VN/GOV/BCA/population"
 #define VIEW        DS ".p38"
 
@@ -113,7 +117,7 @@ static const char *s_source =
 
 static lt_it_fed_t g_fed;
 static lt_it_gw_t *g_owner, *g_caller;
-static lt_it_member_t *g_m_owner, *g_m_caller, *g_m_lookonly, *g_m_nopolicy;
+static lt_it_member_t *g_m_owner, *g_m_caller, *g_m_lookonly, *g_m_nopolicy, *g_m_outsider;
 static lt_it_peer_t g_app; /* DEALER on the caller's local socket */
 static uint8_t *g_genuine; /* a genuine owner answer, replayed later */
 static size_t g_genuine_len;
@@ -697,8 +701,10 @@ static int suite_init(void)
     if (lt_it_fed_init(&g_fed, "VN") != 0 || !(g_m_owner = lt_it_member_add(&g_fed, ID_OWNER, 1)) ||
         !(g_m_caller = lt_it_member_add(&g_fed, ID_CALLER, 1)) ||
         !(g_m_lookonly = lt_it_member_add(&g_fed, ID_LOOKONLY, 0)) ||
-        !(g_m_nopolicy = lt_it_member_add(&g_fed, ID_NOPOLICY, 0)))
+        !(g_m_nopolicy = lt_it_member_add(&g_fed, ID_NOPOLICY, 0)) ||
+        !(g_m_outsider = lt_it_member_add(&g_fed, ID_OUTSIDER, 0)))
         return -1;
+    snprintf(g_m_outsider->status, sizeof g_m_outsider->status, "absent");
     g_fed.extra_source = s_source;
     g_owner = lt_it_gw_new(&g_fed, g_m_owner, 1, NULL, NULL);
     g_caller = lt_it_gw_new(&g_fed, g_m_caller, 1, peers, NULL);
@@ -2694,6 +2700,54 @@ static int s_status_clock(const char *member, int want, double *v)
     return found;
 }
 
+/* `lienthong ping` of the owner with member m's key file: its exit code,
+ * and its output in *out and *err (malloc'd). */
+static int s_ping(const lt_it_member_t *m, char **out, char **err)
+{
+    char server[LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(lt_keys_transport_public(g_m_owner->keys), server);
+    const char *args[] = {"ping", "--key",      m->key_path,         "--server-key",
+                          server, "--endpoint", g_m_owner->endpoint, "--timeout",
+                          "1500", NULL};
+    return s_cli(args, out, err);
+}
+
+/* The figure of ping's clock line ("its clock is +S s from this host's (±
+ * H ms)") in *s and *half_ms: 1, or 0 when out has none. */
+static int s_ping_clock(const char *out, double *s, double *half_ms)
+{
+    static const char *head = "its clock is ";
+    const char *at = strstr(out, head);
+    const char *pm = at ? strstr(at, " from this host's (± ") : NULL;
+    *s = at ? strtod(at + strlen(head), NULL) : 0;
+    *half_ms = pm ? strtod(pm + strlen(" from this host's (± "), NULL) : 0;
+    return pm != NULL;
+}
+
+/* A listed member's key: answered by the owner, naming it and its
+ * directory version, with its clock within a second of ours (one host)
+ * and half a round trip of at most a second on 127.0.0.1. A key the
+ * directory does not list: no answer, exit 1, said as a refusal. */
+static void test_ping(void)
+{
+    char *out = NULL, *err = NULL;
+    double s = 0, half = 0;
+    CU_ASSERT(s_ping(g_m_lookonly, &out, &err) == 0);
+    CU_ASSERT(strstr(out, "answered by " ID_OWNER " (directory version 1, lienthong ") != NULL);
+    CU_ASSERT(s_ping_clock(out, &s, &half) == 1);
+    CU_ASSERT(s > -1.0 && s < 1.0 && half >= 0.0 && half < 1000.0);
+    fprintf(stderr, "test_query: ping said: %s%s", out, err);
+    free(out);
+    free(err);
+    out = err = NULL;
+    CU_ASSERT(s_ping(g_m_outsider, &out, &err) == 1);
+    CU_ASSERT(strstr(out, "the gateway does not admit this key") != NULL);
+    CU_ASSERT(strstr(out, "answered by") == NULL && strstr(out, "its clock") == NULL);
+    fprintf(stderr, "test_query: ping with an unlisted key said: %s%s", out, err);
+    free(out);
+    free(err);
+}
+
 /* The owner's clock two minutes ahead: the caller's gauge and status show
  * it near +120 s (a little less: the Hello's transit), the owner's show
  * the caller near -120 s, the caller warns once; back in step, the caller
@@ -2711,6 +2765,15 @@ static void test_clock_offset_shown(void)
     CU_ASSERT(s_clock_offset_wait(g_caller, ID_OWNER, 119.0, 120.5) == 0);
     CU_ASSERT(s_clock_offset_wait(g_owner, ID_CALLER, -120.5, -119.0) == 0);
     CU_ASSERT(s_status_clock(ID_OWNER, 1, &v) == 1 && v >= 119.0 && v <= 120.5);
+    /* ping's estimate is mid-way through the round trip: near +120 s. */
+    char *out = NULL, *err = NULL;
+    double half = 0;
+    CU_ASSERT(s_ping(g_m_lookonly, &out, &err) == 0);
+    CU_ASSERT(s_ping_clock(out, &v, &half) == 1 && v >= 119.0 && v <= 121.0);
+    if (!(v >= 119.0 && v <= 121.0))
+        fprintf(stderr, "test_query: ping of the skewed owner said: %s%s", out, err);
+    free(out);
+    free(err);
     CU_ASSERT(lt_it_log_wait(g_caller, mark, "the clock of " ID_OWNER " is 1",
                              "s ahead of this gateway's", REPLY_MS) == 0);
     mark = lt_it_log_mark(g_caller);
@@ -2761,6 +2824,7 @@ int main(int argc, char **argv)
         {"owner started late answers once", test_owner_starts_late},
         {"owner's clock ahead or behind: lookup and verify answered", test_skewed_owner},
         {"a peer's clock offset: gauge, status and log", test_clock_offset_shown},
+        {"ping: the gateway, its directory version and clock; an unlisted key refused", test_ping},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
