@@ -92,7 +92,7 @@ static void s_say_clock(uint64_t sent_at_ms, int64_t sent_ms, int64_t rtt_us)
                "host's: no clock to compare\n",
                sent_at_ms);
     else
-        printf("its clock is %+.1f s from this host's (± %.1f ms)\n", (double)off / 1000.0,
+        printf("its clock is %+.1f s from this host's (+- %.1f ms)\n", (double)off / 1000.0,
                (double)half_us / 1000.0);
 }
 

@@ -2712,15 +2712,15 @@ static int s_ping(const lt_it_member_t *m, char **out, char **err)
     return s_cli(args, out, err);
 }
 
-/* The figure of ping's clock line ("its clock is +S s from this host's (±
+/* The figure of ping's clock line ("its clock is +S s from this host's (+-
  * H ms)") in *s and *half_ms: 1, or 0 when out has none. */
 static int s_ping_clock(const char *out, double *s, double *half_ms)
 {
     static const char *head = "its clock is ";
     const char *at = strstr(out, head);
-    const char *pm = at ? strstr(at, " from this host's (± ") : NULL;
+    const char *pm = at ? strstr(at, " from this host's (+- ") : NULL;
     *s = at ? strtod(at + strlen(head), NULL) : 0;
-    *half_ms = pm ? strtod(pm + strlen(" from this host's (± "), NULL) : 0;
+    *half_ms = pm ? strtod(pm + strlen(" from this host's (+- "), NULL) : 0;
     return pm != NULL;
 }
 
