@@ -12,6 +12,7 @@
 
 #include "lt_arena.h"
 #include "lt_batch.h"
+#include "lt_crypto.h"
 #include "lt_dirpick.h"
 #include "lt_err.h"
 #include "lt_feed.h"
@@ -326,14 +327,14 @@ struct _lt_feed_t {
      * at the writer's next turn once LT_FEED_LINES_GAP_MS passed since the
      * last save began), else a look every LT_FEED_LINES_MS. */
     int lines_dirty;
-    int lines_busy;         /* lines_job is with the writer thread */
-    int lines_failing;      /* the last save failed (logged once until one succeeds) */
-    int lines_loaded;       /* the stored lines were read: none is written before */
-    int lines_unread;       /* reading them failed (logged once until it succeeds) */
-    int64_t lines_at;       /* monotonic ms of the next look */
-    int64_t lines_gap_at;   /* monotonic ms before which no save starts, even dirty */
-    int64_t lines_saved_at; /* monotonic ms of the last save */
-    uint64_t lines_sum;     /* digest of the lines as last saved (cursors, reasons) */
+    int lines_busy;                   /* lines_job is with the writer thread */
+    int lines_failing;                /* the last save failed (logged once until one succeeds) */
+    int lines_loaded;                 /* the stored lines were read: none is written before */
+    int lines_unread;                 /* reading them failed (logged once until it succeeds) */
+    int64_t lines_at;                 /* monotonic ms of the next look */
+    int64_t lines_gap_at;             /* monotonic ms before which no save starts, even dirty */
+    int64_t lines_saved_at;           /* monotonic ms of the last save */
+    uint8_t lines_sum[LT_HASH_BYTES]; /* digest of the lines as last saved (cursors, reasons) */
     struct _lt_feed_lines_job_t *lines_job;
 };
 

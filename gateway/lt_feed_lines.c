@@ -8,6 +8,7 @@
  * they were. */
 #include "lt_feed_int.h"
 #include "lt_clock.h"
+#include "lt_crypto.h"
 #include "lt_log.h"
 
 #include <stdio.h>
@@ -30,10 +31,10 @@ struct _lt_feed_lines_job_t {
     lt_store_sub_t *rows;
     line_text_t *text;
     size_t n, cap;
-    uint64_t sum;  /* digest of the lines, without the times last seen */
-    int live;      /* some line is connected */
-    int rc;        /* the save's result */
-    char err[256]; /* why it failed, read on the writer's connection */
+    uint8_t sum[LT_HASH_BYTES]; /* digest of the lines, without the times last seen */
+    int live;                   /* some line is connected */
+    int rc;                     /* the save's result */
+    char err[256];              /* why it failed, read on the writer's connection */
 };
 
 /* ---- kept or dropped ------------------------------------------------------------ */
@@ -150,15 +151,6 @@ void lt_feed_lines_load(lt_feed_t *self)
 
 /* ---- saving --------------------------------------------------------------------- */
 
-/* FNV-1a over bytes, chained through h. */
-static uint64_t s_fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 /* Adds one line to job (room made by the caller). */
 static void s_row(struct _lt_feed_lines_job_t *job, const lt_feed_stream_t *st, const char *member,
                   uint64_t cursor, int64_t seen_ms, int64_t since_ms, const char *reason)
@@ -175,12 +167,22 @@ static void s_row(struct _lt_feed_lines_job_t *job, const lt_feed_stream_t *st, 
                           .seen_ms = seen_ms,
                           .since_ms = since_ms,
                           .reason = reason ? t->reason : NULL};
-    uint64_t h = s_fnv(job->sum, &st->id, sizeof st->id);
-    h = s_fnv(h, t->member, strlen(t->member) + 1);
-    h = s_fnv(h, &cursor, sizeof cursor);
-    h = s_fnv(h, &since_ms, sizeof since_ms);
-    h = s_fnv(h, t->reason, strlen(t->reason) + 1);
-    job->sum = s_fnv(h, r->history ? t->history : (const uint8_t *)"", r->history ? 16 : 1);
+    /* Chained: the digest so far, then what of the line a save keeps. */
+    const uint8_t *bufs[] = {job->sum,
+                             (const uint8_t *)&st->id,
+                             (const uint8_t *)t->member,
+                             (const uint8_t *)&cursor,
+                             (const uint8_t *)&since_ms,
+                             (const uint8_t *)t->reason,
+                             r->history ? t->history : (const uint8_t *)""};
+    const size_t lens[] = {sizeof job->sum,
+                           sizeof st->id,
+                           strlen(t->member) + 1,
+                           sizeof cursor,
+                           sizeof since_ms,
+                           strlen(t->reason) + 1,
+                           r->history ? sizeof t->history : 1};
+    lt_crypto_hashv(bufs, lens, sizeof lens / sizeof lens[0], job->sum);
 }
 
 /* Takes the lines into job: the ended ones, then the live ones (a live
@@ -201,7 +203,9 @@ static int s_take(lt_feed_t *self, struct _lt_feed_lines_job_t *job)
     }
     int64_t now = lt_clock_now_ms();
     job->n = 0;
-    job->sum = 0xcbf29ce484222325ULL;
+    /* Seeded, so that no set of lines has the all-zero digest that
+     * lt_feed_lines_done leaves after a failed save. */
+    lt_crypto_hash((const uint8_t *)"subscriber lines", 16, job->sum);
     job->live = self->n_subs > 0;
     for (size_t i = 0; i < self->n_gone; i++) {
         const lt_feed_gone_t *g = &self->gone[i];
@@ -236,7 +240,7 @@ void *lt_feed_lines_job(lt_feed_t *self)
     if (s_take(self, job) != 0)
         return NULL;
     /* Nothing but the time last seen changed: that much, once a minute. */
-    if (!self->lines_dirty && job->sum == self->lines_sum &&
+    if (!self->lines_dirty && memcmp(job->sum, self->lines_sum, sizeof job->sum) == 0 &&
         (!job->live || now - self->lines_saved_at < LT_FEED_LINES_IDLE_MS))
         return NULL;
     self->lines_dirty = 0;
@@ -278,14 +282,14 @@ void lt_feed_lines_done(lt_feed_t *self, void *arg)
                     "cannot write the subscriber lines to the store: %s; tried again every %d s",
                     job->err, LT_FEED_LINES_MS / 1000);
         /* Tried again at the next look, whatever changed meanwhile. */
-        self->lines_sum = 0;
+        memset(self->lines_sum, 0, sizeof self->lines_sum);
         self->lines_failing = 1;
         return;
     }
     if (self->lines_failing)
         lt_info("feed", "subscriber lines written to the store again");
     self->lines_failing = 0;
-    self->lines_sum = job->sum;
+    memcpy(self->lines_sum, job->sum, sizeof job->sum);
     self->lines_saved_at = lt_clock_mono_ms();
 }
 
