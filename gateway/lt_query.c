@@ -1730,16 +1730,7 @@ static void s_reused(lt_query_t *self, void *local, const lt_wire_in_t *in, uint
     char why[160];
     snprintf(why, sizeof why, "request_id %llu %s; a new request needs a new id",
              (unsigned long long)id, when);
-    (void)lt_reject(self->ctx->reject,
-                    &(lt_reject_in_t){.sock = local,
-                                      .rid = in->rid,
-                                      .rid_len = in->rid_len,
-                                      .who = "local",
-                                      .what = "local request",
-                                      .target = dataset,
-                                      .code = LIENTHONG__ERROR_CODE__ERR_MALFORMED,
-                                      .request_id = id,
-                                      .why = why});
+    s_local_reject(self, local, in, dataset, LIENTHONG__ERROR_CODE__ERR_MALFORMED, id, why);
 }
 
 /* An application's request whose id is outstanding (PROTOCOL.md 8.3): with
@@ -2394,7 +2385,9 @@ void lt_query_tick(lt_query_t *self, void *local)
         if (!o->unsent && o->sent >= 2 && o->sent % 2 == 0)
             lt_peers_rotate(self->ctx->peers, o->owner);
         if (s_out_send(self, o) == 0) {
-            if (o->attempts)
+            /* Doubled from the second send on: tries that found no room
+             * before the first did not wait for an answer. */
+            if (o->sent > 1)
                 o->attempt_ms = o->attempt_ms * 2 > 8000 ? 8000 : o->attempt_ms * 2;
             o->attempts++;
             o->next_at = now + o->attempt_ms;
