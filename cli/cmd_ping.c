@@ -87,10 +87,10 @@ static void s_say_clock(uint64_t sent_at_ms, int64_t sent_ms, int64_t rtt_us)
     if (__builtin_add_overflow(sent_ms, half_us / 1000, &mid_ms))
         mid_ms = INT64_MAX;
     int64_t off = lt_skew_estimate(sent_at_ms, mid_ms); /* saturated */
-    if (off > LT_SKEW_PLAUSIBLE_MS || off < -LT_SKEW_PLAUSIBLE_MS)
-        printf("its clock reads %" PRIu64 " ms since 1970, more than 100 years from this "
+    if (!lt_skew_plausible(off))
+        printf("its clock reads %" PRIu64 " ms since 1970, more than %.0f years from this "
                "host's: no clock to compare\n",
-               sent_at_ms);
+               sent_at_ms, LT_SKEW_PLAUSIBLE_MS / (365.25 * 86400000.0));
     else
         printf("its clock is %+.1f s from this host's (+- %.1f ms)\n", (double)off / 1000.0,
                (double)half_us / 1000.0);

@@ -738,13 +738,15 @@ static int s_inbound_moved(inbound_t *slot, const char *member, const lt_wire_in
 }
 
 /* Notes the Hello of an incoming peer; *news is 1 when that is worth a
- * line (first Hello, or the first after it was lost), 0 for a refresh.
+ * line (first Hello, or the first after it was lost), 0 for a refresh;
+ * *moved is 1 when it came on a connection not seen before (s_inbound_moved).
  * Returns its entry, NULL when the table is full. */
 static inbound_t *s_inbound_note(lt_peers_t *self, const char *member, const lt_wire_in_t *in,
-                                 uint64_t version, int *news)
+                                 uint64_t version, int *news, int *moved)
 {
     inbound_t *slot = s_inbound_find(self, member);
     *news = 0;
+    *moved = 0;
     if (!slot && self->n_inbound < LT_PEERS_MAX_INBOUND) {
         slot = &self->inbound[self->n_inbound++];
         memset(slot, 0, sizeof *slot);
@@ -755,7 +757,8 @@ static inbound_t *s_inbound_note(lt_peers_t *self, const char *member, const lt_
         *news = 1;
         return NULL;
     }
-    *news |= slot->lost | s_inbound_moved(slot, member, in);
+    *moved = s_inbound_moved(slot, member, in);
+    *news |= slot->lost | *moved;
     self->changed |= slot->lost;
     if (*news)
         slot->up_since = lt_clock_now_ms();
@@ -770,11 +773,15 @@ void lt_peers_on_hello(lt_peers_t *self, void *router, const lt_wire_in_t *in,
                        const Lienthong__Hello *h)
 {
     /* Peers repeat Hello every few seconds: only a (re)connection is news. */
-    int news;
-    inbound_t *p = s_inbound_note(self, in->user_id, in, h->directory_version, &news);
+    int news, moved;
+    inbound_t *p = s_inbound_note(self, in->user_id, in, h->directory_version, &news, &moved);
     lt_log(news ? LT_LOG_INFO : LT_LOG_DEBUG, "peer", "hello from %s (directory v%llu, %s)",
            in->user_id, (unsigned long long)h->directory_version, h->software);
-    lt_skew_note(self->skew, in->user_id, h->sent_at_ms, lt_clock_now_ms(), lt_clock_mono_ms());
+    /* Not from a connection's first Hello after another's: a ping with
+     * the member's key from another host would set the member's offset
+     * (the highest of the window) to that host's clock. */
+    if (!moved)
+        lt_skew_note(self->skew, in->user_id, h->sent_at_ms, lt_clock_now_ms(), lt_clock_mono_ms());
     (void)lt_peers_hello(self, router, in->rid, in->rid_len);
     /* Without a User-Id the entry is shared by every such asker: none. */
     s_answer_ask(self, router, in, in->user_id[0] ? p : NULL, h->directory_version);

@@ -117,6 +117,11 @@ static int64_t s_abs(int64_t v)
     return v >= 0 ? v : v == INT64_MIN ? INT64_MAX : -v;
 }
 
+int lt_skew_plausible(int64_t estimate)
+{
+    return s_abs(estimate) <= LT_SKEW_PLAUSIBLE_MS;
+}
+
 /* Whether member p may log a line at mono_ms: LT_SKEW_LOG_BURST tokens,
  * one earned per LT_SKEW_LOG_MS. If so, the line's token is spent. */
 static int s_may_say(peer_t *p, int64_t mono_ms)
@@ -222,7 +227,7 @@ void lt_skew_note(lt_skew_t *self, const char *member, uint64_t sent_at_ms, int6
     if (!p && !(p = s_add(self, member)))
         return;
     int64_t e = lt_skew_estimate(sent_at_ms, now_ms);
-    if (s_abs(e) > LT_SKEW_PLAUSIBLE_MS) {
+    if (!lt_skew_plausible(e)) {
         p->absurd++;
         p->absurd_sent = sent_at_ms;
     } else {

@@ -33,6 +33,10 @@ void lt_skew_destroy(lt_skew_t **self_p);
  * minus now_ms (ours), saturated to the int64 range, never wrapped. */
 int64_t lt_skew_estimate(uint64_t sent_at_ms, int64_t now_ms);
 
+/* 1 when estimate (lt_skew_estimate) is within LT_SKEW_PLAUSIBLE_MS either
+ * way, an offset some clock can show; 0 for a send time no clock shows. */
+int lt_skew_plausible(int64_t estimate);
+
 /* A Hello from member (not empty) with sent_at_ms, handled at now_ms
  * (lt_clock_now_ms) and mono_ms (lt_clock_mono_ms). sent_at_ms 0 (a
  * gateway that predates the field) gives no estimate, nor does one past
