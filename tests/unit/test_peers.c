@@ -130,6 +130,37 @@ static void s_hello_on(const char *member, const char *rid)
     lt_peers_on_hello(g_peers, g.router, &in, &h);
 }
 
+/* member's clock offset in g_peers's status (ms); INT64_MIN when unknown. */
+static int64_t s_offset(const char *member)
+{
+    Lienthong__StatusReply r = LIENTHONG__STATUS_REPLY__INIT;
+    int64_t off = INT64_MIN;
+    CU_ASSERT_FATAL(lt_peers_status(g_peers, &r) == 0);
+    for (size_t i = 0; i < r.n_peers; i++)
+        if (strcmp(r.peers[i]->member, member) == 0 && r.peers[i]->clock_offset_known)
+            off = r.peers[i]->clock_offset_ms;
+    lt_peers_status_free(&r);
+    return off;
+}
+
+/* A Hello on a connection not seen before (a ping with the member's key,
+ * from a host an hour ahead) is not taken for the member's clock; the
+ * member's gateway's own Hellos are. */
+static void test_ping_not_the_clock(void)
+{
+    lt_wire_in_t in = s_in("VN/GOV/CLOCK");
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.software = "unit";
+    h.sent_at_ms = (uint64_t)lt_clock_now_ms();
+    lt_peers_on_hello(g_peers, g.router, &in, &h);
+    memcpy(in.rid, "pingping", 8);
+    h.sent_at_ms = (uint64_t)lt_clock_now_ms() + 3600 * 1000;
+    lt_peers_on_hello(g_peers, g.router, &in, &h);
+    (void)s_offers();
+    int64_t off = s_offset("VN/GOV/CLOCK");
+    CU_ASSERT(off != INT64_MIN && off > -5000 && off < 5000);
+}
+
 /* A member whose gateway restarts comes back on a new connection before
  * it could be marked lost: its line's "connected since" moves to the new
  * connection; Hellos repeated on one connection leave it. */
@@ -566,6 +597,7 @@ int main(void)
          test_adoption_redials_by_connection},
         {"a member on a new connection is connected since then", test_reconnect_moves_since},
         {"a member on two connections at once is connected twice", test_connected_twice},
+        {"a ping's Hello is not the member's clock", test_ping_not_the_clock},
         {"an adoption reads a link's monitor before judging it", test_adoption_reads_monitor_first},
         {"a link without a monitor is judged by its room to send", test_unwatched_link_state},
         {NULL, NULL},
