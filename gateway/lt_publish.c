@@ -545,10 +545,11 @@ static void s_free_msgs(group_t *g, ProtobufCMessage **msgs, size_t n)
     lt_arena_reset(g->arena);
 }
 
-/* Checks then applies one Publish. Returns -1 only on a store failure;
- * a refused publish returns 0 with res->code set. */
-static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publish *p,
-                           lt_publish_result_t *res)
+/* Whether member may publish p at all: the dataset is its own, the record
+ * type is the dataset's and there is something to apply. 0 if so, else -1
+ * with res->code and res->err set. */
+static int s_publish_admit(group_t *g, const char *member, const Lienthong__Publish *p,
+                           const Lienthong__Dataset **ds_out, lt_publish_result_t *res)
 {
     const Lienthong__Dataset *ds = lt_dir_dataset(g->dir, p->dataset);
     res->code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
@@ -557,7 +558,7 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
             ds ? LIENTHONG__ERROR_CODE__ERR_FORBIDDEN : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
         snprintf(res->err, sizeof res->err, "dataset '%s' is %s", p->dataset,
                  ds ? "owned by another member" : "not in the directory");
-        return 0;
+        return -1;
     }
     /* Before any payload is decoded: bytes of another record type may well
      * decode as the dataset's (protobuf reads what it can), and would be
@@ -567,35 +568,23 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
         snprintf(res->err, sizeof res->err,
                  "record_type '%.64s' is not the record type '%.64s' of dataset '%.64s'",
                  p->record_type, ds->record_type, ds->id);
-        return 0;
+        return -1;
     }
     if (p->n_changes == 0) {
         snprintf(res->err, sizeof res->err, "publish carries no change");
-        return 0;
-    }
-    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
-    ProtobufCMessage **msgs = calloc(p->n_changes, sizeof *msgs);
-    unsigned char *refused = calloc(p->n_changes, 1);
-    if (!msgs || !refused) {
-        free(msgs);
-        free(refused);
         return -1;
     }
-    for (size_t i = 0; i < p->n_changes; i++)
-        if (s_check_change(ds, t, p->changes[i], g->max_record, g->pa, &msgs[i], res->err,
-                           sizeof res->err) != 0) {
-            if (p->changes[i]->payload.len > g->max_record)
-                res->code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
-            s_free_msgs(g, msgs, p->n_changes);
-            free(refused);
-            return 0;
-        }
-    /* A refusal is reported again when its Publish is resent after a lost
-     * ack: the adapter keeps it in its rejects table either way. */
-    slot_t *slot = s_slot(g, ds->id);
-    int rc =
-        slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
-    res->known_cursor = slot ? slot->st.source_cursor : 0;
+    *ds_out = ds;
+    return 0;
+}
+
+/* Applies p's checked changes (msgs decoded, refused marked by the rules)
+ * to slot, skipping those already durable. Returns -1 on a store failure. */
+static int s_apply_changes(group_t *g, slot_t *slot, const Lienthong__Dataset *ds,
+                           const Lienthong__Publish *p, ProtobufCMessage **msgs,
+                           const unsigned char *refused, lt_publish_result_t *res)
+{
+    int rc = 0;
     res->first_seq = res->last_seq = 0;
     for (size_t i = 0; rc == 0 && i < p->n_changes; i++) {
         uint64_t cur = s_cursor(p->changes[i]->source_cursor);
@@ -617,12 +606,48 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
             res->first_seq = slot->st.last_seq;
         res->last_seq = slot->st.last_seq;
     }
-    s_free_msgs(g, msgs, p->n_changes);
-    free(refused);
+    return rc;
+}
+
+/* Checks then applies one Publish. Returns -1 only on a store failure;
+ * a refused publish returns 0 with res->code set. */
+static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publish *p,
+                           lt_publish_result_t *res)
+{
+    const Lienthong__Dataset *ds = NULL;
+    if (s_publish_admit(g, member, p, &ds, res) != 0)
+        return 0;
+    const ProtobufCMessageDescriptor *t = lt_schema_find(ds->record_type);
+    ProtobufCMessage **msgs = calloc(p->n_changes, sizeof *msgs);
+    unsigned char *refused = calloc(p->n_changes, 1);
+    slot_t *slot = NULL;
+    int rc = -1;
+    if (!msgs || !refused)
+        goto out;
+    for (size_t i = 0; i < p->n_changes; i++)
+        if (s_check_change(ds, t, p->changes[i], g->max_record, g->pa, &msgs[i], res->err,
+                           sizeof res->err) != 0) {
+            if (p->changes[i]->payload.len > g->max_record)
+                res->code = LIENTHONG__ERROR_CODE__ERR_TOO_LARGE;
+            rc = 0;
+            goto out;
+        }
+    /* A refusal is reported again when its Publish is resent after a lost
+     * ack: the adapter keeps it in its rejects table either way. */
+    slot = s_slot(g, ds->id);
+    rc = slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
+    res->known_cursor = slot ? slot->st.source_cursor : 0;
+    res->first_seq = res->last_seq = 0;
+    if (rc == 0)
+        rc = s_apply_changes(g, slot, ds, p, msgs, refused, res);
     if (rc == 0) {
         res->code = LIENTHONG__ERROR_CODE__ERR_NONE;
         res->source_cursor = slot->st.source_cursor;
     }
+out:
+    if (msgs)
+        s_free_msgs(g, msgs, p->n_changes);
+    free(refused);
     return rc;
 }
 
