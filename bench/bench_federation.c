@@ -29,6 +29,7 @@
  * Exit status 0 only when every phase passed and 63/63 replicas equal their
  * views. Every wait is bounded; the whole run is bounded by --timeout. */
 #include "lt_fedsim.h"
+#include "lt_bench.h"
 #include "lt_clock.h"
 #include "lt_file.h"
 #include "lt_itest.h"
@@ -1033,29 +1034,12 @@ static void s_tier_reach(const double *reach, double acked)
     }
 }
 
-/* CPU seconds (user + system) used so far by a process. */
-static double s_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    size_t len = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
-    if (fp)
-        fclose(fp);
-    buf[len] = 0;
-    char *p = strrchr(buf, ')'); /* fields after the command name */
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* CPU seconds of the owner, the callers and the provinces. */
 static void s_cpu_tiers(double out[3])
 {
     out[0] = out[1] = out[2] = 0;
     for (int i = 0; i < N_GW; i++)
-        out[i == 0 ? 0 : i < GW_PROV0 ? 1 : 2] += s_cpu_s(s_gw(i)->pid);
+        out[i == 0 ? 0 : i < GW_PROV0 ? 1 : 2] += lt_bench_cpu_ms(s_gw(i)->pid) / 1000.0;
 }
 
 static long s_hwm_kb(pid_t pid)

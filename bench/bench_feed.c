@@ -111,27 +111,6 @@ static long s_peak_rss_mb(lt_it_gw_t *g)
     return kb / 1024;
 }
 
-/* CPU time (user and system) g's process used so far, in ms; -1 if
- * unknown. With fan-out the figure per record shows the owner's work
- * apart from the consumers', which share the same cores. */
-static double s_cpu_ms(const lt_it_gw_t *g)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)g->pid);
-    FILE *fp = fopen(path, "r");
-    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
-    if (fp)
-        fclose(fp);
-    buf[n] = '\0';
-    /* Fields 14 and 15 (utime, stime), counted after the command's ')'. */
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* Consumer i starts and catches up with the n records of the owner:
  * reports the rate as `name`. */
 static int s_catchup(lt_it_fed_t *f, int i, long n, double raw, const char *name)
@@ -192,7 +171,7 @@ int main(int argc, char **argv)
     if (!owner || lt_it_gw_run(owner, 10000) != 0)
         goto out;
     double raw = lt_raw_push_pull(256, n);
-    double cpu0 = s_cpu_ms(owner);
+    double cpu0 = lt_bench_cpu_ms(owner->pid);
     int64_t t0 = lt_it_ms();
     if (lt_bench_publish(owner->sock_path, DATASET, n) != 0 ||
         s_wait_all(cons, live, (uint64_t)n, 600000) != 0)
@@ -207,7 +186,7 @@ int main(int argc, char **argv)
     lt_raw_report(name, (double)n * live / secs, "records/s", raw, "msg/s", 0);
     if (fanout)
         printf("bench: feed-fanout-%d-owner-cpu %.1f us/record | raw n/a | ratio 1\n", fanout,
-               (s_cpu_ms(owner) - cpu0) * 1000.0 / (double)n);
+               (lt_bench_cpu_ms(owner->pid) - cpu0) * 1000.0 / (double)n);
     if (!fanout) {
         printf("bench: gateway-rss %ld MB | raw n/a | ratio 1\n", s_peak_rss_mb(owner));
         if (s_catchup(&f, 1, n, raw, "feed-catchup") != 0)

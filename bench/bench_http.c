@@ -8,7 +8,10 @@
  * request. Latency is measured one request at a time, for both. Prints
  *   bench: http-lookup-throughput N lookups/s | raw N lookups/s | ratio R
  *   bench: http-lookup-latency-p50 N us | raw N us | ratio R
- * where raw is the local API (100 in flight, or one at a time).
+ *   bench: http-lookup-cpu N us/lookup | raw N us/lookup | ratio R
+ * where raw is the local API (100 in flight, or one at a time); the CPU
+ * figure is the time all four processes spent per lookup in the
+ * throughput phases, each process's share on a line of its own.
  *
  * usage: bench_http LIENTHONG_BINARY [REQUESTS] */
 #define _GNU_SOURCE /* memmem */
@@ -246,6 +249,42 @@ out:
     return code == 200 ? 0 : -1;
 }
 
+/* CPU time so far of the processes a request crosses: the owner's and the
+ * caller's gateways, the HTTP API and this program (the load generator and
+ * the local-API client). */
+enum { CPU_OWNER, CPU_CALLER, CPU_API, CPU_CLIENT, CPU_N };
+static void s_cpu_now(const lt_it_fed_t *f, const lt_it_gw_t *caller, pid_t api, double ms[CPU_N])
+{
+    ms[CPU_OWNER] = lt_bench_cpu_ms(f->gateways[0].pid);
+    ms[CPU_CALLER] = lt_bench_cpu_ms(caller->pid);
+    ms[CPU_API] = lt_bench_cpu_ms(api);
+    ms[CPU_CLIENT] = lt_bench_cpu_ms(getpid());
+}
+
+/* Prints the CPU time per request of each process over a phase of n
+ * requests that began at before, and returns their sum (-1 if unknown):
+ * where the time of a request goes, since every process shares the same
+ * cores (docs/performance.md, "HTTP API"). */
+static double s_cpu_report(const char *phase, const double before[CPU_N], const double after[CPU_N],
+                           long n)
+{
+    static const char *names[CPU_N] = {"owner gateway", "caller gateway", "HTTP API",
+                                       "this program"};
+    double total = 0;
+    printf("bench_http: cpu per lookup over %s:", phase);
+    for (int i = 0; i < CPU_N; i++) {
+        if (before[i] < 0 || after[i] < 0) {
+            printf(" unknown (no /proc)\n");
+            return -1;
+        }
+        double us = (after[i] - before[i]) * 1000.0 / (double)n;
+        total += us;
+        printf(" %s %.0f us,", names[i], us);
+    }
+    printf(" in all %.0f us\n", total);
+    return total;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -280,11 +319,19 @@ int main(int argc, char **argv)
     }
     double raw_lat = lt_bench_queries(app, DATASET, RECORDS, 0, n / 10, 1, &raw_p50, &x);
     double http_lat = s_http_run(&h, n / 10, 1, &http_p50);
+    double cpu[3][CPU_N];
+    s_cpu_now(&f, caller, api, cpu[0]);
     double raw_tp = lt_bench_queries(app, DATASET, RECORDS, 0, n, INFLIGHT, &x, &x);
+    s_cpu_now(&f, caller, api, cpu[1]);
     double http_tp = s_http_run(&h, n, INFLIGHT, &x);
+    s_cpu_now(&f, caller, api, cpu[2]);
     if (raw_lat < 0 || http_lat < 0 || raw_tp < 0 || http_tp < 0)
         goto out;
+    double raw_cpu = s_cpu_report("the local API", cpu[0], cpu[1], n);
+    double http_cpu = s_cpu_report("HTTP", cpu[1], cpu[2], n);
     lt_raw_report("http-lookup-throughput", http_tp, "lookups/s", raw_tp, "lookups/s", 0);
+    if (raw_cpu > 0 && http_cpu > 0)
+        lt_raw_report("http-lookup-cpu", http_cpu, "us/lookup", raw_cpu, "us/lookup", 1);
     lt_raw_report("http-lookup-latency-p50", http_p50, "us", raw_p50, "us", 1);
     rc = 0;
 out:

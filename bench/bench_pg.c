@@ -182,21 +182,6 @@ static long s_cursor_pg(const lt_pg_t *pg)
     return v;
 }
 
-/* CPU seconds a process has used so far (user + system), or -1. */
-static double s_cpu(const char *pid)
-{
-    char path[64], line[1024];
-    unsigned long ut = 0, st = 0;
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    FILE *fp = fopen(path, "r");
-    char *c = fp && fgets(line, sizeof line, fp) ? strrchr(line, ')') : NULL;
-    int ok =
-        c && sscanf(c + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2;
-    if (fp)
-        fclose(fp);
-    return ok ? (double)(ut + st) / (double)sysconf(_SC_CLK_TCK) : -1;
-}
-
 typedef struct {
     lt_it_proc_t source, sink;
     const char *sink_db; /* SQLite: the sink's file; NULL for PostgreSQL */
@@ -206,18 +191,15 @@ typedef struct {
  * server processes). */
 static void s_cpu_report(const run_t *r, const lt_pg_t *pg)
 {
-    char pid[24];
-    snprintf(pid, sizeof pid, "%d", (int)r->source.pid);
-    fprintf(stderr, "bench_pg: source cpu %.2f s\n", s_cpu(pid));
-    snprintf(pid, sizeof pid, "%d", (int)r->sink.pid);
-    fprintf(stderr, "bench_pg: sink cpu %.2f s\n", s_cpu(pid));
+    fprintf(stderr, "bench_pg: source cpu %.2f s\n", lt_bench_cpu_ms(r->source.pid) / 1000.0);
+    fprintf(stderr, "bench_pg: sink cpu %.2f s\n", lt_bench_cpu_ms(r->sink.pid) / 1000.0);
     PGconn *a = lt_pg_admin(pg, "postgres");
     PGresult *res = a ? PQexec(a, "SELECT pid, datname FROM pg_stat_activity "
                                   "WHERE datname LIKE 'bench%'")
                       : NULL;
     for (int i = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++)
         fprintf(stderr, "bench_pg: server process for %s cpu %.2f s\n", PQgetvalue(res, i, 1),
-                s_cpu(PQgetvalue(res, i, 0)));
+                lt_bench_cpu_ms((pid_t)atoi(PQgetvalue(res, i, 0))) / 1000.0);
     PQclear(res);
     PQfinish(a);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PER_PUBLISH 1000
 #define IN_FLIGHT   8
@@ -363,6 +364,26 @@ double lt_bench_us_since(const struct timespec *start)
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - start->tv_sec) * 1e6 +
            (double)(now.tv_nsec - start->tv_nsec) / 1e3;
+}
+
+double lt_bench_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp)
+        fclose(fp);
+    buf[n] = '\0';
+    /* Fields 14 and 15 (utime, stime), counted after the command's ')':
+     * the command name may itself hold spaces and parentheses. */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    if (!p || tck <= 0 ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1000.0 / (double)tck;
 }
 
 /* The request numbered i: key i % records of the synthetic records, or

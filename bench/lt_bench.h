@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "lt_itest.h"
@@ -62,5 +63,10 @@ double lt_bench_queries_of(void *app, const char *dataset, char *const *keys, lo
 void lt_bench_percentiles(double *v, long n, double *p50, double *p99);
 /* Microseconds of CLOCK_MONOTONIC since start. */
 double lt_bench_us_since(const struct timespec *start);
+/* CPU time (user + system, all its threads) process pid has used so far,
+ * in ms, at the kernel's tick (10 ms on most machines); -1 if unknown.
+ * Divided by the requests of a phase, it says which process the time of a
+ * request goes to, where the processes share the cores. */
+double lt_bench_cpu_ms(pid_t pid);
 
 #endif
