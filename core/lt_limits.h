@@ -29,7 +29,8 @@
 /* ---- rejected input (4.4) ------------------------------------------------------ */
 
 /* Error replies to one sender: LT_REJECT_RATE_PER_S a second on average,
- * at most LT_REJECT_BURST at once (4.4). */
+ * at most LT_REJECT_BURST at once (4.4). The rate divides 1000: its
+ * bucket (lt_bucket) earns one reply per whole number of ms. */
 #define LT_REJECT_RATE_PER_S 10
 #define LT_REJECT_BURST      20
 /* Senders whose rate is tracked; the least recently seen is forgotten

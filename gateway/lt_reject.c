@@ -1,6 +1,7 @@
 /* lt_reject: reporting rejected input, and the Error rate per sender
  * (PROTOCOL.md 4.4; see lt_reject.h). */
 #include "lt_reject.h"
+#include "lt_bucket.h"
 #include "lt_clock.h"
 #include "lt_limits.h"
 #include "lt_log.h"
@@ -11,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A sender's Error replies: one earned per this many ms, in whole ms. */
+#define EVERY_MS (1000 / LT_REJECT_RATE_PER_S)
+_Static_assert(1000 % LT_REJECT_RATE_PER_S == 0, "LT_REJECT_RATE_PER_S divides a second");
+
 /* One sender's bucket. */
 typedef struct {
     char who[LT_ID_MAX];
-    double tokens;
-    int64_t at_ms; /* monotonic ms of the last refill */
+    lt_bucket_t answers; /* LT_REJECT_BURST, one per EVERY_MS */
+    int64_t seen_ms;     /* monotonic ms of its last rejection: the oldest is replaced */
 } sender_t;
 
 /* Log lines and audit entries go through one aggregator per kind of input
@@ -87,27 +92,24 @@ static lt_refuse_t *s_kind(lt_reject_t *self, const char *what)
     return r;
 }
 
-/* The sender's bucket, refilled to now; a new one (replacing the least
- * recently seen when the table is full) starts full. */
-static sender_t *s_sender(lt_reject_t *self, const char *who)
+/* The sender's entry, seen at now; a new one (replacing the least
+ * recently seen when the table is full) has a bucket that starts full. */
+static sender_t *s_sender(lt_reject_t *self, const char *who, int64_t now)
 {
-    int64_t now = lt_clock_mono_ms();
     sender_t *s = NULL, *oldest = NULL;
     for (size_t i = 0; i < self->n_senders && !s; i++) {
         if (strcmp(self->senders[i].who, who) == 0)
             s = &self->senders[i];
-        else if (!oldest || self->senders[i].at_ms < oldest->at_ms)
+        else if (!oldest || self->senders[i].seen_ms < oldest->seen_ms)
             oldest = &self->senders[i];
     }
     if (!s) {
         s = self->n_senders < LT_REJECT_MAX_SENDERS ? &self->senders[self->n_senders++] : oldest;
-        *s = (sender_t){.tokens = LT_REJECT_BURST, .at_ms = now};
+        *s = (sender_t){0};
+        lt_bucket_init(&s->answers, LT_REJECT_BURST, EVERY_MS);
         snprintf(s->who, sizeof s->who, "%s", who);
     }
-    s->tokens += (double)(now - s->at_ms) * LT_REJECT_RATE_PER_S / 1000.0;
-    if (s->tokens > LT_REJECT_BURST)
-        s->tokens = LT_REJECT_BURST;
-    s->at_ms = now;
+    s->seen_ms = now;
     return s;
 }
 
@@ -137,11 +139,11 @@ int lt_reject(lt_reject_t *self, const lt_reject_in_t *r)
     }
     lt_stats_inc(lt_stats_series(self->counted, (const char *const[]){who, name}));
     self->total++;
-    sender_t *s = s_sender(self, who);
+    int64_t now = lt_clock_mono_ms();
+    sender_t *s = s_sender(self, who, now);
     /* A local client acts for the member: it always gets its answer. */
-    if (s->tokens < 1.0 && strcmp(who, "local") != 0)
+    if (!lt_bucket_take(&s->answers, now) && strcmp(who, "local") != 0)
         return 0;
-    s->tokens = s->tokens < 1.0 ? 0 : s->tokens - 1.0;
     s_answer(r);
     return 1;
 }

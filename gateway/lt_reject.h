@@ -6,7 +6,7 @@
  * answered with an Error where the sender can be addressed, within the
  * sender's Error rate.
  *
- * The rate is a token bucket per sender (LT_REJECT_RATE_PER_S, burst
+ * The rate is a token bucket (lt_bucket) per sender (LT_REJECT_RATE_PER_S, burst
  * LT_REJECT_BURST, at most LT_REJECT_MAX_SENDERS senders remembered, the
  * least recently seen forgotten first). Over its rate a rejection is still
  * counted and reported, but not answered. Local clients (sender "local")

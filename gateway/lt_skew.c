@@ -1,5 +1,6 @@
 /* lt_skew: peer members' clock offsets from their Hellos (see lt_skew.h). */
 #include "lt_skew.h"
+#include "lt_bucket.h"
 #include "lt_dir.h"
 #include "lt_limits.h"
 #include "lt_log.h"
@@ -19,9 +20,7 @@ typedef struct {
     unsigned changes;     /* of far since the last line about it: 0 when logged */
     uint64_t absurd;      /* estimates past LT_SKEW_PLAUSIBLE_MS, not yet logged */
     uint64_t absurd_sent; /* the sent_at_ms of the last of them */
-    int primed;           /* tokens and tokens_ms are set */
-    int tokens;           /* lines it may log now, up to LT_SKEW_LOG_BURST */
-    int64_t tokens_ms;    /* (monotonic) when the last token was earned */
+    lt_bucket_t lines;    /* its log lines: LT_SKEW_LOG_BURST, one per LT_SKEW_LOG_MS */
     lt_stats_series_t *gauge;
 } peer_t;
 
@@ -108,6 +107,7 @@ static peer_t *s_add(lt_skew_t *self, const char *member)
     peer_t *p = &self->peers[self->n_peers++];
     memset(p, 0, sizeof *p);
     snprintf(p->member, sizeof p->member, "%s", member);
+    lt_bucket_init(&p->lines, LT_SKEW_LOG_BURST, LT_SKEW_LOG_MS);
     return p;
 }
 
@@ -120,29 +120,6 @@ static int64_t s_abs(int64_t v)
 int lt_skew_plausible(int64_t estimate)
 {
     return s_abs(estimate) <= LT_SKEW_PLAUSIBLE_MS;
-}
-
-/* Whether member p may log a line at mono_ms: LT_SKEW_LOG_BURST tokens,
- * one earned per LT_SKEW_LOG_MS. If so, the line's token is spent. */
-static int s_may_say(peer_t *p, int64_t mono_ms)
-{
-    if (!p->primed || mono_ms < p->tokens_ms) {
-        p->tokens = p->primed ? p->tokens : LT_SKEW_LOG_BURST;
-        p->tokens_ms = mono_ms; /* a clock that went back earns nothing */
-        p->primed = 1;
-    }
-    int64_t earned = (mono_ms - p->tokens_ms) / LT_SKEW_LOG_MS;
-    if (earned >= LT_SKEW_LOG_BURST - p->tokens) {
-        p->tokens = LT_SKEW_LOG_BURST;
-        p->tokens_ms = mono_ms; /* full: nothing more to earn meanwhile */
-    } else if (earned > 0) {
-        p->tokens += (int)earned;
-        p->tokens_ms += earned * LT_SKEW_LOG_MS;
-    }
-    if (p->tokens == 0)
-        return 0;
-    p->tokens--;
-    return 1;
 }
 
 /* The line for p's state (far or back in step); with the changes since
@@ -180,10 +157,11 @@ static void s_judge(peer_t *p)
     }
 }
 
-/* At most one line per member per LT_SKEW_LOG_MS: its state first. */
+/* Within the member's line bucket (LT_SKEW_LOG_BURST at once, then one
+ * per LT_SKEW_LOG_MS): its state first. */
 static void s_say(peer_t *p, int64_t mono_ms)
 {
-    if ((p->changes == 0 && p->absurd == 0) || !s_may_say(p, mono_ms))
+    if ((p->changes == 0 && p->absurd == 0) || !lt_bucket_take(&p->lines, mono_ms))
         return;
     if (p->changes) {
         s_say_state(p);
