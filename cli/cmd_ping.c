@@ -8,6 +8,7 @@
 #include "lt_clock.h"
 #include "lt_keys.h"
 #include "lt_limits.h"
+#include "lt_log.h"
 #include "lt_skew.h"
 #include "lt_sock.h"
 #include "lt_wire.h"
@@ -19,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+
+/* Room for a peer's string escaped; a longer one is cut (a gateway's own
+ * are far shorter: member ids, version strings, error messages). */
+#define LT_PING_SHOWN 2048
 
 static const char *USAGE =
     "lienthong ping --key KEYFILE --server-key Z85 --endpoint tcp://HOST:PORT "
@@ -124,13 +129,18 @@ static int s_exchange(void *s, int timeout)
     }
     int64_t rtt_us = lt_clock_mono_us() - sent_us;
     int rc = 1;
+    /* The answer's text is the peer's, whoever it is: escaped, so that it
+     * cannot drive the terminal or forge a line of this report. */
+    char a[LT_PING_SHOWN], b[LT_PING_SHOWN];
     if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_HELLO) {
-        printf("answered by %s (directory version %" PRIu64 ", %s)\n", rep->hello->member,
-               rep->hello->directory_version, rep->hello->software);
+        printf("answered by %s (directory version %" PRIu64 ", %s)\n",
+               lt_log_escape(a, sizeof a, rep->hello->member), rep->hello->directory_version,
+               lt_log_escape(b, sizeof b, rep->hello->software));
         s_say_clock(rep->hello->sent_at_ms, sent_ms, rtt_us);
         rc = 0;
     } else if (rep && rep->body_case == LIENTHONG__ENVELOPE__BODY_ERROR) {
-        printf("refused: %s: %s\n", lt_wire_error_name(rep->error->code), rep->error->message);
+        printf("refused: %s: %s\n", lt_wire_error_name(rep->error->code),
+               lt_log_escape(a, sizeof a, rep->error->message));
     } else {
         printf("unexpected answer\n");
     }

@@ -154,12 +154,15 @@ static void s_json_line(char *out, size_t cap, const char *ts, lt_log_level_t le
     snprintf(out + n, cap - n, "}");
 }
 
-/* msg for a text line, into out[cap]: every C0 control and DEL as \xNN
- * (newlines are spaces already), so that no request field echoed in a
- * message can move a terminal's cursor, retitle it or erase a line. */
-static char *s_text_escape(char *out, size_t cap, const char *msg)
+/* Every C0 control, DEL and C1 control as \xNN, so that no request field
+ * echoed in a message can move a terminal's cursor, retitle it or erase a
+ * line; then each byte that is not UTF-8 (or a character cut at the end)
+ * as '?'. */
+char *lt_log_escape(char *out, size_t cap, const char *msg)
 {
     size_t n = 0;
+    if (cap == 0)
+        return out;
     for (const uint8_t *p = (const uint8_t *)msg; *p && n + 9 < cap; p++) {
         if (*p < 0x20 || *p == 0x7f)
             n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
@@ -169,7 +172,7 @@ static char *s_text_escape(char *out, size_t cap, const char *msg)
             out[n++] = (char)*p;
     }
     out[n] = '\0';
-    return out;
+    return lt_valid_sanitise(out);
 }
 
 static void s_text_line(char *out, size_t cap, const char *ts, lt_log_level_t level,
@@ -210,10 +213,9 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     char line[16384]; /* room for every byte of msg escaped as \uXXXX */
     if (json) {
         s_json_line(line, sizeof line, ts, level, component, msg);
-    } else { /* echoed input or text cut at the buffer's end: the line stays UTF-8 */
+    } else { /* newlines are spaces already */
         char text[sizeof msg * 4];
-        s_text_line(line, sizeof line, ts, level, component,
-                    lt_valid_sanitise(s_text_escape(text, sizeof text, msg)));
+        s_text_line(line, sizeof line, ts, level, component, lt_log_escape(text, sizeof text, msg));
     }
     if (journal)
         fprintf(stderr, "<%d>%s\n", s_priority[level], line);

@@ -44,6 +44,14 @@ int lt_log_to_journal(void);
 void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* s for a terminal or a text line, into out[cap] (cap > 0): every C0
+ * control, DEL and C1 control as \xNN (ESC as \x1b, a newline as \x0a),
+ * each byte that is not UTF-8 as '?', cut at the end of out if need be
+ * (a character cut there shows as '?'; cap = 4 * strlen(s) + 9 never
+ * cuts). For text a peer or a request chose, which could otherwise send a
+ * terminal its escape sequences or start a line of its own. Returns out. */
+char *lt_log_escape(char *out, size_t cap, const char *s);
+
 #define lt_debug(c, ...) lt_log(LT_LOG_DEBUG, c, __VA_ARGS__)
 #define lt_info(c, ...)  lt_log(LT_LOG_INFO, c, __VA_ARGS__)
 #define lt_warn(c, ...)  lt_log(LT_LOG_WARN, c, __VA_ARGS__)

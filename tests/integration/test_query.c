@@ -28,7 +28,9 @@
  * the caller's status and log, from the Hellos' sent_at_ms (5.1), and in
  * the clock line of `lienthong ping`, which otherwise names the gateway and
  * its directory version for a listed member's key and says a key the
- * directory does not list gets no answer (exit 1).
+ * directory does not list gets no answer (exit 1). Of a fake gateway's
+ * answers, ping prints the peer's text with its controls escaped (no
+ * escape sequence or line of the peer's reaches the terminal).
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -45,6 +47,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <signal.h>
 #include <sodium.h>
@@ -2724,6 +2727,165 @@ static int s_ping_clock(const char *out, double *s, double *half_ms)
     return pm != NULL;
 }
 
+/* ---- ping of a fake gateway ------------------------------------------------------------------ */
+
+/* A ROUTER with a key of its own on 127.0.0.1, in a context of its own (no
+ * ZAP handler: it admits any key), that answers the first message it gets
+ * with the envelope bytes `answer`, from a thread while ping runs. */
+typedef struct {
+    void *ctx, *sock;
+    uint8_t pub[LT_KEY_BYTES];
+    char endpoint[64];
+    const uint8_t *answer;
+    size_t answer_len;
+    int answered;
+} pingpeer_t;
+
+static void s_pingpeer_close(pingpeer_t *p)
+{
+    if (p->sock)
+        zmq_close(p->sock);
+    if (p->ctx)
+        zmq_ctx_term(p->ctx);
+    memset(p, 0, sizeof *p);
+}
+
+static int s_pingpeer_open(pingpeer_t *p)
+{
+    int zero = 0, one = 1;
+    uint8_t sec[LT_KEY_BYTES];
+    size_t eplen = sizeof p->endpoint;
+    memset(p, 0, sizeof *p);
+    crypto_box_keypair(p->pub, sec);
+    p->ctx = zmq_ctx_new();
+    p->sock = p->ctx ? zmq_socket(p->ctx, ZMQ_ROUTER) : NULL;
+    int rc = !p->sock || zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero) ||
+                     zmq_setsockopt(p->sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                     zmq_setsockopt(p->sock, ZMQ_CURVE_SECRETKEY, sec, sizeof sec) ||
+                     zmq_bind(p->sock, "tcp://127.0.0.1:*") ||
+                     zmq_getsockopt(p->sock, ZMQ_LAST_ENDPOINT, p->endpoint, &eplen)
+                 ? -1
+                 : 0;
+    sodium_memzero(sec, sizeof sec);
+    return rc;
+}
+
+/* The thread: ping's Hello (its routing id and body), then the answer. */
+static void *s_pingpeer_run(void *arg)
+{
+    pingpeer_t *p = arg;
+    uint8_t rid[256];
+    zmq_pollitem_t it = {p->sock, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, 15000) <= 0)
+        return NULL;
+    int n = zmq_recv(p->sock, rid, sizeof rid, 0), more = 1;
+    size_t ml = sizeof more;
+    while (n >= 0 && zmq_getsockopt(p->sock, ZMQ_RCVMORE, &more, &ml) == 0 && more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int got = zmq_msg_recv(&m, p->sock, 0);
+        zmq_msg_close(&m);
+        if (got < 0)
+            return NULL;
+    }
+    size_t rlen = n > 0 && (size_t)n < sizeof rid ? (size_t)n : 0;
+    p->answered = rlen && zmq_send(p->sock, rid, rlen, ZMQ_SNDMORE) >= 0 &&
+                  zmq_send(p->sock, p->answer, p->answer_len, 0) >= 0;
+    return NULL;
+}
+
+/* `lienthong ping` of a fake gateway answering its Hello with a Hello (h)
+ * or an Error (e): ping's exit code, its output in *out and *err. */
+static int s_ping_fake(Lienthong__Hello *h, Lienthong__Error *e, char **out, char **err)
+{
+    Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
+    env.version = LT_PROTO_VERSION;
+    env.body_case = h ? LIENTHONG__ENVELOPE__BODY_HELLO : LIENTHONG__ENVELOPE__BODY_ERROR;
+    if (h) /* one member of a union: set only that one */
+        env.hello = h;
+    else
+        env.error = e;
+    pingpeer_t p = {0};
+    pthread_t t;
+    int rc = -1;
+    size_t len = 0;
+    uint8_t *buf = s_pack_env(&env, &len);
+    if (!buf || s_pingpeer_open(&p) != 0) {
+        fprintf(stderr, "test_query: the fake gateway cannot start\n");
+        goto out;
+    }
+    p.answer = buf;
+    p.answer_len = len;
+    if (pthread_create(&t, NULL, s_pingpeer_run, &p) != 0)
+        goto out;
+    char server[LT_Z85_KEY_LEN + 1];
+    lt_keys_z85_encode(p.pub, server);
+    const char *args[] = {"ping",
+                          "--key",
+                          g_m_lookonly->key_path,
+                          "--server-key",
+                          server,
+                          "--endpoint",
+                          p.endpoint,
+                          "--timeout",
+                          "5000",
+                          NULL};
+    rc = s_cli(args, out, err);
+    pthread_join(t, NULL);
+    if (!p.answered)
+        fprintf(stderr, "test_query: the fake gateway never answered ping\n");
+    fprintf(stderr, "test_query: ping of the fake gateway said: %s%s", *out ? *out : "",
+            *err ? *err : "");
+out:
+    s_pingpeer_close(&p);
+    free(buf);
+    return rc;
+}
+
+/* 1 when s holds no control character but newlines, and n lines. */
+static int s_lines_plain(const char *s, int n)
+{
+    int lines = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if ((*c < 0x20 && *c != '\n') || *c == 0x7f ||
+            (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f))
+            return 0;
+        lines += *c == '\n';
+    }
+    return lines == n;
+}
+
+/* A gateway's member id, software and error message are its own words:
+ * escape sequences, bells, carriage returns and newlines in them reach the
+ * terminal as \xNN, never raw, and no answer adds a line of its own. */
+static void test_ping_escapes_peer_text(void)
+{
+    char *out = NULL, *err = NULL;
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = "VN/GOV/BCA\x1b[31m\nits clock is +0.0 s";
+    h.directory_version = 7;
+    h.software = "evil\x07\r\x1b]0;title\x07 \xc2\x9b"
+                 "2J";
+    h.sent_at_ms = (uint64_t)lt_clock_now_ms();
+    CU_ASSERT(s_ping_fake(&h, NULL, &out, &err) == 0);
+    CU_ASSERT(out && strstr(out, "answered by VN/GOV/BCA\\x1b[31m\\x0aits clock is +0.0 s "
+                                 "(directory version 7, evil\\x07\\x0d\\x1b]0;title\\x07 "
+                                 "\\xc2\\x9b2J)\n") != NULL);
+    CU_ASSERT(out && s_lines_plain(out, 2));
+    free(out);
+    free(err);
+    out = err = NULL;
+    Lienthong__Error e = LIENTHONG__ERROR__INIT;
+    e.code = LIENTHONG__ERROR_CODE__ERR_FORBIDDEN;
+    e.message = "go away\x1b[2J\r\nanswered by VN/GOV/BCA";
+    CU_ASSERT(s_ping_fake(NULL, &e, &out, &err) == 1);
+    CU_ASSERT(out && strcmp(out, "refused: ERR_FORBIDDEN: go away\\x1b[2J\\x0d\\x0aanswered by "
+                                 "VN/GOV/BCA\n") == 0);
+    CU_ASSERT(out && s_lines_plain(out, 1));
+    free(out);
+    free(err);
+}
+
 /* A listed member's key: answered by the owner, naming it and its
  * directory version, with its clock within a second of ours (one host)
  * and half a round trip of at most a second on 127.0.0.1. A key the
@@ -2825,6 +2987,7 @@ int main(int argc, char **argv)
         {"owner's clock ahead or behind: lookup and verify answered", test_skewed_owner},
         {"a peer's clock offset: gauge, status and log", test_clock_offset_shown},
         {"ping: the gateway, its directory version and clock; an unlisted key refused", test_ping},
+        {"ping: a gateway's text escaped, no line of its own", test_ping_escapes_peer_text},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
