@@ -30,7 +30,9 @@
  * its directory version for a listed member's key and says a key the
  * directory does not list gets no answer (exit 1). Of a fake gateway's
  * answers, ping prints the peer's text with its controls escaped (no
- * escape sequence or line of the peer's reaches the terminal).
+ * escape sequence or line of the peer's reaches the terminal), no clock
+ * line for a Hello without sent_at_ms and no figure for one more than 100
+ * years away.
  *
  * Usage: test_query /path/to/lienthong (or LIENTHONG_BIN=...). */
 #define _GNU_SOURCE
@@ -2886,6 +2888,41 @@ static void test_ping_escapes_peer_text(void)
     free(err);
 }
 
+/* The clock line's other cases (PROTOCOL.md 5.1): a gateway of a release
+ * before Hello.sent_at_ms (the field absent) gives none; one whose clock
+ * reads 1 ms into 1970 is some 56 years behind, still a figure; one more
+ * than 100 years away gives no figure but says so. */
+static void test_ping_clock_cases(void)
+{
+    char *out = NULL, *err = NULL;
+    double s = 0, half = 0;
+    Lienthong__Hello h = LIENTHONG__HELLO__INIT;
+    h.member = ID_OWNER;
+    h.directory_version = 1;
+    h.software = "lienthong 0.9";
+    CU_ASSERT(s_ping_fake(&h, NULL, &out, &err) == 0);
+    CU_ASSERT(out &&
+              strcmp(out, "answered by " ID_OWNER " (directory version 1, lienthong 0.9)\n") == 0);
+    free(out);
+    free(err);
+    out = err = NULL;
+    h.sent_at_ms = 1;
+    double behind = -(double)lt_clock_now_ms() / 1000.0;
+    CU_ASSERT(s_ping_fake(&h, NULL, &out, &err) == 0);
+    CU_ASSERT(out && s_ping_clock(out, &s, &half) == 1 && s > behind - 60 && s < behind + 60);
+    CU_ASSERT(out && s_lines_plain(out, 2));
+    free(out);
+    free(err);
+    out = err = NULL;
+    h.sent_at_ms = UINT64_MAX;
+    CU_ASSERT(s_ping_fake(&h, NULL, &out, &err) == 0);
+    CU_ASSERT(out && strstr(out, "\nits clock reads 18446744073709551615 ms since 1970, more than "
+                                 "100 years from this host's: no clock to compare\n") != NULL);
+    CU_ASSERT(out && strstr(out, "its clock is") == NULL && s_lines_plain(out, 2));
+    free(out);
+    free(err);
+}
+
 /* A listed member's key: answered by the owner, naming it and its
  * directory version, with its clock within a second of ours (one host)
  * and half a round trip of at most a second on 127.0.0.1. A key the
@@ -2988,6 +3025,7 @@ int main(int argc, char **argv)
         {"a peer's clock offset: gauge, status and log", test_clock_offset_shown},
         {"ping: the gateway, its directory version and clock; an unlisted key refused", test_ping},
         {"ping: a gateway's text escaped, no line of its own", test_ping_escapes_peer_text},
+        {"ping: no clock line from an older gateway, none past 100 years", test_ping_clock_cases},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
