@@ -162,6 +162,9 @@ struct _lt_query_t {
     gone_t executing_gone;
     outstanding_t *out;
     size_t out_bytes; /* what out holds, at most LT_QUERY_MAX_OUTSTANDING_BYTES */
+    /* Caller: the clock of out's attempt timers and deadlines (s_out_now). */
+    int64_t (*out_now)(void *arg);
+    void *out_now_arg;
     /* Caller: the ids of requests that were outstanding in the last 10
      * minutes, with their hashes, so that other bytes under one are refused
      * at once (PROTOCOL.md 8.3). */
@@ -383,6 +386,18 @@ void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), v
 void lt_query_set_miss_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
 {
     lt_vmiss_set_clock(self->misses, now_ms, arg);
+}
+
+void lt_query_set_attempt_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg)
+{
+    self->out_now = now_ms;
+    self->out_now_arg = arg;
+}
+
+/* Caller: the monotonic clock in ms that times outstanding requests. */
+static int64_t s_out_now(const lt_query_t *self)
+{
+    return self->out_now ? self->out_now(self->out_now_arg) : lt_clock_mono_ms();
 }
 
 size_t lt_query_dedup_bytes(const lt_query_t *self, const char *caller, size_t *entries)
@@ -1653,7 +1668,7 @@ static outstanding_t *s_out_make(lt_query_t *self, uint64_t id, const char *owne
         return NULL;
     }
     memcpy(o->hash, hash, LT_HASH_BYTES);
-    int64_t now = lt_clock_mono_ms();
+    int64_t now = s_out_now(self);
     int64_t wall = lt_clock_now_ms();
     /* deadline_ms is any 64-bit value an application sent: no subtraction
      * that could overflow. */
@@ -1950,7 +1965,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
         s_audit_lookup_made(self, o, lq, who);
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
-        o->next_at = lt_clock_mono_ms() + o->attempt_ms;
+        o->next_at = s_out_now(self) + o->attempt_ms;
     }
 }
 
@@ -2147,7 +2162,7 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
             o->n_seen++;
             s_forward(local, o, frame);
         }
-        o->next_at = lt_clock_mono_ms() + o->attempt_ms; /* progress: restart the attempt timer */
+        o->next_at = s_out_now(self) + o->attempt_ms; /* progress: restart the attempt timer */
         if (a->last)
             s_done(self, o);
     }
@@ -2261,7 +2276,7 @@ Lienthong__ErrorCode lt_query_lookup_for(lt_query_t *self, const Lienthong__Look
     s_audit_lookup_made(self, o, q, who);
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
-        o->next_at = lt_clock_mono_ms() + o->attempt_ms;
+        o->next_at = s_out_now(self) + o->attempt_ms;
     }
 out:
     zmq_msg_close(&frame);
@@ -2368,7 +2383,7 @@ void lt_query_tick(lt_query_t *self, void *local)
 {
     lt_refuse_tick(self->refusals);
     lt_tally_tick(self->ended);
-    int64_t now = lt_clock_mono_ms();
+    int64_t now = s_out_now(self);
     outstanding_t *o, *t;
     HASH_ITER(hh, self->out, o, t)
     {

@@ -86,6 +86,10 @@ void lt_query_set_refuse_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), v
 /* Owner: the clock of the verify no-match budget's windows (lt_vmiss.h,
  * PROTOCOL.md 7.6); tests set their own. */
 void lt_query_set_miss_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg);
+/* Caller: the monotonic clock in ms of the outstanding requests' attempt
+ * timers and deadlines (lt_clock_mono_ms unless set, or set to NULL);
+ * tests set their own to follow the resends (PROTOCOL.md 7.4). */
+void lt_query_set_attempt_clock(lt_query_t *self, int64_t (*now_ms)(void *arg), void *arg);
 
 /* The caller under which this member's own local clients are executed,
  * deduplicated and audited when they ask about its own data (PROTOCOL.md

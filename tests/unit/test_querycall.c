@@ -3,12 +3,12 @@
  * an application's request on the caller's local socket is forwarded over
  * a link DEALER to the owner's peer ROUTER, executed and signed there, and
  * its answer, handed on by the gateway's dispatch of its links (lt_linkrx),
- * checked by the caller and handed to the application. Covers
- * the bound of the caller's table of outstanding requests, request ids
- * reused after their answer came, requests carrying no time, and answers
- * dropped: from a member the request was not sent to, naming another owner,
- * or with another signature over a root already verified. test_querymod.c
- * covers the owner alone. */
+ * checked by the caller and handed to the application. Covers the
+ * resends' back-off, the bound of the caller's table of outstanding
+ * requests, request ids reused after their answer came, requests carrying
+ * no time, and answers dropped: from a member the request was not sent to,
+ * naming another owner, or with another signature over a root already
+ * verified. test_querymod.c covers the owner alone. */
 #include "unit_gw.h"
 #include "lt_clock.h"
 #include "lt_crypto.h"
@@ -591,6 +591,117 @@ static void test_rotation_forgets_roots(void)
     lt_keys_destroy(&rotated);
 }
 
+static int64_t g_mono; /* the caller's attempt clock, moved by test_resend_backs_off */
+
+static int64_t s_mono(void *arg)
+{
+    (void)arg;
+    return g_mono;
+}
+
+/* How many copies of lookup id reached the owner, each within ms of the
+ * one before; what else came (other requests resent) is dropped. With
+ * serve, the owner answers the copies of id. */
+static int s_sends_of(uint64_t id, long ms, int serve)
+{
+    int n = 0;
+    lt_wire_in_t in;
+    Lienthong__ErrorCode code;
+    char err[256];
+    while (s_waiting(g.router, ms) && lt_wire_recv(g.router, 1, 0, &in) == 0) {
+        Lienthong__Envelope *env = lt_wire_decode(zmq_msg_data(&in.body), zmq_msg_size(&in.body),
+                                                  1u << 20, &code, err, sizeof err);
+        int ours = env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST &&
+                   env->lookup_request->request_id == id;
+        lt_wire_free(&env);
+        n += ours;
+        if (ours && serve) {
+            CU_ASSERT(s_owner_serves_in(&in) == 0);
+        } else {
+            lt_wire_in_close(&in);
+        }
+    }
+    return n;
+}
+
+/* From first, when the lookup id first went to the owner, who never
+ * answers: the caller resends it 1 s later, then waits twice as long each
+ * time, 8 s at most (PROTOCOL.md 7.4). A tick a millisecond early sends
+ * nothing, one on time sends the request once. */
+static void s_backs_off(uint64_t id, int64_t first)
+{
+    static const int64_t gaps[] = {1000, 2000, 4000, 8000, 8000, 8000};
+    int64_t at = first;
+    for (size_t i = 0; i < sizeof gaps / sizeof *gaps; i++) {
+        g_mono = at + gaps[i] - 1;
+        lt_query_tick(c.q, c.local);
+        CU_ASSERT_EQUAL(s_sends_of(id, 50, 0), 0);
+        g_mono = at + gaps[i];
+        lt_query_tick(c.q, c.local);
+        int sent = s_sends_of(id, 200, 0);
+        CU_ASSERT_EQUAL(sent, 1);
+        if (sent != 1)
+            fprintf(stderr, "resend %zu: %d copies %" PRId64 " ms after the one before\n", i + 1,
+                    sent, gaps[i]);
+        at = g_mono;
+    }
+}
+
+/* The owner answers the copy of id the next tick sends, 8 s after the
+ * last one s_backs_off saw: the application gets the answer. An
+ * answer, not the deadline, ends it: the log line of a request ended
+ * unanswered would hide the next case's, counted in the same interval
+ * (s_log_ended). */
+static void s_answered(uint64_t id)
+{
+    g_mono += 8000;
+    lt_query_tick(c.q, c.local);
+    CU_ASSERT_EQUAL(s_sends_of(id, 200, 1), 1);
+    CU_ASSERT_FATAL(s_caller_takes() == 0);
+    Lienthong__Envelope *env = s_app_recv(1000, NULL, NULL);
+    CU_ASSERT(env && env->body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REPLY);
+    lt_wire_free(&env);
+}
+
+/* The owner does not answer a lookup: it goes at once, then again 1 s
+ * later, then twice as long after each, 8 s at most (PROTOCOL.md 7.4).
+ * When the link cannot take it at first, the tries that find no room (50 ms
+ * apart) waited for no answer: the first copy a tick sends waits 1 s too,
+ * not 2. The test moves the caller's attempt clock. No case covered the
+ * back-off before. */
+static void test_resend_backs_off(void)
+{
+    const int64_t timeout = 60000;
+    int one = 1;
+    uint64_t id = ++g_id;
+    g_mono = lt_clock_mono_ms();
+    int64_t start = g_mono;
+    lt_query_set_attempt_clock(c.q, s_mono, NULL);
+    (void)s_sends_of(0, 0, 0); /* what earlier cases left unread */
+    s_app_lookup_until(id, "001", lt_clock_now_ms() + timeout);
+    CU_ASSERT_EQUAL(s_sends_of(id, 200, 0), 1);
+    s_backs_off(id, start);
+    s_answered(id);
+
+    /* The link has no pipe to the owner while the next one comes, then
+     * connects again under the same routing id. */
+    id = ++g_id;
+    CU_ASSERT_FATAL(zmq_setsockopt(g.router, ZMQ_ROUTER_HANDOVER, &one, sizeof one) == 0);
+    CU_ASSERT_FATAL(zmq_disconnect(c.link, "inproc://unit-gw") == 0);
+    s_app_lookup_until(id, "001", lt_clock_now_ms() + timeout);
+    g_mono += 50;
+    lt_query_tick(c.q, c.local);
+    CU_ASSERT_FATAL(zmq_connect(c.link, "inproc://unit-gw") == 0);
+    CU_ASSERT_EQUAL(s_sends_of(id, 50, 0), 0);
+    g_mono += 50;
+    lt_query_tick(c.q, c.local);
+    CU_ASSERT_EQUAL(s_sends_of(id, 200, 0), 1);
+    s_backs_off(id, g_mono);
+    s_answered(id);
+    lt_query_set_attempt_clock(c.q, NULL, NULL);
+    (void)s_sends_of(0, 0, 0);
+}
+
 /* Verifies of 1024 keys of 256 bytes fill the bytes the caller's table of
  * outstanding requests may hold long before its count: the next one is
  * refused at once with ERR_UNAVAILABLE saying so, while a lookup, small,
@@ -830,6 +941,8 @@ int main(void)
          test_rotation_forgets_roots},
         {"a request with neither timeout_ms nor deadline_ms is refused at once",
          test_no_time_refused},
+        {"a request the owner does not answer is resent after 1 s, then twice as long, up to 8 s",
+         test_resend_backs_off},
         {"the bytes of the outstanding requests are bounded", test_outstanding_bytes_bounded},
         {"an owner connected but not reading: a full link queue times out, not unreachable",
          test_full_queue_times_out},
