@@ -1642,6 +1642,22 @@ int lt_store_subs_save(lt_store_t *self, const lt_store_sub_t *lines, size_t n)
     return rc;
 }
 
+/* Copies text column i of st's row into buf, "" for a NULL; 1 when it
+ * was NULL, 0 when not, -1 when SQLite ran out of memory converting it
+ * (sqlite3_column_text returns NULL then too). A NOT NULL column holds a
+ * NULL only in a damaged file: the line is then dropped (a member ""
+ * subscribes to nothing), not the whole load failed again and again. */
+static int s_column_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+    /* Asked first: after a conversion the type is undefined. */
+    int null = sqlite3_column_type(st, i) == SQLITE_NULL;
+    const unsigned char *text = sqlite3_column_text(st, i);
+    if (!text && !null)
+        return -1;
+    snprintf(buf, len, "%s", text ? (const char *)text : "");
+    return null;
+}
+
 int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg)
 {
     sqlite3_stmt *st = self->st[ST_SUBS];
@@ -1650,10 +1666,13 @@ int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg)
         /* fn may use the store: every text is copied out of the statement. */
         char name[512], member[512], reason[512];
         uint8_t history[LT_STORE_HISTORY_BYTES];
-        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(member, sizeof member, "%s", (const char *)sqlite3_column_text(st, 2));
-        const unsigned char *why = sqlite3_column_text(st, 7);
-        snprintf(reason, sizeof reason, "%s", why ? (const char *)why : "");
+        int no_reason = 0;
+        if (s_column_copy(st, 0, name, sizeof name) < 0 ||
+            s_column_copy(st, 2, member, sizeof member) < 0 ||
+            (no_reason = s_column_copy(st, 7, reason, sizeof reason)) < 0) {
+            out = -1;
+            break;
+        }
         int has_history = sqlite3_column_bytes(st, 4) == (int)sizeof history;
         if (has_history)
             memcpy(history, sqlite3_column_blob(st, 4), sizeof history);
@@ -1663,7 +1682,7 @@ int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg)
                             .history = has_history ? history : NULL,
                             .seen_ms = sqlite3_column_int64(st, 5),
                             .since_ms = sqlite3_column_int64(st, 6),
-                            .reason = why ? reason : NULL};
+                            .reason = no_reason ? NULL : reason};
         out = fn(arg, name, &l);
     }
     if (out == 0 && rc != SQLITE_DONE)

@@ -178,7 +178,9 @@ int lt_store_subs_save(lt_store_t *self, const lt_store_sub_t *lines, size_t n) 
 /* Calls fn with each stored line and its stream's name, the newest first
  * (seen_ms descending, then stream and member: the oldest are the ones a
  * reader short of room leaves); the line's pointers are valid only during the call, and
- * fn's non-zero stops the walk. Returns 0, fn's result, or -1. */
+ * fn's non-zero stops the walk. A stream name or member a damaged file
+ * holds as NULL is handed as "". Returns 0, fn's result, or -1 (out of
+ * memory among others). */
 typedef int (*lt_store_sub_fn)(void *arg, const char *stream, const lt_store_sub_t *line);
 int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg) LT_NODISCARD;
 

@@ -1905,6 +1905,40 @@ static void test_released_steps_pinned(void)
     ut_pin_steps("store schema", lt_store_schema_step, pins, (int)(sizeof pins / sizeof *pins));
 }
 
+/* A damaged file holds a NULL where a subscriber line's member must be
+ * (its table lost the NOT NULL): that line comes out with member "" (the
+ * feed drops it as no subscriber), the other as stored, and the walk
+ * succeeds. Before, sqlite3_column_text's NULL went to snprintf's %s. */
+static void test_subscriber_line_null_member(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
+    lt_store_destroy(&s);
+    sqlite3 *db = NULL;
+    char sql[512];
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "DROP TABLE subscribers; CREATE TABLE subscribers (stream INTEGER, member TEXT, "
+             "cursor INTEGER, history BLOB, seen_ms INTEGER, since_ms INTEGER, reason TEXT); "
+             "INSERT INTO subscribers VALUES (%lld, 'VN/GOV/BHXH', 3, NULL, 10, 0, NULL), "
+             "(%lld, NULL, 7, NULL, 20, 20, 'peer lost');",
+             (long long)a.id, (long long)a.id);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = s_open();
+    subs_t r = {0};
+    CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
+    CU_ASSERT_EQUAL_FATAL(r.n, 2);
+    CU_ASSERT_STRING_EQUAL(r.member[0], "");
+    CU_ASSERT(r.l[0].cursor == 7 && r.l[0].since_ms == 20);
+    CU_ASSERT_STRING_EQUAL(r.reason[0], "peer lost");
+    CU_ASSERT_STRING_EQUAL(r.stream[1], "VN/GOV/BCA/population");
+    CU_ASSERT_STRING_EQUAL(r.member[1], "VN/GOV/BHXH");
+    CU_ASSERT_STRING_EQUAL(r.reason[1], "(none)");
+    lt_store_destroy(&s);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -1965,6 +1999,8 @@ int main(void)
         {"a store of schema 11 gets the subscriber lines in step 12 and keeps its streams",
          test_migrates_to_subscriber_lines},
         {"subscriber lines are read newest first", test_subscriber_lines_newest_first},
+        {"a subscriber line whose member a damaged file holds as NULL is read with \"\"",
+         test_subscriber_line_null_member},
         {"a rebuild leaves the old file whole without its WAL before the new one comes",
          test_rebuild_old_file_whole},
         {"a rebuild whose WAL a reader pins is refused; the store keeps everything",
