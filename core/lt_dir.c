@@ -883,92 +883,136 @@ static void s_signers(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t 
     }
 }
 
-lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
-                      const char *federation, int64_t now, char *err, size_t errlen)
+/* Which pin signed sd: the directory is trusted through that key alone, and
+ * lt_dir_signer reports it. 0 with *pin set, else -1 with err set. */
+static int s_dir_pin(const Lienthong__SignedDirectory *sd, const lt_dir_pins_t *pins, int *pin,
+                     char *err, size_t errlen)
 {
-    lt_dir_t *self = NULL;
-    Lienthong__Directory *d = NULL;
-    if (len > LT_DIR_MAX_BYTES) {
-        lt_err_set(err, errlen, "signed directory of %zu bytes exceeds the %u-byte cap", len,
-                   LT_DIR_MAX_BYTES);
-        return NULL;
-    }
-    /* The envelope of signatures is decoded first (it must be, to find the
-     * signed bytes); the directory itself only after a signature verifies. */
-    Lienthong__SignedDirectory *sd = lienthong__signed_directory__unpack(NULL, len, signed_bytes);
-    if (!sd) {
-        lt_err_set(err, errlen, "not a signed directory (cannot decode)");
-        return NULL;
-    }
     if (pins->count == 0) {
         lt_err_set(err, errlen, "no authority key is pinned");
-        goto out;
+        return -1;
     }
-    int pin = s_signing_pin(sd, pins);
-    if (pin < 0) {
+    *pin = s_signing_pin(sd, pins);
+    if (*pin < 0) {
         char who[512];
         s_signers(sd, pins, who, sizeof who);
         lt_err_set(err, errlen, "no valid signature from a pinned authority key (%s)", who);
-        goto out;
+        return -1;
     }
-    d = lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
+    return 0;
+}
+
+/* Decodes the signed body only once its signature verified, so that
+ * unsigned bytes never reach the decoder. NULL with err set on failure. */
+static Lienthong__Directory *s_dir_decode(const Lienthong__SignedDirectory *sd, char *err,
+                                          size_t errlen)
+{
+    Lienthong__Directory *d =
+        lienthong__directory__unpack(NULL, sd->directory.len, sd->directory.data);
     if (!d) {
         lt_err_set(err, errlen, "signed directory body cannot be decoded");
-        goto out;
+        return NULL;
     }
     char where[64];
     /* Its ids are echoed in Hello, answers and logs: UTF-8 (PROTOCOL.md 4.5). */
     if (lt_valid_utf8(&lienthong__directory__descriptor, sd->directory.data, sd->directory.len,
                       where, sizeof where) != 0) {
         lt_err_set(err, errlen, "directory: %s is not valid UTF-8 (or holds a NUL)", where);
-        goto out;
+        lienthong__directory__free_unpacked(d, NULL);
+        return NULL;
     }
+    return d;
+}
+
+/* A well signed directory may still be one this gateway must not use:
+ * invalid, another federation's, expired or issued ahead of the clock
+ * (now 0 skips the clock). 0 if usable, else -1 with err set. */
+static int s_dir_usable(const Lienthong__Directory *d, const char *federation, int64_t now,
+                        char *err, size_t errlen)
+{
     const char *section;
     size_t index;
     char why[400];
     if (lt_dir_validate(d, &section, &index, why, sizeof why) != 0) {
         lt_err_set(err, errlen, "invalid directory version %llu: %s",
                    (unsigned long long)d->version, why);
-        goto out;
+        return -1;
     }
     if (federation && strcmp(federation, d->federation) != 0) {
         lt_err_set(err, errlen, "directory is for federation '%s', this gateway is in '%s'",
                    d->federation, federation);
-        goto out;
+        return -1;
     }
-    if (now) {
-        char ts[LT_CLOCK_UTC_LEN];
-        if (now >= d->expires_at) {
-            lt_clock_utc(d->expires_at, ts, sizeof ts);
-            lt_err_set(err, errlen, "directory version %llu expired at %s",
-                       (unsigned long long)d->version, ts);
-            goto out;
-        }
-        if (d->issued_at > now + LT_DIR_MAX_AHEAD_S) {
-            lt_clock_utc(d->issued_at, ts, sizeof ts);
-            lt_err_set(err, errlen,
-                       "directory version %llu is issued in the future (%s); check the "
-                       "clock",
-                       (unsigned long long)d->version, ts);
-            goto out;
-        }
+    if (!now)
+        return 0;
+    char ts[LT_CLOCK_UTC_LEN];
+    if (now >= d->expires_at) {
+        lt_clock_utc(d->expires_at, ts, sizeof ts);
+        lt_err_set(err, errlen, "directory version %llu expired at %s",
+                   (unsigned long long)d->version, ts);
+        return -1;
     }
-    self = calloc(1, sizeof *self);
+    if (d->issued_at > now + LT_DIR_MAX_AHEAD_S) {
+        lt_clock_utc(d->issued_at, ts, sizeof ts);
+        lt_err_set(err, errlen,
+                   "directory version %llu is issued in the future (%s); check the "
+                   "clock",
+                   (unsigned long long)d->version, ts);
+        return -1;
+    }
+    return 0;
+}
+
+/* The handle keeps the signed bytes as received, to be served to peers
+ * unchanged. Takes d only on success; NULL with err set otherwise. */
+static lt_dir_t *s_dir_new(const uint8_t *signed_bytes, size_t len, const uint8_t *signer,
+                           Lienthong__Directory *d, char *err, size_t errlen)
+{
+    lt_dir_t *self = calloc(1, sizeof *self);
     if (!self || !(self->signed_bytes = malloc(len))) {
         free(self);
-        self = NULL;
         lt_err_set(err, errlen, "out of memory");
-        goto out;
+        return NULL;
     }
     memcpy(self->signed_bytes, signed_bytes, len);
     self->signed_len = len;
-    memcpy(self->signer, pins->keys[pin], LT_KEY_BYTES);
+    memcpy(self->signer, signer, LT_KEY_BYTES);
     self->dir = d;
-    d = NULL;
+    return self;
+}
+
+lt_dir_t *lt_dir_open(const uint8_t *signed_bytes, size_t len, const lt_dir_pins_t *pins,
+                      const char *federation, int64_t now, char *err, size_t errlen)
+{
+    lt_dir_t *self = NULL;
+    Lienthong__SignedDirectory *sd = NULL;
+    Lienthong__Directory *d = NULL;
+    int pin = -1;
+    if (len > LT_DIR_MAX_BYTES) {
+        lt_err_set(err, errlen, "signed directory of %zu bytes exceeds the %u-byte cap", len,
+                   LT_DIR_MAX_BYTES);
+        goto out;
+    }
+    /* The envelope of signatures is decoded first (it must be, to find the
+     * signed bytes); the directory itself only after a signature verifies. */
+    sd = lienthong__signed_directory__unpack(NULL, len, signed_bytes);
+    if (!sd) {
+        lt_err_set(err, errlen, "not a signed directory (cannot decode)");
+        goto out;
+    }
+    if (s_dir_pin(sd, pins, &pin, err, errlen) != 0)
+        goto out;
+    d = s_dir_decode(sd, err, errlen);
+    if (!d || s_dir_usable(d, federation, now, err, errlen) != 0)
+        goto out;
+    self = s_dir_new(signed_bytes, len, pins->keys[pin], d, err, errlen);
+    if (self)
+        d = NULL;
 out:
     if (d)
         lienthong__directory__free_unpacked(d, NULL);
-    lienthong__signed_directory__free_unpacked(sd, NULL);
+    if (sd)
+        lienthong__signed_directory__free_unpacked(sd, NULL);
     return self;
 }
 
