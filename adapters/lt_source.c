@@ -1199,6 +1199,95 @@ static int s_keep_key(s_keys_t *k, const char *key, uint32_t *at)
     return 0;
 }
 
+/* A Publish being packed: its changes point into the batch read, and what
+ * the ack will need of each is kept beside them until fl takes it. */
+typedef struct {
+    Lienthong__Change *cs;
+    Lienthong__Change **pp;
+    s_sent_t *sent;
+    s_keys_t keys;
+    size_t k, records;
+    /* The last change in the frame: set in fl only once the frame is
+     * made. An attempt over the cap (-2) is followed by one of fewer
+     * changes into the same flight; if all of those are mapping rejects,
+     * a value left from the bigger attempt would name a change not sent,
+     * and the stored cursor would pass it (s_acked_cursor). */
+    int64_t sent_last;
+} s_packing_t;
+
+/* Frees what pk still owns (fl took the rest). */
+static void s_packing_free(s_packing_t *pk)
+{
+    free(pk->cs);
+    free(pk->pp);
+    free(pk->sent);
+    free(pk->keys.s);
+}
+
+/* Turns the changes the mapping converted into wire changes, noting for
+ * each what its ack will need. 0, or -1 out of memory. */
+static int s_packing_add(s_packing_t *pk, const s_feed_t *f, s_change_t *ch, size_t n, char *err,
+                         size_t errlen)
+{
+    if (!(pk->cs = calloc(n, sizeof *pk->cs)) || !(pk->pp = calloc(n, sizeof *pk->pp)) ||
+        !(pk->sent = calloc(n, sizeof *pk->sent))) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].why)
+            continue;
+        s_sent_t *sent = &pk->sent[pk->k];
+        if (s_keep_key(&pk->keys, ch[i].key, &sent->key_at) != 0) {
+            lt_err_set(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(sent->cursor, CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
+        sent->deleted = ch[i].deleted;
+        Lienthong__Change *c = &pk->cs[pk->k];
+        lienthong__change__init(c);
+        c->key = ch[i].key;
+        c->deleted = ch[i].deleted;
+        c->payload.data = ch[i].payload;
+        c->payload.len = ch[i].len;
+        c->source_cursor = sent->cursor;
+        pk->pp[pk->k++] = c;
+        pk->records += !ch[i].deleted;
+        pk->sent_last = ch[i].id;
+    }
+    return 0;
+}
+
+/* Makes fl the flight of the packed Publish env (size bytes): its frame,
+ * the batch's ids, its mapping rejects and what the ack needs, taken from
+ * pk. 0, or -1 with err set. */
+static int s_packing_fly(s_packing_t *pk, const Lienthong__Envelope *env, size_t size,
+                         s_change_t *ch, size_t n, s_flight_t *fl, char *err, size_t errlen)
+{
+    if (pk->k > 0 && !(fl->frame = malloc(size))) {
+        lt_err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    fl->first_id = ch[0].id; /* before the unmapped changes are taken */
+    fl->last_id = ch[n - 1].id;
+    if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
+        s_flight_free(fl);
+        return -1;
+    }
+    fl->frame_len = pk->k > 0 ? lienthong__envelope__pack(env, fl->frame) : 0;
+    if (pk->k > 0) {
+        fl->sent = pk->sent;
+        fl->keys = pk->keys.s;
+        pk->sent = NULL;
+        pk->keys.s = NULL;
+    }
+    fl->request_id = env->publish->request_id;
+    fl->sent_last_id = pk->sent_last;
+    fl->n_changes = pk->k;
+    fl->n_records = pk->records;
+    return 0;
+}
+
 /* Packs a Publish envelope for the changes into fl, leaving out those the
  * mapping could not convert (their Publish may be empty: fl->frame NULL).
  * What the ack needs of each change packed is kept in fl as it goes
@@ -1208,51 +1297,18 @@ static int s_keep_key(s_keys_t *k, const char *key, uint32_t *at)
 static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t *over, char *err,
                   size_t errlen)
 {
-    lt_source_t *self = f->src;
+    s_packing_t pk = {0};
     int rc = -1;
-    size_t k = 0, records = 0;
-    /* The last change in the frame: set in fl only once the frame is
-     * made. An attempt over the cap (-2) is followed by one of fewer
-     * changes into the same flight; if all of those are mapping rejects,
-     * a value left from the bigger attempt would name a change not sent,
-     * and the stored cursor would pass it (s_acked_cursor). */
-    int64_t sent_last = 0;
-    Lienthong__Change *cs = calloc(n, sizeof *cs);
-    Lienthong__Change **pp = calloc(n, sizeof *pp);
-    s_sent_t *sent = calloc(n, sizeof *sent);
-    s_keys_t keys = {0};
-    if (!cs || !pp || !sent) {
-        lt_err_set(err, errlen, "out of memory");
+    if (s_packing_add(&pk, f, ch, n, err, errlen) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (ch[i].why)
-            continue;
-        if (s_keep_key(&keys, ch[i].key, &sent[k].key_at) != 0) {
-            lt_err_set(err, errlen, "out of memory");
-            goto out;
-        }
-        snprintf(sent[k].cursor, CURSOR_LEN, "%" PRId64, ch[i].id + f->shift);
-        sent[k].deleted = ch[i].deleted;
-        lienthong__change__init(&cs[k]);
-        cs[k].key = ch[i].key;
-        cs[k].deleted = ch[i].deleted;
-        cs[k].payload.data = ch[i].payload;
-        cs[k].payload.len = ch[i].len;
-        cs[k].source_cursor = sent[k].cursor;
-        pp[k] = &cs[k];
-        k++;
-        records += !ch[i].deleted;
-        sent_last = ch[i].id;
-    }
     Lienthong__Publish pub = LIENTHONG__PUBLISH__INIT;
-    pub.request_id = s_request_id(self);
+    pub.request_id = s_request_id(f->src);
     pub.dataset = f->dataset;
     /* So that the owner's gateway refuses a record_type that is not the
      * dataset's before decoding a row (PROTOCOL.md 8.1). */
     pub.record_type = f->record_type;
-    pub.n_changes = k;
-    pub.changes = pp;
+    pub.n_changes = pk.k;
+    pub.changes = pk.pp;
     Lienthong__Envelope env = LIENTHONG__ENVELOPE__INIT;
     env.version = LT_PROTO_VERSION;
     env.body_case = LIENTHONG__ENVELOPE__BODY_PUBLISH;
@@ -1263,33 +1319,9 @@ static int s_pack(s_feed_t *f, s_change_t *ch, size_t n, s_flight_t *fl, size_t 
         rc = -2;
         goto out;
     }
-    if (k > 0 && !(fl->frame = malloc(size))) {
-        lt_err_set(err, errlen, "out of memory");
-        goto out;
-    }
-    fl->first_id = ch[0].id; /* before the unmapped changes are taken */
-    fl->last_id = ch[n - 1].id;
-    if (s_take_unmapped(ch, n, fl, err, errlen) != 0) {
-        s_flight_free(fl);
-        goto out;
-    }
-    fl->frame_len = k > 0 ? lienthong__envelope__pack(&env, fl->frame) : 0;
-    if (k > 0) {
-        fl->sent = sent;
-        fl->keys = keys.s;
-        sent = NULL;
-        keys.s = NULL;
-    }
-    fl->request_id = pub.request_id;
-    fl->sent_last_id = sent_last;
-    fl->n_changes = k;
-    fl->n_records = records;
-    rc = 0;
+    rc = s_packing_fly(&pk, &env, size, ch, n, fl, err, errlen);
 out:
-    free(cs);
-    free(pp);
-    free(sent);
-    free(keys.s);
+    s_packing_free(&pk);
     return rc;
 }
 
