@@ -775,40 +775,42 @@ static void s_ahead(lt_feed_replica_t *f, const lt_feed_apply_t *job, const void
     f->applying++;
 }
 
-lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const Lienthong__Batch *b,
-                                     const void *link)
+/* The replica b is for, if this gateway takes b's stream from owner: a
+ * batch of another stream is logged as a reject, and not answered, as the
+ * sender never asked for an answer. */
+static lt_feed_replica_t *s_batch_replica(lt_feed_t *self, const char *owner,
+                                          const Lienthong__Batch *b)
 {
     lt_feed_replica_t *f = lt_feed_replica_find(self, b->stream);
+    if (f && strcmp(f->owner, owner) == 0)
+        return f;
+    /* Not a feed this gateway takes from that member: a peer sending a
+     * batch of another owner's stream, or of one never subscribed to. */
     char err[400];
-    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
-    if (!f || strcmp(f->owner, owner) != 0) {
-        /* Not a feed this gateway takes from that member: a peer sending a
-         * batch of another owner's stream, or of one never subscribed to.
-         * Not answered, as the sender never asked for an answer. */
-        snprintf(err, sizeof err, "%.300s: batch of a stream not subscribed from this member",
-                 b->stream);
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.who = owner,
-                                          .what = "batch",
-                                          .target = b->stream,
-                                          .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
-                                          .why = err});
-        return NULL;
-    }
-    /* The batches of a replica being committed all came on one link; the
-     * next follows on the cursor they will leave. One on another link came
-     * on a link that replaced theirs: it is stale like one from before a
-     * re-subscribe, and the idle re-subscribe or the next overlap asks for
-     * it again. */
-    int ahead = s_ahead_live(f);
-    const lt_stream_t *at = ahead ? &f->ahead : &f->cursor;
+    snprintf(err, sizeof err, "%.300s: batch of a stream not subscribed from this member",
+             b->stream);
+    (void)lt_reject(self->ctx->reject,
+                    &(lt_reject_in_t){.who = owner,
+                                      .what = "batch",
+                                      .target = b->stream,
+                                      .code = LIENTHONG__ERROR_CODE__ERR_NOT_FOUND,
+                                      .why = err});
+    return NULL;
+}
+
+/* 1 when b, on link, cannot follow on `at` (the cursor it must chain
+ * from) because it is stale: counted as discarded, and an overlap calls
+ * for a new Subscribe. 0 when b is the next batch. */
+static int s_batch_stale(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
+                         const void *link, int ahead, const lt_stream_t *at)
+{
     if (f->applying && f->ahead_gen == f->sub_gen && !ahead) {
         /* Batches of this subscription wait for a row the cursor left (a
          * resynchronisation or a snapshot swapped in): they will not run,
          * and their replica subscribes again; until then what comes is
          * stale, not a gap. */
         f->discarded++;
-        return NULL;
+        return 1;
     }
     if ((ahead && (f->deferred || link != f->ahead_link)) || f->state != LT_FEED_LIVE ||
         b->first_seq <= at->last_seq) {
@@ -817,15 +819,26 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const L
             b->first_seq <= at->last_seq && b->first_seq + b->n_records - 1 > at->last_seq &&
             (!ahead || link == f->ahead_link))
             s_verdict(self, f, b, 0, NULL);
-        return NULL;
+        return 1;
     }
     if (f->stale_ahead && b->first_seq != at->last_seq + 1) {
         f->discarded++; /* the old subscription's, sent before the new began */
-        return NULL;
+        return 1;
     }
+    return 0;
+}
+
+/* 0 when b is the owner's, signed and chained on `at`, and of the history
+ * of what comes before it (its new batch hash and root written); else -1,
+ * the replica told why (a verdict, or stopped on a fork). */
+static int s_batch_trusted(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__Batch *b,
+                           int ahead, const lt_stream_t *at, uint8_t hash[LT_HASH_BYTES],
+                           uint8_t root[LT_HASH_BYTES])
+{
+    char err[400];
     if (s_verify(self, f, at, b, hash, root, err, sizeof err) != 0) {
         s_verdict(self, f, b, 1, err);
-        return NULL;
+        return -1;
     }
     if (ahead && b->history_id.len == LT_HISTORY_BYTES && f->ahead.has_history &&
         memcmp(b->history_id.data, f->ahead.history, LT_HISTORY_BYTES) != 0) {
@@ -834,10 +847,21 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const L
          * the feed stops and subscribes again, and the owner's answer
          * tells of the fork (PROTOCOL.md 6.9). */
         s_verdict(self, f, b, 1, "batch on another history than the batches before it");
-        return NULL;
+        return -1;
     }
     if (lt_feed_history_other(self, f, at, &b->history_id, b->first_seq + b->n_records - 1) != 0)
-        return NULL; /* forked: stopped, nothing applied */
+        return -1; /* forked: stopped, nothing applied */
+    return 0;
+}
+
+/* The job that applies the checked b from `at`, carrying the leaves
+ * s_verify left in self->leaves, which the next batch overwrites. NULL out
+ * of memory (the replica backs off). */
+static lt_feed_apply_t *s_batch_job(lt_feed_t *self, lt_feed_replica_t *f,
+                                    const Lienthong__Batch *b, const lt_stream_t *at,
+                                    const void *link, const uint8_t hash[LT_HASH_BYTES],
+                                    const uint8_t root[LT_HASH_BYTES])
+{
     /* s_verify held n_records to LT_BATCH_MAX_RECORDS, the leaves' room. */
     size_t leaves = b->n_records * LT_HASH_BYTES;
     lt_feed_apply_t *job = malloc(sizeof *job + leaves);
@@ -857,7 +881,31 @@ lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const L
     job->sub_gen = f->sub_gen;
     job->cursor_gen = f->cursor_gen;
     job->rc = 1; /* not run */
-    s_ahead(f, job, link);
+    return job;
+}
+
+lt_feed_apply_t *lt_feed_batch_check(lt_feed_t *self, const char *owner, const Lienthong__Batch *b,
+                                     const void *link)
+{
+    lt_feed_apply_t *job = NULL;
+    uint8_t hash[LT_HASH_BYTES], root[LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_batch_replica(self, owner, b);
+    if (!f)
+        goto out;
+    /* The batches of a replica being committed all came on one link; the
+     * next follows on the cursor they will leave. One on another link came
+     * on a link that replaced theirs: it is stale like one from before a
+     * re-subscribe, and the idle re-subscribe or the next overlap asks for
+     * it again. */
+    int ahead = s_ahead_live(f);
+    const lt_stream_t *at = ahead ? &f->ahead : &f->cursor;
+    if (s_batch_stale(self, f, b, link, ahead, at) ||
+        s_batch_trusted(self, f, b, ahead, at, hash, root) != 0)
+        goto out;
+    job = s_batch_job(self, f, b, at, link, hash, root);
+    if (job)
+        s_ahead(f, job, link);
+out:
     return job;
 }
 
