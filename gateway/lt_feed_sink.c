@@ -142,8 +142,12 @@ static void s_replaced(void *sock, const uint8_t *rid, size_t rid_len, const lt_
                              st->name);
 }
 
-void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
-                            const Lienthong__SinkAttach *m)
+/* Whether the sink of m may attach at all, so that a refused one is
+ * answered with its reason before any sink is touched. 0 with *st_out and
+ * *rebuild set (its table to be replaced from the start), else -1,
+ * answered. */
+static int s_attach_admit(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                          const Lienthong__SinkAttach *m, lt_feed_stream_t **st_out, int *rebuild)
 {
     if (m->history_id.len != 0 && m->history_id.len != LT_HISTORY_BYTES) {
         lt_warn("local", "refused sink for %s: history_id of %zu bytes", m->stream,
@@ -151,28 +155,78 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_MALFORMED,
                                  0, "%s: history_id must be empty or %d bytes, not %zu", m->stream,
                                  LT_HISTORY_BYTES, m->history_id.len);
-        return;
+        return -1;
     }
     lt_feed_stream_t *st = s_local_stream(self, m->stream);
     /* On another history its cursor means nothing here: not even beyond
      * the log (a shorter new history) is a reason to refuse a replacement. */
-    int rebuild = st && m->from_seq > 0 && s_other_history(st, m);
+    *rebuild = st && m->from_seq > 0 && s_other_history(st, m);
     if (!st || m->from_seq == 0 ||
-        (!rebuild &&
+        (!*rebuild &&
          (m->from_seq > st->last_seq + 1 || (m->from_seq < st->tail_first && !m->replace)))) {
         s_refuse(sock, in, m, st);
-        return;
+        return -1;
     }
-    if (rebuild && !m->replace) {
+    if (*rebuild && !m->replace) {
         s_replaced(sock, in->rid, in->rid_len, st, m->from_seq - 1);
-        return;
+        return -1;
     }
     if (st->stale) { /* lt_feed_views.c */
         char why[LT_STREAM_ID_MAX + 64];
         (void)lt_wire_send_error(sock, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
                                  0, "%s", lt_feed_view_stale_text(why, sizeof why, m->stream));
-        return;
+        return -1;
     }
+    *st_out = st;
+    return 0;
+}
+
+/* Starts sink k of st where m asks, or from seq 1 to rebuild its table,
+ * remembering the attach to tell a repeated one (s_same_attach). */
+static void s_sink_start(lt_feed_sink_t *k, const lt_wire_in_t *in, const Lienthong__SinkAttach *m,
+                         lt_feed_stream_t *st, int rebuild)
+{
+    memset(k, 0, sizeof *k);
+    memcpy(k->rid, in->rid, in->rid_len);
+    k->rid_len = in->rid_len;
+    k->stream = st;
+    k->next = rebuild ? 1 : m->from_seq;
+    k->acked = k->next - 1;
+    k->credit = m->credit;
+    k->replace_ok = m->replace;
+    k->rebuild = rebuild;
+    k->attach_from = m->from_seq;
+    k->attach_history_len = m->history_id.len; /* 0 or LT_HISTORY_BYTES, checked above */
+    if (m->history_id.len)
+        memcpy(k->attach_history, m->history_id.data, m->history_id.len);
+}
+
+/* Tells the operator of an attach; one repeated by an idle sink only at
+ * debug level, as it says nothing new (s_same_attach). */
+static void s_attach_log(const lt_feed_stream_t *st, const Lienthong__SinkAttach *m, int rebuild,
+                         int again)
+{
+    if (rebuild)
+        lt_warn("local",
+                "sink of %s at seq %llu is on another history than the stream's (%s): "
+                "replacing its table",
+                st->name, (unsigned long long)(m->from_seq - 1),
+                m->history_id.len ? "it names another" : "its own is unknown");
+    if (again)
+        lt_debug("local", "sink attached to %s from seq %llu again", st->name,
+                 (unsigned long long)m->from_seq);
+    else
+        lt_info("local", "sink attached to %s from seq %llu", st->name,
+                (unsigned long long)m->from_seq);
+}
+
+void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
+                            const Lienthong__SinkAttach *m)
+{
+    lt_feed_stream_t *st = NULL;
+    int rebuild = 0;
+    if (s_attach_admit(self, sock, in, m, &st, &rebuild) != 0)
+        return;
     if (!rebuild)
         st->replaced = 0; /* its table is on the stream's history */
     /* One sink per stream: a new attach replaces the previous one. */
@@ -188,32 +242,8 @@ void lt_feed_on_sink_attach(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
                                  0, "%s: too many sinks attached", m->stream);
         return;
     }
-    lt_feed_sink_t *k = &self->sinks[self->n_sinks++];
-    memset(k, 0, sizeof *k);
-    memcpy(k->rid, in->rid, in->rid_len);
-    k->rid_len = in->rid_len;
-    k->stream = st;
-    k->next = rebuild ? 1 : m->from_seq;
-    k->acked = k->next - 1;
-    k->credit = m->credit;
-    k->replace_ok = m->replace;
-    k->rebuild = rebuild;
-    k->attach_from = m->from_seq;
-    k->attach_history_len = m->history_id.len; /* 0 or LT_HISTORY_BYTES, checked above */
-    if (m->history_id.len)
-        memcpy(k->attach_history, m->history_id.data, m->history_id.len);
-    if (rebuild)
-        lt_warn("local",
-                "sink of %s at seq %llu is on another history than the stream's (%s): "
-                "replacing its table",
-                st->name, (unsigned long long)(m->from_seq - 1),
-                m->history_id.len ? "it names another" : "its own is unknown");
-    if (again)
-        lt_debug("local", "sink attached to %s from seq %llu again", st->name,
-                 (unsigned long long)m->from_seq);
-    else
-        lt_info("local", "sink attached to %s from seq %llu", st->name,
-                (unsigned long long)m->from_seq);
+    s_sink_start(&self->sinks[self->n_sinks++], in, m, st, rebuild);
+    s_attach_log(st, m, rebuild, again);
 }
 
 void lt_feed_on_deliver_ack(lt_feed_t *self, void *sock, const lt_wire_in_t *in,
