@@ -378,16 +378,16 @@ static int s_restart_held(lt_feed_t *self, lt_feed_replica_t *f)
     return 1;
 }
 
-void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
-                               const Lienthong__SnapshotChunk *c)
+/* The live replica chunk c is for, or NULL when c is to be dropped: not
+ * admitted (logged as a reject), or stale (counted as discarded). */
+static lt_feed_replica_t *s_chunk_replica(lt_feed_t *self, const char *owner,
+                                          const Lienthong__SnapshotChunk *c)
 {
     char err[300];
     Lienthong__ErrorCode code = lt_valid_snapshot_chunk(c, err, sizeof err);
     if (s_admit(self, owner, c->stream, "snapshot chunk", code, err) != 0)
-        return;
+        return NULL;
     lt_feed_replica_t *f = s_live(self, owner, c->stream);
-    uint8_t hash[LT_HASH_BYTES];
-    const Lienthong__Member *pk = f ? s_owner(self, f) : NULL;
     /* A continuation of a snapshot not (or no longer) being received is
      * stale, from before a re-subscribe: discarded, like a stale batch; so
      * is the start of one behind the cursor, which must not restart the
@@ -400,23 +400,45 @@ void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_so
             f->discarded++;
             f->stale_ahead = 1; /* the batches after it are stale too (6.6) */
         }
-        return;
+        return NULL;
     }
-    /* A start is checked as index 0 of a new snapshot at its seq before
-     * the one being received is touched (s_restart_held). */
+    return f;
+}
+
+/* 1 when c is the owner's, within our credit and the snapshot's seq,
+ * signed and chained on the part before it (hash: its own), and on the
+ * snapshot's history; else 0 with why in err. A start is checked as index
+ * 0 of a new snapshot at its seq before the one being received is touched
+ * (s_restart_held). */
+static int s_chunk_ok(lt_feed_t *self, lt_feed_replica_t *f, const Lienthong__SnapshotChunk *c,
+                      uint8_t hash[LT_HASH_BYTES], char *err, size_t errlen)
+{
+    const Lienthong__Member *pk = s_owner(self, f);
     int start = c->first_index == 0;
     static const uint8_t zero[LT_HASH_BYTES];
     uint64_t seq = start ? c->snapshot_seq : f->stage->seq;
     uint64_t index = start ? 0 : f->stage->index;
     if (!pk)
-        snprintf(err, sizeof err, "owner not in directory");
+        snprintf(err, errlen, "owner not in directory");
     else if ((int64_t)c->n_records > f->outstanding)
-        snprintf(err, sizeof err, "owner sent more records than our credit");
-    int ok = pk && (int64_t)c->n_records <= f->outstanding &&
-             s_within_seq(seq, index, c, err, sizeof err) == 0 &&
-             s_chunk_verify(pk, f, c, index, start ? zero : f->stage->prev, hash, self->leaves, err,
-                            sizeof err) == 0 &&
-             (start || s_history_same(f->stage, &c->history_id, err, sizeof err) == 0);
+        snprintf(err, errlen, "owner sent more records than our credit");
+    return pk && (int64_t)c->n_records <= f->outstanding &&
+           s_within_seq(seq, index, c, err, errlen) == 0 &&
+           s_chunk_verify(pk, f, c, index, start ? zero : f->stage->prev, hash, self->leaves, err,
+                          errlen) == 0 &&
+           (start || s_history_same(f->stage, &c->history_id, err, errlen) == 0);
+}
+
+void lt_feed_on_snapshot_chunk(lt_feed_t *self, const char *owner, void *link_sock,
+                               const Lienthong__SnapshotChunk *c)
+{
+    char err[300];
+    uint8_t hash[LT_HASH_BYTES];
+    lt_feed_replica_t *f = s_chunk_replica(self, owner, c);
+    if (!f)
+        return;
+    int start = c->first_index == 0;
+    int ok = s_chunk_ok(self, f, c, hash, err, sizeof err);
     if (ok && s_forked(self, f, &c->history_id, c->snapshot_seq))
         return;
     if (ok && start && s_restart_held(self, f))
