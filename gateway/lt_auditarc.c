@@ -411,6 +411,40 @@ static void s_unlock(int fd, const char *path)
     close(fd);
 }
 
+/* One connection for the check and the export, hardened as the check
+ * opens a log (lt_audit_check_live, lt_sqlopen.h). *db is set even on
+ * failure, for the caller to close. 0, or -1 with err. */
+static int s_open_live(const char *live, sqlite3 **db, char *err, size_t errlen)
+{
+    if (lt_sqlopen_untrusted(live, SQLITE_OPEN_READWRITE, db) != SQLITE_OK ||
+        sqlite3_busy_timeout(*db, 5000) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", live, *db ? sqlite3_errmsg(*db) : "cannot open");
+        return -1;
+    }
+    return 0;
+}
+
+/* The live log db checked (rep) and brought to this version before any
+ * entry is chosen, so that only a sound log is exported. 0, or -1 with
+ * err. */
+static int s_ready_live(sqlite3 *db, const char *live, const uint8_t *const *pks, size_t n_pks,
+                        lt_audit_report_t *rep, char *err, size_t errlen)
+{
+    /* A broken live log is reported, never exported as if it were sound;
+     * checked as it is, before it is brought to this version: bringing a
+     * log that claims version 1 up binds keys only after its last entry,
+     * and with that its anchor recording a key (a log passed off as
+     * version 1, docs/ARCHITECTURE.md "Keys and entries") would pass. */
+    if (lt_audit_check_snapshot(db, live, pks, n_pks, NULL, rep, err, errlen) != 0)
+        return -1;
+    /* Brought to this version as a start would, so that it records the
+     * key in force at its anchor and the file the entries from which it
+     * binds keys (docs/ARCHITECTURE.md, "Audit log"). */
+    if (lt_audit_upgrade(db, live, err, errlen) != 0)
+        return -1;
+    return s_remove_anchored(db, err, errlen);
+}
+
 int lt_auditarc_export(const char *live, const char *out, const char *member, int64_t before_ms,
                        const uint8_t *const *pks, size_t n_pks, lt_auditarc_export_t *res,
                        char *err, size_t errlen)
@@ -424,27 +458,9 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     char lock_path[PATH_MAX];
     int lock = s_lock(live, out, lock_path, err, errlen);
     if (lock < 0)
-        return -1;
-    /* One connection for the check and the export, hardened as the check
-     * opens a log (lt_audit_check_live, lt_sqlopen.h). */
-    if (lt_sqlopen_untrusted(live, SQLITE_OPEN_READWRITE, &db) != SQLITE_OK ||
-        sqlite3_busy_timeout(db, 5000) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", live, db ? sqlite3_errmsg(db) : "cannot open");
         goto out;
-    }
-    /* A broken live log is reported, never exported as if it were sound;
-     * checked as it is, before it is brought to this version: bringing a
-     * log that claims version 1 up binds keys only after its last entry,
-     * and with that its anchor recording a key (a log passed off as
-     * version 1, docs/ARCHITECTURE.md "Keys and entries") would pass. */
-    if (lt_audit_check_snapshot(db, live, pks, n_pks, NULL, &rep, err, errlen) != 0)
-        goto out;
-    /* Brought to this version as a start would, so that it records the
-     * key in force at its anchor and the file the entries from which it
-     * binds keys (docs/ARCHITECTURE.md, "Audit log"). */
-    if (lt_audit_upgrade(db, live, err, errlen) != 0)
-        goto out;
-    if (s_remove_anchored(db, err, errlen) != 0)
+    if (s_open_live(live, &db, err, errlen) != 0 ||
+        s_ready_live(db, live, pks, n_pks, &rep, err, errlen) != 0)
         goto out;
     if (s_choose(db, before_ms, &res->first, &res->last) != 0) {
         s_fail(db, live, err, errlen);
@@ -465,7 +481,8 @@ int lt_auditarc_export(const char *live, const char *out, const char *member, in
     rc = s_remove(db, out, res->first, &rep, err, errlen);
 out:
     sqlite3_close(db);
-    s_unlock(lock, lock_path);
+    if (lock >= 0)
+        s_unlock(lock, lock_path);
     return rc;
 }
 
