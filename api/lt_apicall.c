@@ -1,5 +1,6 @@
 /* lt_apicall: local-API calls of the HTTP API and their JSON (see lt_apicall.h). */
 #include "lt_apicall.h"
+#include "lt_apimux.h"
 #include "lt_valid.h"
 #include "lt_clock.h"
 #include "lt_client.h"
@@ -48,7 +49,13 @@ struct _lt_apicall_t {
     pthread_mutex_t fail_lock;
     lt_apisum_t sum;    /* how failed's reports read */
     lt_tally_t *failed; /* by code and detail */
+    /* Lookups and verifies, many at once down one connection: see
+     * lt_apimux.h for why they do not take a client of the pool each. */
+    lt_apimux_t *mux;
 };
+
+static uint64_t s_answer_id(const Lienthong__Envelope *env, void **answer);
+static void s_free_answer(const Lienthong__Envelope *env, void *answer);
 
 /* The words of a report of failed calls (lt_apisum), under fail_lock:
  * the first of a code and detail in full, then counts. */
@@ -70,6 +77,7 @@ static void s_describe(void *arg, const lt_tally_report_t *rep, lt_apisum_text_t
  * mutexes (lock, then fail_lock) it made. */
 static void s_free(lt_apicall_t *self, int locks)
 {
+    lt_apimux_destroy(&self->mux); /* before the context it has sockets of */
     lt_tally_destroy(&self->failed);
     if (locks > 1)
         pthread_mutex_destroy(&self->fail_lock);
@@ -103,7 +111,8 @@ lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t sum
      * each idle client holds one. */
     if (!(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
         zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, max_calls + POOL_MAX + 16) != 0 ||
-        !(self->failed = lt_apisum_tally(&self->sum, sizeof(failure_t))))
+        !(self->failed = lt_apisum_tally(&self->sum, sizeof(failure_t))) ||
+        !(self->mux = lt_apimux_new(self->ctx, socket_path, s_answer_id, s_free_answer)))
         goto fail;
     return self;
 fail:
@@ -501,19 +510,15 @@ static void s_free_answer(const Lienthong__Envelope *env, void *answer)
 }
 
 /* Receives until the request is answered or the time is up; 0, or -1 when
- * the client failed (out set). */
-static int s_collect(lt_apicall_t *self, lt_client_t *c, uint64_t id, collect_t *k, int64_t until,
+ * the call failed (out set). */
+static int s_collect(lt_apicall_t *self, lt_apimux_call_t *call, collect_t *k, int64_t until,
                      lt_apicall_out_t *out)
 {
     char err[1024];
     while (!k->done) {
-        int64_t left = until - lt_clock_mono_ms();
         Lienthong__Envelope *env = NULL;
-        if (left <= 0) {
-            s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", "no answer from the gateway in time");
-            return -1;
-        }
-        int rc = lt_client_recv(c, (int)left, &env, err, sizeof err);
+        void *answer = NULL;
+        int rc = lt_apimux_next(self->mux, call, until, &env, &answer, err, sizeof err);
         /* Each code with its status written beside it, as api_client.py
          * checks against docs/api/README.md. */
         if (rc == LT_CLIENT_ERR_TIMEOUT) {
@@ -524,10 +529,7 @@ static int s_collect(lt_apicall_t *self, lt_client_t *c, uint64_t id, collect_t 
             s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
             return -1;
         }
-        void *answer;
-        /* Answers of an earlier call on this client that gave up are dropped. */
-        if (s_answer_id(env, &answer) == id)
-            s_on_answer(self, k, env, answer, out);
+        s_on_answer(self, k, env, answer, out);
         s_free_answer(env, answer);
         lt_wire_free(&env);
     }
@@ -550,18 +552,19 @@ void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnB
         lq->request_id = id, lq->deadline_ms = deadline, lq->timeout_ms = (uint32_t)timeout_ms;
     else
         vq->request_id = id, vq->deadline_ms = deadline, vq->timeout_ms = (uint32_t)timeout_ms;
-    lt_client_t *c = s_take(self, out);
-    if (!c)
-        goto out;
-    int rc = lt_client_send_for(
-        c, lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
-        lq ? (void *)lq : (void *)vq, who, timeout_ms, err, sizeof err);
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    lt_apimux_call_t *call = NULL;
+    int rc = lt_client_pack_for(lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
+                                   : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
+                                lq ? (void *)lq : (void *)vq, who, &frame, &len, err, sizeof err);
+    if (rc == 0)
+        rc = lt_apimux_begin(self->mux, id, frame, len, &call, err, sizeof err);
     if (rc != 0)
         s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
     else
-        rc = s_collect(self, c, id, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
-    s_give(self, c, rc == 0);
-out:
+        (void)s_collect(self, call, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
+    lt_apimux_end(self->mux, &call);
     json_decref(k.results);
     if (!out->body)
         s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");

@@ -2,12 +2,14 @@
  * (PROTOCOL.md 8.3-8.5), and their answers as JSON.
  *
  * HTTP requests are served on many threads; a ZeroMQ socket belongs to one
- * thread at a time. So the module keeps a pool of local-API clients: a call
- * takes one, sends, waits for the answers with its request_id (dropping late
- * answers of an earlier call that timed out), and returns it. A client that
- * failed is closed, not returned. Answers reach this process only after the
- * gateway has verified the owner's signature and the request binding
- * (PROTOCOL.md 7.4); the JSON says so with "signature": "verified". */
+ * thread at a time. Lookups and verifies go down one connection through
+ * lt_apimux (its thread sends, and hands each answer to the call whose
+ * request_id it carries). The rarer calls keep a pool of local-API
+ * clients: a call takes one, sends, waits for the answers with its
+ * request_id (dropping late answers of an earlier call that timed out), and
+ * returns it. A client that failed is closed, not returned. Answers reach this process only after
+ * the gateway has verified the owner's signature and the request binding (PROTOCOL.md 7.4); the
+ * JSON says so with "signature": "verified". */
 #ifndef LT_APICALL_H
 #define LT_APICALL_H
 

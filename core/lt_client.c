@@ -313,14 +313,14 @@ int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, v
     return lt_client_send_for(self, body_case, body, NULL, timeout_ms, err, errlen);
 }
 
-int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
-                       const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen)
+/* Fills env (with ask, the answer context) for body; -1 with err set for
+ * a body local clients never send. */
+static int s_envelope(Lienthong__Envelope *env, Lienthong__AnswerContext *ask,
+                      Lienthong__Envelope__BodyCase body_case, void *body,
+                      const Lienthong__OnBehalf *who, char *err, size_t errlen)
 {
-    Lienthong__Envelope env;
-    Lienthong__AnswerContext ask = LIENTHONG__ANSWER_CONTEXT__INIT;
-    zmq_msg_t msg;
-    lt_wire_env_init(&env);
-    if (!body || s_set_body(&env, body_case, body) != 0) {
+    lt_wire_env_init(env);
+    if (!body || s_set_body(env, body_case, body) != 0) {
         errno = EINVAL;
         return s_err(err, errlen, LT_CLIENT_ERR_INVALID, "a local client cannot send %s",
                      lt_wire_body_name(body_case));
@@ -328,18 +328,51 @@ int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_cas
     /* Answers then carry the dataset's record type (PROTOCOL.md 8.4). */
     if (body_case == LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST ||
         body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST)
-        env.context = &ask;
+        env->context = ask;
     /* Who the request is made for, for the gateway's audit (PROTOCOL.md
      * 8.5, 8.8); a profile's parts are audited as lookups made for them (7.7). */
-    if (env.context || body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST ||
+    if (env->context || body_case == LIENTHONG__ENVELOPE__BODY_PREFILL_REQUEST ||
         body_case == LIENTHONG__ENVELOPE__BODY_PROFILE_REQUEST)
-        env.on_behalf = (Lienthong__OnBehalf *)who;
+        env->on_behalf = (Lienthong__OnBehalf *)who;
+    return LT_CLIENT_OK;
+}
+
+int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
+                       const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen)
+{
+    Lienthong__Envelope env;
+    Lienthong__AnswerContext ask = LIENTHONG__ANSWER_CONTEXT__INIT;
+    zmq_msg_t msg;
+    int rc = s_envelope(&env, &ask, body_case, body, who, err, errlen);
+    if (rc != LT_CLIENT_OK)
+        return rc;
     size_t len = lienthong__envelope__get_packed_size(&env);
     if (zmq_msg_init_size(&msg, len) != 0)
         return s_err(err, errlen, LT_CLIENT_ERR_SOCKET, "out of memory for a %zu-byte message",
                      len);
     lienthong__envelope__pack(&env, zmq_msg_data(&msg));
     return s_send_msg(self, &msg, timeout_ms, err, errlen);
+}
+
+int lt_client_pack_for(Lienthong__Envelope__BodyCase body_case, void *body,
+                       const Lienthong__OnBehalf *who, uint8_t **frame, size_t *len, char *err,
+                       size_t errlen)
+{
+    Lienthong__Envelope env;
+    Lienthong__AnswerContext ask = LIENTHONG__ANSWER_CONTEXT__INIT;
+    *frame = NULL;
+    *len = 0;
+    int rc = s_envelope(&env, &ask, body_case, body, who, err, errlen);
+    if (rc != LT_CLIENT_OK)
+        return rc;
+    size_t n = lienthong__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return s_err(err, errlen, LT_CLIENT_ERR_SOCKET, "out of memory for a %zu-byte message", n);
+    lienthong__envelope__pack(&env, buf);
+    *frame = buf;
+    *len = n;
+    return LT_CLIENT_OK;
 }
 
 int lt_client_recv(lt_client_t *self, int timeout_ms, Lienthong__Envelope **env, char *err,

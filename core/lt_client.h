@@ -77,6 +77,13 @@ int lt_client_send(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, v
  * 8.8; who NULL: nobody named; ignored for other bodies). */
 int lt_client_send_for(lt_client_t *self, Lienthong__Envelope__BodyCase body_case, void *body,
                        const Lienthong__OnBehalf *who, int timeout_ms, char *err, size_t errlen);
+/* Packs the envelope lt_client_send_for would send into *frame (malloc'd,
+ * *len bytes; free it), for a caller that sends it on another thread (the
+ * HTTP API's lt_apimux). Returns 0 or a negative lt_client_err_t with err
+ * set and *frame NULL. */
+int lt_client_pack_for(Lienthong__Envelope__BodyCase body_case, void *body,
+                       const Lienthong__OnBehalf *who, uint8_t **frame, size_t *len, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
 /* Sends an already packed envelope as is (an adapter resending the same
  * bytes). Same results as lt_client_send. */
 int lt_client_send_frame(lt_client_t *self, const uint8_t *frame, size_t len, int timeout_ms,

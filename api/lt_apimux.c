@@ -1,0 +1,457 @@
+/* lt_apimux: many calls down one local-API connection (see lt_apimux.h). */
+#include "lt_apimux.h"
+#include "lt_client.h"
+#include "lt_log.h"
+#include "lt_wire.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <uthash.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define POLL_MS  1000 /* the thread wakes this often at least, to see a stop */
+#define RECV_RUN 256  /* answers read in one turn before queued requests are sent */
+
+/* An envelope received for a call, waiting for it. */
+typedef struct item {
+    struct item *next;
+    Lienthong__Envelope *env;
+    void *answer;
+} item_t;
+
+/* A request to send: its id and its packed envelope. */
+typedef struct out {
+    struct out *next;
+    uint64_t id;
+    uint8_t *frame;
+    size_t len;
+} out_t;
+
+struct _lt_apimux_call_t {
+    uint64_t id;
+    pthread_cond_t cond; /* signalled, under the mux's lock, when head or rc is set */
+    item_t *head, *tail;
+    int rc; /* a failure the thread saw for this call (a negative lt_client_err_t) */
+    char err[1024];
+    UT_hash_handle hh;
+};
+
+struct _lt_apimux_t {
+    void *ctx;
+    char *path;
+    lt_apimux_id_fn *id_of;
+    lt_apimux_free_fn *free_answer;
+    int efd; /* wakes the thread: requests queued, or stop */
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock; /* guards calls, queue and stop */
+    lt_apimux_call_t *calls;
+    out_t *queue, *queue_tail;
+    int stop;
+    /* Set by a call that timed out and found the gateway not running: the
+     * connection is then opened again, and a gateway still down fails the
+     * next requests at once instead of at their deadlines. */
+    atomic_int suspect;
+    /* The thread's own, never touched by callers. */
+    lt_client_t *client;
+    out_t *pending, *pending_tail; /* taken from queue, not yet sent (the pipe was full) */
+};
+
+/* Under the lock: call id fails with rc and err unless it already has. */
+static void s_fail_locked(lt_apimux_call_t *c, int rc, const char *err)
+{
+    if (c->rc)
+        return;
+    c->rc = rc;
+    snprintf(c->err, sizeof c->err, "%s", err);
+    pthread_cond_signal(&c->cond);
+}
+
+static void s_fail_id(lt_apimux_t *self, uint64_t id, int rc, const char *err)
+{
+    lt_apimux_call_t *c;
+    pthread_mutex_lock(&self->lock);
+    HASH_FIND(hh, self->calls, &id, sizeof id, c);
+    if (c)
+        s_fail_locked(c, rc, err);
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Every call waiting fails: the connection their requests went down is
+ * gone, and their answers with it. */
+static void s_fail_all(lt_apimux_t *self, int rc, const char *err)
+{
+    lt_apimux_call_t *c, *tmp;
+    pthread_mutex_lock(&self->lock);
+    HASH_ITER(hh, self->calls, c, tmp)
+    s_fail_locked(c, rc, err);
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void s_out_free(out_t *o)
+{
+    while (o) {
+        out_t *next = o->next;
+        free(o->frame);
+        free(o);
+        o = next;
+    }
+}
+
+/* Fails and frees every request not yet sent. */
+static void s_fail_pending(lt_apimux_t *self, int rc, const char *err)
+{
+    for (out_t *o = self->pending; o; o = o->next)
+        s_fail_id(self, o->id, rc, err);
+    s_out_free(self->pending);
+    self->pending = self->pending_tail = NULL;
+}
+
+/* The client, made when there is something to send: 0, or -1 when the
+ * gateway cannot be reached (the pending requests then fail with why). */
+static int s_connect(lt_apimux_t *self)
+{
+    char err[1024];
+    if (self->client)
+        return 0;
+    /* wait_for_gateway: a receive that finds nothing does not probe the
+     * gateway's socket; whether it runs is checked here, once. */
+    lt_client_opts_t o;
+    lt_client_opts_default(&o);
+    o.ctx = self->ctx;
+    o.wait_for_gateway = 1;
+    int rc = lt_client_probe(self->path, err, sizeof err);
+    if (rc == LT_CLIENT_OK && !(self->client = lt_client_new(self->path, &o, err, sizeof err)))
+        rc = LT_CLIENT_ERR_SOCKET;
+    if (rc != LT_CLIENT_OK) {
+        s_fail_pending(self, rc, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes the client after a failure: its calls fail, and the next request
+ * makes a new one. */
+static void s_drop_client(lt_apimux_t *self, const char *why)
+{
+    lt_warn("api", "local connection to the gateway at %s: %s; opening a new one", self->path, why);
+    lt_client_destroy(&self->client);
+    s_fail_all(self, LT_CLIENT_ERR_SOCKET, why);
+}
+
+/* Sends the pending requests until the pipe is full. */
+static void s_send(lt_apimux_t *self)
+{
+    char err[1024];
+    if (!self->pending)
+        return;
+    if (atomic_exchange(&self->suspect, 0) && self->client) {
+        lt_info("api",
+                "the gateway at %s was found stopped: its local connection is opened "
+                "again",
+                self->path);
+        lt_client_destroy(&self->client);
+    }
+    if (s_connect(self) != 0)
+        return;
+    void *sock = lt_client_socket(self->client);
+    while (self->pending) {
+        out_t *o = self->pending;
+        if (zmq_send(sock, o->frame, o->len, ZMQ_DONTWAIT) < 0) {
+            int e = zmq_errno();
+            if (e == EAGAIN || e == EINTR)
+                return; /* the rest when the pipe has room (POLLOUT) */
+            snprintf(err, sizeof err, "cannot send to the gateway at %s: %s", self->path,
+                     zmq_strerror(e));
+            s_drop_client(self, err);
+            s_fail_pending(self, LT_CLIENT_ERR_SOCKET, err);
+            return;
+        }
+        self->pending = o->next;
+        if (!self->pending)
+            self->pending_tail = NULL;
+        o->next = NULL;
+        s_out_free(o);
+    }
+}
+
+/* Hands env to the call it answers, or drops it. */
+static void s_dispatch(lt_apimux_t *self, Lienthong__Envelope *env)
+{
+    void *answer = NULL;
+    uint64_t id = self->id_of(env, &answer);
+    item_t *it = id ? malloc(sizeof *it) : NULL;
+    lt_apimux_call_t *c = NULL;
+    if (it) {
+        *it = (item_t){.env = env, .answer = answer};
+        pthread_mutex_lock(&self->lock);
+        HASH_FIND(hh, self->calls, &id, sizeof id, c);
+        if (c) {
+            if (c->tail)
+                c->tail->next = it;
+            else
+                c->head = it;
+            c->tail = it;
+            pthread_cond_signal(&c->cond);
+        }
+        pthread_mutex_unlock(&self->lock);
+    } else if (id) {
+        s_fail_id(self, id, LT_CLIENT_ERR_SOCKET, "out of memory for an answer of the gateway");
+    }
+    if (!c) { /* a late answer of a call that gave up, or none at all */
+        free(it);
+        self->free_answer(env, answer);
+        lt_wire_free(&env);
+    }
+}
+
+/* Reads what the gateway has sent, a run at most. */
+static void s_recv(lt_apimux_t *self)
+{
+    char err[1024];
+    for (int i = 0; self->client && i < RECV_RUN; i++) {
+        Lienthong__Envelope *env = NULL;
+        int rc = lt_client_recv(self->client, 0, &env, err, sizeof err);
+        if (rc == LT_CLIENT_OK)
+            s_dispatch(self, env);
+        else if (rc == LT_CLIENT_ERR_MALFORMED)
+            lt_warn("api", "%s", err); /* whose it was is unknown: its call times out */
+        else if (rc == LT_CLIENT_ERR_SOCKET)
+            s_drop_client(self, err);
+        else
+            return; /* nothing more now */
+    }
+}
+
+/* Takes what callers queued; 1 when the mux is stopping. */
+static int s_take_queue(lt_apimux_t *self)
+{
+    uint64_t v;
+    /* Reset the eventfd first: a request queued after this is seen. */
+    if (read(self->efd, &v, sizeof v) < 0 && errno != EAGAIN)
+        lt_warn("api", "cannot read the local calls' eventfd: %s", strerror(errno));
+    pthread_mutex_lock(&self->lock);
+    int stop = self->stop;
+    if (self->queue) {
+        if (self->pending_tail)
+            self->pending_tail->next = self->queue;
+        else
+            self->pending = self->queue;
+        self->pending_tail = self->queue_tail;
+        self->queue = self->queue_tail = NULL;
+    }
+    pthread_mutex_unlock(&self->lock);
+    return stop;
+}
+
+static void *s_run(void *arg)
+{
+    lt_apimux_t *self = arg;
+    for (;;) {
+        zmq_pollitem_t it[2] = {{NULL, self->efd, ZMQ_POLLIN, 0}, {NULL, 0, 0, 0}};
+        int n = 1;
+        if (self->client) {
+            it[1].socket = lt_client_socket(self->client);
+            it[1].events = ZMQ_POLLIN | (self->pending ? ZMQ_POLLOUT : 0);
+            n = 2;
+        }
+        if (zmq_poll(it, n, POLL_MS) < 0 && zmq_errno() != EINTR) {
+            lt_error("api", "local calls: zmq_poll failed: %s", zmq_strerror(zmq_errno()));
+            usleep(10000); /* not a busy loop while it lasts */
+        }
+        if (s_take_queue(self))
+            break;
+        s_send(self);
+        s_recv(self);
+    }
+    s_fail_pending(self, LT_CLIENT_ERR_SOCKET, "the HTTP API is stopping");
+    lt_client_destroy(&self->client);
+    return NULL;
+}
+
+static void s_free(lt_apimux_t *self)
+{
+    if (self->efd >= 0)
+        close(self->efd);
+    pthread_mutex_destroy(&self->lock);
+    free(self->path);
+    free(self);
+}
+
+lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, lt_apimux_id_fn *id_of,
+                           lt_apimux_free_fn *free_answer)
+{
+    lt_apimux_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->efd = -1;
+    if (pthread_mutex_init(&self->lock, NULL) != 0) {
+        free(self);
+        return NULL;
+    }
+    self->ctx = ctx;
+    self->id_of = id_of;
+    self->free_answer = free_answer;
+    if (!(self->path = strdup(socket_path)) ||
+        (self->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        pthread_create(&self->thread, NULL, s_run, self) != 0) {
+        s_free(self);
+        return NULL;
+    }
+    self->started = 1;
+    return self;
+}
+
+static void s_wake(lt_apimux_t *self)
+{
+    uint64_t one = 1;
+    /* EAGAIN: the counter is full, so the thread is woken anyway. */
+    if (write(self->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        lt_warn("api", "cannot wake the local calls' thread: %s", strerror(errno));
+}
+
+void lt_apimux_destroy(lt_apimux_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    lt_apimux_t *self = *self_p;
+    pthread_mutex_lock(&self->lock);
+    self->stop = 1;
+    pthread_mutex_unlock(&self->lock);
+    s_wake(self);
+    pthread_join(self->thread, NULL);
+    s_out_free(self->queue);
+    s_free(self);
+    *self_p = NULL;
+}
+
+/* A call with its condition variable on the monotonic clock (the
+ * deadlines' clock); NULL when out of memory. */
+static lt_apimux_call_t *s_call_new(uint64_t id)
+{
+    lt_apimux_call_t *c = calloc(1, sizeof *c);
+    pthread_condattr_t a;
+    if (!c || pthread_condattr_init(&a) != 0) {
+        free(c);
+        return NULL;
+    }
+    int ok =
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&c->cond, &a) == 0;
+    pthread_condattr_destroy(&a);
+    if (!ok) {
+        free(c);
+        return NULL;
+    }
+    c->id = id;
+    return c;
+}
+
+int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
+                    lt_apimux_call_t **call, char *err, size_t errlen)
+{
+    lt_apimux_call_t *c = s_call_new(id), *dup = NULL;
+    out_t *o = malloc(sizeof *o);
+    *call = NULL;
+    if (!c || !o) {
+        snprintf(err, errlen, "out of memory for a call to the gateway");
+        goto fail;
+    }
+    *o = (out_t){.id = id, .frame = frame, .len = len};
+    pthread_mutex_lock(&self->lock);
+    HASH_FIND(hh, self->calls, &id, sizeof id, dup);
+    if (!dup) {
+        HASH_ADD(hh, self->calls, id, sizeof c->id, c);
+        if (self->queue_tail)
+            self->queue_tail->next = o;
+        else
+            self->queue = o;
+        self->queue_tail = o;
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (dup) { /* ids are random 64-bit numbers: a caller's mistake */
+        snprintf(err, errlen, "request id %llu is already in use", (unsigned long long)id);
+        goto fail;
+    }
+    s_wake(self);
+    *call = c;
+    return LT_CLIENT_OK;
+fail:
+    if (c)
+        pthread_cond_destroy(&c->cond);
+    free(c);
+    free(o);
+    free(frame);
+    return LT_CLIENT_ERR_INVALID;
+}
+
+/* Nothing came in time: NOT_RUNNING when the gateway has stopped, else
+ * TIMEOUT. */
+static int s_timed_out(lt_apimux_t *self, char *err, size_t errlen)
+{
+    int rc = lt_client_probe(self->path, err, errlen);
+    if (rc != LT_CLIENT_OK) {
+        atomic_store(&self->suspect, 1);
+        return rc;
+    }
+    snprintf(err, errlen, "no answer from the gateway at %s in time (it is running)", self->path);
+    return LT_CLIENT_ERR_TIMEOUT;
+}
+
+int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
+                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
+{
+    struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+    int rc = LT_CLIENT_ERR_TIMEOUT;
+    *env = NULL;
+    *answer = NULL;
+    pthread_mutex_lock(&self->lock);
+    for (;;) {
+        if (c->head) {
+            item_t *it = c->head;
+            if (!(c->head = it->next))
+                c->tail = NULL;
+            *env = it->env;
+            *answer = it->answer;
+            free(it);
+            rc = LT_CLIENT_OK;
+            break;
+        }
+        if (c->rc) {
+            rc = c->rc;
+            snprintf(err, errlen, "%s", c->err);
+            break;
+        }
+        if (pthread_cond_timedwait(&c->cond, &self->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&self->lock);
+    return rc == LT_CLIENT_ERR_TIMEOUT ? s_timed_out(self, err, errlen) : rc;
+}
+
+void lt_apimux_end(lt_apimux_t *self, lt_apimux_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return;
+    lt_apimux_call_t *c = *call_p;
+    pthread_mutex_lock(&self->lock);
+    HASH_DEL(self->calls, c);
+    pthread_mutex_unlock(&self->lock);
+    while (c->head) {
+        item_t *it = c->head;
+        c->head = it->next;
+        self->free_answer(it->env, it->answer);
+        lt_wire_free(&it->env);
+        free(it);
+    }
+    pthread_cond_destroy(&c->cond);
+    free(c);
+    *call_p = NULL;
+}

@@ -1,0 +1,61 @@
+/* lt_apimux: the HTTP API's lookups and verifies, many at once, down one
+ * local-API connection to its gateway.
+ *
+ * The HTTP API serves each connection on a thread of its own. With a
+ * local client per call, every lookup woke its thread twice through
+ * libzmq's I/O thread, and the gateway read a hundred connections one
+ * message each, so its batching was lost: an HTTP lookup cost about four
+ * times the CPU of the same lookup over one local connection
+ * (docs/performance.md, "HTTP API"). Here one thread owns one local client:
+ * callers hand it packed requests and wait on a condition variable; it
+ * sends them as they come, reads the answers in runs and hands each to the
+ * call whose request_id it carries. Answers nobody waits for any more (a
+ * call that gave up) are dropped.
+ *
+ * The client is made when the first request comes, and again after a
+ * failure: a gateway that is not running fails the calls waiting at once,
+ * as a client of their own would (lt_client_new). A call that times out
+ * checks whether the gateway still runs, so that "it stopped" and "it is
+ * slow" read differently. */
+#ifndef LT_APIMUX_H
+#define LT_APIMUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lienthong.pb-c.h"
+
+typedef struct _lt_apimux_t lt_apimux_t;
+typedef struct _lt_apimux_call_t lt_apimux_call_t;
+
+/* The request id an envelope from the gateway answers (0: none), with
+ * what the function decoded to find it in *answer (or NULL); free_answer
+ * frees that. Both are called on the mux's thread. */
+typedef uint64_t(lt_apimux_id_fn)(const Lienthong__Envelope *env, void **answer);
+typedef void(lt_apimux_free_fn)(const Lienthong__Envelope *env, void *answer);
+
+/* Starts the thread that calls the gateway at socket_path, with sockets of
+ * the ZeroMQ context ctx (which must outlive the mux). NULL when out of
+ * memory or a thread cannot start. */
+lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, lt_apimux_id_fn *id_of,
+                           lt_apimux_free_fn *free_answer);
+/* Stops the thread and closes the client; no call may be in progress. */
+void lt_apimux_destroy(lt_apimux_t **self_p);
+
+/* Sends frame (packed by lt_client_pack_for; taken in any case) as request
+ * id, whose envelopes lt_apimux_next then gives. Returns 0 with *call, or
+ * a negative lt_client_err_t with err set. */
+int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
+                    lt_apimux_call_t **call, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Waits until the monotonic time until_ms for the call's next envelope:
+ * 0 with *env (free with lt_wire_free) and *answer (free with the mux's
+ * free_answer), or a negative lt_client_err_t with err set (TIMEOUT, or
+ * NOT_RUNNING when the gateway has stopped meanwhile). */
+int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
+                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Ends the call: what comes for its id later is dropped. Idempotent. */
+void lt_apimux_end(lt_apimux_t *self, lt_apimux_call_t **call_p);
+
+#endif
