@@ -53,33 +53,16 @@ static json_t *s_json_text(const char *v)
     return j;
 }
 
-/* v for a line of the text report: each control character as \xNN (and a
- * backslash as \\), so that no stored value, such as one written before
- * gateways refused them, can start a line of its own and forge an entry.
- * malloc'd; NULL when out of memory. */
-static char *s_plain(const char *v)
-{
-    const unsigned char *p = (const unsigned char *)(v ? v : "");
-    char *out = malloc(strlen((const char *)p) * 4 + 1), *o = out;
-    for (; out && *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            o += sprintf(o, "\\x%02x", *p);
-        else if (*p == '\\')
-            o += sprintf(o, "\\\\");
-        else
-            *o++ = (char)*p;
-    if (out)
-        *o = 0;
-    return out;
-}
-
-/* One entry as text: v are the columns event to officer (index 2 to 11). */
+/* One entry as text: v are the columns event to officer (index 2 to 11),
+ * each escaped (lt_cli_plain) so that no stored value, such as one written
+ * before gateways refused control characters, can start a line of its own
+ * and forge an entry. */
 static int s_print_text(const char *at, const char *const *v)
 {
     char *e[12] = {0};
     int rc = 0;
     for (int i = 2; i < 12; i++)
-        if (!(e[i] = s_plain(v[i])))
+        if (!(e[i] = lt_cli_plain(v[i])))
             rc = -1;
     if (rc == 0) {
         printf("%s UTC  %-12s %-16s %s %s\n    fields: %s  purpose: %s  case: %s  -> %s\n", at,
@@ -163,7 +146,7 @@ static int s_exported_note(sqlite3 *db, const char *subject, int json)
     int64_t anchor = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     const char *to = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 1) : NULL;
     /* The path as the export was given it; shown as the report shows values. */
-    char *file = s_plain(to), *key = s_plain(subject);
+    char *file = lt_cli_plain(to), *key = lt_cli_plain(subject);
     int rc = (step == SQLITE_ROW || step == SQLITE_DONE) && file && key ? 0 : -1;
     if (rc == 0 && anchor > 0) {
         FILE *f = s_aside(json);
@@ -551,7 +534,7 @@ static int s_report_files(char **files, int n_files, const char *subject, int js
     if (rc)
         goto out;
     arr = json ? json_array() : NULL;
-    key = s_plain(subject);
+    key = lt_cli_plain(subject);
     if ((json && !arr) || !key) {
         json_decref(arr);
         rc = lt_cli_fail(1, "audit", "out of memory");

@@ -2,6 +2,7 @@
  * describes each command. */
 #include "lt_cli.h"
 #include "lt_client.h"
+#include "lt_log.h"
 #include "lt_wire.h"
 
 #include <ctype.h>
@@ -54,6 +55,17 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return code;
+}
+
+char *lt_cli_plain(const char *s)
+{
+    const char *v = s ? s : "";
+    size_t len = strlen(v);
+    if (len > (SIZE_MAX - 9) / 4)
+        return NULL;
+    size_t cap = len * 4 + 9; /* never cuts (lt_log.h) */
+    char *out = malloc(cap);
+    return out ? lt_log_escape(out, cap, v) : NULL;
 }
 
 int lt_cli_int(const char *s, long min, long max, long *out)

@@ -36,6 +36,11 @@ int lt_cmd_prefill(int argc, char **argv);
 /* Prints "lienthong CMD: " and the message to stderr; returns code. */
 int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* s (NULL as "") for a line of text output, as lt_log_escape writes it
+ * (controls as \xNN, a backslash as \\, bytes that are not UTF-8 as '?'):
+ * for text another agency chose, which could otherwise drive the terminal
+ * or start a line of its own. malloc'd; NULL when out of memory. */
+char *lt_cli_plain(const char *s);
 /* A whole number in [min, max] written as plain decimal digits (no sign,
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */

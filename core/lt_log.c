@@ -156,8 +156,9 @@ static void s_json_line(char *out, size_t cap, const char *ts, lt_log_level_t le
 
 /* Every C0 control, DEL and C1 control as \xNN, so that no request field
  * echoed in a message can move a terminal's cursor, retitle it or erase a
- * line; then each byte that is not UTF-8 (or a character cut at the end)
- * as '?'. */
+ * line, and a backslash as \\, so that text which spells "\x1b" itself
+ * cannot pass for an escape it never held; then each byte that is not
+ * UTF-8 (or a character cut at the end) as '?'. */
 char *lt_log_escape(char *out, size_t cap, const char *msg)
 {
     size_t n = 0;
@@ -168,7 +169,10 @@ char *lt_log_escape(char *out, size_t cap, const char *msg)
             n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
         else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1 controls, e.g. CSI */
             n += (size_t)snprintf(out + n, cap - n, "\\xc2\\x%02x", *++p);
-        else
+        else if (*p == '\\') {
+            out[n++] = '\\';
+            out[n++] = '\\';
+        } else
             out[n++] = (char)*p;
     }
     out[n] = '\0';

@@ -46,6 +46,7 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
 
 /* s for a terminal or a text line, into out[cap] (cap > 0): every C0
  * control, DEL and C1 control as \xNN (ESC as \x1b, a newline as \x0a),
+ * a backslash as \\ (so that the text "\x1b" cannot read as an ESC),
  * each byte that is not UTF-8 as '?', cut at the end of out if need be
  * (a character cut there shows as '?'; cap = 4 * strlen(s) + 9 never
  * cuts). For text a peer or a request chose, which could otherwise send a

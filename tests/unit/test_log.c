@@ -208,9 +208,9 @@ static void test_controls_escaped(void)
 }
 
 /* lt_log_escape alone, as `lienthong ping` prints a peer's text: controls
- * (C0, DEL, C1) as \xNN, bytes that are not UTF-8 as '?', plain text and
- * other characters kept; cut at the end of out, a character cut there
- * shown as '?', never written past cap. */
+ * (C0, DEL, C1) as \xNN, a backslash as \\, bytes that are not UTF-8 as
+ * '?', plain text and other characters kept; cut at the end of out, a
+ * character cut there shown as '?', never written past cap. */
 static void test_escape(void)
 {
     char out[64];
@@ -221,6 +221,8 @@ static void test_escape(void)
                                          "2J \x7f \xff\xc3"),
                            "B\xe1\xbb\x99 \\xc2\\x9b2J \\x7f ??");
     CU_ASSERT_STRING_EQUAL(lt_log_escape(out, sizeof out, ""), "");
+    /* A backslash doubled: text that spells an escape reads apart from one. */
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, sizeof out, "a\\x1b \x1b \\"), "a\\\\x1b \\x1b \\\\");
     memset(out, 'z', sizeof out);
     CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 14, "abcd\xe1\xbb\x99"), "abcd?");
     CU_ASSERT(out[14] == 'z');
@@ -292,7 +294,8 @@ int main(void)
         {"json: one valid object per line, escaped", test_json_lines},
         {"text and json: control characters escaped, none reaches the file", test_controls_escaped},
         {"level and format names", test_parse},
-        {"lt_log_escape: controls as \\xNN, bad bytes as '?', cut within cap", test_escape},
+        {"lt_log_escape: controls as \\xNN, backslash doubled, bad bytes as '?', cut within cap",
+         test_escape},
         {"level and format set while another thread logs", test_set_while_another_thread_logs},
         {NULL, NULL},
     };
