@@ -95,33 +95,39 @@ static const char *s_time(int64_t ms, char *buf, size_t len)
 }
 
 /* One part as text, from its JSON: where it came from and how fresh, then
- * field: value. */
-static void s_print_part(json_t *p)
+ * field: value. Each line escaped (lt_cli_line): the values are the
+ * owner's words, as its feed brought them. 0, or -1 when a line could not
+ * be printed. */
+static int s_print_part(json_t *p)
 {
     char t1[32], t2[32], t3[32];
     json_t *rep = json_object_get(p, "replica"), *v;
     const char *state = json_string_value(json_object_get(rep, "state")), *name;
     const char *detail = json_string_value(json_object_get(rep, "detail"));
-    printf("\n%s (dataset %s, owner %s)\n", json_string_value(json_object_get(p, "stream")),
-           json_string_value(json_object_get(p, "dataset")),
-           json_string_value(json_object_get(p, "owner")));
-    printf("  replica %s, as of seq %" JSON_INTEGER_FORMAT " (owner's change at %s)%s%s\n", state,
-           json_integer_value(json_object_get(rep, "seq")),
-           s_time(json_integer_value(json_object_get(rep, "changed_at_ms")), t1, sizeof t1),
-           detail && detail[0] ? ": " : "", detail ? detail : "");
+    int rc = printf("\n") < 0 ? -1 : 0;
+    rc |= lt_cli_line("%s (dataset %s, owner %s)", json_string_value(json_object_get(p, "stream")),
+                      json_string_value(json_object_get(p, "dataset")),
+                      json_string_value(json_object_get(p, "owner")));
+    rc |= lt_cli_line(
+        "  replica %s, as of seq %" JSON_INTEGER_FORMAT " (owner's change at %s)%s%s", state,
+        json_integer_value(json_object_get(rep, "seq")),
+        s_time(json_integer_value(json_object_get(rep, "changed_at_ms")), t1, sizeof t1),
+        detail && detail[0] ? ": " : "", detail ? detail : "");
     if (!state || strcmp(state, "ok") != 0)
-        printf(
-            "  owner last heard: %s\n",
+        rc |= lt_cli_line(
+            "  owner last heard: %s",
             s_time(json_integer_value(json_object_get(rep, "owner_heard_at_ms")), t3, sizeof t3));
-    if (!json_is_true(json_object_get(p, "found"))) {
-        printf("  not found\n");
-        return;
-    }
-    printf("  record seq %" JSON_INTEGER_FORMAT ", changed at %s\n",
-           json_integer_value(json_object_get(p, "seq")),
-           s_time(json_integer_value(json_object_get(p, "changed_at_ms")), t2, sizeof t2));
+    if (!json_is_true(json_object_get(p, "found")))
+        return rc | lt_cli_line("  not found");
+    rc |=
+        lt_cli_line("  record seq %" JSON_INTEGER_FORMAT ", changed at %s",
+                    json_integer_value(json_object_get(p, "seq")),
+                    s_time(json_integer_value(json_object_get(p, "changed_at_ms")), t2, sizeof t2));
     json_object_foreach(json_object_get(p, "fields"), name, v)
-        printf("  %-22s %s\n", name, json_string_value(v));
+    {
+        rc |= lt_cli_line("  %-22s %s", name, json_string_value(v));
+    }
+    return rc;
 }
 
 /* Every field of the record is shown: the replica holds only its view's. */
@@ -146,10 +152,20 @@ static int s_print(const args_t *a, const Lienthong__PrefillReply *r)
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
-        printf("pre-fill for %s from the replicas of %s (no owner asked): %zu stream(s)\n", r->key,
-               a->cfg.member, r->n_parts);
-        json_array_foreach(json_object_get(j, "parts"), i, p) s_print_part(p);
+        int bad = lt_cli_line("pre-fill for %s from the replicas of %s (no owner asked): %zu "
+                              "stream(s)",
+                              r->key, a->cfg.member, r->n_parts);
+        json_array_foreach(json_object_get(j, "parts"), i, p)
+        {
+            bad |= s_print_part(p);
+        }
         printf("\nfound in %zu of %zu stream(s)\n", found, r->n_parts);
+        if (bad) {
+            json_decref(j);
+            return lt_cli_fail(2, "prefill",
+                               "cannot print the reply: out of memory or output "
+                               "failed");
+        }
     }
     json_decref(j);
     return found ? 0 : 1;

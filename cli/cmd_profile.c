@@ -105,31 +105,40 @@ static int s_parse(int argc, char **argv, args_t *a)
                        "--purpose", a->purpose != NULL, "--dataset", a->n_parts > 0, NULL);
 }
 
-/* The parts as text, from their JSON. */
-static void s_print_text(json_t *j)
+/* The parts as text, from their JSON, each line escaped (lt_cli_line):
+ * fields, reasons and owners are the owners' words. 0, or -1 when a line
+ * could not be printed. */
+static int s_print_text(json_t *j)
 {
     size_t i, n = json_array_size(json_object_get(j, "parts"));
     json_t *p;
-    printf("profile of key %s for purpose %s: %zu part(s)\n",
-           json_string_value(json_object_get(j, "key")),
-           json_string_value(json_object_get(j, "purpose")), n);
+    int rc = lt_cli_line("profile of key %s for purpose %s: %zu part(s)",
+                         json_string_value(json_object_get(j, "key")),
+                         json_string_value(json_object_get(j, "purpose")), n);
     json_array_foreach(json_object_get(j, "parts"), i, p)
     {
-        printf("%s: %s (%s)\n", json_string_value(json_object_get(p, "dataset")),
-               json_string_value(json_object_get(p, "outcome")),
-               json_string_value(json_object_get(p, "detail")));
+        rc |= lt_cli_line("%s: %s (%s)", json_string_value(json_object_get(p, "dataset")),
+                          json_string_value(json_object_get(p, "outcome")),
+                          json_string_value(json_object_get(p, "detail")));
         const char *name;
         json_t *v;
         json_object_foreach(json_object_get(p, "fields"), name, v)
-            printf("  %-20s %s\n", name, json_string_value(v));
+        {
+            rc |= lt_cli_line("  %-20s %s", name, json_string_value(v));
+        }
         size_t k;
         json_array_foreach(json_object_get(p, "withheld"), k, v)
-            printf("  %-20s withheld: %s\n", json_string_value(json_object_get(v, "field")),
-                   json_string_value(json_object_get(v, "reason")));
+        {
+            rc |=
+                lt_cli_line("  %-20s withheld: %s", json_string_value(json_object_get(v, "field")),
+                            json_string_value(json_object_get(v, "reason")));
+        }
         if (json_object_get(p, "signature"))
-            printf("  signed by %s; signature and request binding verified by this gateway\n",
-                   json_string_value(json_object_get(p, "owner")));
+            rc |= lt_cli_line("  signed by %s; signature and request binding verified by this "
+                              "gateway",
+                              json_string_value(json_object_get(p, "owner")));
     }
+    return rc;
 }
 
 /* Prints the reply; 0 every part released, 1 not. */
@@ -142,8 +151,10 @@ static int s_print(const args_t *a, const Lienthong__ProfileReply *r)
     if (a->json) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
-    } else
-        s_print_text(j);
+    } else if (s_print_text(j) != 0) {
+        json_decref(j);
+        return lt_cli_fail(2, "profile", "cannot print the reply: out of memory or output failed");
+    }
     size_t missing = lt_profjson_not_released(j);
     json_decref(j);
     return missing ? 1 : 0;

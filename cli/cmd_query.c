@@ -294,19 +294,24 @@ static const char *s_code(Lienthong__ErrorCode c)
     return c == LIENTHONG__ERROR_CODE__ERR_NONE ? "OK" : lt_wire_error_name(c);
 }
 
-/* The answer as text, from its JSON (lt_profjson_answer). */
-static void s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *ans, json_t *j)
+/* The answer as text, from its JSON (lt_profjson_answer), each line
+ * escaped (lt_cli_line): the values, withheld fields, reasons and owner
+ * are the owner's words, and one field a line is what the form promises.
+ * 0, or -1 when a line could not be printed. */
+static int s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *ans, json_t *j)
 {
     json_t *fields = json_object_get(j, "fields");
-    printf("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")\n", a->dataset, a->keys[0],
-           a->purpose, s_code(ans->code), ans->record_seq);
+    int rc = lt_cli_line("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")", a->dataset,
+                         a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
     for (size_t i = 0; i < ans->n_released; i++)
-        printf("  %-20s %s\n", ans->released[i],
-               json_string_value(json_object_get(fields, ans->released[i])));
+        rc |= lt_cli_line("  %-20s %s", ans->released[i],
+                          json_string_value(json_object_get(fields, ans->released[i])));
     for (size_t i = 0; i < ans->n_withheld; i++)
-        printf("  %-20s withheld: %s\n", ans->withheld[i]->field, ans->withheld[i]->reason);
-    printf("answer signed by %s; signature and request binding verified by this gateway\n",
-           ans->owner);
+        rc |=
+            lt_cli_line("  %-20s withheld: %s", ans->withheld[i]->field, ans->withheld[i]->reason);
+    rc |= lt_cli_line("answer signed by %s; signature and request binding verified by this gateway",
+                      ans->owner);
+    return rc;
 }
 
 /* Prints the answer as the HTTP API shows it (lt_profjson): an answer
@@ -325,8 +330,10 @@ static int s_print_lookup(const args_t *a, const Lienthong__LookupAnswer *ans,
     if (a->json) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         printf("\n");
-    } else
-        s_print_lookup_text(a, ans, j);
+    } else if (s_print_lookup_text(a, ans, j) != 0) {
+        json_decref(j);
+        return lt_cli_fail(1, "lookup", "cannot print the answer: out of memory or output failed");
+    }
     json_decref(j);
     return ans->code == LIENTHONG__ERROR_CODE__ERR_NONE ? 0 : 1;
 }
@@ -359,8 +366,11 @@ static void s_print_verify(const args_t *a, const Lienthong__VerifyAnswer *v, js
     json_t *j = arr ? json_pack("{s:s,s:s,s:o}", "key", key, "code", s_code(v->code), "claims",
                                 json_object())
                     : NULL;
-    if (!arr)
-        printf("  %-14s %s", key, s_code(v->code));
+    if (!arr) { /* the key as the owner's answer names it */
+        char *k = lt_cli_plain(key);
+        printf("  %-14s %s", k ? k : "?", s_code(v->code));
+        free(k);
+    }
     for (size_t c = 0; c < v->n_results; c++) {
         if (j)
             json_object_set_new(json_object_get(j, "claims"), s_claim_field(a, v, c),
@@ -414,7 +424,10 @@ static int s_error(const args_t *a, const Lienthong__Error *e, const char *cmd)
             json_decref(j);
         }
     }
-    return lt_cli_fail(1, cmd, "%s: %s", lt_wire_error_name(e->code), e->message);
+    char *m = lt_cli_plain(e->message); /* for a terminal, as the answers */
+    int rc = lt_cli_fail(1, cmd, "%s: %s", lt_wire_error_name(e->code), m ? m : "?");
+    free(m);
+    return rc;
 }
 
 static int s_lookup(args_t *a)

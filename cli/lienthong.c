@@ -68,6 +68,25 @@ char *lt_cli_plain(const char *s)
     return out ? lt_log_escape(out, cap, v) : NULL;
 }
 
+int lt_cli_line(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *raw = len >= 0 ? malloc((size_t)len + 1) : NULL, *out = NULL;
+    if (raw) {
+        va_start(ap, fmt);
+        vsnprintf(raw, (size_t)len + 1, fmt, ap);
+        va_end(ap);
+        out = lt_cli_plain(raw);
+    }
+    int rc = out && printf("%s\n", out) >= 0 ? 0 : -1;
+    free(raw);
+    free(out);
+    return rc;
+}
+
 int lt_cli_int(const char *s, long min, long max, long *out)
 {
     char *end;

@@ -41,6 +41,10 @@ int lt_cli_fail(int code, const char *cmd, const char *fmt, ...)
  * for text another agency chose, which could otherwise drive the terminal
  * or start a line of its own. malloc'd; NULL when out of memory. */
 char *lt_cli_plain(const char *s);
+/* printf to stdout, the whole line escaped as lt_cli_plain does, then a
+ * newline: one line whatever its arguments hold. 0, or -1 when out of
+ * memory or stdout fails (nothing printed). */
+int lt_cli_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A whole number in [min, max] written as plain decimal digits (no sign,
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */

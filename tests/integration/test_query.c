@@ -2994,6 +2994,37 @@ static void s_keep_gateways(void)
 {
 }
 
+/* An owner's record holding an escape sequence, a newline and a backslash
+ * that spells an escape: `lookup` in text prints them as \xNN and \\ (no
+ * raw ESC, one field a line, the text "\x1b" not passing for an ESC);
+ * --json keeps the value as published. */
+static void test_lookup_text_escaped(void)
+{
+    static const char *key = "001080000005", *name = "Evil\x1b[31m red\nforged: line \\x1b";
+    char *out = NULL, *err = NULL;
+    json_t *j = NULL;
+    const char *lookup[] = {
+        "lookup",    "--config", g_caller->conf_path, "--dataset", DS,   "--key", key,
+        "--purpose", "KYC",      "--field",           "full_name", NULL, NULL};
+    LT_IT_REQUIRE(s_publish_one(key, name, DOB1, 1, "01", ADDR1) == 0);
+    CU_ASSERT(s_cli(lookup, &out, &err) == 0);
+    CU_ASSERT(out && strchr(out, '\x1b') == NULL);
+    CU_ASSERT(out && s_lines_plain(out, 3));
+    CU_ASSERT(out && strstr(out, "  full_name            Evil\\x1b[31m red\\x0aforged: line "
+                                 "\\\\x1b\n") != NULL);
+    free(out);
+    free(err);
+    out = err = NULL;
+    lookup[11] = "--json";
+    CU_ASSERT(s_cli(lookup, &out, &err) == 0);
+    LT_IT_REQUIRE((j = s_json(out)) != NULL);
+    CU_ASSERT_STRING_EQUAL(s_jstr(json_object_get(j, "fields"), "full_name"), name);
+out:
+    json_decref(j);
+    free(out);
+    free(err);
+}
+
 int main(int argc, char **argv)
 {
     static const lt_it_test_t tests[] = {
@@ -3026,6 +3057,8 @@ int main(int argc, char **argv)
         {"ping: the gateway, its directory version and clock; an unlisted key refused", test_ping},
         {"ping: a gateway's text escaped, no line of its own", test_ping_escapes_peer_text},
         {"ping: no clock line from an older gateway, none past 100 years", test_ping_clock_cases},
+        {"lookup in text: an owner's escape sequence and newline escaped, one field a line",
+         test_lookup_text_escaped},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
