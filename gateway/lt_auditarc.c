@@ -227,11 +227,15 @@ static void s_moved(sqlite3 *db, uint64_t first, uint64_t last, char *why, size_
     if (first > 1)
         snprintf(was, sizeof was, "entry %llu", (unsigned long long)first - 1);
     if (sqlite3_prepare_v2(db, "SELECT seq, exported_to FROM anchor", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        sqlite3_step(st) == SQLITE_ROW) {
+        /* The type asked first: after a conversion it is undefined. */
+        int named = sqlite3_column_type(st, 1) == SQLITE_TEXT;
+        const unsigned char *to = named ? sqlite3_column_text(st, 1) : NULL;
         snprintf(now, sizeof now, "entry %lld, exported to %s", sqlite3_column_int64(st, 0),
-                 sqlite3_column_type(st, 1) == SQLITE_TEXT
-                     ? (const char *)sqlite3_column_text(st, 1)
-                     : "a file it does not name");
+                 to      ? (const char *)to
+                 : named ? "(out of memory)"
+                         : "a file it does not name");
+    }
     sqlite3_finalize(st);
     snprintf(why, len,
              "another export ran meanwhile: the live log's anchor is now %s, no longer %s, "
@@ -494,6 +498,7 @@ static int s_segment(sqlite3 *db, const char *file, char *member, size_t len, ui
                      uint64_t *last, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
+    const unsigned char *text;
     int rc = -1;
     if (sqlite3_prepare_v2(db, "SELECT member, first_seq, last_seq FROM segment", -1, &st, NULL) !=
         SQLITE_OK) {
@@ -507,8 +512,10 @@ static int s_segment(sqlite3 *db, const char *file, char *member, size_t len, ui
                  "%s: the segment row is damaged: member, first_seq and last_seq must be text, "
                  "integer and integer (the file was not written by an export, or was altered)",
                  file);
+    } else if (!(text = sqlite3_column_text(st, 0))) { /* text, so SQLite ran out of memory */
+        snprintf(err, errlen, "%s: cannot read the segment row: out of memory", file);
     } else {
-        snprintf(member, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(member, len, "%s", (const char *)text);
         *first = (uint64_t)sqlite3_column_int64(st, 1);
         *last = (uint64_t)sqlite3_column_int64(st, 2);
         rc = 0;

@@ -1580,14 +1580,30 @@ int lt_store_view_newest_set(lt_store_t *self, int64_t stream, int64_t ms)
     return s_run(self, st);
 }
 
+/* Copies text column i of st's row into buf, "" for a NULL; 1 when it
+ * was NULL, 0 when not, -1 when SQLite ran out of memory converting it
+ * (sqlite3_column_text returns NULL then too). A NOT NULL column holds a
+ * NULL only in a damaged file: the row is then read with "" (a member ""
+ * subscribes to nothing, a stream "" is named by no directory), not the
+ * whole walk failed again and again, nor a NULL given to "%s". */
+static int s_column_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+    /* Asked first: after a conversion the type is undefined. */
+    int null = sqlite3_column_type(st, i) == SQLITE_NULL;
+    const unsigned char *text = sqlite3_column_text(st, i);
+    if (!text && !null)
+        return -1;
+    snprintf(buf, len, "%s", text ? (const char *)text : "");
+    return null;
+}
+
 int lt_store_view_defs(lt_store_t *self, lt_store_name_fn fn, void *arg)
 {
     sqlite3_stmt *st = self->st[ST_VIEW_DEFS];
     int rc, out = 0;
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         char name[512]; /* fn may use the store: copied out of the statement */
-        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
-        out = fn(arg, name);
+        out = s_column_copy(st, 0, name, sizeof name) < 0 ? -1 : fn(arg, name);
     }
     if (out == 0 && rc != SQLITE_DONE)
         out = -1;
@@ -1604,8 +1620,7 @@ int lt_store_streams(lt_store_t *self, lt_store_stream_fn fn, void *arg)
         s_stream_row(st, &s);
         /* fn may use the store: the name is copied out of the statement. */
         char name[512];
-        snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 5));
-        out = fn(arg, name, &s);
+        out = s_column_copy(st, 5, name, sizeof name) < 0 ? -1 : fn(arg, name, &s);
     }
     if (out == 0 && rc != SQLITE_DONE)
         out = -1;
@@ -1640,22 +1655,6 @@ int lt_store_subs_save(lt_store_t *self, const lt_store_sub_t *lines, size_t n)
     if (rc != 0)
         lt_store_rollback(self);
     return rc;
-}
-
-/* Copies text column i of st's row into buf, "" for a NULL; 1 when it
- * was NULL, 0 when not, -1 when SQLite ran out of memory converting it
- * (sqlite3_column_text returns NULL then too). A NOT NULL column holds a
- * NULL only in a damaged file: the line is then dropped (a member ""
- * subscribes to nothing), not the whole load failed again and again. */
-static int s_column_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
-{
-    /* Asked first: after a conversion the type is undefined. */
-    int null = sqlite3_column_type(st, i) == SQLITE_NULL;
-    const unsigned char *text = sqlite3_column_text(st, i);
-    if (!text && !null)
-        return -1;
-    snprintf(buf, len, "%s", text ? (const char *)text : "");
-    return null;
 }
 
 int lt_store_subs(lt_store_t *self, lt_store_sub_fn fn, void *arg)

@@ -1905,6 +1905,15 @@ static void test_released_steps_pinned(void)
     ut_pin_steps("store schema", lt_store_schema_step, pins, (int)(sizeof pins / sizeof *pins));
 }
 
+/* Runs sql on the store's file, closed meanwhile (a damage done by hand). */
+static void s_damage(const char *sql)
+{
+    sqlite3 *db = NULL;
+    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 /* A damaged file holds a NULL where a subscriber line's member must be
  * (its table lost the NOT NULL): that line comes out with member "" (the
  * feed drops it as no subscriber), the other as stored, and the walk
@@ -1915,17 +1924,14 @@ static void test_subscriber_line_null_member(void)
     lt_store_t *s = s_open();
     lt_stream_t a = s_stream(s, "VN/GOV/BCA/population");
     lt_store_destroy(&s);
-    sqlite3 *db = NULL;
     char sql[512];
-    CU_ASSERT_FATAL(sqlite3_open(g_path, &db) == SQLITE_OK);
     snprintf(sql, sizeof sql,
              "DROP TABLE subscribers; CREATE TABLE subscribers (stream INTEGER, member TEXT, "
              "cursor INTEGER, history BLOB, seen_ms INTEGER, since_ms INTEGER, reason TEXT); "
              "INSERT INTO subscribers VALUES (%lld, 'VN/GOV/BHXH', 3, NULL, 10, 0, NULL), "
              "(%lld, NULL, 7, NULL, 20, 20, 'peer lost');",
              (long long)a.id, (long long)a.id);
-    CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    s_damage(sql);
     s = s_open();
     subs_t r = {0};
     CU_ASSERT_EQUAL(lt_store_subs(s, s_on_sub, &r), 0);
@@ -1936,6 +1942,43 @@ static void test_subscriber_line_null_member(void)
     CU_ASSERT_STRING_EQUAL(r.stream[1], "VN/GOV/BCA/population");
     CU_ASSERT_STRING_EQUAL(r.member[1], "VN/GOV/BHXH");
     CU_ASSERT_STRING_EQUAL(r.reason[1], "(none)");
+    lt_store_destroy(&s);
+}
+
+/* A damaged file holds a NULL where a stream's name must be (its table
+ * lost the NOT NULL): listing the streams, and the views' definitions that
+ * name them, reads that one as "" and the others as stored, and succeeds.
+ * Before, sqlite3_column_text's NULL went to snprintf's %s. */
+static void test_stream_null_name(void)
+{
+    s_fresh();
+    lt_store_t *s = s_open();
+    lt_stream_t v = s_stream(s, "DS.v");
+    (void)s_stream(s, "DS");
+    uint8_t def[LT_HASH_BYTES];
+    memset(def, 7, sizeof def);
+    CU_ASSERT_EQUAL_FATAL(lt_store_begin(s), 0);
+    CU_ASSERT_EQUAL(lt_store_view_def_set(s, v.id, def), 0);
+    CU_ASSERT_EQUAL_FATAL(lt_store_commit(s), 0);
+    lt_store_destroy(&s);
+    /* The damage: the table's definition loses the NOT NULL, its other
+     * constraints (the statements the store prepares need them) kept. */
+    s_damage("PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = replace(sql, "
+             "'name TEXT UNIQUE NOT NULL', 'name TEXT UNIQUE') WHERE name = 'streams'; "
+             "PRAGMA writable_schema = OFF;");
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE streams SET name = NULL WHERE id = %lld;", (long long)v.id);
+    s_damage(sql);
+    s = s_open();
+    rows_t r = {.want = "DS"};
+    CU_ASSERT_EQUAL(lt_store_streams(s, s_on_row, &r), 0);
+    CU_ASSERT(r.n == 2 && r.seen);
+    r = (rows_t){.want = ""};
+    CU_ASSERT_EQUAL(lt_store_streams(s, s_on_row, &r), 0);
+    CU_ASSERT(r.n == 2 && r.seen && r.found.id == v.id);
+    char name[64] = "unset";
+    CU_ASSERT_EQUAL(lt_store_view_defs(s, s_def_name, name), 0);
+    CU_ASSERT_STRING_EQUAL(name, "");
     lt_store_destroy(&s);
 }
 
@@ -2001,6 +2044,8 @@ int main(void)
         {"subscriber lines are read newest first", test_subscriber_lines_newest_first},
         {"a subscriber line whose member a damaged file holds as NULL is read with \"\"",
          test_subscriber_line_null_member},
+        {"a stream whose name a damaged file holds as NULL is listed, and its view, with \"\"",
+         test_stream_null_name},
         {"a rebuild leaves the old file whole without its WAL before the new one comes",
          test_rebuild_old_file_whole},
         {"a rebuild whose WAL a reader pins is refused; the store keeps everything",
