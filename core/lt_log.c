@@ -164,16 +164,24 @@ char *lt_log_escape(char *out, size_t cap, const char *msg)
     size_t n = 0;
     if (cap == 0)
         return out;
-    for (const uint8_t *p = (const uint8_t *)msg; *p && n + 9 < cap; p++) {
+    for (const uint8_t *p = (const uint8_t *)msg; *p; p++) {
+        char piece[16];
+        int len = 1, more = 0; /* more: bytes of the input the piece also stands for */
         if (*p < 0x20 || *p == 0x7f)
-            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+            len = snprintf(piece, sizeof piece, "\\x%02x", *p);
         else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1 controls, e.g. CSI */
-            n += (size_t)snprintf(out + n, cap - n, "\\xc2\\x%02x", *++p);
-        else if (*p == '\\') {
-            out[n++] = '\\';
-            out[n++] = '\\';
-        } else
-            out[n++] = (char)*p;
+            len = snprintf(piece, sizeof piece, "\\xc2\\x%02x", p[1]), more = 1;
+        else if (*p == '\\')
+            len = 2, piece[0] = piece[1] = '\\';
+        else
+            piece[0] = (char)*p;
+        /* Whole pieces only, with room for the final NUL: an escape is
+         * never cut into something that reads as text. */
+        if (len < 0 || n + (size_t)len >= cap)
+            break;
+        memcpy(out + n, piece, (size_t)len);
+        n += (size_t)len;
+        p += more;
     }
     out[n] = '\0';
     return lt_valid_sanitise(out);

@@ -47,10 +47,10 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
 /* s for a terminal or a text line, into out[cap] (cap > 0): every C0
  * control, DEL and C1 control as \xNN (ESC as \x1b, a newline as \x0a),
  * a backslash as \\ (so that the text "\x1b" cannot read as an ESC),
- * each byte that is not UTF-8 as '?', cut at the end of out if need be
- * (a character cut there shows as '?'; cap = 4 * strlen(s) + 9 never
- * cuts). For text a peer or a request chose, which could otherwise send a
- * terminal its escape sequences or start a line of its own. Returns out. */
+ * each byte that is not UTF-8 as '?', cut at the end of out if need be,
+ * before the first escape that does not fit whole (a character cut there
+ * shows as '?'; cap = 4 * strlen(s) + 1 never cuts). For text a peer or a request chose, which
+ * could otherwise send a terminal its escape sequences or start a line of its own. Returns out. */
 char *lt_log_escape(char *out, size_t cap, const char *s);
 
 #define lt_debug(c, ...) lt_log(LT_LOG_DEBUG, c, __VA_ARGS__)

@@ -224,9 +224,17 @@ static void test_escape(void)
     /* A backslash doubled: text that spells an escape reads apart from one. */
     CU_ASSERT_STRING_EQUAL(lt_log_escape(out, sizeof out, "a\\x1b \x1b \\"), "a\\\\x1b \\x1b \\\\");
     memset(out, 'z', sizeof out);
-    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 14, "abcd\xe1\xbb\x99"), "abcd?");
-    CU_ASSERT(out[14] == 'z');
-    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 5, "abc"), "");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 6, "abcd\xe1\xbb\x99"), "abcd?");
+    CU_ASSERT(out[6] == 'z');
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 8, "abcd\xe1\xbb\x99"), "abcd\xe1\xbb\x99");
+    /* A small buffer holds what fits, whole pieces only: an escape is
+     * never cut into text. */
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 5, "abc"), "abc");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 3, "abc"), "ab");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 5, "a\x1b"), "a");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 6, "a\x1b"), "a\\x1b");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 2, "\\"), "");
+    CU_ASSERT_STRING_EQUAL(lt_log_escape(out, 1, "abc"), "");
 }
 
 static void *s_logger(void *arg)
