@@ -112,7 +112,7 @@ lt_apicall_t *lt_apicall_new(const char *socket_path, int max_calls, int64_t sum
     if (!(self->path = strdup(socket_path)) || !(self->ctx = zmq_ctx_new()) ||
         zmq_ctx_set(self->ctx, ZMQ_MAX_SOCKETS, max_calls + POOL_MAX + 16) != 0 ||
         !(self->failed = lt_apisum_tally(&self->sum, sizeof(failure_t))) ||
-        !(self->mux = lt_apimux_new(self->ctx, socket_path, s_answer_id, s_free_answer)))
+        !(self->mux = lt_apimux_new(self->ctx, socket_path, max_calls, s_answer_id, s_free_answer)))
         goto fail;
     return self;
 fail:

@@ -18,6 +18,9 @@
 
 #define POLL_MS  1000 /* the thread wakes this often at least, to see a stop */
 #define RECV_RUN 256  /* answers read in one turn before queued requests are sent */
+/* Calls at once, at most, per call the mux is sized for: past it a new
+ * call fails at once (its callers are more than it was made for). */
+#define WAITING_PER_CALL 4
 
 /* An envelope received for a call, waiting for it. */
 typedef struct item {
@@ -38,7 +41,8 @@ struct _lt_apimux_call_t {
     uint64_t id;
     pthread_cond_t cond; /* signalled, under the mux's lock, when head or rc is set */
     item_t *head, *tail;
-    int rc; /* a failure the thread saw for this call (a negative lt_client_err_t) */
+    int rc;   /* a failure the thread saw for this call (a negative lt_client_err_t) */
+    int sent; /* its request went down the current connection (its answers with it) */
     char err[1024];
     UT_hash_handle hh;
 };
@@ -48,7 +52,9 @@ struct _lt_apimux_t {
     char *path;
     lt_apimux_id_fn *id_of;
     lt_apimux_free_fn *free_answer;
-    int efd; /* wakes the thread: requests queued, or stop */
+    int max_calls;        /* the client's queue in ZeroMQ, each way */
+    unsigned max_waiting; /* calls at once, at most */
+    int efd;              /* wakes the thread: requests queued, or stop */
     pthread_t thread;
     int started;
     pthread_mutex_t lock; /* guards calls, queue and stop */
@@ -84,17 +90,6 @@ static void s_fail_id(lt_apimux_t *self, uint64_t id, int rc, const char *err)
     pthread_mutex_unlock(&self->lock);
 }
 
-/* Every call waiting fails: the connection their requests went down is
- * gone, and their answers with it. */
-static void s_fail_all(lt_apimux_t *self, int rc, const char *err)
-{
-    lt_apimux_call_t *c, *tmp;
-    pthread_mutex_lock(&self->lock);
-    HASH_ITER(hh, self->calls, c, tmp)
-    s_fail_locked(c, rc, err);
-    pthread_mutex_unlock(&self->lock);
-}
-
 static void s_out_free(out_t *o)
 {
     while (o) {
@@ -127,6 +122,7 @@ static int s_connect(lt_apimux_t *self)
     lt_client_opts_default(&o);
     o.ctx = self->ctx;
     o.wait_for_gateway = 1;
+    o.hwm = self->max_calls;
     int rc = lt_client_probe(self->path, err, sizeof err);
     if (rc == LT_CLIENT_OK && !(self->client = lt_client_new(self->path, &o, err, sizeof err)))
         rc = LT_CLIENT_ERR_SOCKET;
@@ -137,48 +133,87 @@ static int s_connect(lt_apimux_t *self)
     return 0;
 }
 
-/* Closes the client after a failure: its calls fail, and the next request
- * makes a new one. */
-static void s_drop_client(lt_apimux_t *self, const char *why)
+/* Closes the client: the calls whose requests went down it fail with rc
+ * and why, since their answers are gone with it; those not sent yet go
+ * down the next one, which the next request makes. */
+static void s_drop_client(lt_apimux_t *self, int rc, const char *why)
 {
-    lt_warn("api", "local connection to the gateway at %s: %s; opening a new one", self->path, why);
+    lt_apimux_call_t *c, *tmp;
     lt_client_destroy(&self->client);
-    s_fail_all(self, LT_CLIENT_ERR_SOCKET, why);
+    pthread_mutex_lock(&self->lock);
+    HASH_ITER(hh, self->calls, c, tmp)
+    if (c->sent)
+        s_fail_locked(c, rc, why);
+    pthread_mutex_unlock(&self->lock);
 }
 
-/* Sends the pending requests until the pipe is full. */
+/* Under the lock: the call a request is for, if it still waits for it. */
+static int s_wanted_locked(lt_apimux_t *self, const out_t *o, lt_apimux_call_t **c)
+{
+    HASH_FIND(hh, self->calls, &o->id, sizeof o->id, *c);
+    return *c && !(*c)->rc;
+}
+
+/* Sends what pending holds, in order, until the pipe is full, and drops
+ * unsent every request whose call has ended or failed, wherever it is in
+ * the list: the gateway does not work for a caller already answered, and
+ * pending holds no more than the calls waiting. -1 when a send failed
+ * (err set). Under the lock: a call marked sent is one whose answers the
+ * connection holds. */
+static int s_send_pending(lt_apimux_t *self, void *sock, char *err, size_t errlen)
+{
+    int rc = 0, blocked = 0;
+    out_t **at = &self->pending, *last = NULL;
+    pthread_mutex_lock(&self->lock);
+    while (*at) {
+        out_t *o = *at;
+        lt_apimux_call_t *c;
+        int wanted = s_wanted_locked(self, o, &c), sent = 0;
+        if (wanted && !blocked) {
+            sent = zmq_send(sock, o->frame, o->len, ZMQ_DONTWAIT) >= 0;
+            int e = sent ? 0 : zmq_errno();
+            blocked = !sent; /* EAGAIN: the rest when the pipe has room (POLLOUT) */
+            if (!sent && e != EAGAIN && e != EINTR) {
+                snprintf(err, errlen, "cannot send to the gateway at %s: %s", self->path,
+                         zmq_strerror(e));
+                rc = -1;
+            }
+        }
+        if (wanted && !sent) { /* kept, in its place */
+            last = o;
+            at = &o->next;
+            continue;
+        }
+        if (sent)
+            c->sent = 1;
+        *at = o->next;
+        o->next = NULL;
+        s_out_free(o);
+    }
+    self->pending_tail = last;
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+/* Sends the pending requests, first opening the connection again if a
+ * call found the gateway stopped. */
 static void s_send(lt_apimux_t *self)
 {
     char err[1024];
     if (!self->pending)
         return;
     if (atomic_exchange(&self->suspect, 0) && self->client) {
-        lt_info("api",
-                "the gateway at %s was found stopped: its local connection is opened "
-                "again",
-                self->path);
-        lt_client_destroy(&self->client);
+        snprintf(err, sizeof err,
+                 "the gateway at %s was found stopped: the requests sent to it are lost",
+                 self->path);
+        lt_info("api", "%s; its local connection is opened again", err);
+        s_drop_client(self, LT_CLIENT_ERR_NOT_RUNNING, err);
     }
     if (s_connect(self) != 0)
         return;
-    void *sock = lt_client_socket(self->client);
-    while (self->pending) {
-        out_t *o = self->pending;
-        if (zmq_send(sock, o->frame, o->len, ZMQ_DONTWAIT) < 0) {
-            int e = zmq_errno();
-            if (e == EAGAIN || e == EINTR)
-                return; /* the rest when the pipe has room (POLLOUT) */
-            snprintf(err, sizeof err, "cannot send to the gateway at %s: %s", self->path,
-                     zmq_strerror(e));
-            s_drop_client(self, err);
-            s_fail_pending(self, LT_CLIENT_ERR_SOCKET, err);
-            return;
-        }
-        self->pending = o->next;
-        if (!self->pending)
-            self->pending_tail = NULL;
-        o->next = NULL;
-        s_out_free(o);
+    if (s_send_pending(self, lt_client_socket(self->client), err, sizeof err) != 0) {
+        lt_warn("api", "%s; opening a new local connection", err);
+        s_drop_client(self, LT_CLIENT_ERR_SOCKET, err);
     }
 }
 
@@ -223,9 +258,10 @@ static void s_recv(lt_apimux_t *self)
             s_dispatch(self, env);
         else if (rc == LT_CLIENT_ERR_MALFORMED)
             lt_warn("api", "%s", err); /* whose it was is unknown: its call times out */
-        else if (rc == LT_CLIENT_ERR_SOCKET)
-            s_drop_client(self, err);
-        else
+        else if (rc == LT_CLIENT_ERR_SOCKET) {
+            lt_warn("api", "%s; opening a new local connection", err);
+            s_drop_client(self, LT_CLIENT_ERR_SOCKET, err);
+        } else
             return; /* nothing more now */
     }
 }
@@ -262,9 +298,14 @@ static void *s_run(void *arg)
             it[1].events = ZMQ_POLLIN | (self->pending ? ZMQ_POLLOUT : 0);
             n = 2;
         }
-        if (zmq_poll(it, n, POLL_MS) < 0 && zmq_errno() != EINTR) {
-            lt_error("api", "local calls: zmq_poll failed: %s", zmq_strerror(zmq_errno()));
-            usleep(10000); /* not a busy loop while it lasts */
+        if (zmq_poll(it, n, POLL_MS) < 0) {
+            int e = zmq_errno();
+            if (e == ETERM)
+                break; /* the context is ending: nothing can be sent any more */
+            if (e != EINTR) {
+                lt_error("api", "local calls: zmq_poll failed: %s", zmq_strerror(e));
+                usleep(10000); /* not a busy loop while it lasts */
+            }
         }
         if (s_take_queue(self))
             break;
@@ -285,8 +326,8 @@ static void s_free(lt_apimux_t *self)
     free(self);
 }
 
-lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, lt_apimux_id_fn *id_of,
-                           lt_apimux_free_fn *free_answer)
+lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, int max_calls,
+                           lt_apimux_id_fn *id_of, lt_apimux_free_fn *free_answer)
 {
     lt_apimux_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -297,6 +338,8 @@ lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, lt_apimux_id_fn *
         return NULL;
     }
     self->ctx = ctx;
+    self->max_calls = max_calls > 0 ? max_calls : 1;
+    self->max_waiting = (unsigned)self->max_calls * WAITING_PER_CALL;
     self->id_of = id_of;
     self->free_answer = free_answer;
     if (!(self->path = strdup(socket_path)) ||
@@ -353,11 +396,31 @@ static lt_apimux_call_t *s_call_new(uint64_t id)
     return c;
 }
 
+/* Under the lock: registers c and queues o; -1 when id is in use, -2
+ * when max_waiting calls wait already. */
+static int s_enqueue_locked(lt_apimux_t *self, lt_apimux_call_t *c, out_t *o)
+{
+    lt_apimux_call_t *dup = NULL;
+    HASH_FIND(hh, self->calls, &c->id, sizeof c->id, dup);
+    if (dup)
+        return -1;
+    if (HASH_COUNT(self->calls) >= self->max_waiting)
+        return -2;
+    HASH_ADD(hh, self->calls, id, sizeof c->id, c);
+    if (self->queue_tail)
+        self->queue_tail->next = o;
+    else
+        self->queue = o;
+    self->queue_tail = o;
+    return 0;
+}
+
 int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
                     lt_apimux_call_t **call, char *err, size_t errlen)
 {
-    lt_apimux_call_t *c = s_call_new(id), *dup = NULL;
+    lt_apimux_call_t *c = s_call_new(id);
     out_t *o = malloc(sizeof *o);
+    int rc = LT_CLIENT_ERR_INVALID;
     *call = NULL;
     if (!c || !o) {
         snprintf(err, errlen, "out of memory for a call to the gateway");
@@ -365,18 +428,16 @@ int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
     }
     *o = (out_t){.id = id, .frame = frame, .len = len};
     pthread_mutex_lock(&self->lock);
-    HASH_FIND(hh, self->calls, &id, sizeof id, dup);
-    if (!dup) {
-        HASH_ADD(hh, self->calls, id, sizeof c->id, c);
-        if (self->queue_tail)
-            self->queue_tail->next = o;
-        else
-            self->queue = o;
-        self->queue_tail = o;
-    }
+    int refused = s_enqueue_locked(self, c, o);
     pthread_mutex_unlock(&self->lock);
-    if (dup) { /* ids are random 64-bit numbers: a caller's mistake */
+    if (refused == -1) { /* ids are random 64-bit numbers: a caller's mistake */
         snprintf(err, errlen, "request id %llu is already in use", (unsigned long long)id);
+        goto fail;
+    }
+    if (refused) {
+        rc = LT_CLIENT_ERR_SOCKET;
+        snprintf(err, errlen, "%u calls to the gateway at %s wait already", self->max_waiting,
+                 self->path);
         goto fail;
     }
     s_wake(self);
@@ -388,7 +449,7 @@ fail:
     free(c);
     free(o);
     free(frame);
-    return LT_CLIENT_ERR_INVALID;
+    return rc;
 }
 
 /* Nothing came in time: NOT_RUNNING when the gateway has stopped, else
@@ -412,6 +473,7 @@ int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
     int rc = LT_CLIENT_ERR_TIMEOUT;
     *env = NULL;
     *answer = NULL;
+    int timed_out = 0;
     pthread_mutex_lock(&self->lock);
     for (;;) {
         if (c->head) {
@@ -429,8 +491,10 @@ int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
             snprintf(err, errlen, "%s", c->err);
             break;
         }
-        if (pthread_cond_timedwait(&c->cond, &self->lock, &ts) == ETIMEDOUT)
+        if (timed_out)
             break;
+        /* At the deadline, look once more: an answer may have come with it. */
+        timed_out = pthread_cond_timedwait(&c->cond, &self->lock, &ts) == ETIMEDOUT;
     }
     pthread_mutex_unlock(&self->lock);
     return rc == LT_CLIENT_ERR_TIMEOUT ? s_timed_out(self, err, errlen) : rc;

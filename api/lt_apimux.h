@@ -16,7 +16,9 @@
  * failure: a gateway that is not running fails the calls waiting at once,
  * as a client of their own would (lt_client_new). A call that times out
  * checks whether the gateway still runs, so that "it stopped" and "it is
- * slow" read differently. */
+ * slow" read differently; when it has stopped, the next request closes the
+ * connection, failing the calls whose requests went down it, and opens it
+ * again. */
 #ifndef LT_APIMUX_H
 #define LT_APIMUX_H
 
@@ -35,10 +37,13 @@ typedef uint64_t(lt_apimux_id_fn)(const Lienthong__Envelope *env, void **answer)
 typedef void(lt_apimux_free_fn)(const Lienthong__Envelope *env, void *answer);
 
 /* Starts the thread that calls the gateway at socket_path, with sockets of
- * the ZeroMQ context ctx (which must outlive the mux). NULL when out of
- * memory or a thread cannot start. */
-lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, lt_apimux_id_fn *id_of,
-                           lt_apimux_free_fn *free_answer);
+ * the ZeroMQ context ctx (which must outlive the mux), for up to max_calls
+ * calls at once: ZeroMQ queues that many requests each way, the mux the
+ * rest, and a call past four times as many fails at once. A request whose
+ * call has ended or failed is dropped unsent. NULL when out
+ * of memory or a thread cannot start. */
+lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, int max_calls,
+                           lt_apimux_id_fn *id_of, lt_apimux_free_fn *free_answer);
 /* Stops the thread and closes the client; no call may be in progress. */
 void lt_apimux_destroy(lt_apimux_t **self_p);
 

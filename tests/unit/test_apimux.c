@@ -56,9 +56,8 @@ static void *s_gateway(void)
     return r;
 }
 
-/* Stops the fake gateway. libzmq closes its listener on its own thread,
- * later: the file is removed now, so that the next case does not find a
- * gateway that is going. */
+/* Stops the fake gateway: its socket file goes with it, as the gateway's
+ * does, so that no client finds one that is not listening. */
 static void s_gateway_stop(void *r)
 {
     zmq_close(r);
@@ -136,7 +135,7 @@ static void s_expect(lt_apimux_t *m, lt_apimux_call_t *c, uint64_t id, const cha
 static void test_answers_to_their_calls(void)
 {
     void *gw = s_gateway();
-    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, s_id_of, s_free_answer);
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     lt_apimux_call_t *c[3];
     uint64_t ids[3] = {11, 22, 33};
@@ -172,7 +171,7 @@ static void test_answers_to_their_calls(void)
 static void test_late_answer_dropped(void)
 {
     void *gw = s_gateway();
-    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, s_id_of, s_free_answer);
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     uint8_t rid[256];
     size_t rid_len;
@@ -207,7 +206,7 @@ static int s_next_rc(lt_apimux_t *m, lt_apimux_call_t *c, int deadline_ms, char 
 
 static void test_no_gateway_fails_at_once(void)
 {
-    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, s_id_of, s_free_answer);
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     char err[1024];
     int64_t took;
@@ -223,7 +222,7 @@ static void test_no_gateway_fails_at_once(void)
 static void test_silent_gateway_times_out(void)
 {
     void *gw = s_gateway();
-    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, s_id_of, s_free_answer);
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     char err[1024];
     int64_t took;
@@ -239,7 +238,7 @@ static void test_silent_gateway_times_out(void)
 static void test_gateway_stops_and_returns(void)
 {
     void *gw = s_gateway();
-    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, s_id_of, s_free_answer);
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     uint8_t rid[256];
     size_t rid_len;
@@ -248,13 +247,20 @@ static void test_gateway_stops_and_returns(void)
     lt_apimux_call_t *c = s_begin(m, 9);
     CU_ASSERT_EQUAL(s_read(gw, rid, &rid_len), 9);
     s_gateway_stop(gw); /* without answering */
+    /* Sent down the connection while the gateway is gone, before anyone
+     * knows: its answer is lost with the connection. */
+    lt_apimux_call_t *lost = s_begin(m, 13);
     CU_ASSERT_EQUAL(s_next_rc(m, c, 300, err, sizeof err, &took), LT_CLIENT_ERR_NOT_RUNNING);
     lt_apimux_end(m, &c);
-    /* The next call is not held to its deadline while the gateway is down. */
+    /* The next call is not held to its deadline while the gateway is down,
+     * and the connection it closes fails the call that went down it. */
     c = s_begin(m, 10);
     CU_ASSERT_EQUAL(s_next_rc(m, c, 60000, err, sizeof err, &took), LT_CLIENT_ERR_NOT_RUNNING);
     CU_ASSERT(took < 30000);
     lt_apimux_end(m, &c);
+    CU_ASSERT_EQUAL(s_next_rc(m, lost, 60000, err, sizeof err, &took), LT_CLIENT_ERR_NOT_RUNNING);
+    CU_ASSERT(took < 30000);
+    lt_apimux_end(m, &lost);
     /* Started again, it is reached. */
     gw = s_gateway();
     c = s_begin(m, 12);
@@ -262,6 +268,44 @@ static void test_gateway_stops_and_returns(void)
     s_answer(gw, rid, rid_len, 12, "back");
     s_expect(m, c, 12, "back");
     lt_apimux_end(m, &c);
+    lt_apimux_destroy(&m);
+    s_gateway_stop(gw);
+}
+
+static void test_ended_calls_not_sent(void)
+{
+    void *gw = s_gateway();
+    /* Two calls at once: ZeroMQ queues two requests, the mux the rest. */
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 2, s_id_of, s_free_answer);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint8_t rid[256];
+    size_t rid_len;
+    lt_apimux_call_t *c = s_begin(m, 20);
+    CU_ASSERT_EQUAL(s_read(gw, rid, &rid_len), 20);
+    s_answer(gw, rid, rid_len, 20, "connected");
+    s_expect(m, c, 20, "connected");
+    lt_apimux_end(m, &c);
+    /* While the gateway is away, ten callers give up before it returns. */
+    s_gateway_stop(gw);
+    /* Until the client has seen the connection close, a request it sends
+     * goes into that connection and is lost with it (its call would time
+     * out): let it see. */
+    usleep(300000);
+    for (uint64_t id = 30; id < 40; id++) {
+        c = s_begin(m, id);
+        lt_apimux_end(m, &c);
+    }
+    lt_apimux_call_t *live = s_begin(m, 50);
+    gw = s_gateway();
+    int stale = 0;
+    uint64_t id;
+    while ((id = s_read(gw, rid, &rid_len)) != 50)
+        stale++;
+    /* What ZeroMQ had queued goes; what the mux held is dropped unsent. */
+    CU_ASSERT(stale <= 2);
+    s_answer(gw, rid, rid_len, 50, "back");
+    s_expect(m, live, 50, "back");
+    lt_apimux_end(m, &live);
     lt_apimux_destroy(&m);
     s_gateway_stop(gw);
 }
@@ -279,6 +323,8 @@ int main(void)
          test_silent_gateway_times_out},
         {"a gateway that stopped: calls fail at once until it runs again",
          test_gateway_stops_and_returns},
+        {"the requests of calls that ended while the gateway was away are not sent",
+         test_ended_calls_not_sent},
         {NULL, NULL},
     };
     return ut_main("lt_apimux", suite_init, suite_clean, tests);
