@@ -1311,6 +1311,102 @@ static uint64_t s_work(const req_t *r, const Lienthong__VerifyRequest *vq)
     return work;
 }
 
+/* A malformed request is refused before anything is stored for it; 1 when refused. */
+static int s_refuse_invalid(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
+                            const Lienthong__Envelope *env, const req_t *r)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    char why[256];
+    Lienthong__ErrorCode bad = is_verify ? lt_valid_verify(env->verify_request, why, sizeof why)
+                                         : lt_valid_lookup(env->lookup_request, why, sizeof why);
+    if (!bad)
+        return 0;
+    lt_gwstats_codes_inc(&os->refused, bad);
+    (void)lt_reject(self->ctx->reject, &(lt_reject_in_t){.sock = peer,
+                                                         .rid = in->rid,
+                                                         .rid_len = in->rid_len,
+                                                         .who = r->caller,
+                                                         .what = is_verify ? "verify" : "lookup",
+                                                         .target = r->target,
+                                                         .code = bad,
+                                                         .request_id = r->id,
+                                                         .why = why});
+    return 1;
+}
+
+/* Admits a valid request (s_admit) while the audit log can be written; NULL: answered here. */
+static dedup_t *s_admit_request(lt_query_t *self, op_stats_t *os, void *peer,
+                                const lt_wire_in_t *in, const Lienthong__Envelope *env, req_t *r)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    const Lienthong__LookupRequest *lq = env->lookup_request;
+    const Lienthong__VerifyRequest *vq = env->verify_request;
+    int own = strcmp(r->caller, LT_QUERY_OWN) == 0;
+    const uint8_t *body;
+    size_t body_len;
+    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
+                           zmq_msg_size((zmq_msg_t *)&in->body), &body, &body_len) != 0)
+        return NULL; /* lt_wire_decode already checked this; never happens */
+    if (s_audit_down(self, os, peer, in, r->id))
+        return NULL;
+    lt_crypto_hash(body, body_len, r->hash);
+    uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
+    if (own)                    /* a peer's is its hash alone: no second hash per request */
+        s_local_who(r->hash, r->who, who);
+    return s_admit(self, os, peer, in, r->caller, r->id,
+                   is_verify ? vq->deadline_ms : lq->deadline_ms,
+                   is_verify ? vq->timeout_ms : lq->timeout_ms, own ? who : r->hash);
+}
+
+/* A stale view is not served (PROTOCOL.md 6.1): d is forgotten and refused; 1 when so. */
+static int s_refuse_stale(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
+                          dedup_t *d, const req_t *r)
+{
+    if (!r->stale)
+        return 0;
+    /* logged and audited by the feed when it became stale */
+    s_forget(self, d, 0, GONE_NOT);
+    lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
+    (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
+                             r->id, "%s: view definition changed; rebuilding; retry later",
+                             r->target);
+    return 1;
+}
+
+/* Runs admitted d and counts the outcome; d is forgotten when nothing was answered. */
+static void s_run(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in, dedup_t *d,
+                  req_t *r, const Lienthong__Envelope *env)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    const Lienthong__VerifyRequest *vq = env->verify_request;
+    self->turn_work += s_work(r, is_verify ? vq : NULL);
+    self->executing = d;
+    self->executing_gone = GONE_NOT;
+    /* A flush inside it that marked it gone made its executor return -1. */
+    int rc = is_verify ? s_verify(self, peer, in, d, r, vq)
+                       : s_lookup(self, peer, in, d, r, env->lookup_request);
+    gone_t gone = self->executing_gone;
+    self->executing = NULL;
+    self->executing_gone = GONE_NOT;
+    if (gone == GONE_REFUSED) { /* told ERR_UNAVAILABLE and counted by that flush */
+        s_forget(self, d, 0, GONE_NOT);
+        return;
+    }
+    if (rc == 0 && r->refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
+        lt_stats_inc(os->executed);
+    else
+        lt_gwstats_codes_inc(&os->refused,
+                             rc == 0 ? r->refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
+    if (rc != 0) {
+        /* Nothing was answered: forget it, so that a retry runs again. */
+        s_forget(self, d, 0, GONE_NOT);
+        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
+                                 r->id,
+                                 "the owner could not read its store or ran out of memory; "
+                                 "retry");
+    }
+}
+
 /* Executes a request as the owner (7.2 to 7.6) for caller, a member id or
  * LT_QUERY_OWN; answers are queued for the next signature, to go out on
  * sock, with the answer context record_type when not NULL (8.4). */
@@ -1329,39 +1425,11 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
                .target = is_verify ? vq->dataset : lq->dataset,
                .purpose = is_verify ? vq->purpose : lq->purpose,
                .case_ref = is_verify ? vq->case_ref : lq->case_ref};
-    const uint8_t *body;
-    size_t body_len;
     op_stats_t *os = &self->ops[is_verify ? OP_VERIFY : OP_LOOKUP];
     s_dedup_expire(self);
-    char why[256];
-    Lienthong__ErrorCode bad =
-        is_verify ? lt_valid_verify(vq, why, sizeof why) : lt_valid_lookup(lq, why, sizeof why);
-    if (bad) {
-        lt_gwstats_codes_inc(&os->refused, bad);
-        (void)lt_reject(self->ctx->reject,
-                        &(lt_reject_in_t){.sock = peer,
-                                          .rid = in->rid,
-                                          .rid_len = in->rid_len,
-                                          .who = caller,
-                                          .what = is_verify ? "verify" : "lookup",
-                                          .target = r.target,
-                                          .code = bad,
-                                          .request_id = r.id,
-                                          .why = why});
+    if (s_refuse_invalid(self, os, peer, in, env, &r))
         return;
-    }
-    if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
-                           zmq_msg_size((zmq_msg_t *)&in->body), &body, &body_len) != 0)
-        return; /* lt_wire_decode already checked this; never happens */
-    if (s_audit_down(self, os, peer, in, r.id))
-        return;
-    lt_crypto_hash(body, body_len, r.hash);
-    uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
-    if (own)                    /* a peer's is its hash alone: no second hash per request */
-        s_local_who(r.hash, r.who, who);
-    dedup_t *d =
-        s_admit(self, os, peer, in, caller, r.id, is_verify ? vq->deadline_ms : lq->deadline_ms,
-                is_verify ? vq->timeout_ms : lq->timeout_ms, own ? who : r.hash);
+    dedup_t *d = s_admit_request(self, os, peer, in, env, &r);
     if (!d)
         return;
     /* The reads of a whole drain share one snapshot; lt_query_flush ends it. */
@@ -1370,41 +1438,11 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     s_authorise(self, &r, is_verify ? vq->dataset : lq->dataset,
                 is_verify ? vq->purpose : lq->purpose,
                 is_verify ? LIENTHONG__OPERATION__OP_VERIFY : LIENTHONG__OPERATION__OP_LOOKUP);
-    if (r.stale) { /* logged and audited by the feed when it became stale */
-        s_forget(self, d, 0, GONE_NOT);
-        lt_gwstats_codes_inc(&os->refused, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE);
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE,
-                                 r.id, "%s: view definition changed; rebuilding; retry later",
-                                 r.target);
+    if (s_refuse_stale(self, os, peer, in, d, &r))
         return;
-    }
     if (s_refusals_spent(self, peer, in, os, d, &r))
         return;
-    self->turn_work += s_work(&r, is_verify ? vq : NULL);
-    self->executing = d;
-    self->executing_gone = GONE_NOT;
-    /* A flush inside it that marked it gone made its executor return -1. */
-    int rc = is_verify ? s_verify(self, peer, in, d, &r, vq) : s_lookup(self, peer, in, d, &r, lq);
-    gone_t gone = self->executing_gone;
-    self->executing = NULL;
-    self->executing_gone = GONE_NOT;
-    if (gone == GONE_REFUSED) { /* told ERR_UNAVAILABLE and counted by that flush */
-        s_forget(self, d, 0, GONE_NOT);
-        return;
-    }
-    if (rc == 0 && r.refusal == LIENTHONG__ERROR_CODE__ERR_NONE)
-        lt_stats_inc(os->executed);
-    else
-        lt_gwstats_codes_inc(&os->refused,
-                             rc == 0 ? r.refusal : LIENTHONG__ERROR_CODE__ERR_INTERNAL);
-    if (rc != 0) {
-        /* Nothing was answered: forget it, so that a retry runs again. */
-        s_forget(self, d, 0, GONE_NOT);
-        (void)lt_wire_send_error(peer, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                                 r.id,
-                                 "the owner could not read its store or ran out of memory; "
-                                 "retry");
-    }
+    s_run(self, os, peer, in, d, &r, env);
 }
 
 void lt_query_on_request(lt_query_t *self, void *peer, const lt_wire_in_t *in,
