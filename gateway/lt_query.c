@@ -1154,6 +1154,69 @@ static const char *s_deadline_check(int64_t deadline, int64_t now, char *buf, si
     return buf;
 }
 
+/* An id seen before is a replay, answered here (1), or reused for other bytes (-1, why in buf). */
+static int s_admit_seen(lt_query_t *self, op_stats_t *os, void *peer, const lt_wire_in_t *in,
+                        const char *caller, const dedup_key_t *key, lt_dedup_miss_t *miss,
+                        const uint8_t *hash, char *buf, size_t len)
+{
+    dedup_t *d = lt_dedup_find(self->dedup, key->member, key->id, miss);
+    if (!d)
+        return 0;
+    if (s_replayable(d, caller, hash)) {
+        s_replay(os, peer, in, d);
+        return 1;
+    }
+    snprintf(buf, len,
+             "request_id %llu was sent in the last 10 minutes with "
+             "other bytes; a new request needs a new id",
+             (unsigned long long)key->id);
+    return -1;
+}
+
+/* Frees room for key's entry within the budgets; the reason when there is none, else NULL. */
+static const char *s_admit_room(lt_query_t *self, const dedup_key_t *key, lt_dedup_miss_t *miss)
+{
+    int room = s_make_room(self, key->member);
+    if (room < 0)
+        return "the owner's store of answers kept for retries is full and its oldest are "
+               "still being answered; retry later";
+    if (room > 0) { /* the index moved: where the new entry goes again */
+        dedup_t *again = lt_dedup_find(self->dedup, key->member, key->id, miss);
+        assert(again == NULL); /* the key was not there, and nothing was added */
+        (void)again;
+    }
+    return NULL;
+}
+
+/* Stores and charges the new entry for key, where miss found room; NULL when out of memory. */
+static dedup_t *s_admit_new(lt_query_t *self, const dedup_key_t *key, lt_dedup_miss_t *miss,
+                            const uint8_t *hash)
+{
+    dedup_t *d = NULL;
+    caller_t *c = s_caller(self, key->member);
+    if (c && (d = calloc(1, sizeof *d))) {
+        d->key = *key;
+        memcpy(d->hash, hash, LT_HASH_BYTES);
+        if (lt_dedup_add(self->dedup, miss, d) != 0) { /* hashed once, by the find */
+            free(d);
+            d = NULL;
+        }
+    }
+    if (!d) {
+        if (c)
+            s_caller_drop(self, c);
+        return NULL;
+    }
+    d->caller = c;
+    c->entries++;
+    s_charge(self, d, ENTRY_BYTES);
+    d->at = lt_clock_mono_ms();
+    d->started_us = lt_clock_mono_us();
+    DL_APPEND(self->seen, d);
+    DL_APPEND2(c->oldest, d, cprev, cnext);
+    return d;
+}
+
 /* Checks a request's id and deadline; returns the dedup entry to fill, or
  * NULL when it was answered here (error, replay). hash is the request's
  * (7.1). A request with timeout_ms (lt_valid checked it is at most 10
@@ -1177,52 +1240,21 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
     memset(&key, 0, sizeof key);
     s_append(key.member, 0, sizeof key.member, caller);
     key.id = id;
-    dedup_t *d = NULL;
     lt_dedup_miss_t miss = {0}; /* refused by lt_dedup_add unless filled by a miss */
-    if (!why)
-        d = lt_dedup_find(self->dedup, key.member, key.id, &miss);
-    if (d && s_replayable(d, caller, hash)) {
-        s_replay(os, peer, in, d);
+    int seen =
+        why ? 0
+            : s_admit_seen(self, os, peer, in, caller, &key, &miss, hash, reused, sizeof reused);
+    if (seen > 0)
         return NULL;
-    }
-    if (d) {
-        snprintf(reused, sizeof reused,
-                 "request_id %llu was sent in the last 10 minutes with "
-                 "other bytes; a new request needs a new id",
-                 (unsigned long long)id);
+    if (seen < 0)
         why = reused;
-        d = NULL;
-    }
     if (!why && late) {
         why = late;
         code = late_code;
     }
-    int room = why ? 0 : s_make_room(self, key.member);
-    if (room < 0) {
-        why = "the owner's store of answers kept for retries is full and its oldest are "
-              "still being answered; retry later";
+    if (!why && (why = s_admit_room(self, &key, &miss)))
         code = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-    } else if (room > 0) { /* the index moved: where the new entry goes again */
-        dedup_t *again = lt_dedup_find(self->dedup, key.member, key.id, &miss);
-        assert(again == NULL); /* the key was not there, and nothing was added */
-        (void)again;
-    }
-    caller_t *c = why ? NULL : s_caller(self, key.member);
-    if (c && !why && (d = calloc(1, sizeof *d))) {
-        d->key = key;
-        memcpy(d->hash, hash, LT_HASH_BYTES);
-        if (lt_dedup_add(self->dedup, &miss, d) != 0) { /* hashed once, by the find */
-            free(d);
-            d = NULL;
-        }
-    }
-    if (d) {
-        d->caller = c;
-        c->entries++;
-        s_charge(self, d, ENTRY_BYTES);
-    } else if (c) {
-        s_caller_drop(self, c);
-    }
+    dedup_t *d = why ? NULL : s_admit_new(self, &key, &miss, hash);
     if (!d) {
         code = why ? code : LIENTHONG__ERROR_CODE__ERR_INTERNAL;
         lt_gwstats_codes_inc(&os->refused, code);
@@ -1234,12 +1266,7 @@ static dedup_t *s_admit(lt_query_t *self, op_stats_t *os, void *peer, const lt_w
                                                              .code = code,
                                                              .request_id = id,
                                                              .why = why ? why : "out of memory"});
-        return NULL;
     }
-    d->at = lt_clock_mono_ms();
-    d->started_us = lt_clock_mono_us();
-    DL_APPEND(self->seen, d);
-    DL_APPEND2(c->oldest, d, cprev, cnext);
     return d;
 }
 
