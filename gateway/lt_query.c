@@ -1964,6 +1964,53 @@ static Lienthong__ErrorCode s_local_time(uint32_t timeout_ms, int64_t deadline_m
     return LIENTHONG__ERROR_CODE__ERR_MALFORMED;
 }
 
+/* Refuses a bad local request here, before it travels; 1 when refused. */
+static int s_local_invalid(lt_query_t *self, void *local, const lt_wire_in_t *in,
+                           const Lienthong__Envelope *env, const char *dataset, uint64_t id)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    const Lienthong__VerifyRequest *vq = env->verify_request;
+    const Lienthong__LookupRequest *lq = env->lookup_request;
+    char why[256];
+    /* The same field checks as the owner's (4.2 check 10), so that the
+     * application learns of a bad request before it travels. */
+    Lienthong__ErrorCode bad =
+        is_verify ? lt_valid_verify(vq, why, sizeof why) : lt_valid_lookup(lq, why, sizeof why);
+    if (!bad)
+        bad = lt_valid_on_behalf(env->on_behalf, why, sizeof why);
+    if (!bad)
+        bad = s_local_time(is_verify ? vq->timeout_ms : lq->timeout_ms,
+                           is_verify ? vq->deadline_ms : lq->deadline_ms, why, sizeof why);
+    if (!bad)
+        return 0;
+    s_local_reject(self, local, in, dataset, bad, id, why);
+    return 1;
+}
+
+/* Keeps what o's answers are checked against, strips what the owner must not see. */
+static int s_local_keep(lt_query_t *self, outstanding_t *o, const Lienthong__Envelope *env,
+                        const char *dataset)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    if ((env->context && s_want_context(self, o, dataset) != 0) ||
+        ((env->context || env->on_behalf) && s_strip_local(o) != 0) ||
+        (is_verify && s_keep_keys(o, env->verify_request) != 0))
+        return -1;
+    return 0;
+}
+
+/* Counts and audits o as made, once it is sure to be forwarded. */
+static void s_local_made(lt_query_t *self, outstanding_t *o, const Lienthong__Envelope *env)
+{
+    int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
+    o->is_verify = is_verify;
+    lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
+    if (is_verify)
+        s_audit_verify_made(self, o, env->verify_request, env->on_behalf);
+    else
+        s_audit_lookup_made(self, o, env->lookup_request, env->on_behalf);
+}
+
 void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
                        const Lienthong__Envelope *env)
 {
@@ -1977,21 +2024,8 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
                            zmq_msg_size((zmq_msg_t *)&in->body), &body, &body_len) != 0)
         return;
-    const Lienthong__OnBehalf *who = env->on_behalf;
-    char why[256];
-    /* The same field checks as the owner's (4.2 check 10), so that the
-     * application learns of a bad request before it travels. */
-    Lienthong__ErrorCode bad =
-        is_verify ? lt_valid_verify(vq, why, sizeof why) : lt_valid_lookup(lq, why, sizeof why);
-    if (!bad)
-        bad = lt_valid_on_behalf(who, why, sizeof why);
-    if (!bad)
-        bad = s_local_time(is_verify ? vq->timeout_ms : lq->timeout_ms,
-                           is_verify ? vq->deadline_ms : lq->deadline_ms, why, sizeof why);
-    if (bad) {
-        s_local_reject(self, local, in, dataset, bad, id, why);
+    if (s_local_invalid(self, local, in, env, dataset, id))
         return;
-    }
     const Lienthong__View *view;
     const Lienthong__Dataset *own = s_target(self->ctx->dir, dataset, &view);
     if (own && strcmp(own->owner, self->ctx->cfg->member) == 0) {
@@ -2003,7 +2037,7 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     uint8_t hash[LT_HASH_BYTES]; /* taken once: the request's id checks and its answers' */
     uint8_t same[LT_HASH_BYTES]; /* hash and on_behalf: what a retry must match */
     lt_crypto_hash(body, body_len, hash);
-    s_local_who(hash, who, same);
+    s_local_who(hash, env->on_behalf, same);
     if (s_audit_down(self, NULL, local, in, id) ||
         s_out_retry(self, local, in, id, dataset, hash, same) ||
         s_recent_reused(self, local, in, id, dataset, same))
@@ -2014,20 +2048,13 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     if (!o)
         return;
     memcpy(o->who, same, LT_HASH_BYTES);
-    if ((env->context && s_want_context(self, o, dataset) != 0) ||
-        ((env->context || env->on_behalf) && s_strip_local(o) != 0) ||
-        (is_verify && s_keep_keys(o, vq) != 0)) {
+    if (s_local_keep(self, o, env, dataset) != 0) {
         s_local_error(local, in->rid, in->rid_len, LIENTHONG__ERROR_CODE__ERR_INTERNAL, o->id,
                       "out of memory");
         s_out_free(self, o);
         return;
     }
-    o->is_verify = is_verify;
-    lt_stats_inc(self->ops[is_verify ? OP_VERIFY : OP_LOOKUP].made);
-    if (is_verify)
-        s_audit_verify_made(self, o, vq, who);
-    else
-        s_audit_lookup_made(self, o, lq, who);
+    s_local_made(self, o, env);
     if (s_out_send(self, o) == 0) {
         o->attempts = 1;
         o->next_at = s_out_now(self) + o->attempt_ms;
