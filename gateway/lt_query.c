@@ -2197,13 +2197,76 @@ static void s_done(lt_query_t *self, outstanding_t *o)
     s_out_free(self, o);
 }
 
+/* An answer to a lookup ends its request: forwarded when it binds to one, else dropped. */
+static void s_lookup_answer(lt_query_t *self, void *local, const char *owner,
+                            const Lienthong__SignedAnswer *sa, const zmq_msg_t *frame)
+{
+    const char *why = NULL;
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    outstanding_t *o = NULL;
+    Lienthong__LookupAnswer *a =
+        lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (a)
+        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why, &code);
+    if (a)
+        lienthong__lookup_answer__free_unpacked(a, NULL);
+    if (!o) {
+        s_reject(self, owner, code, a ? why : "answer does not decode");
+        return;
+    }
+    s_forward(local, o, frame);
+    s_done(self, o);
+}
+
+/* A per-key answer names keys[index]; only a whole-request refusal has no key. */
+static int s_key_asked(const outstanding_t *o, const Lienthong__VerifyAnswer *a)
+{
+    if (a->index >= o->n_keys)
+        return 0;
+    if (a->key[0])
+        return o->keys[a->index] && strcmp(o->keys[a->index], a->key) == 0;
+    return a->code != LIENTHONG__ERROR_CODE__ERR_NONE;
+}
+
+/* An answer for one key of a verify: forwarded once, its request ended by the last. */
+static void s_verify_answer(lt_query_t *self, void *local, const char *owner,
+                            const Lienthong__SignedAnswer *sa, const zmq_msg_t *frame)
+{
+    const char *why = NULL;
+    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
+    outstanding_t *o = NULL;
+    Lienthong__VerifyAnswer *a =
+        lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
+    if (a)
+        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why, &code);
+    if (o && !s_key_asked(o, a)) {
+        why = "answer names a key that was not asked";
+        o = NULL;
+    }
+    if (!o) {
+        s_reject(self, owner, code, a ? why : "answer does not decode");
+        goto out;
+    }
+    if (!o->seen[a->index] || a->last) {
+        if (!o->seen[a->index]) {
+            o->seen[a->index] = 1;
+            o->n_seen++;
+            s_forward(local, o, frame);
+        }
+        o->next_at = s_out_now(self) + o->attempt_ms; /* progress: restart the attempt timer */
+        if (a->last)
+            s_done(self, o);
+    }
+out:
+    if (a)
+        lienthong__verify_answer__free_unpacked(a, NULL);
+}
+
 void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                         const Lienthong__Envelope *env, const zmq_msg_t *frame)
 {
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REPLY;
     const Lienthong__SignedAnswer *sa = is_verify ? env->verify_reply : env->lookup_reply;
-    const char *why = NULL;
-    Lienthong__ErrorCode code = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
     char where[64], bad[LT_ID_MAX + 128];
     if (s_check_signature(self, owner, sa, bad, sizeof bad) != 0) {
         s_reject(self, owner, LIENTHONG__ERROR_CODE__ERR_BAD_SIGNATURE, bad);
@@ -2218,48 +2281,10 @@ void lt_query_on_answer(lt_query_t *self, void *local, const char *owner,
                  "answer has a string field that is not valid UTF-8");
         return;
     }
-    outstanding_t *o = NULL;
-    if (!is_verify) {
-        Lienthong__LookupAnswer *a =
-            lienthong__lookup_answer__unpack(NULL, sa->answer.len, sa->answer.data);
-        if (a)
-            o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 0, &why, &code);
-        if (a)
-            lienthong__lookup_answer__free_unpacked(a, NULL);
-        if (!o) {
-            s_reject(self, owner, code, a ? why : "answer does not decode");
-            return;
-        }
-        s_forward(local, o, frame);
-        s_done(self, o);
-        return;
-    }
-    Lienthong__VerifyAnswer *a =
-        lienthong__verify_answer__unpack(NULL, sa->answer.len, sa->answer.data);
-    if (a)
-        o = s_bind(self, owner, a->owner, a->request_id, &a->request_hash, 1, &why, &code);
-    /* A per-key answer names keys[index]; only a whole-request refusal
-     * (forbidden, purpose, unknown dataset) has no key. */
-    if (o && (a->index >= o->n_keys ||
-              (a->key[0] ? !o->keys[a->index] || strcmp(o->keys[a->index], a->key) != 0
-                         : a->code == LIENTHONG__ERROR_CODE__ERR_NONE))) {
-        why = "answer names a key that was not asked";
-        o = NULL;
-    }
-    if (!o) {
-        s_reject(self, owner, code, a ? why : "answer does not decode");
-    } else if (!o->seen[a->index] || a->last) {
-        if (!o->seen[a->index]) {
-            o->seen[a->index] = 1;
-            o->n_seen++;
-            s_forward(local, o, frame);
-        }
-        o->next_at = s_out_now(self) + o->attempt_ms; /* progress: restart the attempt timer */
-        if (a->last)
-            s_done(self, o);
-    }
-    if (a)
-        lienthong__verify_answer__free_unpacked(a, NULL);
+    if (is_verify)
+        s_verify_answer(self, local, owner, sa, frame);
+    else
+        s_lookup_answer(self, local, owner, sa, frame);
 }
 
 /* Keeps the owner's last transient refusal (e.g. its audit log cannot be
