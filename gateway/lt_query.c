@@ -2061,6 +2061,63 @@ void lt_query_on_local(lt_query_t *self, void *local, const lt_wire_in_t *in,
     }
 }
 
+/* The root the Merkle path of sa implies for its answer; -1 when the path is malformed. */
+static int s_merkle_root(const Lienthong__SignedAnswer *sa, uint8_t root[LT_HASH_BYTES])
+{
+    if (sa->n_proof > LT_MERKLE_MAX_PATH || sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
+        return -1;
+    uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES];
+    for (size_t i = 0; i < sa->n_proof; i++) {
+        if (sa->proof[i].len != LT_HASH_BYTES)
+            return -1;
+        memcpy(path[i], sa->proof[i].data, LT_HASH_BYTES);
+    }
+    lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
+    /* Walk up to the root the path implies; the caller checks it is signed. */
+    size_t idx = sa->proof_index, n = sa->proof_count, k = 0;
+    memcpy(root, leaf, LT_HASH_BYTES);
+    if (idx >= n)
+        return -1;
+    while (n > 1) {
+        uint8_t buf[1 + 2 * LT_HASH_BYTES];
+        int has = (idx & 1) || idx + 1 < n;
+        if (has) {
+            if (k >= sa->n_proof)
+                return -1;
+            buf[0] = 0x01;
+            memcpy(buf + 1, (idx & 1) ? path[k] : root, LT_HASH_BYTES);
+            memcpy(buf + 1 + LT_HASH_BYTES, (idx & 1) ? root : path[k], LT_HASH_BYTES);
+            lt_crypto_hash(buf, sizeof buf, root);
+            k++;
+        }
+        idx /= 2;
+        n = (n + 1) / 2;
+    }
+    return k != sa->n_proof ? -1 : 0;
+}
+
+/* A signing batch verified already is not verified again for each of its answers. */
+static int s_root_known(const lt_query_t *self, const char *owner, const uint8_t *root,
+                        const uint8_t *sig)
+{
+    for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
+        if (strcmp(self->roots[i].owner, owner) == 0 &&
+            memcmp(self->roots[i].root, root, 32) == 0 &&
+            memcmp(self->roots[i].sig, sig, LT_SIG_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remembers a verified root for s_root_known, over the oldest. */
+static void s_root_remember(lt_query_t *self, const char *owner, const uint8_t *root,
+                            const uint8_t *sig)
+{
+    size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
+    snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
+    memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
+    memcpy(self->roots[slot].sig, sig, LT_SIG_BYTES);
+}
+
 /* Verifies the Merkle path and the root signature of sa from owner, an
  * active member (PROTOCOL.md 7.4 step 1): 0, or -1 with why. */
 static int s_check_signature(lt_query_t *self, const char *owner, const Lienthong__SignedAnswer *sa,
@@ -2074,50 +2131,15 @@ static int s_check_signature(lt_query_t *self, const char *owner, const Lienthon
         snprintf(why, whylen, "not verified: the owner %s", said);
         return -1;
     }
-    if (sa->root_signature.len != LT_SIG_BYTES || sa->n_proof > LT_MERKLE_MAX_PATH ||
-        sa->proof_count == 0 || sa->proof_count > SIGN_BATCH)
+    uint8_t root[LT_HASH_BYTES];
+    if (sa->root_signature.len != LT_SIG_BYTES || s_merkle_root(sa, root) != 0)
         goto bad;
-    uint8_t leaf[LT_HASH_BYTES], path[LT_MERKLE_MAX_PATH][LT_HASH_BYTES], root[LT_HASH_BYTES];
-    for (size_t i = 0; i < sa->n_proof; i++) {
-        if (sa->proof[i].len != LT_HASH_BYTES)
-            goto bad;
-        memcpy(path[i], sa->proof[i].data, LT_HASH_BYTES);
-    }
-    lt_crypto_merkle_leaf(sa->answer.data, sa->answer.len, leaf);
-    /* Walk up to the root the path implies, then check it is signed. */
-    size_t idx = sa->proof_index, n = sa->proof_count, k = 0;
-    memcpy(root, leaf, LT_HASH_BYTES);
-    if (idx >= n)
-        goto bad;
-    while (n > 1) {
-        uint8_t buf[1 + 2 * LT_HASH_BYTES];
-        int has = (idx & 1) || idx + 1 < n;
-        if (has) {
-            if (k >= sa->n_proof)
-                goto bad;
-            buf[0] = 0x01;
-            memcpy(buf + 1, (idx & 1) ? path[k] : root, LT_HASH_BYTES);
-            memcpy(buf + 1 + LT_HASH_BYTES, (idx & 1) ? root : path[k], LT_HASH_BYTES);
-            lt_crypto_hash(buf, sizeof buf, root);
-            k++;
-        }
-        idx /= 2;
-        n = (n + 1) / 2;
-    }
-    if (k != sa->n_proof)
-        goto bad;
-    for (size_t i = 0; i < LT_ANSWERS_ROOT_CACHE; i++)
-        if (strcmp(self->roots[i].owner, owner) == 0 &&
-            memcmp(self->roots[i].root, root, 32) == 0 &&
-            memcmp(self->roots[i].sig, sa->root_signature.data, LT_SIG_BYTES) == 0)
-            return 0; /* this signing batch was verified already */
+    if (s_root_known(self, owner, root, sa->root_signature.data))
+        return 0; /* this signing batch was verified already */
     if (lt_dir_member_verify(m, LT_ANSWERS_DOMAIN, root, LT_HASH_BYTES, sa->root_signature.data) !=
         0) /* either key (5.5) */
         goto bad;
-    size_t slot = self->next_root++ % LT_ANSWERS_ROOT_CACHE;
-    snprintf(self->roots[slot].owner, sizeof self->roots[slot].owner, "%s", owner);
-    memcpy(self->roots[slot].root, root, LT_HASH_BYTES);
-    memcpy(self->roots[slot].sig, sa->root_signature.data, LT_SIG_BYTES);
+    s_root_remember(self, owner, root, sa->root_signature.data);
     return 0;
 bad: /* the reason is written here only, not for each answer that passes */
     snprintf(why, whylen, "bad Merkle path or signature");
