@@ -946,63 +946,70 @@ static void s_audit_verify(lt_query_t *self, const req_t *r, const Lienthong__Ve
     }
 }
 
+/* Answers key k of n_keys (7.6), so that s_verify_keys reads as its loop; -1 when it left early. */
+static int s_verify_key(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
+                        const Lienthong__VerifyRequest *q, prep_t *prep, size_t k, size_t n_keys)
+{
+    Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
+    char fields[AUDIT_FIELDS_MAX], detail[AUDIT_DETAIL_MAX];
+    size_t n_claims = 0, o;
+    Lienthong__Claim **claims;
+    ProtobufCMessage *msg = NULL;
+    int rc = -1;
+    Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
+    a.request_id = r->id;
+    a.request_hash.data = r->hash;
+    a.request_hash.len = LT_HASH_BYTES;
+    a.answered_at_ms = lt_clock_now_ms();
+    a.owner = (char *)self->ctx->cfg->member;
+    a.index = (uint32_t)k;
+    a.last = k + 1 == n_keys;
+    a.code = r->refusal;
+    if (!r->refusal) {
+        uint64_t seq;
+        int failed;
+        a.key = (char *)s_vkey(q, k);
+        msg = s_current(self, r, a.key, &seq, &failed);
+        if (failed)
+            goto out; /* a store failure is not an answer: the caller retries (7.2) */
+        a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
+    }
+    claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
+    o = s_append(detail, 0, sizeof detail, lt_wire_error_name(a.code));
+    if (msg && s_claims(self, r, a.key, msg, claims, n_claims, prep, results) != 0) {
+        lt_error("query", "out of memory comparing the claims on %s", a.key);
+        goto out; /* neither a match nor a no-match: the caller retries */
+    }
+    if (msg) {
+        a.results = results;
+        a.n_results = n_claims;
+    }
+    s_claim_fields(claims, n_claims, fields, sizeof fields);
+    for (size_t c = 0; c < n_claims; c++)
+        o = s_append(detail, o, sizeof detail, s_result_word(msg, results[c], prep->spent[c]));
+    /* Queued first: an entry added to a batch the queueing flushed
+     * would belong to no commit that the answer waits for. */
+    rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
+    if (rc == 0)
+        s_audit_verify(self, r, q, a.key, fields, detail);
+out:
+    s_done_with(self);
+    return rc;
+}
+
 /* Answers each key of a verification (7.6), with prep the claims worked
  * out so far (the caller frees them). */
 static int s_verify_keys(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
                          const Lienthong__VerifyRequest *q, prep_t *prep)
 {
-    Lienthong__ClaimResult results[LT_QUERY_MAX_CLAIMS];
-    size_t n_keys = r->refusal ? 1 : s_vcount(q), k;
-    for (k = 0; k < n_keys; k++) {
-        Lienthong__VerifyAnswer a = LIENTHONG__VERIFY_ANSWER__INIT;
-        a.request_id = r->id;
-        a.request_hash.data = r->hash;
-        a.request_hash.len = LT_HASH_BYTES;
-        a.answered_at_ms = lt_clock_now_ms();
-        a.owner = (char *)self->ctx->cfg->member;
-        a.index = (uint32_t)k;
-        a.last = k + 1 == n_keys;
-        a.code = r->refusal;
-        ProtobufCMessage *msg = NULL;
-        if (!r->refusal) {
-            uint64_t seq;
-            int failed;
-            a.key = (char *)s_vkey(q, k);
-            msg = s_current(self, r, a.key, &seq, &failed);
-            if (failed)
-                break; /* a store failure is not an answer: the caller retries (7.2) */
-            a.code = msg ? LIENTHONG__ERROR_CODE__ERR_NONE : LIENTHONG__ERROR_CODE__ERR_NOT_FOUND;
-        }
-        char fields[AUDIT_FIELDS_MAX], detail[AUDIT_DETAIL_MAX];
-        size_t n_claims = 0;
-        Lienthong__Claim **claims = r->refusal ? NULL : s_vclaims(q, k, &n_claims);
-        size_t o = s_append(detail, 0, sizeof detail, lt_wire_error_name(a.code));
-        if (msg && s_claims(self, r, a.key, msg, claims, n_claims, prep, results) != 0) {
-            lt_error("query", "out of memory comparing the claims on %s", a.key);
-            break; /* neither a match nor a no-match: the caller retries */
-        }
-        if (msg) {
-            a.results = results;
-            a.n_results = n_claims;
-        }
-        s_claim_fields(claims, n_claims, fields, sizeof fields);
-        for (size_t c = 0; c < n_claims; c++)
-            o = s_append(detail, o, sizeof detail, s_result_word(msg, results[c], prep->spent[c]));
-        /* Queued first: an entry added to a batch the queueing flushed
-         * would belong to no commit that the answer waits for. */
-        int rc = s_queue(self, peer, in, d, 1, a.last, r->record_type, &a.base);
-        if (rc == 0)
-            s_audit_verify(self, r, q, a.key, fields, detail);
-        s_done_with(self);
-        if (rc != 0)
+    size_t n_keys = r->refusal ? 1 : s_vcount(q);
+    /* One that leaves early ends it: the keys answered so far stand, the
+     * request is not kept as answered, and s_execute tells the caller to
+     * retry. */
+    for (size_t k = 0; k < n_keys; k++)
+        if (s_verify_key(self, peer, in, d, r, q, prep, k, n_keys) != 0)
             return -1;
-    }
-    if (k == n_keys)
-        return 0;
-    /* Left early: the keys answered so far stand, the request is not kept
-     * as answered, and s_execute tells the caller to retry. */
-    s_done_with(self);
-    return -1;
+    return 0;
 }
 
 static int s_verify(lt_query_t *self, void *peer, const lt_wire_in_t *in, dedup_t *d, req_t *r,
