@@ -381,33 +381,32 @@ static profile_t *s_find(lt_profile_t *self, uint64_t id)
     return NULL;
 }
 
-void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in,
-                         const Lienthong__Envelope *env)
+/* A local profile starts when valid, its id new, and room left; ERR_NONE, or why not. */
+static Lienthong__ErrorCode s_may_start(lt_profile_t *self, const Lienthong__Envelope *env,
+                                        char *why, size_t len)
 {
     const Lienthong__ProfileRequest *q = env->profile_request;
-    char why[256];
-    Lienthong__ErrorCode bad = lt_valid_profile(q, why, sizeof why);
+    Lienthong__ErrorCode bad = lt_valid_profile(q, why, len);
     if (!bad)
-        bad = lt_valid_on_behalf(env->on_behalf, why, sizeof why);
+        bad = lt_valid_on_behalf(env->on_behalf, why, len);
     if (!bad && s_find(self, q->request_id)) {
         bad = LIENTHONG__ERROR_CODE__ERR_MALFORMED;
-        snprintf(why, sizeof why, "profile_request.request_id %llu is already outstanding",
+        snprintf(why, len, "profile_request.request_id %llu is already outstanding",
                  (unsigned long long)q->request_id);
     } else if (!bad && self->n_list >= LT_PROFILE_MAX_OUTSTANDING) {
         bad = LIENTHONG__ERROR_CODE__ERR_UNAVAILABLE;
-        snprintf(why, sizeof why, "%d profiles outstanding; retry later",
-                 LT_PROFILE_MAX_OUTSTANDING);
+        snprintf(why, len, "%d profiles outstanding; retry later", LT_PROFILE_MAX_OUTSTANDING);
     }
-    if (bad) {
-        s_refuse(self, local, in, q->request_id, bad, why);
-        return;
-    }
+    return bad;
+}
+
+/* A profile for q with its datasets copied, not listed yet; NULL when out of memory. */
+static profile_t *s_profile_new(lt_profile_t *self, void *local, const lt_wire_in_t *in,
+                                const Lienthong__ProfileRequest *q)
+{
     profile_t *pr = calloc(1, sizeof *pr);
-    if (!pr) {
-        s_refuse(self, local, in, q->request_id, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                 "out of memory");
-        return;
-    }
+    if (!pr)
+        return NULL;
     pr->owner = self;
     pr->id = q->request_id;
     pr->local = local;
@@ -416,15 +415,32 @@ void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in
     pr->n_parts = q->n_parts;
     for (size_t i = 0; i < q->n_parts; i++) {
         pr->parts[i].pr = pr;
-        pr->parts[i].dataset = strdup(q->parts[i]->dataset);
-        if (!pr->parts[i].dataset) {
-            while (i--)
-                free(pr->parts[i].dataset);
-            free(pr);
-            s_refuse(self, local, in, q->request_id, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
-                     "out of memory");
-            return;
-        }
+        if (!(pr->parts[i].dataset = strdup(q->parts[i]->dataset)))
+            goto out;
+    }
+    return pr;
+out: /* the parts not reached hold NULL (calloc) */
+    for (size_t i = 0; i < pr->n_parts; i++)
+        free(pr->parts[i].dataset);
+    free(pr);
+    return NULL;
+}
+
+void lt_profile_on_local(lt_profile_t *self, void *local, const lt_wire_in_t *in,
+                         const Lienthong__Envelope *env)
+{
+    const Lienthong__ProfileRequest *q = env->profile_request;
+    char why[256];
+    Lienthong__ErrorCode bad = s_may_start(self, env, why, sizeof why);
+    if (bad) {
+        s_refuse(self, local, in, q->request_id, bad, why);
+        return;
+    }
+    profile_t *pr = s_profile_new(self, local, in, q);
+    if (!pr) {
+        s_refuse(self, local, in, q->request_id, LIENTHONG__ERROR_CODE__ERR_INTERNAL,
+                 "out of memory");
+        return;
     }
     DL_APPEND(self->list, pr);
     self->n_list++;
