@@ -3,6 +3,7 @@
 #include "lt_profjson.h"
 #include "lt_log.h"
 #include "lt_schema.h"
+#include "lt_valid.h"
 #include "lt_wire.h"
 
 #include <string.h>
@@ -59,6 +60,19 @@ static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
     if (!rec) {
         snprintf(err, errlen, "answer payload does not decode as %s", t->name);
         return rc;
+    }
+    /* The payload is bytes, which no gateway on the way checked: its
+     * strings are checked here, as it is decoded (PROTOCOL.md 4.5). An
+     * owner other than this program, or a store older than that rule,
+     * could serve one that is not UTF-8 or holds a NUL, which jansson
+     * refuses (and a NUL cuts the value short): an error naming the field,
+     * never a value mended or cut and shown as signed. */
+    char where[64];
+    if (lt_valid_utf8(t, a->payload.data, a->payload.len, where, sizeof where) != 0) {
+        snprintf(err, errlen,
+                 "answer payload does not decode as %s: %s is not valid UTF-8 (or holds a NUL)",
+                 t->name, where);
+        goto out;
     }
     for (size_t i = 0; i < a->n_released; i++) {
         const ProtobufCFieldDescriptor *fd = lt_schema_field(t, a->released[i]);

@@ -200,6 +200,65 @@ static void test_profile_part_undecodable(void)
     json_decref(j);
 }
 
+/* A Population whose full_name holds name, with each '#' of it made
+ * the byte b once packed (a NUL cannot be given in a C string); its
+ * length. */
+static size_t pack_named(uint8_t *buf, size_t cap, const char *name, uint8_t b)
+{
+    Lienthong__Records__Population p = LIENTHONG__RECORDS__POPULATION__INIT;
+    p.full_name = (char *)name;
+    CU_ASSERT_FATAL(lienthong__records__population__get_packed_size(&p) <= cap);
+    size_t len = lienthong__records__population__pack(&p, buf);
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '#')
+            buf[i] = b;
+    return len;
+}
+
+/* A signed payload whose string is not UTF-8, or holds a NUL (PROTOCOL.md
+ * 4.5: a record payload is checked when decoded): an error naming the
+ * field, for a lookup; a profile's part alone, the others kept. Before,
+ * jansson refused the text and the caller said "out of memory", losing a
+ * profile's every part, and a NUL cut the value short, shown as signed. */
+static void test_payload_not_utf8(void)
+{
+    static const uint8_t bad[] = {0xff, 0xc3, 0x00};
+    uint8_t person[256], odd[256], packed[2][512];
+    char err[512];
+    json_t *j;
+    Lienthong__LookupAnswer a;
+    for (size_t k = 0; k < sizeof bad; k++) {
+        answer_of(&a, odd, pack_named(odd, sizeof odd, "Nguy#n", bad[k]));
+        CU_ASSERT(show(&a, POPULATION, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+        CU_ASSERT(strstr(err, "answer payload does not decode as " POPULATION
+                              ": full_name is not valid UTF-8 (or holds a NUL)") != NULL);
+        CU_ASSERT(json_object_get(j, "signature") == NULL);
+        json_decref(j);
+    }
+    Lienthong__SignedAnswer sa[2];
+    Lienthong__ProfilePartReply part[2], *parts[] = {&part[0], &part[1]};
+    part_of(&part[0], &sa[0], "VN/GOV/BHXH/insurance", odd, pack_named(odd, sizeof odd, "#", 0xff),
+            packed[0], sizeof packed[0]);
+    part_of(&part[1], &sa[1], "VN/GOV/BCA/population", person, pack_person(person, sizeof person),
+            packed[1], sizeof packed[1]);
+    Lienthong__ProfileReply r = LIENTHONG__PROFILE_REPLY__INIT;
+    r.parts = parts;
+    r.n_parts = 2;
+    j = NULL;
+    CU_ASSERT_FATAL(lt_profjson_reply(&r, "038090001234", "KYC", &j, err, sizeof err) == 0);
+    json_t *p0 = json_array_get(json_object_get(j, "parts"), 0);
+    json_t *p1 = json_array_get(json_object_get(j, "parts"), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(p0, "outcome")), "error");
+    CU_ASSERT(strstr(json_string_value(json_object_get(p0, "detail")),
+                     "full_name is not valid UTF-8") != NULL);
+    CU_ASSERT(json_object_get(p0, "fields") == NULL);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(p1, "outcome")), "released");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(json_object_get(p1, "fields"), "full_name")),
+        "Nguyễn Văn An");
+    json_decref(j);
+}
+
 /* A gateway that answers one ProfileRequest on its local socket with
  * reply (the request's id set), from its own thread. */
 typedef struct {
@@ -693,6 +752,8 @@ int main(void)
         {"a released field the record type lacks is an error", test_released_field_not_in_type},
         {"profile: a part that does not decode is an error, the others kept",
          test_profile_part_undecodable},
+        {"a payload string not UTF-8 or holding a NUL is an error naming the field",
+         test_payload_not_utf8},
         {"HTTP API: a profile part that does not decode is an error in a 200, the others kept",
          test_apicall_profile_part_undecodable},
         {"HTTP API: failed calls are logged once, then summed up", test_apicall_failures_summed},
