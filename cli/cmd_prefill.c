@@ -102,18 +102,17 @@ static int s_print_part(json_t *p)
 {
     char t1[32], t2[32], t3[32];
     json_t *rep = json_object_get(p, "replica"), *v;
-    const char *state = json_string_value(json_object_get(rep, "state")), *name;
-    const char *detail = json_string_value(json_object_get(rep, "detail"));
+    const char *state = lt_cli_jtext(rep, "state", "unknown"), *name;
+    const char *detail = lt_cli_jtext(rep, "detail", "");
     int rc = printf("\n") < 0 ? -1 : 0;
-    rc |= lt_cli_line("%s (dataset %s, owner %s)", json_string_value(json_object_get(p, "stream")),
-                      json_string_value(json_object_get(p, "dataset")),
-                      json_string_value(json_object_get(p, "owner")));
+    rc |= lt_cli_line("%s (dataset %s, owner %s)", lt_cli_jtext(p, "stream", "-"),
+                      lt_cli_jtext(p, "dataset", "-"), lt_cli_jtext(p, "owner", "-"));
     rc |= lt_cli_line(
         "  replica %s, as of seq %" JSON_INTEGER_FORMAT " (owner's change at %s)%s%s", state,
         json_integer_value(json_object_get(rep, "seq")),
         s_time(json_integer_value(json_object_get(rep, "changed_at_ms")), t1, sizeof t1),
-        detail && detail[0] ? ": " : "", detail ? detail : "");
-    if (!state || strcmp(state, "ok") != 0)
+        detail[0] ? ": " : "", detail);
+    if (strcmp(state, "ok") != 0)
         rc |= lt_cli_line(
             "  owner last heard: %s",
             s_time(json_integer_value(json_object_get(rep, "owner_heard_at_ms")), t3, sizeof t3));
@@ -125,7 +124,7 @@ static int s_print_part(json_t *p)
                     s_time(json_integer_value(json_object_get(p, "changed_at_ms")), t2, sizeof t2));
     json_object_foreach(json_object_get(p, "fields"), name, v)
     {
-        rc |= lt_cli_line("  %-22s %s", name, json_string_value(v));
+        rc |= lt_cli_line("  %-22s %s", name, json_string_value(v) ? json_string_value(v) : "");
     }
     return rc;
 }

@@ -113,30 +113,27 @@ static int s_print_text(json_t *j)
     size_t i, n = json_array_size(json_object_get(j, "parts"));
     json_t *p;
     int rc = lt_cli_line("profile of key %s for purpose %s: %zu part(s)",
-                         json_string_value(json_object_get(j, "key")),
-                         json_string_value(json_object_get(j, "purpose")), n);
+                         lt_cli_jtext(j, "key", "-"), lt_cli_jtext(j, "purpose", "-"), n);
     json_array_foreach(json_object_get(j, "parts"), i, p)
     {
-        rc |= lt_cli_line("%s: %s (%s)", json_string_value(json_object_get(p, "dataset")),
-                          json_string_value(json_object_get(p, "outcome")),
-                          json_string_value(json_object_get(p, "detail")));
+        rc |= lt_cli_line("%s: %s (%s)", lt_cli_jtext(p, "dataset", "-"),
+                          lt_cli_jtext(p, "outcome", "unknown"), lt_cli_jtext(p, "detail", ""));
         const char *name;
         json_t *v;
         json_object_foreach(json_object_get(p, "fields"), name, v)
         {
-            rc |= lt_cli_line("  %-20s %s", name, json_string_value(v));
+            rc |= lt_cli_line("  %-20s %s", name, json_string_value(v) ? json_string_value(v) : "");
         }
         size_t k;
         json_array_foreach(json_object_get(p, "withheld"), k, v)
         {
-            rc |=
-                lt_cli_line("  %-20s withheld: %s", json_string_value(json_object_get(v, "field")),
-                            json_string_value(json_object_get(v, "reason")));
+            rc |= lt_cli_line("  %-20s withheld: %s", lt_cli_jtext(v, "field", "-"),
+                              lt_cli_jtext(v, "reason", ""));
         }
         if (json_object_get(p, "signature"))
             rc |= lt_cli_line("  signed by %s; signature and request binding verified by this "
                               "gateway",
-                              json_string_value(json_object_get(p, "owner")));
+                              lt_cli_jtext(p, "owner", "-"));
     }
     return rc;
 }

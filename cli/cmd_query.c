@@ -304,8 +304,8 @@ static int s_print_lookup_text(const args_t *a, const Lienthong__LookupAnswer *a
     int rc = lt_cli_line("lookup %s key %s for purpose %s: %s (record seq %" PRIu64 ")", a->dataset,
                          a->keys[0], a->purpose, s_code(ans->code), ans->record_seq);
     for (size_t i = 0; i < ans->n_released; i++)
-        rc |= lt_cli_line("  %-20s %s", ans->released[i],
-                          json_string_value(json_object_get(fields, ans->released[i])));
+        rc |=
+            lt_cli_line("  %-20s %s", ans->released[i], lt_cli_jtext(fields, ans->released[i], ""));
     for (size_t i = 0; i < ans->n_withheld; i++)
         rc |=
             lt_cli_line("  %-20s withheld: %s", ans->withheld[i]->field, ans->withheld[i]->reason);

@@ -87,6 +87,12 @@ int lt_cli_line(const char *fmt, ...)
     return rc;
 }
 
+const char *lt_cli_jtext(const json_t *o, const char *name, const char *none)
+{
+    const char *v = json_string_value(json_object_get(o, name));
+    return v ? v : none;
+}
+
 int lt_cli_int(const char *s, long min, long max, long *out)
 {
     char *end;

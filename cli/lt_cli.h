@@ -5,6 +5,7 @@
 #define LT_CLI_H
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "lienthong.pb-c.h"
@@ -45,6 +46,10 @@ char *lt_cli_plain(const char *s);
  * newline: one line whatever its arguments hold. 0, or -1 when out of
  * memory or stdout fails (nothing printed). */
 int lt_cli_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The text of member name of object o, or none when o lacks it or holds
+ * something else there: for the text printers of JSON replies, which never
+ * hand "%s" a NULL (undefined, whatever glibc prints for it). */
+const char *lt_cli_jtext(const json_t *o, const char *name, const char *none);
 /* A whole number in [min, max] written as plain decimal digits (no sign,
  * space or '+', which strtol would take; no wrap-around, which a cast of
  * its result would give): 0 with *out, -1 otherwise. */

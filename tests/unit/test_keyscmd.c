@@ -6,7 +6,8 @@
  * file holds them again; the files it removes after a promote are synced
  * away; the .pub file is replaced atomically, and a failure to write it
  * after a promote is a warning. lt_keys_save, rename, unlink and
- * lt_file_sync_dir are wrapped (CMakeLists.txt). */
+ * lt_file_sync_dir are wrapped (CMakeLists.txt). Also lt_cli_jtext, which
+ * the text printers of replies (profile, prefill, lookup) read with. */
 #include "unit_util.h" /* first: it sets the feature macros */
 
 #include "lt_cli.h"
@@ -264,10 +265,25 @@ static void test_pub_failure_is_warning(void)
     s_teardown(&cur, &next);
 }
 
+/* A member absent, or not text, reads as the fallback the printer names,
+ * never NULL (which went to "%s" before). */
+static void test_jtext_fallback(void)
+{
+    json_t *o = json_pack("{s:s,s:i,s:s}", "detail", "late", "seq", 3, "empty", "");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_STRING_EQUAL(lt_cli_jtext(o, "detail", "-"), "late");
+    CU_ASSERT_STRING_EQUAL(lt_cli_jtext(o, "empty", "-"), "");
+    CU_ASSERT_STRING_EQUAL(lt_cli_jtext(o, "owner", "-"), "-");
+    CU_ASSERT_STRING_EQUAL(lt_cli_jtext(o, "seq", ""), "");
+    CU_ASSERT_STRING_EQUAL(lt_cli_jtext(NULL, "detail", "unknown"), "unknown");
+    json_decref(o);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"undo renames the switch file back", test_undo_renames_back},
+        {"lt_cli_jtext: a member absent or not text reads as the fallback", test_jtext_fallback},
         {"undo keeps the switch file it cannot restore", test_undo_keeps_switch_file},
         {"undo writes the keys back when the rename fails", test_undo_writes_back},
         {"promote syncs its removals and replaces member.pub", test_promote_syncs_and_replaces_pub},
