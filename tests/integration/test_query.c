@@ -1694,6 +1694,25 @@ out:
     free(err);
 }
 
+/* The caller's subject-access report on key, in text, into *out (malloc'd)
+ * once it holds the lookup-made entry, which a caller's gateway commits
+ * within 200 ms. 0, or -1 when it never did. */
+static int s_made_report(const char *key, char **out)
+{
+    const char *audit[] = {"audit", "--config", g_caller->conf_path, "--subject", key, NULL};
+    char *err = NULL;
+    int found = 0;
+    *out = NULL;
+    for (int64_t until = lt_it_ms() + REPLY_MS; !found && lt_it_ms() < until; usleep(100000)) {
+        free(*out);
+        free(err);
+        *out = err = NULL;
+        found = s_cli(audit, out, &err) == 0 && strstr(*out, "lookup-made") != NULL;
+    }
+    free(err);
+    return found ? 0 : -1;
+}
+
 /* A key of 200 bytes is audited whole at the caller's gateway (before, its
  * lookup-made entry kept 63 bytes of it), so that the subject-access report
  * finds it; a key over the record key limit is refused there, before it
@@ -1707,19 +1726,12 @@ static void test_long_keys(void)
                             "--key",  key,        "--purpose",         "KYC",       NULL};
     CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 1); /* a signed ERR_NOT_FOUND */
     CU_ASSERT(strstr(out, "ERR_NOT_FOUND") != NULL || strstr(err, "ERR_NOT_FOUND") != NULL);
-    const char *audit[] = {"audit", "--config", g_caller->conf_path, "--subject", key, NULL};
-    int found = 0;
-    /* A caller's entries are committed within 200 ms. */
-    for (int64_t until = lt_it_ms() + REPLY_MS; !found && lt_it_ms() < until; usleep(100000)) {
-        free(out);
-        free(err);
-        out = err = NULL;
-        found = s_cli(audit, &out, &err) == 0 && strstr(out, "lookup-made") != NULL;
-    }
-    CU_ASSERT(found);
     free(out);
     free(err);
     out = err = NULL;
+    CU_ASSERT(s_made_report(key, &out) == 0);
+    free(out);
+    out = NULL;
 
     memset(key, '9', LT_RECORD_KEY_MAX + 1);
     key[LT_RECORD_KEY_MAX + 1] = 0;
@@ -2994,33 +3006,87 @@ static void s_keep_gateways(void)
 {
 }
 
-/* An owner's record holding an escape sequence, a newline and a backslash
- * that spells an escape: `lookup` in text prints them as \xNN and \\ (no
- * raw ESC, one field a line, the text "\x1b" not passing for an ESC);
- * --json keeps the value as published. */
-static void test_lookup_text_escaped(void)
+#define EVIL_NAME "Evil\x1b[31m red\nforged: line \\x1b"
+
+/* Publishes key with full_name EVIL_NAME, runs argv in text (it must print
+ * lines lines) and checks that the name is printed escaped on its own line
+ * (no raw ESC, the text "\x1b" not passing for an ESC); then with
+ * argv[json_at] "--json", its reply parsed into *j. 0, or -1 with an
+ * assertion failed. */
+static int s_text_escaped(const char *key, const char **argv, size_t json_at, int lines, json_t **j)
 {
-    static const char *key = "001080000005", *name = "Evil\x1b[31m red\nforged: line \\x1b";
     char *out = NULL, *err = NULL;
-    json_t *j = NULL;
-    const char *lookup[] = {
-        "lookup",    "--config", g_caller->conf_path, "--dataset", DS,   "--key", key,
-        "--purpose", "KYC",      "--field",           "full_name", NULL, NULL};
-    LT_IT_REQUIRE(s_publish_one(key, name, DOB1, 1, "01", ADDR1) == 0);
-    CU_ASSERT(s_cli(lookup, &out, &err) == 0);
+    int rc = -1;
+    *j = NULL;
+    LT_IT_REQUIRE(s_publish_one(key, EVIL_NAME, DOB1, 1, "01", ADDR1) == 0);
+    CU_ASSERT(s_cli(argv, &out, &err) == 0);
     CU_ASSERT(out && strchr(out, '\x1b') == NULL);
-    CU_ASSERT(out && s_lines_plain(out, 3));
-    CU_ASSERT(out && strstr(out, "  full_name            Evil\\x1b[31m red\\x0aforged: line "
+    CU_ASSERT(out && s_lines_plain(out, lines));
+    CU_ASSERT(out && strstr(out, "\n  full_name            Evil\\x1b[31m red\\x0aforged: line "
                                  "\\\\x1b\n") != NULL);
     free(out);
     free(err);
     out = err = NULL;
-    lookup[11] = "--json";
-    CU_ASSERT(s_cli(lookup, &out, &err) == 0);
-    LT_IT_REQUIRE((j = s_json(out)) != NULL);
-    CU_ASSERT_STRING_EQUAL(s_jstr(json_object_get(j, "fields"), "full_name"), name);
+    argv[json_at] = "--json";
+    CU_ASSERT(s_cli(argv, &out, &err) == 0);
+    LT_IT_REQUIRE((*j = s_json(out)) != NULL);
+    rc = 0;
 out:
+    free(out);
+    free(err);
+    return rc;
+}
+
+/* An owner's record holding an escape sequence, a newline and a backslash
+ * that spells an escape: `lookup` in text prints them as \xNN and \\, one
+ * field a line; --json keeps the value as published. */
+static void test_lookup_text_escaped(void)
+{
+    static const char *key = "001080000005";
+    json_t *j = NULL;
+    const char *lookup[] = {
+        "lookup",    "--config", g_caller->conf_path, "--dataset", DS,   "--key", key,
+        "--purpose", "KYC",      "--field",           "full_name", NULL, NULL};
+    if (s_text_escaped(key, lookup, 11, 3, &j) == 0)
+        CU_ASSERT_STRING_EQUAL(s_jstr(json_object_get(j, "fields"), "full_name"), EVIL_NAME);
     json_decref(j);
+}
+
+/* The same owner's words in a profile part: `profile` in text prints them
+ * escaped, one field a line (heading, part, field, signer); --json keeps
+ * the value as published. */
+static void test_profile_text_escaped(void)
+{
+    static const char *key = "001080000006";
+    json_t *j = NULL;
+    const char *profile[] = {"profile", "--config",  g_caller->conf_path, "--key", key, "--purpose",
+                             "KYC",     "--dataset", DS ":full_name",     NULL,    NULL};
+    if (s_text_escaped(key, profile, 9, 4, &j) == 0) {
+        json_t *part = json_array_get(json_object_get(j, "parts"), 0);
+        CU_ASSERT_STRING_EQUAL(s_jstr(json_object_get(part, "fields"), "full_name"), EVIL_NAME);
+    }
+    json_decref(j);
+}
+
+/* A case reference may hold a C1 control (the gateway refuses C0 controls
+ * and DEL there, PROTOCOL.md 7.1, not U+0080 to U+009F): `audit` in text
+ * prints the lookup's entry with it as \xc2\x9b, never the CSI a terminal
+ * would act on, and the entry stays on its two lines. */
+static void test_audit_text_escapes_c1(void)
+{
+    static const char *key = "001080000007";
+    char *out = NULL, *err = NULL;
+    static const char case_ref[] = "HS-1\xc2\x9b"
+                                   "2J";
+    const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS,
+                            "--key",  key,        "--purpose",         "KYC",       "--case",
+                            case_ref, NULL};
+    CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 1); /* a signed ERR_NOT_FOUND */
+    free(out);
+    LT_IT_REQUIRE(s_made_report(key, &out) == 0);
+    CU_ASSERT(strstr(out, "case: HS-1\\xc2\\x9b2J  -> ") != NULL);
+    CU_ASSERT(s_lines_plain(out, 4)); /* heading, the entry's two lines, the count */
+out:
     free(out);
     free(err);
 }
@@ -3059,6 +3125,9 @@ int main(int argc, char **argv)
         {"ping: no clock line from an older gateway, none past 100 years", test_ping_clock_cases},
         {"lookup in text: an owner's escape sequence and newline escaped, one field a line",
          test_lookup_text_escaped},
+        {"profile in text: an owner's escape sequence and newline escaped, one field a line",
+         test_profile_text_escaped},
+        {"audit in text: a case reference's C1 control escaped", test_audit_text_escapes_c1},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,
