@@ -837,6 +837,19 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
                  p->record_type);
         return LT_PROFJSON_UNDECODABLE;
     }
+    /* A replica's payload is the owner's bytes as fed: checked here as it
+     * is decoded, as an answer's is (lt_profjson), so that a string not
+     * UTF-8 or holding a NUL is an error naming it, never "out of memory"
+     * nor a value cut short and shown as the owner's. */
+    char where[64];
+    if (rec && lt_valid_utf8(t, p->payload.data, p->payload.len, where, sizeof where) != 0) {
+        protobuf_c_message_free_unpacked(rec, NULL);
+        snprintf(err, errlen,
+                 "stream %s: answer payload does not decode as %s: %s is not valid UTF-8 (or "
+                 "holds a NUL)",
+                 p->stream, p->record_type, where);
+        return LT_PROFJSON_UNDECODABLE;
+    }
     json_t *fields = json_object(), *withheld = json_array();
     char buf[1024];
     int lost = 0;

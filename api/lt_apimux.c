@@ -176,6 +176,8 @@ static int s_send_pending(lt_apimux_t *self, void *sock, char *err, size_t errle
             if (!sent && e != EAGAIN && e != EINTR) {
                 snprintf(err, errlen, "cannot send to the gateway at %s: %s", self->path,
                          zmq_strerror(e));
+                s_fail_locked(c, LT_CLIENT_ERR_SOCKET, err); /* its caller learns why now */
+                wanted = 0;
                 rc = -1;
             }
         }

@@ -192,8 +192,11 @@ static int s_report(const char *path, const char *subject, int last, int json)
     }
     if (!subject)
         sqlite3_bind_int(st, 1, last);
-    else if (!json)
-        printf("who has accessed the record %s, and why:\n", subject);
+    else if (!json && lt_cli_line("who has accessed the record %s, and why:", subject) != 0) {
+        json_decref(arr);
+        rc = lt_cli_fail(1, "audit", "cannot write the report");
+        goto out;
+    }
     rc = s_rows(st, arr, &n);
     s_end(arr, n);
     if (rc == 0 && subject && s_exported_note(db, subject, json) != 0)

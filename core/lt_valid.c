@@ -205,7 +205,7 @@ int lt_valid_cut(const char *s, size_t max)
 int lt_valid_plain(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
             return 0;
     return 1;
 }

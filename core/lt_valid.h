@@ -51,9 +51,10 @@ char *lt_valid_sanitise(char *s);
  * cut a UTF-8 character in two (for "%.*s" of text that may be cut). */
 int lt_valid_cut(const char *s, size_t max) LT_NODISCARD;
 
-/* 1 when s holds no control character (below 0x20, or 0x7f): text that is
- * written into an audit entry and printed one entry a line, where a line
- * feed could forge an entry. */
+/* 1 when s holds no control character (below 0x20, 0x7f, or a C1 control
+ * U+0080..U+009F, UTF-8 0xc2 0x80..0x9f): text that is written into an
+ * audit entry and printed one entry a line, where a line feed could forge
+ * an entry and a C1 control (CSI) drive a terminal. */
 int lt_valid_plain(const char *s) LT_NODISCARD;
 
 /* Field checks of one request body (PROTOCOL.md 4.2 check 10, 6.2, 7.1,

@@ -3068,23 +3068,41 @@ static void test_profile_text_escaped(void)
     json_decref(j);
 }
 
-/* A case reference may hold a C1 control (the gateway refuses C0 controls
- * and DEL there, PROTOCOL.md 7.1, not U+0080 to U+009F): `audit` in text
+/* A case reference holding a C1 control (CSI) is refused like one holding
+ * a C0 control (PROTOCOL.md 7.1). A key may hold one: `audit` in text
  * prints the lookup's entry with it as \xc2\x9b, never the CSI a terminal
  * would act on, and the entry stays on its two lines. */
 static void test_audit_text_escapes_c1(void)
 {
-    static const char *key = "001080000007";
+    static const char key[] = "001080000007\xc2\x9b"
+                              "2J";
     char *out = NULL, *err = NULL;
-    static const char case_ref[] = "HS-1\xc2\x9b"
-                                   "2J";
+    const char *refused[] = {"lookup",
+                             "--config",
+                             g_caller->conf_path,
+                             "--dataset",
+                             DS,
+                             "--key",
+                             "001080000007",
+                             "--purpose",
+                             "KYC",
+                             "--case",
+                             "HS-1\xc2\x9b"
+                             "2J",
+                             NULL};
+    CU_ASSERT_NOT_EQUAL(s_cli(refused, &out, &err), 0);
+    CU_ASSERT(err && strstr(err, "case_ref") != NULL);
+    free(out);
+    free(err);
+    out = err = NULL;
     const char *lookup[] = {"lookup", "--config", g_caller->conf_path, "--dataset", DS,
                             "--key",  key,        "--purpose",         "KYC",       "--case",
-                            case_ref, NULL};
+                            "HS-1",   NULL};
     CU_ASSERT_EQUAL(s_cli(lookup, &out, &err), 1); /* a signed ERR_NOT_FOUND */
     free(out);
     LT_IT_REQUIRE(s_made_report(key, &out) == 0);
-    CU_ASSERT(strstr(out, "case: HS-1\\xc2\\x9b2J  -> ") != NULL);
+    CU_ASSERT(strstr(out, "001080000007\\xc2\\x9b2J") != NULL);
+    CU_ASSERT(strstr(out, "\xc2\x9b") == NULL);
     CU_ASSERT(s_lines_plain(out, 4)); /* heading, the entry's two lines, the count */
 out:
     free(out);
@@ -3127,7 +3145,8 @@ int main(int argc, char **argv)
          test_lookup_text_escaped},
         {"profile in text: an owner's escape sequence and newline escaped, one field a line",
          test_profile_text_escaped},
-        {"audit in text: a case reference's C1 control escaped", test_audit_text_escapes_c1},
+        {"audit in text: a key's C1 control escaped; a case reference's refused",
+         test_audit_text_escapes_c1},
         {NULL, NULL},
     };
     static const lt_it_suite_t suite = {"query", suite_init,      suite_clean,

@@ -432,6 +432,37 @@ static void test_prefill_part_undecodable(void)
     json_decref(j);
 }
 
+/* Pre-fill: a replica's payload string that is not UTF-8, or holds a NUL,
+ * fails the pre-fill naming the stream and the field, never as "out of
+ * memory" nor with the value cut short. */
+static void test_prefill_payload_not_utf8(void)
+{
+    static const uint8_t bad[] = {0xff, 0xc3, 0x00};
+    uint8_t odd[256];
+    Lienthong__PrefillPart part = LIENTHONG__PREFILL_PART__INIT, *parts[] = {&part};
+    part.stream = "VN/GOV/BCA/population";
+    part.record_type = POPULATION;
+    part.found = 1;
+    Lienthong__PrefillReply r = LIENTHONG__PREFILL_REPLY__INIT;
+    r.key = "038090001234";
+    r.parts = parts;
+    r.n_parts = 1;
+    for (size_t k = 0; k < sizeof bad; k++) {
+        char err[512] = "";
+        size_t n = 0;
+        json_t *j = NULL;
+        part.payload.data = odd;
+        part.payload.len = pack_named(odd, sizeof odd, "Nguy#n", bad[k]);
+        CU_ASSERT(prefill(&r, &n, &j, err, sizeof err) == LT_PROFJSON_UNDECODABLE);
+        CU_ASSERT(j == NULL);
+        CU_ASSERT(
+            strstr(err,
+                   "stream VN/GOV/BCA/population: answer payload does not decode as " POPULATION
+                   ": full_name is not valid UTF-8 (or holds a NUL)") != NULL);
+        json_decref(j);
+    }
+}
+
 /* The application is granted full_name only. */
 static int name_granted(void *arg, const char *stream, const char *field)
 {
@@ -758,6 +789,8 @@ int main(void)
          test_apicall_profile_part_undecodable},
         {"HTTP API: failed calls are logged once, then summed up", test_apicall_failures_summed},
         {"pre-fill: a part found that does not decode fails", test_prefill_part_undecodable},
+        {"pre-fill: a payload string not UTF-8 or holding a NUL names the field",
+         test_prefill_payload_not_utf8},
         {"pre-fill: withheld lists the fields not granted, set or not",
          test_prefill_withheld_whatever_set},
         {"lookup and profile: fields beyond the grant are dropped", test_grant_filter},

@@ -190,6 +190,22 @@ static void test_sanitise(void)
     CU_ASSERT(!lt_valid_text("\xc3("));
 }
 
+/* Text for an audit entry (a purpose, a case reference, an officer): no C0
+ * control, DEL or C1 control; other characters, Vietnamese included, pass
+ * (PROTOCOL.md 7.1). */
+static void test_plain(void)
+{
+    CU_ASSERT_TRUE(lt_valid_plain("HS-2026/0815 h\xe1\xbb\x93 s\xc6\xa1"));
+    CU_ASSERT_TRUE(lt_valid_plain(""));
+    CU_ASSERT_TRUE(lt_valid_plain("\xc2\xa0 \xc2\xa9")); /* NBSP and (c) are text */
+    CU_ASSERT_FALSE(lt_valid_plain("line\nforged"));
+    CU_ASSERT_FALSE(lt_valid_plain("del\x7f"));
+    CU_ASSERT_FALSE(lt_valid_plain("csi \xc2\x9b"
+                                   "2J"));
+    CU_ASSERT_FALSE(lt_valid_plain("\xc2\x80"));
+    CU_ASSERT_FALSE(lt_valid_plain("end \xc2\x9f"));
+}
+
 static void test_record_key(void)
 {
     char key[LT_RECORD_KEY_MAX + 2];
@@ -910,6 +926,7 @@ int main(void)
         {"UTF-8: the ASCII fast path agrees with libunistring at every offset",
          test_utf8_ascii_prefixes},
         {"sanitise: invalid bytes become '?'", test_sanitise},
+        {"plain text: no C0, DEL or C1 control", test_plain},
         {"record key: 1 to LT_RECORD_KEY_MAX bytes", test_record_key},
         {"source cursor: digits only, 0 to 2^63 - 1", test_source_cursor},
         {"subscribe: stream, from_seq, prev_hash", test_subscribe_fields},
