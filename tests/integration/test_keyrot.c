@@ -965,6 +965,12 @@ static int s_flood(lt_it_gw_t *province, uint64_t id, size_t n, int ahead_ms)
         else if (zmq_errno() != EAGAIN || zmq_poll(&it, 1, 100) < 0)
             break;
     }
+    /* The local socket lingers 0 ms: closed at once, it would drop what it
+     * has not yet written, every request when its connection was not made
+     * yet (the flood then reached no one, and no link moved). */
+    int linger = ahead_ms;
+    if (zmq_setsockopt(app, ZMQ_LINGER, &linger, sizeof linger) != 0)
+        fprintf(stderr, "\n  cannot set ZMQ_LINGER: %s\n", zmq_strerror(zmq_errno()));
     zmq_close(app);
     if (i < n)
         fprintf(stderr, "\n  %zu of %zu lookups sent\n", i, n);
