@@ -52,7 +52,7 @@ struct _lt_apimux_t {
     char *path;
     lt_apimux_id_fn *id_of;
     lt_apimux_free_fn *free_answer;
-    int max_calls;        /* the client's queue in ZeroMQ, each way */
+    int max_calls;        /* the client's queue of sends in ZeroMQ */
     unsigned max_waiting; /* calls at once, at most */
     int efd;              /* wakes the thread: requests queued, or stop */
     pthread_t thread;
@@ -122,7 +122,7 @@ static int s_connect(lt_apimux_t *self)
     lt_client_opts_default(&o);
     o.ctx = self->ctx;
     o.wait_for_gateway = 1;
-    o.hwm = self->max_calls;
+    o.sndhwm = self->max_calls;
     int rc = lt_client_probe(self->path, err, sizeof err);
     if (rc == LT_CLIENT_OK && !(self->client = lt_client_new(self->path, &o, err, sizeof err)))
         rc = LT_CLIENT_ERR_SOCKET;

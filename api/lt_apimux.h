@@ -38,7 +38,7 @@ typedef void(lt_apimux_free_fn)(const Lienthong__Envelope *env, void *answer);
 
 /* Starts the thread that calls the gateway at socket_path, with sockets of
  * the ZeroMQ context ctx (which must outlive the mux), for up to max_calls
- * calls at once: ZeroMQ queues that many requests each way, the mux the
+ * calls at once: ZeroMQ queues that many requests to send, the mux the
  * rest, and a call past four times as many fails at once. A request whose
  * call has ended or failed is dropped unsent. NULL when out
  * of memory or a thread cannot start. */

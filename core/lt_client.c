@@ -38,7 +38,7 @@ void lt_client_opts_default(lt_client_opts_t *o)
     o->max_message = LT_LOCAL_MAX_MESSAGE;
     o->wait_for_gateway = 0;
     o->ctx = NULL;
-    o->hwm = 0;
+    o->sndhwm = 0;
 }
 
 /* Writes the message and returns code. */
@@ -180,8 +180,7 @@ lt_client_t *lt_client_new(const char *socket_path, const lt_client_opts_t *opts
     snprintf(self->path, sizeof self->path, "%s", socket_path);
     lt_sock_opts_default(&so);
     so.max_message = o.max_message;
-    if (o.hwm > 0)
-        so.hwm = o.hwm;
+    so.sndhwm = o.sndhwm;
     void *ctx = o.ctx;
     if (!ctx && !(ctx = self->ctx = zmq_ctx_new()))
         s_err(err, errlen, LT_CLIENT_ERR_SOCKET, "cannot create a ZeroMQ context: %s",

@@ -49,14 +49,14 @@ typedef struct {
      * Each context holds an I/O thread and descriptors of its own, so a
      * process with many clients shares one. */
     void *ctx;
-    /* Messages queued in ZeroMQ each way (ZMQ_SNDHWM, ZMQ_RCVHWM); 0: the
-     * local socket's default. A client that keeps its own queue of what to
-     * send (lt_apimux) keeps this small, so that what it has not sent yet
-     * can still be dropped. */
-    int hwm;
+    /* Messages queued in ZeroMQ to send (ZMQ_SNDHWM); 0: the local
+     * socket's default. A client that keeps its own queue of what to send
+     * (lt_apimux) keeps this small, so that what it has not sent yet can
+     * still be dropped; what it receives is queued as for any client. */
+    int sndhwm;
 } lt_client_opts_t;
 
-/* max_message 64 MiB, wait_for_gateway 0, ctx NULL, hwm 0. */
+/* max_message 64 MiB, wait_for_gateway 0, ctx NULL, sndhwm 0. */
 void lt_client_opts_default(lt_client_opts_t *o);
 
 /* Checks that a gateway listens on socket_path and that this user may

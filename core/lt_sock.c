@@ -30,6 +30,7 @@ void lt_sock_opts_default(lt_sock_opts_t *o)
     o->max_message = LT_MAX_MESSAGE_DEFAULT;
     o->heartbeat_ms = LT_HEARTBEAT_MS;
     o->hwm = 10000;
+    o->sndhwm = 0;
 }
 
 static int s_int(void *s, int opt, int v)
@@ -45,7 +46,7 @@ static int s_common(void *s, const lt_sock_opts_t *o)
      * (4.2 #3) rather than silently cost the connection. */
     int64_t max = (int64_t)o->max_message + LT_CURVE_FRAME_SLACK;
     if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max) || s_int(s, ZMQ_LINGER, 0) ||
-        s_int(s, ZMQ_SNDHWM, o->hwm) || s_int(s, ZMQ_RCVHWM, o->hwm))
+        s_int(s, ZMQ_SNDHWM, o->sndhwm > 0 ? o->sndhwm : o->hwm) || s_int(s, ZMQ_RCVHWM, o->hwm))
         return -1;
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct {
     size_t max_message; /* ZMQ_MAXMSGSIZE */
     int heartbeat_ms;   /* ZMQ_HEARTBEAT_IVL; timeout 5x, ttl 10x */
     int hwm;            /* send and receive high-water marks */
+    int sndhwm;         /* the send one alone when > 0 (a client queueing its own sends) */
 } lt_sock_opts_t;
 
 /* CURVE server ROUTER bound to endpoint, ZAP domain enforced. The ZAP
