@@ -637,7 +637,6 @@ static int s_apply_publish(group_t *g, const char *member, const Lienthong__Publ
     slot = s_slot(g, ds->id);
     rc = slot && (ds->n_rules == 0 || s_apply_rules(g, ds, p, msgs, refused, res) == 0) ? 0 : -1;
     res->known_cursor = slot ? slot->st.source_cursor : 0;
-    res->first_seq = res->last_seq = 0;
     if (rc == 0)
         rc = s_apply_changes(g, slot, ds, p, msgs, refused, res);
     if (rc == 0) {

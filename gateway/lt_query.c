@@ -533,6 +533,7 @@ typedef struct {
     uint64_t id;
     uint8_t hash[LT_HASH_BYTES];
     const char *caller;             /* member id, or LT_QUERY_OWN for this member's own clients */
+    int own;                        /* caller is LT_QUERY_OWN */
     const char *record_type;        /* answer context a local client asked for, or NULL */
     const Lienthong__OnBehalf *who; /* own clients: application and officer (8.5), or NULL */
     const Lienthong__Dataset *ds;
@@ -1375,7 +1376,6 @@ static dedup_t *s_admit_request(lt_query_t *self, op_stats_t *os, void *peer,
     int is_verify = env->body_case == LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST;
     const Lienthong__LookupRequest *lq = env->lookup_request;
     const Lienthong__VerifyRequest *vq = env->verify_request;
-    int own = strcmp(r->caller, LT_QUERY_OWN) == 0;
     const uint8_t *body;
     size_t body_len;
     if (lt_wire_body_bytes(zmq_msg_data((zmq_msg_t *)&in->body),
@@ -1385,11 +1385,11 @@ static dedup_t *s_admit_request(lt_query_t *self, op_stats_t *os, void *peer,
         return NULL;
     lt_crypto_hash(body, body_len, r->hash);
     uint8_t who[LT_HASH_BYTES]; /* a local request's identity, for s_replayable */
-    if (own)                    /* a peer's is its hash alone: no second hash per request */
+    if (r->own)                 /* a peer's is its hash alone: no second hash per request */
         s_local_who(r->hash, r->who, who);
     return s_admit(self, os, peer, in, r->caller, r->id,
                    is_verify ? vq->deadline_ms : lq->deadline_ms,
-                   is_verify ? vq->timeout_ms : lq->timeout_ms, own ? who : r->hash);
+                   is_verify ? vq->timeout_ms : lq->timeout_ms, r->own ? who : r->hash);
 }
 
 /* A stale view is not served (PROTOCOL.md 6.1): d is forgotten and refused; 1 when so. */
@@ -1454,6 +1454,7 @@ static void s_execute(lt_query_t *self, void *peer, const lt_wire_in_t *in,
     int own = strcmp(caller, LT_QUERY_OWN) == 0;
     req_t r = {.id = is_verify ? vq->request_id : lq->request_id,
                .caller = caller,
+               .own = own,
                .record_type = record_type,
                .who = own ? env->on_behalf : NULL,
                .target = is_verify ? vq->dataset : lq->dataset,
