@@ -636,7 +636,9 @@ static int s_admit(lt_api_t *self, struct MHD_Connection *c, req_t *rq)
     return rq->app != NULL;
 }
 
-/* Token bucket of the request's application: 1 if the request may go now. */
+/* Token bucket of the request's application: 1 if the request may go now.
+ * Not lt_bucket: an application's rate is configured per second and may be
+ * fractional (0.5/s), which whole milliseconds per token do not express. */
 static int s_rate_ok(lt_api_t *self, const req_t *rq)
 {
     const lt_apicfg_app_t *app = rq->app;

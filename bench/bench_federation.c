@@ -1039,7 +1039,7 @@ static void s_cpu_tiers(double out[3])
 {
     out[0] = out[1] = out[2] = 0;
     for (int i = 0; i < N_GW; i++)
-        out[i == 0 ? 0 : i < GW_PROV0 ? 1 : 2] += lt_bench_cpu_ms(s_gw(i)->pid) / 1000.0;
+        out[i == 0 ? 0 : i < GW_PROV0 ? 1 : 2] += lt_bench_cpu_s(s_gw(i)->pid);
 }
 
 static long s_hwm_kb(pid_t pid)

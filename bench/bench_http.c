@@ -11,7 +11,7 @@
  *   bench: http-lookup-cpu N us/lookup | raw N us/lookup | ratio R
  * where raw is the local API (100 in flight, or one at a time); the CPU
  * figure is the time all four processes spent per lookup in the
- * throughput phases, each process's share on a line of its own.
+ * throughput phases, each process's share on one line per phase.
  *
  * usage: bench_http LIENTHONG_BINARY [REQUESTS] */
 #define _GNU_SOURCE /* memmem */

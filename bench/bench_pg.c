@@ -191,15 +191,15 @@ typedef struct {
  * server processes). */
 static void s_cpu_report(const run_t *r, const lt_pg_t *pg)
 {
-    fprintf(stderr, "bench_pg: source cpu %.2f s\n", lt_bench_cpu_ms(r->source.pid) / 1000.0);
-    fprintf(stderr, "bench_pg: sink cpu %.2f s\n", lt_bench_cpu_ms(r->sink.pid) / 1000.0);
+    fprintf(stderr, "bench_pg: source cpu %.2f s\n", lt_bench_cpu_s(r->source.pid));
+    fprintf(stderr, "bench_pg: sink cpu %.2f s\n", lt_bench_cpu_s(r->sink.pid));
     PGconn *a = lt_pg_admin(pg, "postgres");
     PGresult *res = a ? PQexec(a, "SELECT pid, datname FROM pg_stat_activity "
                                   "WHERE datname LIKE 'bench%'")
                       : NULL;
     for (int i = 0; res && PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res); i++)
         fprintf(stderr, "bench_pg: server process for %s cpu %.2f s\n", PQgetvalue(res, i, 1),
-                lt_bench_cpu_ms((pid_t)atoi(PQgetvalue(res, i, 0))) / 1000.0);
+                lt_bench_cpu_s((pid_t)atoi(PQgetvalue(res, i, 0))));
     PQclear(res);
     PQfinish(a);
 }

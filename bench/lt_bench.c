@@ -386,6 +386,12 @@ double lt_bench_cpu_ms(pid_t pid)
     return (double)(ut + st) * 1000.0 / (double)tck;
 }
 
+double lt_bench_cpu_s(pid_t pid)
+{
+    double ms = lt_bench_cpu_ms(pid);
+    return ms > 0 ? ms / 1000.0 : 0;
+}
+
 /* The request numbered i: key i % records of the synthetic records, or
  * keys[i % records] when keys is set. */
 static int s_send_nth(void *app, const char *dataset, char *const *keys, long records, int verify,

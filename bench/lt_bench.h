@@ -68,5 +68,8 @@ double lt_bench_us_since(const struct timespec *start);
  * Divided by the requests of a phase, it says which process the time of a
  * request goes to, where the processes share the cores. */
 double lt_bench_cpu_ms(pid_t pid);
+/* The same in seconds, 0 when unknown: for sums and reports that read an
+ * unknown as nothing spent. */
+double lt_bench_cpu_s(pid_t pid);
 
 #endif

@@ -61,9 +61,9 @@ char *lt_cli_plain(const char *s)
 {
     const char *v = s ? s : "";
     size_t len = strlen(v);
-    if (len > (SIZE_MAX - 9) / 4)
+    if (len > (SIZE_MAX - 1) / 4)
         return NULL;
-    size_t cap = len * 4 + 9; /* never cuts (lt_log.h) */
+    size_t cap = len * 4 + 1; /* never cuts (lt_log.h) */
     char *out = malloc(cap);
     return out ? lt_log_escape(out, cap, v) : NULL;
 }

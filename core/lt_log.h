@@ -45,7 +45,8 @@ void lt_log(lt_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* s for a terminal or a text line, into out[cap] (cap > 0): every C0
- * control, DEL and C1 control as \xNN (ESC as \x1b, a newline as \x0a),
+ * control and DEL as \xNN (ESC as \x1b, a newline as \x0a), a C1 control
+ * as its two UTF-8 bytes (\xc2\x9b),
  * a backslash as \\ (so that the text "\x1b" cannot read as an ESC),
  * each byte that is not UTF-8 as '?', cut at the end of out if need be,
  * before the first escape that does not fit whole (a character cut there
