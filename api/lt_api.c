@@ -4,6 +4,7 @@
 #include "lt_apicheck.h"
 #include "lt_apiconn.h"
 #include "lt_apisum.h"
+#include "lt_apiwork.h"
 #include "lt_clock.h"
 #include "lt_dirpick.h"
 #include "lt_apicall.h"
@@ -36,6 +37,14 @@
 #include <unistd.h>
 
 #define STATUS_MS 3000 /* a local status call */
+/* libmicrohttpd's threads at most (one per core up to it): each serves
+ * many connections, and never waits for the gateway. */
+#define LT_API_MAX_THREADS 4
+/* Threads for the requests that wait for the gateway besides lookups and
+ * verifies (lt_apiwork): profiles, pre-fills, status, readiness, metrics. */
+#define LT_API_WORKERS 16
+/* How long a stop waits for the suspended connections to be answered. */
+#define LT_API_UNPARK_MS 2000
 /* libmicrohttpd's idle timeout, in receive_timeouts: past the deadline of
  * lt_apiconn, which counts and logs each connection it cuts, so that it is
  * the watch that closes a client sending nothing; libmicrohttpd's only
@@ -107,8 +116,7 @@ typedef struct {
  * per app). Only the apps of cfg are read: every other setting is the
  * start's (self->cfg), which a reload does not change.
  *
- * libmicrohttpd serves each connection in a thread of its own, and a
- * request uses its application (the name, the grants, the bucket) from its
+ * A request uses its application (the name, the grants, the bucket) from its
  * headers until libmicrohttpd says it is complete, across a call to the
  * gateway of up to request_timeout_ms. So a request holds a reference to the
  * snapshot it began with, an atomic count: taken under the API's lock,
@@ -143,6 +151,8 @@ struct _lt_api_t {
     lt_tally_t *mhd_msgs;  /* libmicrohttpd's messages once serving, by their text */
     atomic_int serving;    /* MHD_start_daemon has returned: its messages are about clients */
     atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
+    atomic_int parked;     /* connections suspended: none may be when libmicrohttpd stops */
+    lt_apiwork_t *work;    /* runs the requests that block (lt_apiwork.h) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_stats_series_t *in_flight;  /* the sum of the app states' in_flight, moved with them */
@@ -158,20 +168,6 @@ struct _lt_api_t {
 
 typedef struct route route_t;
 
-/* One HTTP request being received. */
-typedef struct {
-    const route_t *rt;          /* NULL: no such path */
-    snap_t *snap;               /* the applications it began with, held; NULL: none needed */
-    const lt_apicfg_app_t *app; /* the application its token names, of snap */
-    int in_flight;              /* holds one of the application's in-flight places */
-    char *body;
-    size_t len;
-    int too_large;
-    int64_t start_us; /* monotonic: the request's latency */
-    int begun;        /* the first call of s_handler is done */
-    int nul_path;     /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
-} req_t;
-
 /* What a handler answers. */
 typedef struct {
     int status;
@@ -185,6 +181,35 @@ typedef struct {
     int close;         /* the connection closes after the answer */
     char *json;        /* body written out (s_write_body), malloc'd */
 } reply_t;
+
+/* Where a request is: its answer is made on the first turn that has it
+ * whole, or later, with its connection suspended meanwhile, when it waits
+ * for the gateway (a lookup or verify, on lt_apimux's watch) or for a
+ * worker (anything else that calls the gateway: lt_apiwork). */
+typedef enum { STAGE_RECEIVE, STAGE_QUERY, STAGE_WORK } stage_t;
+
+/* One HTTP request being received. */
+typedef struct {
+    struct MHD_Connection *conn;
+    const char *url;            /* libmicrohttpd's, for a worker */
+    const route_t *rt;          /* NULL: no such path */
+    snap_t *snap;               /* the applications it began with, held; NULL: none needed */
+    const lt_apicfg_app_t *app; /* the application its token names, of snap */
+    int in_flight;              /* holds one of the application's in-flight places */
+    char *body;
+    size_t len;
+    int too_large;
+    int64_t start_us; /* monotonic: the request's latency */
+    int begun;        /* the first call of s_handler is done */
+    int nul_path;     /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
+    stage_t stage;
+    int parked;         /* suspended, counted in the API's parked */
+    reply_t r;          /* the answer, once made */
+    lt_apireq_t *q;     /* a lookup or verify under way: the request ... */
+    lt_apicall_q_t *qc; /* ... and its call */
+    lt_apicall_out_t out;
+    char *granted[LT_APICFG_MAX_GRANTS]; /* the fields asked when none were: the grant's */
+} req_t;
 
 static void s_error(reply_t *r, int status, const char *reason, const char *code, const char *msg)
 {
@@ -516,11 +541,13 @@ static void s_tick(void *arg)
 
 /* ---- descriptors ------------------------------------------------------------------------- */
 
-/* A connection holds its socket, and while it calls the gateway a local
- * client's socket and that socket's signal: three descriptors. The rest
- * (the listener, libzmq's own, the log and audit files) fits in FD_RESERVE. */
-#define FDS_PER_CONNECTION 3
-#define FD_RESERVE         64
+/* A connection holds its socket only: lookups and verifies share one
+ * local connection (lt_apimux), and each worker holds at most one local
+ * client (its socket and its signal) while it calls the gateway. The rest
+ * (the listener, libmicrohttpd's threads' signals, libzmq's own, the log
+ * and audit files) fits in FD_RESERVE. */
+#define FDS_PER_CONNECTION 1
+#define FD_RESERVE         (64 + 2 * LT_API_WORKERS)
 /* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
 #define MHD_BACKSTOP 8
 
@@ -746,15 +773,28 @@ static void s_within_grant(lt_api_t *self, const lt_apicfg_app_t *app, const cha
 }
 
 /* The deadline of a query: the one asked for, never over the configured
- * request_timeout_ms, so that a thread is not held longer. */
+ * request_timeout_ms, so that a connection (or a worker) is not held
+ * longer. */
 static int s_timeout(const lt_api_t *self, const lt_apireq_t *q)
 {
     int t = lt_apireq_timeout_ms(q), max = self->cfg->request_timeout_ms;
     return t && t < max ? t : max;
 }
 
-static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq, int is_verify,
-                    reply_t *r)
+/* The answer of the lookup or verify in rq, once its call is over. */
+static void s_query_done(lt_api_t *self, req_t *rq)
+{
+    Lienthong__LookupRequest *lq = lt_apireq_lookup(rq->q);
+    if (lq && rq->out.body)
+        s_within_grant(self, rq->app, "lookup", lq->dataset, rq->out.body);
+    s_reply_out(&rq->r, &rq->out);
+    rq->out.body = NULL;
+    lt_apireq_destroy(&rq->q);
+}
+
+/* Begins the lookup or verify in rq's body: 1 when it waits for the
+ * gateway (rq->q and rq->qc set), 0 when r is its answer. */
+static int s_query(lt_api_t *self, const lt_apicfg_app_t *app, req_t *rq, int is_verify, reply_t *r)
 {
     char err[512], buf[512];
     const char *endpoint = is_verify ? "verify" : "lookup", *why, *reason;
@@ -763,7 +803,7 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
         lt_apireq_decode(rq->body ? rq->body : "", rq->len, is_verify, err, sizeof err);
     if (!q) {
         s_error(r, 400, "bad_request", "BAD_REQUEST", err);
-        return;
+        return 0;
     }
     Lienthong__LookupRequest *lq = lt_apireq_lookup(q);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(q);
@@ -772,26 +812,35 @@ static void s_query(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *rq,
         s_audit(self, app->name, lt_apireq_officer(q), lq ? lq->case_ref : vq->case_ref, endpoint,
                 lq ? lq->dataset : vq->dataset, lq ? lq->key : NULL, r);
         lt_apireq_destroy(&q);
-        return;
+        return 0;
     }
     /* No fields asked: those granted for this dataset, not every field the
      * member may see (the owner would release all the policy allows). */
     if (lq && !lq->n_fields) {
-        static __thread char *granted[LT_APICFG_MAX_GRANTS];
         for (size_t i = 0; i < grant->n_fields; i++)
-            granted[i] = (char *)grant->fields[i];
-        lq->fields = granted;
+            rq->granted[i] = (char *)grant->fields[i];
+        lq->fields = rq->granted;
         lq->n_fields = grant->n_fields;
     }
     Lienthong__OnBehalf who = LIENTHONG__ON_BEHALF__INIT;
     who.application = (char *)app->name;
     who.officer = (char *)lt_apireq_officer(q);
-    lt_apicall_out_t out;
-    lt_apicall_query(self->call, q, &who, s_timeout(self, q), &out);
-    if (lq && out.body)
-        s_within_grant(self, app, endpoint, lq->dataset, out.body);
-    s_reply_out(r, &out);
-    lt_apireq_destroy(&q);
+    rq->q = q;
+    if (lt_apicall_query_begin(self->call, q, &who, s_timeout(self, q), &rq->qc, &rq->out))
+        return 1;
+    s_query_done(self, rq);
+    return 0;
+}
+
+/* Takes what the gateway sent for rq's query: 1 while it waits, 0 when
+ * rq->r is its answer. */
+static int s_query_step(lt_api_t *self, req_t *rq)
+{
+    if (lt_apicall_query_step(self->call, rq->qc, &rq->out))
+        return 1;
+    lt_apicall_query_end(self->call, &rq->qc);
+    s_query_done(self, rq);
+    return 0;
 }
 
 /* ---- pre-fill from the replicas (PROTOCOL.md 8.8) ----------------------------------------- */
@@ -1245,20 +1294,21 @@ struct route {
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
     int prefix;     /* path is a prefix: the rest of the URL is a parameter */
+    int blocks;     /* calls the gateway and waits for it: served by a worker */
 };
 
 static const route_t s_routes[] = {
-    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0},
-    {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0},
-    {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0},
-    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0},
-    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0},
-    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1},
-    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0},
-    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0},
-    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0},
-    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0},
-    {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0},
+    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0, 0},
+    {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0, 0},
+    {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0, 1},
+    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0, 0},
+    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, 1},
+    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, 1},
+    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0, 0},
+    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0, 0},
+    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, 1},
+    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0, 1},
+    {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0, 0},
 };
 
 static const route_t *s_route(const lt_api_t *self, const char *url)
@@ -1345,35 +1395,48 @@ static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, co
     return 1;
 }
 
-static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url, const route_t *rt,
-                    const req_t *rq, reply_t *r)
+/* How s_serve left a request: answered, or waiting for the gateway or a
+ * worker. */
+typedef enum { SERVED, SERVE_QUERY, SERVE_WORK } serve_t;
+
+/* The requests that block, on a worker's thread (lt_apiwork). */
+static void s_serve_blocking(lt_api_t *self, req_t *rq)
+{
+    const char *e = rq->rt->endpoint;
+    reply_t *r = &rq->r;
+    if (strcmp(e, "profile") == 0)
+        s_profile(self, rq->app, rq, r);
+    else if (strcmp(e, "prefill") == 0)
+        s_prefill(self, rq->app, rq->conn, rq->url, r);
+    else if (strcmp(e, "status") == 0)
+        s_status(self, r);
+    else if (strcmp(e, "readyz") == 0)
+        s_ready(self, r);
+    else
+        s_metrics(self, r);
+}
+
+static serve_t s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *rt, req_t *rq,
+                       reply_t *r)
 {
     const lt_apicfg_app_t *app = rq->app;
     if (app && !s_rate_ok(self, rq)) {
         s_error(r, 429, "rate_limited", "RATE_LIMITED", "the application's rate limit is exceeded");
         r->retry_after = 1;
-        return;
+        return SERVED;
     }
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (rt->method[0] == 'P' && (!ct || strncmp(ct, "application/json", 16) != 0)) {
         s_error(r, 415, "content_type", "UNSUPPORTED_MEDIA_TYPE",
                 "the body must be JSON (Content-Type: application/json)");
-        return;
+        return SERVED;
     }
     if (strcmp(rt->endpoint, "lookup") == 0 || strcmp(rt->endpoint, "verify") == 0)
-        s_query(self, app, rq, rt->endpoint[0] == 'v', r);
-    else if (strcmp(rt->endpoint, "profile") == 0)
-        s_profile(self, app, rq, r);
-    else if (strcmp(rt->endpoint, "datasets") == 0)
+        return s_query(self, app, rq, rt->endpoint[0] == 'v', r) ? SERVE_QUERY : SERVED;
+    if (rt->blocks)
+        return SERVE_WORK;
+    if (strcmp(rt->endpoint, "datasets") == 0)
         s_datasets(self, app, r);
-    else if (strcmp(rt->endpoint, "prefill") == 0)
-        s_prefill(self, app, c, url, r);
-    else if (strcmp(rt->endpoint, "status") == 0)
-        s_status(self, r);
-    else if (strcmp(rt->endpoint, "readyz") == 0)
-        s_ready(self, r);
-    else if (strcmp(rt->endpoint, "metrics") == 0)
-        s_metrics(self, r);
     else if (strcmp(rt->endpoint, "healthz") == 0) {
         r->status = 200;
         r->body = json_pack("{s:s}", "status", "alive");
@@ -1382,6 +1445,7 @@ static void s_serve(lt_api_t *self, struct MHD_Connection *c, const char *url, c
         r->text_ptr = lt_api_openapi;
         r->text_len = lt_api_openapi_len;
     }
+    return SERVED;
 }
 
 /* The answer's headers: 1, or 0 when libmicrohttpd could not add one. */
@@ -1468,44 +1532,115 @@ static int s_upload(lt_api_t *self, req_t *rq, const char *data, size_t *size)
     return 1;
 }
 
-static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version, const char *data,
-                                 size_t *size, void **con_cls)
+/* The answer made: written, counted and queued; the request's place given
+ * back. */
+static enum MHD_Result s_finish(lt_api_t *self, struct MHD_Connection *c, req_t *rq)
 {
-    lt_api_t *self = cls;
-    req_t *rq = *con_cls;
-    reply_t r = {0};
-    if (!rq) /* s_uri had no memory */
-        return MHD_NO;
-    if (!rq->begun) {
-        rq->begun = 1;
-        if (!s_early(self, c, url, method, rq, &r))
-            return MHD_YES;
-    } else if (s_upload(self, rq, data, size))
-        return MHD_YES;
-    /* Whole, or answered before its body: the request's deadline stops. */
-    lt_apiconn_arrived(self->conns, c);
-    if (!r.status && rq->too_large)
-        s_too_large(self, &r);
-    else if (!r.status)
-        s_serve(self, c, url, rq->rt, rq, &r);
+    reply_t *r = &rq->r;
     const route_t *rt = rq->rt;
-    if (!r.body && !r.text && !r.text_ptr)
-        s_no_answer(&r, rt ? rt->endpoint : "other");
-    s_write_body(&r);
-    s_count(self, rt ? rt->endpoint : "other", &r, rq->start_us);
-    s_refused(self, rq->app, rt ? rt->endpoint : "other", &r);
-    enum MHD_Result ok = s_send(c, &r);
+    if (!r->body && !r->text && !r->text_ptr)
+        s_no_answer(r, rt ? rt->endpoint : "other");
+    s_write_body(r);
+    s_count(self, rt ? rt->endpoint : "other", r, rq->start_us);
+    s_refused(self, rq->app, rt ? rt->endpoint : "other", r);
+    enum MHD_Result ok = s_send(c, r);
     /* Free the place once the answer is queued, not once libmicrohttpd has
      * sent it (as s_completed would): the client may ask again as soon as
      * it has it. */
     if (rq->in_flight)
         s_flight_give(self, rq);
     rq->in_flight = 0;
-    json_decref(r.body);
-    free(r.text);
-    free(r.json);
+    json_decref(r->body);
+    free(r->text);
+    free(r->json);
+    *r = (reply_t){0};
     return ok;
+}
+
+/* A watched query has something to take (lt_apimux's thread), or a
+ * worker has made the answer: the connection is served again. */
+static void s_resume(void *arg)
+{
+    MHD_resume_connection(((req_t *)arg)->conn);
+}
+
+static void s_work(void *arg, void *job)
+{
+    s_serve_blocking(arg, job);
+    s_resume(job);
+}
+
+static void s_unpark(lt_api_t *self, req_t *rq)
+{
+    if (!rq->parked)
+        return;
+    rq->parked = 0;
+    atomic_fetch_sub(&self->parked, 1);
+}
+
+/* Suspends the connection until the query has something to take, or the
+ * worker has answered. The suspension comes first: a resume may only
+ * follow one, and the watch or the worker may fire at once. */
+static void s_park(lt_api_t *self, struct MHD_Connection *c, req_t *rq, serve_t how)
+{
+    int now;
+    rq->stage = how == SERVE_QUERY ? STAGE_QUERY : STAGE_WORK;
+    rq->parked = 1;
+    atomic_fetch_add(&self->parked, 1);
+    MHD_suspend_connection(c);
+    if (how == SERVE_QUERY)
+        now = lt_apicall_query_watch(self->call, rq->qc, s_resume, rq);
+    else if ((now = lt_apiwork_put(self->work, rq) != 0))
+        s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
+    if (now)
+        MHD_resume_connection(c);
+}
+
+/* Moves the request on: 1 while it waits (parked), 0 when rq->r is its
+ * answer. */
+static int s_advance(lt_api_t *self, struct MHD_Connection *c, const char *url, req_t *rq)
+{
+    if (rq->stage == STAGE_WORK) /* the worker has answered */
+        return 0;
+    if (rq->stage == STAGE_QUERY) {
+        if (!s_query_step(self, rq))
+            return 0;
+        s_park(self, c, rq, SERVE_QUERY);
+        return 1;
+    }
+    /* Whole, or answered before its body: the request's deadline stops. */
+    lt_apiconn_arrived(self->conns, c);
+    if (!rq->r.status && rq->too_large)
+        s_too_large(self, &rq->r);
+    if (rq->r.status)
+        return 0;
+    serve_t how = s_serve(self, c, rq->rt, rq, &rq->r);
+    if (how == SERVED)
+        return 0;
+    rq->url = url;
+    s_park(self, c, rq, how);
+    return 1;
+}
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *size, void **con_cls)
+{
+    lt_api_t *self = cls;
+    req_t *rq = *con_cls;
+    (void)version;
+    if (!rq) /* s_uri had no memory */
+        return MHD_NO;
+    s_unpark(self, rq); /* called again after a resume */
+    if (!rq->begun) {
+        rq->begun = 1;
+        if (!s_early(self, c, url, method, rq, &rq->r))
+            return MHD_YES;
+    } else if (s_upload(self, rq, data, size))
+        return MHD_YES;
+    if (s_advance(self, c, url, rq))
+        return MHD_YES;
+    return s_finish(self, c, rq);
 }
 
 /* The request as libmicrohttpd first sees it, before it unescapes the
@@ -1513,10 +1648,10 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
  * %00, which the unescaped URL no longer shows. NULL when out of memory. */
 static void *s_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)c;
     req_t *rq = calloc(1, sizeof *rq);
     if (!rq)
         return NULL;
+    rq->conn = c;
     rq->start_us = lt_clock_mono_us();
     atomic_fetch_add(&((lt_api_t *)cls)->begun, 1);
     for (const char *p = uri; *p && *p != '?' && !rq->nul_path; p++)
@@ -1533,6 +1668,13 @@ static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq && rq->in_flight) /* never answered: the client went away */
         s_flight_give(self, rq);
     if (rq) {
+        s_unpark(self, rq);
+        lt_apicall_query_end(self->call, &rq->qc); /* its watch fires no more */
+        lt_apireq_destroy(&rq->q);
+        json_decref(rq->out.body);
+        json_decref(rq->r.body);
+        free(rq->r.text);
+        free(rq->r.json);
         s_snap_drop(&rq->snap); /* after the place given: it is the snapshot's */
         free(rq->body);
         atomic_fetch_sub(&self->begun, 1);
@@ -1656,6 +1798,7 @@ static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, i
         !(self->forbidden = lt_apisum_tally(&self->forbidden_sum, sizeof(forbidden_t))) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
+        !(self->work = lt_apiwork_new(LT_API_WORKERS, conns + MHD_BACKSTOP, s_work, self)) ||
         s_stats_new(self) != 0 ||
         !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
                                        (unsigned)cfg->max_connections_per_ip, summary_ms,
@@ -1664,18 +1807,29 @@ static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, i
     return 0;
 }
 
+/* libmicrohttpd's threads: one per core, up to LT_API_MAX_THREADS. */
+static unsigned s_pool_size(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > LT_API_MAX_THREADS ? LT_API_MAX_THREADS : (unsigned)n;
+}
+
 /* Starts libmicrohttpd on the address ss (IPv6 when v6) with room for
  * conns connections. 0, or -1 with err saying why. */
 static int s_mhd_start(lt_api_t *self, struct sockaddr_storage *ss, int v6, unsigned conns,
                        char *err, size_t errlen)
 {
     const lt_apicfg_t *cfg = self->cfg;
-    /* poll(), not select(): a connection's descriptor may be past
-     * FD_SETSIZE, which select() cannot watch (MHD then drops it). */
-    /* MHD_USE_ITC: lt_api_drain's MHD_quiesce_daemon needs it with an
-     * internal polling thread. */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+    /* A few threads, each serving its connections in turn with poll()
+     * (select() cannot watch a descriptor past FD_SETSIZE; with epoll,
+     * libmicrohttpd says nothing of a client that left a request
+     * incomplete), and never blocking: a request that
+     * waits for the gateway is suspended (s_park). A thread per connection
+     * woke twice per lookup and cost four times the CPU of the local API
+     * (docs/performance.md, "HTTP API"). MHD_ALLOW_SUSPEND_RESUME brings
+     * MHD_USE_ITC, which lt_api_drain's MHD_quiesce_daemon needs too. */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                      (self->tls_cert ? MHD_USE_TLS : 0);
     /* The limits are lt_apiconn's (its accept policy); libmicrohttpd's
      * own, a few connections above, is a backstop for the moments a
@@ -1684,11 +1838,12 @@ static int s_mhd_start(lt_api_t *self, struct sockaddr_storage *ss, int v6, unsi
     self->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->port, lt_apiconn_accept, self->conns, s_handler, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self, /* first: it also gets the options' errors */
-        MHD_OPTION_SOCK_ADDR, ss, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(IDLE_FACTOR * cfg->receive_timeout), MHD_OPTION_CONNECTION_LIMIT,
-        conns + MHD_BACKSTOP, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns, MHD_OPTION_URI_LOG_CALLBACK,
-        s_uri, self, self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
+        MHD_OPTION_SOCK_ADDR, ss, MHD_OPTION_THREAD_POOL_SIZE, s_pool_size(),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(IDLE_FACTOR * cfg->receive_timeout),
+        MHD_OPTION_CONNECTION_LIMIT, conns + MHD_BACKSTOP, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+        self, MHD_OPTION_NOTIFY_CONNECTION, lt_apiconn_notify, self->conns,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri, self,
+        self->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, self->tls_cert,
         MHD_OPTION_HTTPS_MEM_KEY, self->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_END);
     if (!self->mhd) {
@@ -1900,11 +2055,27 @@ void lt_api_drain(lt_api_t *self)
         lt_warn("api", "stopping with %d request(s) unanswered after %d ms", n, max_ms);
 }
 
+/* No connection may be suspended when libmicrohttpd stops: the workers
+ * finish what they hold, every call still waiting fails, and their
+ * connections are answered (503) before it does. */
+static void s_unpark_all(lt_api_t *self)
+{
+    lt_apiwork_destroy(&self->work);
+    lt_apicall_close(self->call, "the HTTP API is stopping");
+    int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;
+    while (atomic_load(&self->parked) > 0 && lt_clock_mono_ms() < end)
+        usleep(2000);
+    if (atomic_load(&self->parked) > 0)
+        lt_warn("api", "stopping with %d connection(s) still suspended after %d ms",
+                atomic_load(&self->parked), LT_API_UNPARK_MS);
+}
+
 void lt_api_destroy(lt_api_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     lt_api_t *self = *self_p;
+    s_unpark_all(self);
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
     /* After the daemon (no connection, no refusal left) and the watch (no

@@ -1,8 +1,9 @@
 /* lt_api: the HTTP/JSON API server of `lienthong api` (docs/ARCHITECTURE.md,
  * "HTTP API"; docs/api/openapi.json).
  *
- * libmicrohttpd, one thread per connection (a lookup blocks its thread
- * while the owner answers), TLS through GnuTLS when configured (1.3, or 1.2
+ * libmicrohttpd on a few threads that never block (a request waiting for
+ * the gateway has its connection suspended: lt_apimux's watch or a
+ * worker of lt_apiwork resumes it), TLS through GnuTLS when configured (1.3, or 1.2
  * with AEAD ciphers and ECDHE). Routes: POST /v1/lookup, POST /v1/verify,
  * POST /v1/profile, GET /v1/prefill/{id}, GET /v1/datasets, GET /v1/status
  * (with an application's bearer token, within its grants and rate), and,

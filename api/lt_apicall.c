@@ -127,6 +127,12 @@ void lt_apicall_tick(lt_apicall_t *self)
     pthread_mutex_unlock(&self->fail_lock);
 }
 
+void lt_apicall_close(lt_apicall_t *self, const char *why)
+{
+    if (self && self->mux)
+        lt_apimux_close(self->mux, why);
+}
+
 void lt_apicall_destroy(lt_apicall_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -509,63 +515,125 @@ static void s_free_answer(const Lienthong__Envelope *env, void *answer)
         lienthong__verify_answer__free_unpacked(answer, NULL);
 }
 
-/* Receives until the request is answered or the time is up; 0, or -1 when
- * the call failed (out set). */
-static int s_collect(lt_apicall_t *self, lt_apimux_call_t *call, collect_t *k, int64_t until,
-                     lt_apicall_out_t *out)
+/* A failed wait's answer: 504 when the time is up, else 503. */
+static void s_wait_failed(lt_apicall_t *self, int rc, const char *err, lt_apicall_out_t *out)
 {
-    char err[1024];
-    while (!k->done) {
-        Lienthong__Envelope *env = NULL;
-        void *answer = NULL;
-        int rc = lt_apimux_next(self->mux, call, until, &env, &answer, err, sizeof err);
-        /* Each code with its status written beside it, as api_client.py
-         * checks against docs/api/README.md. */
-        if (rc == LT_CLIENT_ERR_TIMEOUT) {
-            s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", err);
-            return -1;
-        }
-        if (rc != 0) {
-            s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
-            return -1;
-        }
-        s_on_answer(self, k, env, answer, out);
-        s_free_answer(env, answer);
-        lt_wire_free(&env);
-    }
-    return 0;
+    /* Each code with its status written beside it, as api_client.py
+     * checks against docs/api/README.md. */
+    if (rc == LT_CLIENT_ERR_TIMEOUT)
+        s_fail(self, out, 504, "timeout", "ERR_TIMEOUT", err);
+    else
+        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
 }
 
-void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
-                      int timeout_ms, lt_apicall_out_t *out)
+/* A lookup or verify under way (lt_apicall_query_begin). */
+struct _lt_apicall_q_t {
+    collect_t k;
+    lt_apimux_call_t *call;
+    int64_t until; /* monotonic: the request's timeout and a grace */
+};
+
+/* Handles one envelope taken for q, or the failure rc; 1 when the call is
+ * over (out set). */
+static int s_took(lt_apicall_t *self, lt_apicall_q_t *q, int rc, Lienthong__Envelope *env,
+                  void *answer, const char *err, lt_apicall_out_t *out)
+{
+    if (rc != 0) {
+        s_wait_failed(self, rc, err, out);
+        return 1;
+    }
+    s_on_answer(self, &q->k, env, answer, out);
+    s_free_answer(env, answer);
+    lt_wire_free(&env);
+    return q->k.done;
+}
+
+int lt_apicall_query_begin(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
+                           int timeout_ms, lt_apicall_q_t **q_p, lt_apicall_out_t *out)
 {
     Lienthong__LookupRequest *lq = lt_apireq_lookup(req);
     Lienthong__VerifyRequest *vq = lt_apireq_verify(req);
     uint64_t id = s_request_id();
     int64_t deadline = lt_clock_now_ms() + timeout_ms;
     char err[1024];
-    collect_t k = {.req = req, .results = vq ? json_array() : NULL};
+    uint8_t *frame = NULL;
+    size_t len = 0;
     memset(out, 0, sizeof *out);
+    lt_apicall_q_t *q = *q_p = calloc(1, sizeof *q);
+    if (!q || (vq && !(q->k.results = json_array()))) {
+        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory for a call to the gateway");
+        goto fail;
+    }
+    q->k.req = req;
+    q->until = lt_clock_mono_ms() + timeout_ms + GRACE_MS;
     /* The budget for every owner (7.1), and the deadline for one of an
      * earlier release, which reads it on its own clock. */
     if (lq)
         lq->request_id = id, lq->deadline_ms = deadline, lq->timeout_ms = (uint32_t)timeout_ms;
     else
         vq->request_id = id, vq->deadline_ms = deadline, vq->timeout_ms = (uint32_t)timeout_ms;
-    uint8_t *frame = NULL;
-    size_t len = 0;
-    lt_apimux_call_t *call = NULL;
     int rc = lt_client_pack_for(lq ? LIENTHONG__ENVELOPE__BODY_LOOKUP_REQUEST
                                    : LIENTHONG__ENVELOPE__BODY_VERIFY_REQUEST,
                                 lq ? (void *)lq : (void *)vq, who, &frame, &len, err, sizeof err);
     if (rc == 0)
-        rc = lt_apimux_begin(self->mux, id, frame, len, &call, err, sizeof err);
-    if (rc != 0)
-        s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
-    else
-        (void)s_collect(self, call, &k, lt_clock_mono_ms() + timeout_ms + GRACE_MS, out);
-    lt_apimux_end(self->mux, &call);
-    json_decref(k.results);
+        rc = lt_apimux_begin(self->mux, id, frame, len, &q->call, err, sizeof err);
+    if (rc == 0)
+        return 1;
+    s_fail(self, out, 503, "gateway_unavailable", "GATEWAY_UNAVAILABLE", err);
+fail:
+    lt_apicall_query_end(self, q_p);
+    return 0;
+}
+
+int lt_apicall_query_step(lt_apicall_t *self, lt_apicall_q_t *q, lt_apicall_out_t *out)
+{
+    char err[1024];
+    for (;;) {
+        Lienthong__Envelope *env = NULL;
+        void *answer = NULL;
+        int rc = lt_apimux_take(self->mux, q->call, q->until, &env, &answer, err, sizeof err);
+        if (rc == LT_APIMUX_EMPTY)
+            return 1;
+        if (s_took(self, q, rc, env, answer, err, out))
+            break;
+    }
+    if (!out->body)
+        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
+    return 0;
+}
+
+int lt_apicall_query_watch(lt_apicall_t *self, lt_apicall_q_t *q, void (*ready)(void *arg),
+                           void *arg)
+{
+    return lt_apimux_watch(self->mux, q->call, q->until, ready, arg);
+}
+
+void lt_apicall_query_end(lt_apicall_t *self, lt_apicall_q_t **q_p)
+{
+    if (!q_p || !*q_p)
+        return;
+    lt_apicall_q_t *q = *q_p;
+    lt_apimux_end(self->mux, &q->call);
+    json_decref(q->k.results);
+    free(q);
+    *q_p = NULL;
+}
+
+void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
+                      int timeout_ms, lt_apicall_out_t *out)
+{
+    char err[1024];
+    lt_apicall_q_t *q = NULL;
+    if (!lt_apicall_query_begin(self, req, who, timeout_ms, &q, out))
+        return;
+    for (;;) {
+        Lienthong__Envelope *env = NULL;
+        void *answer = NULL;
+        int rc = lt_apimux_next(self->mux, q->call, q->until, &env, &answer, err, sizeof err);
+        if (s_took(self, q, rc, env, answer, err, out))
+            break;
+    }
+    lt_apicall_query_end(self, &q);
     if (!out->body)
         s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
 }

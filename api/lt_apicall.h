@@ -1,10 +1,12 @@
 /* lt_apicall: the HTTP API's calls to its own gateway over the local API
  * (PROTOCOL.md 8.3-8.5), and their answers as JSON.
  *
- * HTTP requests are served on many threads; a ZeroMQ socket belongs to one
- * thread at a time. Lookups and verifies go down one connection through
+ * HTTP requests are served on several threads; a ZeroMQ socket belongs to
+ * one thread at a time. Lookups and verifies go down one connection through
  * lt_apimux (its thread sends, and hands each answer to the call whose
- * request_id it carries). The rarer calls keep a pool of local-API
+ * request_id it carries), waited for by a blocked thread
+ * (lt_apicall_query) or by a watch (lt_apicall_query_begin and its
+ * steps). The rarer calls, on lt_apiwork's threads, keep a pool of local-API
  * clients: a call takes one, sends, waits for the answers with its
  * request_id (dropping late answers of an earlier call that timed out), and
  * returns it. A client that failed is closed, not returned. Answers reach this process only after
@@ -49,6 +51,27 @@ typedef struct {
  * a deadline timeout_ms from now. */
 void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
                       int timeout_ms, lt_apicall_out_t *out);
+
+/* The same, in steps, for an event loop that holds no thread while the
+ * gateway works. lt_apicall_query_begin sends the request: 1 with *q when
+ * it went, else 0 with out set (nothing to end). req must outlive q.
+ * lt_apicall_query_step takes what has come: 1 while the call waits, 0
+ * when it is over with out set. lt_apicall_query_watch arranges for
+ * ready(arg) to be called once, on another thread, when a step has
+ * something to take: 1 when it has now (nothing is arranged).
+ * lt_apicall_query_end ends the call, over or not; ready is not called
+ * once it returns. */
+typedef struct _lt_apicall_q_t lt_apicall_q_t;
+int lt_apicall_query_begin(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
+                           int timeout_ms, lt_apicall_q_t **q, lt_apicall_out_t *out) LT_NODISCARD;
+int lt_apicall_query_step(lt_apicall_t *self, lt_apicall_q_t *q,
+                          lt_apicall_out_t *out) LT_NODISCARD;
+int lt_apicall_query_watch(lt_apicall_t *self, lt_apicall_q_t *q, void (*ready)(void *arg),
+                           void *arg) LT_NODISCARD;
+void lt_apicall_query_end(lt_apicall_t *self, lt_apicall_q_t **q);
+/* Fails every call under way and every later one with why (a static
+ * string): the API is stopping. */
+void lt_apicall_close(lt_apicall_t *self, const char *why);
 /* A profile lookup (PROTOCOL.md 7.7) made for who, with a deadline
  * timeout_ms from now: 200 with one part per dataset and its outcome
  * (lt_profjson), whatever the parts' outcomes; an error status when the

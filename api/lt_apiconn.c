@@ -17,7 +17,10 @@
 #include <time.h>
 
 #define TICK_MS 250 /* how often the watch looks, at most */
-#define SERVED  -1  /* conn_t.since_ms of a request that arrived whole */
+/* A place the accept policy reserved and no STARTED notice claimed (the
+ * connection failed in between) is given back after this long. */
+#define RESERVE_MS 2000
+#define SERVED     -1 /* conn_t.since_ms of a request that arrived whole */
 
 /* One open connection, from libmicrohttpd's STARTED notice to its CLOSED
  * one, which comes before libmicrohttpd closes the socket: a socket in the
@@ -27,10 +30,15 @@ struct conn {
     conn_t *prev, *next;
     int fd;
     /* When it began to wait for the request, or SERVED: one word, which the
-     * connection's thread stores and the watch loads without a lock, so
+     * thread serving the connection stores and the watch loads without a lock, so
      * that a request takes no lock of the watch. */
     _Atomic int64_t since_ms;
     int cut; /* shut down by the watch (under the lock) */
+    /* Accepted, not yet STARTED (fd -1, since_ms the acceptance): several
+     * of libmicrohttpd's threads accept at once, and a connection must
+     * count against its limits from its acceptance, or two from one
+     * address could pass max_connections_per_ip together. */
+    int reserved;
     char addr[INET6_ADDRSTRLEN];
 };
 
@@ -116,14 +124,44 @@ static void s_note(lt_apiconn_t *self, why_t why, const char *addr)
     lt_tally_note(self->tally[why], e.addr, &e);
 }
 
-/* Cuts the connections past the deadline, under the lock. */
+/* Under the lock: k out of the list, counted out. */
+static void s_unlink(lt_apiconn_t *self, conn_t *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        self->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    self->n_conns--;
+}
+
+/* Under the lock: k at the head of the list, counted. */
+static void s_link(lt_apiconn_t *self, conn_t *k)
+{
+    k->prev = NULL;
+    k->next = self->conns;
+    if (k->next)
+        k->next->prev = k;
+    self->conns = k;
+    self->n_conns++;
+}
+
+/* Cuts the connections past the deadline, and gives back the places
+ * reserved for too long, under the lock. */
 static void s_reap(lt_apiconn_t *self, int64_t now)
 {
-    for (conn_t *k = self->conns; k; k = k->next) {
+    for (conn_t *k = self->conns, *next; k; k = next) {
         int64_t since = atomic_load(&k->since_ms);
-        if (since == SERVED || k->cut || now - since < self->deadline_ms)
+        next = k->next;
+        if (k->reserved && now - since >= RESERVE_MS) {
+            s_unlink(self, k);
+            free(k);
             continue;
-        /* The connection's thread then reads the end of the stream, and
+        }
+        if (k->reserved || since == SERVED || k->cut || now - since < self->deadline_ms)
+            continue;
+        /* libmicrohttpd then reads the end of the stream, and
          * libmicrohttpd closes the connection as a client's close. */
         if (shutdown(k->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
             lt_warn("api", "cannot close the connection from %s: %s", k->addr, strerror(errno));
@@ -256,34 +294,34 @@ static void s_started(lt_apiconn_t *self, struct MHD_Connection *c, void **socke
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    conn_t *k = ci ? calloc(1, sizeof *k) : NULL;
-    *socket_context = k;
-    if (!k) {
-        lt_warn("api", "a connection goes without the receive_timeout deadline: out of memory");
+    char addr[INET6_ADDRSTRLEN];
+    conn_t *k;
+    *socket_context = NULL;
+    if (!ci)
         return;
-    }
-    k->fd = ci->connect_fd;
-    atomic_init(&k->since_ms, lt_clock_mono_ms());
-    lt_apiconn_addr(c, k->addr);
+    lt_apiconn_addr(c, addr);
     pthread_mutex_lock(&self->lock);
-    k->next = self->conns;
-    if (k->next)
-        k->next->prev = k;
-    self->conns = k;
-    self->n_conns++;
+    for (k = self->conns; k && !(k->reserved && strcmp(k->addr, addr) == 0); k = k->next)
+        ;
+    if (!k && (k = calloc(1, sizeof *k))) { /* its place given back already, or none taken */
+        snprintf(k->addr, sizeof k->addr, "%s", addr);
+        s_link(self, k);
+    }
+    if (k) {
+        k->reserved = 0;
+        k->fd = ci->connect_fd;
+        atomic_store(&k->since_ms, lt_clock_mono_ms());
+    }
     pthread_mutex_unlock(&self->lock);
+    *socket_context = k;
+    if (!k)
+        lt_warn("api", "a connection goes without the receive_timeout deadline: out of memory");
 }
 
 static void s_closed(lt_apiconn_t *self, conn_t *k)
 {
     pthread_mutex_lock(&self->lock);
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        self->conns = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
-    self->n_conns--;
+    s_unlink(self, k);
     pthread_mutex_unlock(&self->lock);
     free(k);
 }
@@ -299,8 +337,16 @@ enum MHD_Result lt_apiconn_accept(void *cls, const struct sockaddr *addr, sockle
     for (const conn_t *k = self->conns; k && same < self->max_per_ip; k = k->next)
         same += strcmp(k->addr, text) == 0;
     int at_max = self->n_conns >= self->max_conns, at_ip = same >= self->max_per_ip;
+    conn_t *k = NULL;
     if (at_max || at_ip)
         s_note(self, at_max ? AT_MAX : AT_PER_IP, text);
+    else if ((k = calloc(1, sizeof *k))) { /* its place, until its STARTED notice */
+        k->reserved = 1;
+        k->fd = -1;
+        atomic_init(&k->since_ms, lt_clock_mono_ms());
+        snprintf(k->addr, sizeof k->addr, "%s", text);
+        s_link(self, k);
+    }
     pthread_mutex_unlock(&self->lock);
     return at_max || at_ip ? MHD_NO : MHD_YES;
 }

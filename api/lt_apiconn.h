@@ -2,15 +2,14 @@
  * arrival in `lienthong api` (docs/operations.md, "Limits of the HTTP API").
  *
  * libmicrohttpd's connection timeout is an idle timeout: a client that
- * sends one header line every few seconds keeps its connection, and its
- * thread, for ever, and max_connections_per_ip such clients lock every
- * application on their address out. This module holds every connection
+ * sends one header line every few seconds keeps its connection for ever, and max_connections_per_ip
+ * such clients lock every application on their address out. This module holds every connection
  * libmicrohttpd has open (MHD_OPTION_NOTIFY_CONNECTION) with the time it
  * began to wait for a request: when the connection opened, or when its
  * previous request was done. A thread of its own looks at them a few times a
  * second and shuts down the socket of each that has not delivered a whole
- * request (headers and body) within the deadline; the connection's thread
- * then reads the end of the stream and libmicrohttpd closes it. While a
+ * request (headers and body) within the deadline; libmicrohttpd then
+ * reads the end of the stream and closes it. While a
  * request is served (after its last byte arrived), the deadline does not
  * run: the gateway's answer is bounded by request_timeout_ms instead.
  *

@@ -1,6 +1,7 @@
 /* lt_apimux: many calls down one local-API connection (see lt_apimux.h). */
 #include "lt_apimux.h"
 #include "lt_client.h"
+#include "lt_clock.h"
 #include "lt_log.h"
 #include "lt_wire.h"
 
@@ -21,6 +22,9 @@
 /* Calls at once, at most, per call the mux is sized for: past it a new
  * call fails at once (its callers are more than it was made for). */
 #define WAITING_PER_CALL 4
+/* While a call is watched, its deadline is looked at this often: the
+ * ready of a call that times out comes up to this late. */
+#define SCAN_MS 20
 
 /* An envelope received for a call, waiting for it. */
 typedef struct item {
@@ -43,6 +47,12 @@ struct _lt_apimux_call_t {
     item_t *head, *tail;
     int rc;   /* a failure the thread saw for this call (a negative lt_client_err_t) */
     int sent; /* its request went down the current connection (its answers with it) */
+    /* Watched (lt_apimux_watch): ready(arg) is called once, under the
+     * mux's lock, at the first envelope, failure or deadline. */
+    int armed;
+    int64_t until_ms;
+    lt_apimux_ready_fn *ready;
+    void *arg;
     char err[1024];
     UT_hash_handle hh;
 };
@@ -61,6 +71,8 @@ struct _lt_apimux_t {
     lt_apimux_call_t *calls;
     out_t *queue, *queue_tail;
     int stop;
+    const char *closed; /* lt_apimux_close's why: every call fails with it */
+    int n_armed;        /* calls watched */
     /* Set by a call that timed out and found the gateway not running: the
      * connection is then opened again, and a gateway still down fails the
      * next requests at once instead of at their deadlines. */
@@ -68,16 +80,29 @@ struct _lt_apimux_t {
     /* The thread's own, never touched by callers. */
     lt_client_t *client;
     out_t *pending, *pending_tail; /* taken from queue, not yet sent (the pipe was full) */
+    int64_t next_scan_ms;          /* when the watched calls' deadlines are looked at next */
 };
 
+/* Under the lock: something came for c (an envelope, a failure or its
+ * deadline): the caller waiting is woken, or the watch fires. */
+static void s_wake_call_locked(lt_apimux_t *self, lt_apimux_call_t *c)
+{
+    pthread_cond_signal(&c->cond);
+    if (!c->armed)
+        return;
+    c->armed = 0;
+    self->n_armed--;
+    c->ready(c->arg);
+}
+
 /* Under the lock: call id fails with rc and err unless it already has. */
-static void s_fail_locked(lt_apimux_call_t *c, int rc, const char *err)
+static void s_fail_locked(lt_apimux_t *self, lt_apimux_call_t *c, int rc, const char *err)
 {
     if (c->rc)
         return;
     c->rc = rc;
     snprintf(c->err, sizeof c->err, "%s", err);
-    pthread_cond_signal(&c->cond);
+    s_wake_call_locked(self, c);
 }
 
 static void s_fail_id(lt_apimux_t *self, uint64_t id, int rc, const char *err)
@@ -86,7 +111,7 @@ static void s_fail_id(lt_apimux_t *self, uint64_t id, int rc, const char *err)
     pthread_mutex_lock(&self->lock);
     HASH_FIND(hh, self->calls, &id, sizeof id, c);
     if (c)
-        s_fail_locked(c, rc, err);
+        s_fail_locked(self, c, rc, err);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -143,7 +168,7 @@ static void s_drop_client(lt_apimux_t *self, int rc, const char *why)
     pthread_mutex_lock(&self->lock);
     HASH_ITER(hh, self->calls, c, tmp)
     if (c->sent)
-        s_fail_locked(c, rc, why);
+        s_fail_locked(self, c, rc, why);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -176,7 +201,7 @@ static int s_send_pending(lt_apimux_t *self, void *sock, char *err, size_t errle
             if (!sent && e != EAGAIN && e != EINTR) {
                 snprintf(err, errlen, "cannot send to the gateway at %s: %s", self->path,
                          zmq_strerror(e));
-                s_fail_locked(c, LT_CLIENT_ERR_SOCKET, err); /* its caller learns why now */
+                s_fail_locked(self, c, LT_CLIENT_ERR_SOCKET, err); /* its caller learns why now */
                 wanted = 0;
                 rc = -1;
             }
@@ -236,7 +261,7 @@ static void s_dispatch(lt_apimux_t *self, Lienthong__Envelope *env)
             else
                 c->head = it;
             c->tail = it;
-            pthread_cond_signal(&c->cond);
+            s_wake_call_locked(self, c);
         }
         pthread_mutex_unlock(&self->lock);
     } else if (id) {
@@ -289,9 +314,31 @@ static int s_take_queue(lt_apimux_t *self)
     return stop;
 }
 
+/* Fires the watch of each call past its deadline, every SCAN_MS while
+ * calls are watched. The poll's timeout while any is: how long until the
+ * next scan. */
+static int s_scan(lt_apimux_t *self)
+{
+    int64_t now = lt_clock_mono_ms();
+    int timeout = POLL_MS;
+    lt_apimux_call_t *c, *tmp;
+    pthread_mutex_lock(&self->lock);
+    if (self->n_armed && now >= self->next_scan_ms) {
+        HASH_ITER(hh, self->calls, c, tmp)
+        if (c->armed && now >= c->until_ms)
+            s_wake_call_locked(self, c);
+        self->next_scan_ms = now + SCAN_MS;
+    }
+    if (self->n_armed)
+        timeout = (int)(self->next_scan_ms > now ? self->next_scan_ms - now : 0);
+    pthread_mutex_unlock(&self->lock);
+    return timeout;
+}
+
 static void *s_run(void *arg)
 {
     lt_apimux_t *self = arg;
+    int timeout = POLL_MS;
     for (;;) {
         zmq_pollitem_t it[2] = {{NULL, self->efd, ZMQ_POLLIN, 0}, {NULL, 0, 0, 0}};
         int n = 1;
@@ -300,7 +347,7 @@ static void *s_run(void *arg)
             it[1].events = ZMQ_POLLIN | (self->pending ? ZMQ_POLLOUT : 0);
             n = 2;
         }
-        if (zmq_poll(it, n, POLL_MS) < 0) {
+        if (zmq_poll(it, n, timeout) < 0) {
             int e = zmq_errno();
             if (e == ETERM)
                 break; /* the context is ending: nothing can be sent any more */
@@ -313,6 +360,7 @@ static void *s_run(void *arg)
             break;
         s_send(self);
         s_recv(self);
+        timeout = s_scan(self);
     }
     s_fail_pending(self, LT_CLIENT_ERR_SOCKET, "the HTTP API is stopping");
     lt_client_destroy(&self->client);
@@ -430,8 +478,14 @@ int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
     }
     *o = (out_t){.id = id, .frame = frame, .len = len};
     pthread_mutex_lock(&self->lock);
-    int refused = s_enqueue_locked(self, c, o);
+    int refused = self->closed ? -3 : s_enqueue_locked(self, c, o);
+    if (refused == -3)
+        snprintf(err, errlen, "%s", self->closed);
     pthread_mutex_unlock(&self->lock);
+    if (refused == -3) {
+        rc = LT_CLIENT_ERR_SOCKET;
+        goto fail;
+    }
     if (refused == -1) { /* ids are random 64-bit numbers: a caller's mistake */
         snprintf(err, errlen, "request id %llu is already in use", (unsigned long long)id);
         goto fail;
@@ -467,6 +521,27 @@ static int s_timed_out(lt_apimux_t *self, char *err, size_t errlen)
     return LT_CLIENT_ERR_TIMEOUT;
 }
 
+/* Under the lock: the call's next envelope, or its failure; 1 when it
+ * has neither. */
+static int s_take_locked(lt_apimux_call_t *c, Lienthong__Envelope **env, void **answer, char *err,
+                         size_t errlen)
+{
+    if (c->head) {
+        item_t *it = c->head;
+        if (!(c->head = it->next))
+            c->tail = NULL;
+        *env = it->env;
+        *answer = it->answer;
+        free(it);
+        return LT_CLIENT_OK;
+    }
+    if (c->rc) {
+        snprintf(err, errlen, "%s", c->err);
+        return c->rc;
+    }
+    return LT_APIMUX_EMPTY;
+}
+
 int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
                    Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
 {
@@ -478,21 +553,9 @@ int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
     int timed_out = 0;
     pthread_mutex_lock(&self->lock);
     for (;;) {
-        if (c->head) {
-            item_t *it = c->head;
-            if (!(c->head = it->next))
-                c->tail = NULL;
-            *env = it->env;
-            *answer = it->answer;
-            free(it);
-            rc = LT_CLIENT_OK;
+        if ((rc = s_take_locked(c, env, answer, err, errlen)) != LT_APIMUX_EMPTY)
             break;
-        }
-        if (c->rc) {
-            rc = c->rc;
-            snprintf(err, errlen, "%s", c->err);
-            break;
-        }
+        rc = LT_CLIENT_ERR_TIMEOUT;
         if (timed_out)
             break;
         /* At the deadline, look once more: an answer may have come with it. */
@@ -502,12 +565,55 @@ int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
     return rc == LT_CLIENT_ERR_TIMEOUT ? s_timed_out(self, err, errlen) : rc;
 }
 
+int lt_apimux_take(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
+                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
+{
+    *env = NULL;
+    *answer = NULL;
+    pthread_mutex_lock(&self->lock);
+    int rc = s_take_locked(c, env, answer, err, errlen);
+    pthread_mutex_unlock(&self->lock);
+    if (rc == LT_APIMUX_EMPTY && lt_clock_mono_ms() >= until_ms)
+        return s_timed_out(self, err, errlen);
+    return rc;
+}
+
+int lt_apimux_watch(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
+                    lt_apimux_ready_fn *ready, void *arg)
+{
+    pthread_mutex_lock(&self->lock);
+    int now = c->head || c->rc || lt_clock_mono_ms() >= until_ms;
+    if (!now && !c->armed) {
+        c->armed = 1;
+        c->until_ms = until_ms;
+        c->ready = ready;
+        c->arg = arg;
+        self->n_armed++;
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (!now)
+        s_wake(self); /* its poll's timeout becomes the scan's */
+    return now;
+}
+
+void lt_apimux_close(lt_apimux_t *self, const char *why)
+{
+    lt_apimux_call_t *c, *tmp;
+    pthread_mutex_lock(&self->lock);
+    self->closed = why;
+    HASH_ITER(hh, self->calls, c, tmp)
+    s_fail_locked(self, c, LT_CLIENT_ERR_SOCKET, why);
+    pthread_mutex_unlock(&self->lock);
+}
+
 void lt_apimux_end(lt_apimux_t *self, lt_apimux_call_t **call_p)
 {
     if (!call_p || !*call_p)
         return;
     lt_apimux_call_t *c = *call_p;
     pthread_mutex_lock(&self->lock);
+    if (c->armed) /* its ready is not called once this returns */
+        self->n_armed--;
     HASH_DEL(self->calls, c);
     pthread_mutex_unlock(&self->lock);
     while (c->head) {

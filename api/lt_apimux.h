@@ -1,13 +1,13 @@
 /* lt_apimux: the HTTP API's lookups and verifies, many at once, down one
  * local-API connection to its gateway.
  *
- * The HTTP API serves each connection on a thread of its own. With a
- * local client per call, every lookup woke its thread twice through
+ * With a local client per call, every lookup woke its HTTP thread twice through
  * libzmq's I/O thread, and the gateway read a hundred connections one
  * message each, so its batching was lost: an HTTP lookup cost about four
  * times the CPU of the same lookup over one local connection
  * (docs/performance.md, "HTTP API"). Here one thread owns one local client:
- * callers hand it packed requests and wait on a condition variable; it
+ * callers hand it packed requests and wait on a condition variable or a
+ * watch; it
  * sends them as they come, reads the answers in runs and hands each to the
  * call whose request_id it carries. Answers nobody waits for any more (a
  * call that gave up) are dropped.
@@ -18,7 +18,13 @@
  * checks whether the gateway still runs, so that "it stopped" and "it is
  * slow" read differently; when it has stopped, the next request closes the
  * connection, failing the calls whose requests went down it, and opens it
- * again. */
+ * again.
+ *
+ * A call is waited for in one of two ways: by a thread blocked in
+ * lt_apimux_next, or, for the API's event loop, by a watch
+ * (lt_apimux_watch) whose function the mux's thread calls when there is
+ * something to take (lt_apimux_take), so that no thread is held while the
+ * gateway works. */
 #ifndef LT_APIMUX_H
 #define LT_APIMUX_H
 
@@ -35,6 +41,13 @@ typedef struct _lt_apimux_call_t lt_apimux_call_t;
  * frees that. Both are called on the mux's thread. */
 typedef uint64_t(lt_apimux_id_fn)(const Lienthong__Envelope *env, void **answer);
 typedef void(lt_apimux_free_fn)(const Lienthong__Envelope *env, void *answer);
+/* A watched call has something to take: an envelope, a failure, or its
+ * deadline passed. Called once per watch on the mux's thread, under its
+ * lock: it must not call the mux, and must be short. */
+typedef void(lt_apimux_ready_fn)(void *arg);
+
+/* lt_apimux_take's "nothing yet, and the deadline not passed". */
+#define LT_APIMUX_EMPTY 1
 
 /* Starts the thread that calls the gateway at socket_path, with sockets of
  * the ZeroMQ context ctx (which must outlive the mux), for up to max_calls
@@ -60,7 +73,24 @@ int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
 int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
                    Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Ends the call: what comes for its id later is dropped. Idempotent. */
+/* Takes the call's next envelope without waiting: 0 with *env and
+ * *answer as lt_apimux_next gives them; LT_APIMUX_EMPTY when there is none
+ * yet and until_ms (monotonic) has not passed; else a negative
+ * lt_client_err_t with err set, as lt_apimux_next. */
+int lt_apimux_take(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
+                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Watches the call: 1 when it has something to take now (nothing is
+ * armed); else 0, and ready(arg) will be called once, on the mux's
+ * thread, when it has, or when until_ms passes (up to a few tens of
+ * milliseconds late). A watch already armed is left as it is. */
+int lt_apimux_watch(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
+                    lt_apimux_ready_fn *ready, void *arg) __attribute__((warn_unused_result));
+/* Fails every call with why (a static string), its watch fired, and every
+ * call begun later: the API is stopping. */
+void lt_apimux_close(lt_apimux_t *self, const char *why);
+/* Ends the call: what comes for its id later is dropped, and its watch,
+ * if armed, is never called once this returns. Idempotent. */
 void lt_apimux_end(lt_apimux_t *self, lt_apimux_call_t **call_p);
 
 #endif

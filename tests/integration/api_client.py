@@ -348,17 +348,19 @@ check(len(routes) >= 10 and not undocumented,
 with open(os.path.join(root, "api", "lt_api.c"), encoding="utf-8") as fh:
     api_c = fh.read()
 bodies = dict(re.findall(r"^static \w+ \*?(s_\w+)\([^;{]*\)\n\{\n(.*?)^\}", api_c, re.M | re.S))
+replies = {f for f, b in bodies.items() if "s_reply_out(" in b}
 asks = {f for f, b in bodies.items()
-        if re.search(r"\blt_apicall_(query|profile|status|prefill)\(", b) and "s_reply_out(" in b}
+        if re.search(r"\blt_apicall_(query_begin|query|profile|status|prefill)\(", b)
+        and any(re.search(rf"\b{g}\(", b) for g in replies | {"s_reply_out"})}
 while True:
     more = {f for f, b in bodies.items() if f not in asks and any(
         re.search(rf"\b{a}\(", b) for a in asks)}
     if not more:
         break
     asks |= more
-serve = bodies.get("s_serve", "")
-asking = {e for cond, f in re.findall(r'((?:strcmp\(rt->endpoint, "[a-z]+"\) == 0(?: \|\| )?)+)'
-                                      r'\)\s*(s_\w+)\(', serve) if f in asks
+serve = bodies.get("s_serve", "") + bodies.get("s_serve_blocking", "")
+asking = {e for cond, f in re.findall(r'((?:strcmp\((?:rt->endpoint|e), "[a-z]+"\) == 0(?: \|\| )?)+)'
+                                      r'\)\s*(?:return\s+)?(s_\w+)\(', serve) if f in asks
           for e in re.findall(r'"([a-z]+)"', cond)}
 by_endpoint = {e: (p.strip('"'), m) for p, m, e in
                re.findall(r'\{(PREFILL_PATH|"[^"]+"), "([A-Z]+)", "([a-z]+)", NEEDS_', api_src)}

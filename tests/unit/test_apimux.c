@@ -310,6 +310,106 @@ static void test_ended_calls_not_sent(void)
     s_gateway_stop(gw);
 }
 
+/* A watch's ready: counts its calls, on the mux's thread. */
+static void s_ready(void *arg)
+{
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Waits up to 5 s for *n to reach want. */
+static int s_wait_count(int *n, int want)
+{
+    for (int i = 0; i < 500 && __atomic_load_n(n, __ATOMIC_SEQ_CST) < want; i++)
+        usleep(10000);
+    return __atomic_load_n(n, __ATOMIC_SEQ_CST);
+}
+
+static void test_watch_fires_once_per_arming(void)
+{
+    void *gw = s_gateway();
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint8_t rid[256];
+    size_t rid_len;
+    int fired = 0;
+    int64_t until = lt_clock_mono_ms() + 60000;
+    Lienthong__Envelope *env = NULL;
+    void *answer;
+    char err[1024];
+    lt_apimux_call_t *c = s_begin(m, 60);
+    CU_ASSERT_EQUAL(s_read(gw, rid, &rid_len), 60);
+    /* Nothing yet: take says so without waiting, and the watch arms. */
+    CU_ASSERT_EQUAL(lt_apimux_take(m, c, until, &env, &answer, err, sizeof err), LT_APIMUX_EMPTY);
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, c, until, s_ready, &fired), 0);
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, c, until, s_ready, &fired), 0); /* armed already */
+    s_answer(gw, rid, rid_len, 60, "part 1");
+    s_answer(gw, rid, rid_len, 60, "part 2");
+    CU_ASSERT_EQUAL(s_wait_count(&fired, 1), 1);
+    usleep(100000);
+    CU_ASSERT_EQUAL(__atomic_load_n(&fired, __ATOMIC_SEQ_CST), 1); /* once per arming */
+    /* Both parts are there to take; the watch of a call that has something
+     * to take does not arm. */
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, c, until, s_ready, &fired), 1);
+    for (int i = 1; i <= 2; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "part %d", i);
+        CU_ASSERT_EQUAL_FATAL(lt_apimux_take(m, c, until, &env, &answer, err, sizeof err), 0);
+        CU_ASSERT_STRING_EQUAL(env->error->message, want);
+        lt_wire_free(&env);
+    }
+    CU_ASSERT_EQUAL(lt_apimux_take(m, c, until, &env, &answer, err, sizeof err), LT_APIMUX_EMPTY);
+    /* Armed again, then ended: it never fires, whatever comes. */
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, c, until, s_ready, &fired), 0);
+    lt_apimux_end(m, &c);
+    s_answer(gw, rid, rid_len, 60, "after the end");
+    usleep(100000);
+    CU_ASSERT_EQUAL(__atomic_load_n(&fired, __ATOMIC_SEQ_CST), 1);
+    lt_apimux_destroy(&m);
+    s_gateway_stop(gw);
+}
+
+static void test_watch_deadline_and_close(void)
+{
+    void *gw = s_gateway();
+    lt_apimux_t *m = lt_apimux_new(s_ctx, s_path, 8, s_id_of, s_free_answer);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint8_t rid[256];
+    size_t rid_len;
+    int fired = 0, closed = 0;
+    Lienthong__Envelope *env = NULL;
+    void *answer;
+    char err[1024];
+    /* A silent gateway: the watch fires at the deadline, and take says
+     * the time is up. */
+    int64_t t0 = lt_clock_mono_ms(), until = t0 + 200;
+    lt_apimux_call_t *c = s_begin(m, 70), *d = s_begin(m, 71);
+    CU_ASSERT_EQUAL(s_read(gw, rid, &rid_len), 70);
+    CU_ASSERT_EQUAL(s_read(gw, rid, &rid_len), 71);
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, c, until, s_ready, &fired), 0);
+    CU_ASSERT_EQUAL(lt_apimux_watch(m, d, t0 + 60000, s_ready, &closed), 0);
+    CU_ASSERT_EQUAL(s_wait_count(&fired, 1), 1);
+    CU_ASSERT(lt_clock_mono_ms() - t0 >= 200);
+    CU_ASSERT_EQUAL(lt_apimux_take(m, c, until, &env, &answer, err, sizeof err),
+                    LT_CLIENT_ERR_TIMEOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "(it is running)"));
+    /* Closed: the other call's watch fires with the reason, and a call
+     * begun after fails at once. */
+    lt_apimux_close(m, "the HTTP API is stopping");
+    CU_ASSERT_EQUAL(s_wait_count(&closed, 1), 1);
+    CU_ASSERT_EQUAL(lt_apimux_take(m, d, t0 + 60000, &env, &answer, err, sizeof err),
+                    LT_CLIENT_ERR_SOCKET);
+    CU_ASSERT_STRING_EQUAL(err, "the HTTP API is stopping");
+    uint8_t *frame = malloc(8);
+    lt_apimux_call_t *late = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(frame);
+    CU_ASSERT_EQUAL(lt_apimux_begin(m, 72, frame, 8, &late, err, sizeof err), LT_CLIENT_ERR_SOCKET);
+    CU_ASSERT_PTR_NULL(late);
+    lt_apimux_end(m, &c);
+    lt_apimux_end(m, &d);
+    lt_apimux_destroy(&m);
+    s_gateway_stop(gw);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
@@ -325,6 +425,10 @@ int main(void)
          test_gateway_stops_and_returns},
         {"the requests of calls that ended while the gateway was away are not sent",
          test_ended_calls_not_sent},
+        {"a watch fires once when its call has something to take, never after the end",
+         test_watch_fires_once_per_arming},
+        {"a watch fires at its deadline; closing fails every call, and later ones",
+         test_watch_deadline_and_close},
         {NULL, NULL},
     };
     return ut_main("lt_apimux", suite_init, suite_clean, tests);
