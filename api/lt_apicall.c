@@ -891,31 +891,15 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
                           void *arg, json_t **out, char *err, size_t errlen)
 {
     const ProtobufCMessageDescriptor *t = lt_schema_find(p->record_type);
-    if (p->found && !t) {
-        snprintf(err, errlen,
-                 "stream %s: answer payload does not decode: record type %s unknown "
-                 "to this program",
-                 p->stream, p->record_type);
-        return LT_PROFJSON_UNDECODABLE;
-    }
-    ProtobufCMessage *rec =
-        t && p->found ? protobuf_c_message_unpack(t, NULL, p->payload.len, p->payload.data) : NULL;
-    if (p->found && !rec) {
-        snprintf(err, errlen, "stream %s: answer payload does not decode as %s", p->stream,
-                 p->record_type);
-        return LT_PROFJSON_UNDECODABLE;
-    }
-    /* A replica's payload is the owner's bytes as fed: checked here as it
-     * is decoded, as an answer's is (lt_profjson), so that a string not
-     * UTF-8 or holding a NUL is an error naming it, never "out of memory"
-     * nor a value cut short and shown as the owner's. */
-    char where[64];
-    if (rec && lt_valid_utf8(t, p->payload.data, p->payload.len, where, sizeof where) != 0) {
-        protobuf_c_message_free_unpacked(rec, NULL);
-        snprintf(err, errlen,
-                 "stream %s: answer payload does not decode as %s: %s is not valid UTF-8 (or "
-                 "holds a NUL)",
-                 p->stream, p->record_type, where);
+    ProtobufCMessage *rec = NULL;
+    /* A replica's payload is the owner's bytes as fed: checked as an
+     * answer's is, so that a string not UTF-8 or holding a NUL is an error
+     * naming it, never "out of memory" nor a value cut short and shown as
+     * the owner's. */
+    if (p->found && !(rec = lt_profjson_decode(t, p->record_type, &p->payload, err, errlen))) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "stream %s: %s", p->stream, why);
         return LT_PROFJSON_UNDECODABLE;
     }
     json_t *fields = json_object(), *withheld = json_array();

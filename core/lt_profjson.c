@@ -40,6 +40,38 @@ size_t lt_profjson_not_released(const json_t *reply)
     return n;
 }
 
+ProtobufCMessage *lt_profjson_decode(const ProtobufCMessageDescriptor *t, const char *record_type,
+                                     const ProtobufCBinaryData *payload, char *err, size_t errlen)
+{
+    if (!t) {
+        snprintf(err, errlen,
+                 "answer payload does not decode: record type %s unknown to this "
+                 "program",
+                 record_type && record_type[0] ? record_type : "(none named)");
+        return NULL;
+    }
+    ProtobufCMessage *rec = protobuf_c_message_unpack(t, NULL, payload->len, payload->data);
+    if (!rec) {
+        snprintf(err, errlen, "answer payload does not decode as %s", t->name);
+        return NULL;
+    }
+    /* The payload is bytes, which no gateway on the way checked: its
+     * strings are checked here, as it is decoded (PROTOCOL.md 4.5). An
+     * owner other than this program, or a store older than that rule,
+     * could serve one that is not UTF-8 or holds a NUL, which jansson
+     * refuses (and a NUL cuts the value short): an error naming the field,
+     * never a value mended or cut and shown as signed. */
+    char where[64];
+    if (lt_valid_utf8(t, payload->data, payload->len, where, sizeof where) != 0) {
+        snprintf(err, errlen,
+                 "answer payload does not decode as %s: %s is not valid UTF-8 (or holds a NUL)",
+                 t->name, where);
+        protobuf_c_message_free_unpacked(rec, NULL);
+        return NULL;
+    }
+    return rec;
+}
+
 /* The released fields of a's payload, decoded as record type t, into
  * fields; 0 or LT_PROFJSON_* with err. An empty payload is a record whose
  * released fields all hold their defaults. */
@@ -49,31 +81,9 @@ static int s_released(json_t *fields, const Lienthong__LookupAnswer *a,
 {
     char buf[1024];
     int rc = LT_PROFJSON_UNDECODABLE;
-    if (!t) {
-        snprintf(err, errlen,
-                 "answer payload does not decode: record type %s unknown to this "
-                 "program",
-                 record_type && record_type[0] ? record_type : "(none named)");
+    ProtobufCMessage *rec = lt_profjson_decode(t, record_type, &a->payload, err, errlen);
+    if (!rec)
         return rc;
-    }
-    ProtobufCMessage *rec = protobuf_c_message_unpack(t, NULL, a->payload.len, a->payload.data);
-    if (!rec) {
-        snprintf(err, errlen, "answer payload does not decode as %s", t->name);
-        return rc;
-    }
-    /* The payload is bytes, which no gateway on the way checked: its
-     * strings are checked here, as it is decoded (PROTOCOL.md 4.5). An
-     * owner other than this program, or a store older than that rule,
-     * could serve one that is not UTF-8 or holds a NUL, which jansson
-     * refuses (and a NUL cuts the value short): an error naming the field,
-     * never a value mended or cut and shown as signed. */
-    char where[64];
-    if (lt_valid_utf8(t, a->payload.data, a->payload.len, where, sizeof where) != 0) {
-        snprintf(err, errlen,
-                 "answer payload does not decode as %s: %s is not valid UTF-8 (or holds a NUL)",
-                 t->name, where);
-        goto out;
-    }
     for (size_t i = 0; i < a->n_released; i++) {
         const ProtobufCFieldDescriptor *fd = lt_schema_field(t, a->released[i]);
         const char *val = fd ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;

@@ -49,6 +49,15 @@ int lt_profjson_reply(const Lienthong__ProfileReply *r, const char *key, const c
 int lt_profjson_answer(json_t *j, const Lienthong__LookupAnswer *a, const char *record_type,
                        char *err, size_t errlen) LT_NODISCARD;
 
+/* An owner's payload decoded as record type t (named record_type; NULL
+ * when this program does not know it) with every string checked UTF-8
+ * without a NUL: the record (free with protobuf_c_message_free_unpacked),
+ * or NULL with err naming what is wrong (the type unknown, the bytes, or
+ * the field). */
+ProtobufCMessage *lt_profjson_decode(const ProtobufCMessageDescriptor *t, const char *record_type,
+                                     const ProtobufCBinaryData *payload, char *err,
+                                     size_t errlen) LT_NODISCARD;
+
 /* How many parts of reply (lt_profjson_reply's) were not shown released,
  * a part shown as an error counted (0: the whole profile was). */
 size_t lt_profjson_not_released(const json_t *reply);
