@@ -1853,6 +1853,23 @@ static int s_mhd_start(lt_api_t *self, struct sockaddr_storage *ss, int v6, unsi
     return 0;
 }
 
+/* The API's three mutexes: 0, or -1 with none left made. */
+static int s_locks_init(lt_api_t *self)
+{
+    if (pthread_mutex_init(&self->lock, NULL) != 0)
+        return -1;
+    if (pthread_mutex_init(&self->tally_lock, NULL) != 0)
+        goto lock;
+    if (pthread_mutex_init(&self->scrape_lock, NULL) != 0)
+        goto tally;
+    return 0;
+tally:
+    pthread_mutex_destroy(&self->tally_lock);
+lock:
+    pthread_mutex_destroy(&self->lock);
+    return -1;
+}
+
 lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -1866,20 +1883,7 @@ lt_api_t *lt_api_new(const lt_apicfg_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = cfg;
-    if (pthread_mutex_init(&self->lock, NULL) != 0) {
-        free(self);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (pthread_mutex_init(&self->tally_lock, NULL) != 0) {
-        pthread_mutex_destroy(&self->lock);
-        free(self);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (pthread_mutex_init(&self->scrape_lock, NULL) != 0) {
-        pthread_mutex_destroy(&self->tally_lock);
-        pthread_mutex_destroy(&self->lock);
+    if (s_locks_init(self) != 0) {
         free(self);
         snprintf(err, errlen, "out of memory");
         return NULL;

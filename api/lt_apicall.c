@@ -884,6 +884,36 @@ static int s_in_stream(const Lienthong__PrefillPart *p, const char *field)
     return p->n_fields == 0;
 }
 
+/* The fields of part p's record rec (of type t; NULL when not found) into
+ * fields, those of the stream not granted into withheld: 0, or -1 when
+ * out of memory. Every field of the stream not granted is withheld, set in
+ * this record or not: listing only those set would tell whether the record
+ * has them (a date of death). */
+static int s_prefill_fields(const Lienthong__PrefillPart *p, const ProtobufCMessageDescriptor *t,
+                            const ProtobufCMessage *rec,
+                            int (*granted)(void *arg, const char *stream, const char *field),
+                            void *arg, json_t *fields, json_t *withheld)
+{
+    char buf[1024];
+    int lost = 0;
+    for (unsigned i = 0; t && i < t->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &t->fields[i];
+        if (!s_in_stream(p, fd->name))
+            continue;
+        if (!granted(arg, p->stream, fd->name)) {
+            lost |=
+                json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
+                                                          "not granted to the application"));
+            continue;
+        }
+        const char *val =
+            rec && lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
+        if (val)
+            lost |= json_object_set_new(fields, fd->name, json_string(val));
+    }
+    return lost ? -1 : 0;
+}
+
 /* Part p's record as JSON in *out; 0, or LT_PROFJSON_* with err (the
  * part is found and its payload does not decode, or out of memory). */
 static int s_prefill_part(const Lienthong__PrefillPart *p,
@@ -903,26 +933,8 @@ static int s_prefill_part(const Lienthong__PrefillPart *p,
         return LT_PROFJSON_UNDECODABLE;
     }
     json_t *fields = json_object(), *withheld = json_array();
-    char buf[1024];
-    int lost = 0;
-    /* Every field of the stream not granted is withheld, set in this record
-     * or not: listing only those set would tell whether the record has them
-     * (a date of death). */
-    for (unsigned i = 0; t && i < t->n_fields; i++) {
-        const ProtobufCFieldDescriptor *fd = &t->fields[i];
-        if (!s_in_stream(p, fd->name))
-            continue;
-        if (!granted(arg, p->stream, fd->name)) {
-            lost |=
-                json_array_append_new(withheld, json_pack("{s:s,s:s}", "field", fd->name, "reason",
-                                                          "not granted to the application"));
-            continue;
-        }
-        const char *val =
-            rec && lt_schema_set(rec, fd) ? lt_schema_text(rec, fd, buf, sizeof buf) : NULL;
-        if (val)
-            lost |= json_object_set_new(fields, fd->name, json_string(val));
-    }
+    int lost =
+        !fields || !withheld || s_prefill_fields(p, t, rec, granted, arg, fields, withheld) != 0;
     if (rec)
         protobuf_c_message_free_unpacked(rec, NULL);
     /* A field missing from "fields" would read as one not set, and one
