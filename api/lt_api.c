@@ -2061,10 +2061,12 @@ void lt_api_drain(lt_api_t *self)
 
 /* No connection may be suspended when libmicrohttpd stops: the workers
  * finish what they hold, every call still waiting fails, and their
- * connections are answered (503) before it does. */
+ * connections are answered (503) before it does. The workers' pool stays
+ * until libmicrohttpd has stopped: a kept-alive connection may still ask
+ * for a job until then, and is answered 503 (s_park). */
 static void s_unpark_all(lt_api_t *self)
 {
-    lt_apiwork_destroy(&self->work);
+    lt_apiwork_stop(self->work);
     lt_apicall_close(self->call, "the HTTP API is stopping");
     int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;
     while (atomic_load(&self->parked) > 0 && lt_clock_mono_ms() < end)
@@ -2082,6 +2084,7 @@ void lt_api_destroy(lt_api_t **self_p)
     s_unpark_all(self);
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
+    lt_apiwork_destroy(&self->work);
     /* After the daemon (no connection, no refusal left) and the watch (no
      * tick): the summaries the next interval would have written. */
     lt_apiconn_destroy(&self->conns);

@@ -83,17 +83,26 @@ int lt_apiwork_put(lt_apiwork_t *self, void *job)
     return rc;
 }
 
+void lt_apiwork_stop(lt_apiwork_t *self)
+{
+    if (!self)
+        return;
+    pthread_mutex_lock(&self->lock);
+    self->stop = 1;
+    pthread_cond_broadcast(&self->cond);
+    pthread_mutex_unlock(&self->lock);
+    /* Only the owner stops the pool: n_threads is its alone. */
+    for (unsigned i = 0; i < self->n_threads; i++)
+        pthread_join(self->threads[i], NULL);
+    self->n_threads = 0;
+}
+
 void lt_apiwork_destroy(lt_apiwork_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     lt_apiwork_t *self = *self_p;
-    pthread_mutex_lock(&self->lock);
-    self->stop = 1;
-    pthread_cond_broadcast(&self->cond);
-    pthread_mutex_unlock(&self->lock);
-    for (unsigned i = 0; i < self->n_threads; i++)
-        pthread_join(self->threads[i], NULL);
+    lt_apiwork_stop(self);
     pthread_cond_destroy(&self->cond);
     pthread_mutex_destroy(&self->lock);
     free(self->threads);

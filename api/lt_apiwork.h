@@ -26,7 +26,11 @@ lt_apiwork_t *lt_apiwork_new(unsigned threads, size_t max_jobs, lt_apiwork_fn *f
  * stopping (the caller then answers the request itself). */
 int lt_apiwork_put(lt_apiwork_t *self, void *job) __attribute__((warn_unused_result));
 /* Runs the jobs queued to their end, then stops the threads: every job
- * put is run once. Idempotent. */
+ * put is run once, and a put from now on is refused (-1). The pool itself
+ * stays, so that callers still running may put: it is freed by
+ * lt_apiwork_destroy once none can. Idempotent. */
+void lt_apiwork_stop(lt_apiwork_t *self);
+/* lt_apiwork_stop, then frees the pool. Idempotent. */
 void lt_apiwork_destroy(lt_apiwork_t **self_p);
 
 #endif

@@ -420,6 +420,46 @@ out:
     }
 }
 
+/* SIGTERM while kept-alive connections keep asking /readyz and /metrics,
+ * and lookups, their gateway stopped (api_stop_busy.py): the first are
+ * the workers' jobs, and the connections open ask on through the stop,
+ * after the workers have stopped, while the lookups failed at the stop
+ * are answered; the API answers them 503 and exits 0. It crashed when
+ * the stop freed the workers' queue while libmicrohttpd's threads still
+ * served. */
+static void test_stop_busy(void)
+{
+    char url[64], cmd[2 * PATH_MAX + 256];
+    pid_t api = 0;
+    int port = lt_it_free_port(), st = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(s_write_config("api-stop-busy", port, "") == 0);
+    LT_IT_REQUIRE(s_start_api("api-stop-busy", url, "", 0, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_HR=%s LT_DS=" DS " LT_KEY=" KEY
+             " python3 %s/api_stop_busy.py",
+             url, (int)api, g_tokens[0], LT_IT_SRC_DIR);
+    LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
+    CU_ASSERT_EQUAL(waitpid(api, &st, 0), api);
+    api = 0;
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        fprintf(stderr, "\n  the API %s %d\n", WIFSIGNALED(st) ? "died of signal" : "exited",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        snprintf(cmd, sizeof cmd, "tail -20 %s/api-stop-busy.log >&2", g_fed.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_api: no log of api-stop-busy\n");
+    }
+out:
+    lt_it_gw_signal(g_caller, SIGCONT);
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* Writes api config name (NULL: "api-reload") on port: app reload-a with
  * hash_a, and reload-b with hash_b unless NULL, then extra (a broken line). */
 static int s_reload_config_as(const char *name, int port, const char *hash_a, const char *hash_b,
@@ -1582,6 +1622,8 @@ static const lt_it_test_t s_tests[] = {
     {"the failed calls of /readyz and /metrics while the gateway is down are summed up",
      test_gateway_down_noise},
     {"a lookup in flight when SIGTERM comes is answered before the API exits", test_stop_in_flight},
+    {"SIGTERM while kept-alive connections keep asking /readyz, /metrics and lookups: exit 0",
+     test_stop_busy},
     {"SIGHUP reloads the applications; a request in progress ends under the old; a bad file is "
      "refused",
      test_reload},

@@ -62,12 +62,33 @@ static void test_full_queue_refuses(void)
     CU_ASSERT_EQUAL(l.ran[4], 0);
 }
 
+/* The stop runs what was queued and refuses later jobs, the pool still
+ * there for callers that may put until the owner frees it. */
+static void test_stop_then_put_refused(void)
+{
+    log_t l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    lt_apiwork_t *w = lt_apiwork_new(2, 8, s_job, &l);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_EQUAL(lt_apiwork_put(w, (void *)(intptr_t)i), 0);
+    lt_apiwork_stop(w);
+    CU_ASSERT_EQUAL(l.n, 8);
+    CU_ASSERT_EQUAL(lt_apiwork_put(w, (void *)(intptr_t)8), -1);
+    lt_apiwork_stop(w);
+    CU_ASSERT_EQUAL(lt_apiwork_put(w, (void *)(intptr_t)9), -1);
+    lt_apiwork_destroy(&w);
+    CU_ASSERT_PTR_NULL(w);
+    CU_ASSERT_EQUAL(l.n, 8);
+    CU_ASSERT_EQUAL(l.ran[8] + l.ran[9], 0);
+}
+
 int main(void)
 {
     static const ut_test_t tests[] = {
         {"every job put runs once, the queued ones before the stop returns",
          test_every_job_runs_once},
         {"a full queue refuses a job; one thread runs them in order", test_full_queue_refuses},
+        {"after a stop, a job put is refused until the pool is freed", test_stop_then_put_refused},
         {NULL, NULL},
     };
     return ut_main("lt_apiwork", NULL, NULL, tests);
