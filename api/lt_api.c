@@ -152,6 +152,7 @@ struct _lt_api_t {
     atomic_int serving;    /* MHD_start_daemon has returned: its messages are about clients */
     atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
     atomic_int parked;     /* connections suspended: none may be when libmicrohttpd stops */
+    atomic_int stopping;   /* past the drain: a worker's job not begun is answered 503 */
     lt_apiwork_t *work;    /* runs the requests that block (lt_apiwork.h) */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
@@ -1564,10 +1565,18 @@ static void s_resume(void *arg)
     MHD_resume_connection(((req_t *)arg)->conn);
 }
 
+/* A job still queued once the drain is over is answered at once: run one
+ * round of workers after another, waiting for the gateway each, the jobs
+ * queued would hold the stop well past its bound (lt_api_drain). */
 static void s_work(void *arg, void *job)
 {
-    s_serve_blocking(arg, job);
-    s_resume(job);
+    lt_api_t *self = arg;
+    req_t *rq = job;
+    if (atomic_load(&self->stopping))
+        s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
+    else
+        s_serve_blocking(self, rq);
+    s_resume(rq);
 }
 
 static void s_unpark(lt_api_t *self, req_t *rq)
@@ -2060,12 +2069,13 @@ void lt_api_drain(lt_api_t *self)
 }
 
 /* No connection may be suspended when libmicrohttpd stops: the workers
- * finish what they hold, every call still waiting fails, and their
- * connections are answered (503) before it does. The workers' pool stays
+ * finish the jobs they run, those queued and every call still waiting
+ * fail, and their connections are answered (503) before it does. The workers' pool stays
  * until libmicrohttpd has stopped: a kept-alive connection may still ask
  * for a job until then, and is answered 503 (s_park). */
 static void s_unpark_all(lt_api_t *self)
 {
+    atomic_store(&self->stopping, 1);
     lt_apiwork_stop(self->work);
     lt_apicall_close(self->call, "the HTTP API is stopping");
     int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;

@@ -2,22 +2,25 @@
 """api_stop_busy.py: SIGTERM while clients keep asking, their gateway
 stopped (SIGSTOP by the C side), with Python's standard library only.
 
-Twelve threads each hold one kept-alive connection and ask GET /readyz and
-GET /metrics on it as soon as answered (jobs of the API's workers); four
-more ask lookups, which wait for the gateway with their connections
+LT_ASKERS threads (12 unless set) each hold one kept-alive connection and
+ask GET /readyz and GET /metrics on it as soon as answered (jobs of the
+API's workers, each waiting for the stopped gateway); four more ask
+lookups, which wait for the gateway with their connections
 suspended. After a second of it the API gets SIGTERM: it stops taking
 connections, but those open keep asking through the whole stop (the
 workers' end, the lookups failed) until the API closes them. Every
 answer must be 200, 503 or 504; the C side then checks that the API
 exited with status 0.
 
-Environment: LT_API_URL, LT_API_PID, LT_TOKEN_HR, LT_DS, LT_KEY. Exits 0
+Environment: LT_API_URL, LT_API_PID, LT_TOKEN_HR, LT_DS, LT_KEY, LT_ASKERS
+(optional). Exits 0
 when every check passed, 1 otherwise (each failure printed)."""
 import collections, http.client, json, os, signal, threading, time, urllib.parse
 
 URL, PID = os.environ["LT_API_URL"], int(os.environ["LT_API_PID"])
 TOKEN, DS, KEY = os.environ["LT_TOKEN_HR"], os.environ["LT_DS"], os.environ["LT_KEY"]
 HOST = urllib.parse.urlsplit(URL)
+ASKERS = int(os.environ.get("LT_ASKERS", "12"))
 LOOKUP = json.dumps({"dataset": DS, "key": KEY, "purpose": "KYC", "officer": "o-1",
                      "case_ref": "c-1"})
 failures = []
@@ -54,7 +57,7 @@ def ask(lookups):
         conn.close()
 
 
-threads = [threading.Thread(target=ask, args=(i < 4,)) for i in range(16)]
+threads = [threading.Thread(target=ask, args=(i < 4,)) for i in range(4 + ASKERS)]
 for t in threads:
     t.start()
 time.sleep(1)

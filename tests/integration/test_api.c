@@ -420,6 +420,47 @@ out:
     }
 }
 
+/* Runs api_stop_busy.py with askers clients of the workers against API
+ * config name (extra added), its gateway stopped meanwhile: 0 when the
+ * script passed and the API exited 0, its stop taking *stop_ms (from the
+ * SIGTERM, a second into the script, to the exit). */
+static int s_stop_busy(const char *name, const char *extra, int askers, int64_t *stop_ms)
+{
+    char url[64], cmd[2 * PATH_MAX + 256];
+    pid_t api = 0;
+    int port = lt_it_free_port(), st = -1, rc = -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    if (s_write_config(name, port, extra) != 0 || s_start_api(name, url, "", 0, &api) != 0)
+        goto out;
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_HR=%s LT_DS=" DS " LT_KEY=" KEY
+             " LT_ASKERS=%d python3 %s/api_stop_busy.py",
+             url, (int)api, g_tokens[0], askers, LT_IT_SRC_DIR);
+    if (lt_it_gw_signal(g_caller, SIGSTOP) != 0)
+        goto out;
+    int64_t t0 = lt_it_ms();
+    rc = system(cmd) == 0 ? 0 : -1;
+    if (lt_it_gw_signal(g_caller, SIGCONT) != 0 || waitpid(api, &st, 0) != api)
+        rc = -1;
+    *stop_ms = lt_it_ms() - t0 - 1000;
+    api = 0;
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        rc = -1;
+        fprintf(stderr, "\n  the API %s %d\n", WIFSIGNALED(st) ? "died of signal" : "exited",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        snprintf(cmd, sizeof cmd, "tail -20 %s/%s.log >&2", g_fed.dir, name);
+        if (system(cmd) != 0)
+            fprintf(stderr, "test_api: no log of %s\n", name);
+    }
+out:
+    lt_it_gw_signal(g_caller, SIGCONT);
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+    return rc;
+}
+
 /* SIGTERM while kept-alive connections keep asking /readyz and /metrics,
  * and lookups, their gateway stopped (api_stop_busy.py): the first are
  * the workers' jobs, and the connections open ask on through the stop,
@@ -429,35 +470,25 @@ out:
  * served. */
 static void test_stop_busy(void)
 {
-    char url[64], cmd[2 * PATH_MAX + 256];
-    pid_t api = 0;
-    int port = lt_it_free_port(), st = -1;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    LT_IT_REQUIRE(s_write_config("api-stop-busy", port, "") == 0);
-    LT_IT_REQUIRE(s_start_api("api-stop-busy", url, "", 0, &api) == 0);
-    snprintf(cmd, sizeof cmd,
-             "LT_API_URL=%s LT_API_PID=%d LT_TOKEN_HR=%s LT_DS=" DS " LT_KEY=" KEY
-             " python3 %s/api_stop_busy.py",
-             url, (int)api, g_tokens[0], LT_IT_SRC_DIR);
-    LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
-    CU_ASSERT_EQUAL(system(cmd), 0);
-    CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
-    CU_ASSERT_EQUAL(waitpid(api, &st, 0), api);
-    api = 0;
-    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        fprintf(stderr, "\n  the API %s %d\n", WIFSIGNALED(st) ? "died of signal" : "exited",
-                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-        snprintf(cmd, sizeof cmd, "tail -20 %s/api-stop-busy.log >&2", g_fed.dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "test_api: no log of api-stop-busy\n");
-    }
-out:
-    lt_it_gw_signal(g_caller, SIGCONT);
-    if (api > 0) {
-        kill(api, SIGTERM);
-        waitpid(api, NULL, 0);
-    }
+    int64_t ms = 0;
+    CU_ASSERT_EQUAL(s_stop_busy("api-stop-busy", "", 12, &ms), 0);
+}
+
+/* A stop while more requests wait for the workers than they can serve in
+ * one round, their gateway stopped: the drain waits request_timeout_ms
+ * plus its grace (6 s), the jobs running end within their own timeout
+ * (3 s for /metrics and /readyz), and those still queued are answered 503
+ * at once. Run one round of 16 after another, 100 clients' jobs kept the
+ * stop some 20 s beyond the drain, past what the unit's TimeoutStopSec=
+ * allows. */
+static void test_stop_queued(void)
+{
+    int64_t ms = 0;
+    CU_ASSERT_EQUAL(s_stop_busy("api-stop-queued", "max_connections_per_ip = 128;\n", 100, &ms),
+                    0);
+    if (ms > 6000 + 3000 + 3000)
+        fprintf(stderr, "\n  the stop took %lld ms\n", (long long)ms);
+    CU_ASSERT(ms <= 6000 + 3000 + 3000);
 }
 
 /* Writes api config name (NULL: "api-reload") on port: app reload-a with
@@ -1624,6 +1655,9 @@ static const lt_it_test_t s_tests[] = {
     {"a lookup in flight when SIGTERM comes is answered before the API exits", test_stop_in_flight},
     {"SIGTERM while kept-alive connections keep asking /readyz, /metrics and lookups: exit 0",
      test_stop_busy},
+    {"SIGTERM with more requests queued for the workers than they serve at once: the queued "
+     "answered 503, the stop bounded",
+     test_stop_queued},
     {"SIGHUP reloads the applications; a request in progress ends under the old; a bad file is "
      "refused",
      test_reload},
