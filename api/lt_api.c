@@ -205,6 +205,7 @@ typedef struct {
     int nul_path;     /* the raw path has %00: the URL libmicrohttpd unescaped is cut there */
     stage_t stage;
     int parked;         /* suspended, counted in the API's parked */
+    int64_t queued_ms;  /* monotonic: when it was handed to the workers */
     reply_t r;          /* the answer, once made */
     lt_apireq_t *q;     /* a lookup or verify under way: the request ... */
     lt_apicall_q_t *qc; /* ... and its call */
@@ -1094,8 +1095,19 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     who.officer = (char *)lt_apireq_officer(q);
     int timeout = s_timeout(self, q);
     lt_apicall_out_t out;
-    lt_apicall_profile(self->call, pq, &who,
-                       timeout > LT_PROFILE_MAX_MS ? LT_PROFILE_MAX_MS : timeout, &out);
+    if (timeout > LT_PROFILE_MAX_MS)
+        timeout = LT_PROFILE_MAX_MS;
+    /* Its deadline ran while it waited for a worker (lt_apiwork): a profile
+     * answers by its timeout_ms (docs/api/README.md), not that long after a
+     * worker took it; one left no time is answered at once, which also
+     * empties a queue grown behind a slow gateway. */
+    int64_t waited = lt_clock_mono_ms() - rq->queued_ms;
+    if (waited >= timeout)
+        lt_apicall_fail(self->call, &out, 504, "timeout", "ERR_TIMEOUT",
+                        "a profile waited for a worker past its timeout_ms (the gateway is slow "
+                        "to answer the API's other profiles, status, readiness or metrics calls)");
+    else
+        lt_apicall_profile(self->call, pq, &who, timeout - (int)waited, &out);
     if (out.body)
         s_within_grant(self, app, "profile", NULL, out.body);
     s_reply_out(r, &out);
@@ -1594,6 +1606,7 @@ static void s_park(lt_api_t *self, struct MHD_Connection *c, req_t *rq, serve_t 
 {
     int now;
     rq->stage = how == SERVE_QUERY ? STAGE_QUERY : STAGE_WORK;
+    rq->queued_ms = lt_clock_mono_ms();
     rq->parked = 1;
     atomic_fetch_add(&self->parked, 1);
     MHD_suspend_connection(c);

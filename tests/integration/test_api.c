@@ -491,6 +491,34 @@ static void test_stop_queued(void)
     CU_ASSERT(ms <= 6000 + 3000 + 3000);
 }
 
+/* A profile that waited for a worker past its timeout_ms, the workers
+ * held by /metrics calls to a stopped gateway (api_queue_wait.py), is
+ * answered 504 as soon as a worker takes it: its deadline ran while it
+ * waited. It was given its whole timeout again, and answered that late. */
+static void test_queue_wait(void)
+{
+    char url[64], cmd[2 * PATH_MAX + 256];
+    pid_t api = 0;
+    int port = lt_it_free_port();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    LT_IT_REQUIRE(s_write_config("api-queue", port, "") == 0);
+    LT_IT_REQUIRE(s_start_api("api-queue", url, "", 0, &api) == 0);
+    snprintf(cmd, sizeof cmd,
+             "LT_API_URL=%s LT_TOKEN_HR=%s LT_DS=" DS " LT_KEY=" KEY
+             " python3 %s/api_queue_wait.py",
+             url, g_tokens[0], LT_IT_SRC_DIR);
+    LT_IT_REQUIRE(lt_it_gw_signal(g_caller, SIGSTOP) == 0);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT(lt_it_gw_signal(g_caller, SIGCONT) == 0);
+    CU_ASSERT_EQUAL(s_stop_api(&api, "api-queue"), 0);
+out:
+    lt_it_gw_signal(g_caller, SIGCONT);
+    if (api > 0) {
+        kill(api, SIGTERM);
+        waitpid(api, NULL, 0);
+    }
+}
+
 /* Writes api config name (NULL: "api-reload") on port: app reload-a with
  * hash_a, and reload-b with hash_b unless NULL, then extra (a broken line). */
 static int s_reload_config_as(const char *name, int port, const char *hash_a, const char *hash_b,
@@ -1658,6 +1686,8 @@ static const lt_it_test_t s_tests[] = {
     {"SIGTERM with more requests queued for the workers than they serve at once: the queued "
      "answered 503, the stop bounded",
      test_stop_queued},
+    {"a profile that waited for a worker past its deadline is answered 504 at once",
+     test_queue_wait},
     {"SIGHUP reloads the applications; a request in progress ends under the old; a bad file is "
      "refused",
      test_reload},
