@@ -41,8 +41,12 @@
  * many connections, and never waits for the gateway. */
 #define LT_API_MAX_THREADS 4
 /* Threads for the requests that wait for the gateway besides lookups and
- * verifies (lt_apiwork): profiles, pre-fills, status, readiness, metrics. */
+ * verifies (lt_apiwork): profiles and pre-fills, which may wait up to
+ * request_timeout_ms for owners; and, apart, so that a readiness probe or
+ * a scrape never queues behind them, status, readiness and metrics, local
+ * calls of at most STATUS_MS. */
 #define LT_API_WORKERS 16
+#define LT_API_PROBERS 4
 /* How long a stop waits for the suspended connections to be answered. */
 #define LT_API_UNPARK_MS 2000
 /* libmicrohttpd's idle timeout, in receive_timeouts: past the deadline of
@@ -153,7 +157,8 @@ struct _lt_api_t {
     atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
     atomic_int parked;     /* connections suspended: none may be when libmicrohttpd stops */
     atomic_int stopping;   /* past the drain: a worker's job not begun is answered 503 */
-    lt_apiwork_t *work;    /* runs the requests that block (lt_apiwork.h) */
+    lt_apiwork_t *work;    /* runs profiles and pre-fills (lt_apiwork.h) */
+    lt_apiwork_t *probe;   /* runs status, readiness and metrics */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_stats_series_t *in_flight;  /* the sum of the app states' in_flight, moved with them */
@@ -549,7 +554,7 @@ static void s_tick(void *arg)
  * (the listener, libmicrohttpd's threads' signals, libzmq's own, the log
  * and audit files) fits in FD_RESERVE. */
 #define FDS_PER_CONNECTION 1
-#define FD_RESERVE         (64 + 2 * LT_API_WORKERS)
+#define FD_RESERVE         (64 + 2 * (LT_API_WORKERS + LT_API_PROBERS))
 /* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
 #define MHD_BACKSTOP 8
 
@@ -1307,7 +1312,7 @@ struct route {
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
     int prefix;     /* path is a prefix: the rest of the URL is a parameter */
-    int blocks;     /* calls the gateway and waits for it: served by a worker */
+    int blocks;     /* calls the gateway and waits: 1, a worker's; 2, a prober's */
 };
 
 static const route_t s_routes[] = {
@@ -1315,12 +1320,12 @@ static const route_t s_routes[] = {
     {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0, 0},
     {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0, 1},
     {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0, 0},
-    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, 1},
+    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, 2},
     {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, 1},
     {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0, 0},
     {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0, 0},
-    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, 1},
-    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0, 1},
+    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, 2},
+    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0, 2},
     {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0, 0},
 };
 
@@ -1612,7 +1617,7 @@ static void s_park(lt_api_t *self, struct MHD_Connection *c, req_t *rq, serve_t 
     MHD_suspend_connection(c);
     if (how == SERVE_QUERY)
         now = lt_apicall_query_watch(self->call, rq->qc, s_resume, rq);
-    else if ((now = lt_apiwork_put(self->work, rq) != 0))
+    else if ((now = lt_apiwork_put(rq->rt->blocks == 2 ? self->probe : self->work, rq) != 0))
         s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
     if (now)
         MHD_resume_connection(c);
@@ -1821,6 +1826,7 @@ static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, i
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
         !(self->work = lt_apiwork_new(LT_API_WORKERS, conns + MHD_BACKSTOP, s_work, self)) ||
+        !(self->probe = lt_apiwork_new(LT_API_PROBERS, conns + MHD_BACKSTOP, s_work, self)) ||
         s_stats_new(self) != 0 ||
         !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
                                        (unsigned)cfg->max_connections_per_ip, summary_ms,
@@ -2090,6 +2096,7 @@ static void s_unpark_all(lt_api_t *self)
 {
     atomic_store(&self->stopping, 1);
     lt_apiwork_stop(self->work);
+    lt_apiwork_stop(self->probe);
     lt_apicall_close(self->call, "the HTTP API is stopping");
     int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;
     while (atomic_load(&self->parked) > 0 && lt_clock_mono_ms() < end)
@@ -2108,6 +2115,7 @@ void lt_api_destroy(lt_api_t **self_p)
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
     lt_apiwork_destroy(&self->work);
+    lt_apiwork_destroy(&self->probe);
     /* After the daemon (no connection, no refusal left) and the watch (no
      * tick): the summaries the next interval would have written. */
     lt_apiconn_destroy(&self->conns);

@@ -8,7 +8,8 @@
  * these threads, and the connection resumed by the job itself. Jobs run in
  * the order they came; at most max_jobs wait, which the API sizes to the
  * connections it takes, so that a request never finds the queue full
- * unless the API is stopping. */
+ * unless the API is stopping. The API keeps two pools, so that a quick
+ * probe never waits behind a slow profile. */
 #ifndef LT_APIWORK_H
 #define LT_APIWORK_H
 
