@@ -45,7 +45,8 @@ int lt_api_reopen(lt_api_t *self, char *err, size_t errlen);
 #define LT_API_DRAIN_GRACE_MS 1000
 #define LT_API_DRAIN_MAX_MS   20000
 void lt_api_drain(lt_api_t *self);
-/* Stops serving: waits for connections' threads to end. */
+/* Stops serving: the workers end their jobs, what still waits is answered
+ * 503, and libmicrohttpd stops once no connection is suspended. */
 void lt_api_destroy(lt_api_t **self_p);
 
 /* The OpenAPI document served at /v1/openapi.json (generated from
