@@ -41,12 +41,14 @@
  * many connections, and never waits for the gateway. */
 #define LT_API_MAX_THREADS 4
 /* Threads for the requests that wait for the gateway besides lookups and
- * verifies (lt_apiwork): profiles and pre-fills, which may wait up to
- * request_timeout_ms for owners; and, apart, so that a readiness probe or
- * a scrape never queues behind them, status, readiness and metrics, local
- * calls of at most STATUS_MS. */
-#define LT_API_WORKERS 16
-#define LT_API_PROBERS 4
+ * verifies (lt_apiwork): profiles, which may wait up to request_timeout_ms
+ * for owners; and, apart, so that none queues behind them, pre-fills, read
+ * from this member's replicas while the owners are busy or unreachable
+ * (docs/api/README.md), and status, readiness and metrics, local calls of
+ * at most STATUS_MS that a readiness probe or a scrape makes. */
+#define LT_API_WORKERS    16
+#define LT_API_PREFILLERS 4
+#define LT_API_PROBERS    4
 /* How long a stop waits for the suspended connections to be answered. */
 #define LT_API_UNPARK_MS 2000
 /* libmicrohttpd's idle timeout, in receive_timeouts: past the deadline of
@@ -157,7 +159,8 @@ struct _lt_api_t {
     atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
     atomic_int parked;     /* connections suspended: none may be when libmicrohttpd stops */
     atomic_int stopping;   /* past the drain: a worker's job not begun is answered 503 */
-    lt_apiwork_t *work;    /* runs profiles and pre-fills (lt_apiwork.h) */
+    lt_apiwork_t *work;    /* runs profiles (lt_apiwork.h) */
+    lt_apiwork_t *prefill; /* runs pre-fills */
     lt_apiwork_t *probe;   /* runs status, readiness and metrics */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
@@ -554,7 +557,7 @@ static void s_tick(void *arg)
  * (the listener, libmicrohttpd's threads' signals, libzmq's own, the log
  * and audit files) fits in FD_RESERVE. */
 #define FDS_PER_CONNECTION 1
-#define FD_RESERVE         (64 + 2 * (LT_API_WORKERS + LT_API_PROBERS))
+#define FD_RESERVE         (64 + 2 * (LT_API_WORKERS + LT_API_PREFILLERS + LT_API_PROBERS))
 /* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
 #define MHD_BACKSTOP 8
 
@@ -1109,8 +1112,8 @@ static void s_profile(lt_api_t *self, const lt_apicfg_app_t *app, const req_t *r
     int64_t waited = lt_clock_mono_ms() - rq->queued_ms;
     if (waited >= timeout)
         lt_apicall_fail(self->call, &out, 504, "timeout", "ERR_TIMEOUT",
-                        "a profile waited for a worker past its timeout_ms (the gateway is slow "
-                        "to answer the API's other profiles, status, readiness or metrics calls)");
+                        "a profile waited for a worker past its timeout_ms (the gateway or "
+                        "the owners are slow to answer the API's other profiles)");
     else
         lt_apicall_profile(self->call, pq, &who, timeout - (int)waited, &out);
     if (out.body)
@@ -1312,7 +1315,7 @@ struct route {
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
     int prefix;     /* path is a prefix: the rest of the URL is a parameter */
-    int blocks;     /* calls the gateway and waits: 1, a worker's; 2, a prober's */
+    int blocks;     /* waits for the gateway: 1, a worker's; 2, a prober's; 3, a pre-filler's */
 };
 
 static const route_t s_routes[] = {
@@ -1321,7 +1324,7 @@ static const route_t s_routes[] = {
     {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0, 1},
     {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0, 0},
     {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, 2},
-    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, 1},
+    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, 3},
     {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0, 0},
     {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0, 0},
     {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, 2},
@@ -1604,6 +1607,12 @@ static void s_unpark(lt_api_t *self, req_t *rq)
     atomic_fetch_sub(&self->parked, 1);
 }
 
+/* The threads that run a request of route blocks (route_t). */
+static lt_apiwork_t *s_pool(lt_api_t *self, int blocks)
+{
+    return blocks == 2 ? self->probe : blocks == 3 ? self->prefill : self->work;
+}
+
 /* Suspends the connection until the query has something to take, or the
  * worker has answered. The suspension comes first: a resume may only
  * follow one, and the watch or the worker may fire at once. */
@@ -1617,7 +1626,7 @@ static void s_park(lt_api_t *self, struct MHD_Connection *c, req_t *rq, serve_t 
     MHD_suspend_connection(c);
     if (how == SERVE_QUERY)
         now = lt_apicall_query_watch(self->call, rq->qc, s_resume, rq);
-    else if ((now = lt_apiwork_put(rq->rt->blocks == 2 ? self->probe : self->work, rq) != 0))
+    else if ((now = lt_apiwork_put(s_pool(self, rq->rt->blocks), rq) != 0))
         s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
     if (now)
         MHD_resume_connection(c);
@@ -1826,6 +1835,7 @@ static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, i
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
         !(self->work = lt_apiwork_new(LT_API_WORKERS, conns + MHD_BACKSTOP, s_work, self)) ||
+        !(self->prefill = lt_apiwork_new(LT_API_PREFILLERS, conns + MHD_BACKSTOP, s_work, self)) ||
         !(self->probe = lt_apiwork_new(LT_API_PROBERS, conns + MHD_BACKSTOP, s_work, self)) ||
         s_stats_new(self) != 0 ||
         !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
@@ -2096,6 +2106,7 @@ static void s_unpark_all(lt_api_t *self)
 {
     atomic_store(&self->stopping, 1);
     lt_apiwork_stop(self->work);
+    lt_apiwork_stop(self->prefill);
     lt_apiwork_stop(self->probe);
     lt_apicall_close(self->call, "the HTTP API is stopping");
     int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;
@@ -2115,6 +2126,7 @@ void lt_api_destroy(lt_api_t **self_p)
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
     lt_apiwork_destroy(&self->work);
+    lt_apiwork_destroy(&self->prefill);
     lt_apiwork_destroy(&self->probe);
     /* After the daemon (no connection, no refusal left) and the watch (no
      * tick): the summaries the next interval would have written. */

@@ -8,8 +8,8 @@
  * these threads, and the connection resumed by the job itself. Jobs run in
  * the order they came; at most max_jobs wait, which the API sizes to the
  * connections it takes, so that a request never finds the queue full
- * unless the API is stopping. The API keeps two pools, so that a quick
- * probe never waits behind a slow profile. */
+ * unless the API is stopping. The API keeps three pools, so that neither
+ * a pre-fill nor a quick probe waits behind a profile waiting for owners. */
 #ifndef LT_APIWORK_H
 #define LT_APIWORK_H
 
