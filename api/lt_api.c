@@ -1380,10 +1380,10 @@ static void s_too_large(const lt_api_t *self, reply_t *r)
 /* The first call, the headers complete: what can be answered before the
  * body is read is answered now (no such path, another method, no valid
  * token, the application's requests all in flight, a declared oversize
- * body), so that a client without a token cannot hold a thread by sending
- * the body of a /v1 request slowly. (A slow client holds a thread while it
- * sends its headers, until receive_timeout: lt_apiconn.) 1 when r is the
- * answer. */
+ * body), so that a client without a token cannot hold a connection and an
+ * in-flight place by sending the body of a /v1 request slowly. (A slow
+ * client holds its connection while it sends its headers, until
+ * receive_timeout: lt_apiconn.) 1 when r is the answer. */
 static int s_early(lt_api_t *self, struct MHD_Connection *c, const char *url, const char *method,
                    req_t *rq, reply_t *r)
 {
