@@ -46,9 +46,12 @@
  * from this member's replicas while the owners are busy or unreachable
  * (docs/api/README.md), and status, readiness and metrics, local calls of
  * at most STATUS_MS that a readiness probe or a scrape makes. */
-#define LT_API_WORKERS    16
-#define LT_API_PREFILLERS 4
-#define LT_API_PROBERS    4
+#define LT_API_PROFILERS    16
+#define LT_API_PREFILLERS   4
+#define LT_API_PROBERS      4
+#define LT_API_POOL_THREADS (LT_API_PROFILERS + LT_API_PREFILLERS + LT_API_PROBERS)
+typedef enum { POOL_NONE = -1, POOL_PROFILE, POOL_PREFILL, POOL_PROBE, POOLS } pool_t;
+static const unsigned s_pool_threads[POOLS] = {LT_API_PROFILERS, LT_API_PREFILLERS, LT_API_PROBERS};
 /* How long a stop waits for the suspended connections to be answered. */
 #define LT_API_UNPARK_MS 2000
 /* libmicrohttpd's idle timeout, in receive_timeouts: past the deadline of
@@ -153,15 +156,13 @@ struct _lt_api_t {
     lt_tally_t *refused;                 /* by application (or none) and s_summed reason */
     lt_tally_t *unauth;                  /* requests without a valid token, by client address */
     lt_apisum_t forbidden_sum;
-    lt_tally_t *forbidden; /* 403s and trimmed answers, by reason and application: the log's */
-    lt_tally_t *mhd_msgs;  /* libmicrohttpd's messages once serving, by their text */
-    atomic_int serving;    /* MHD_start_daemon has returned: its messages are about clients */
-    atomic_int begun;      /* requests begun (s_uri) and not yet done (s_completed) */
-    atomic_int parked;     /* connections suspended: none may be when libmicrohttpd stops */
-    atomic_int stopping;   /* past the drain: a worker's job not begun is answered 503 */
-    lt_apiwork_t *work;    /* runs profiles (lt_apiwork.h) */
-    lt_apiwork_t *prefill; /* runs pre-fills */
-    lt_apiwork_t *probe;   /* runs status, readiness and metrics */
+    lt_tally_t *forbidden;     /* 403s and trimmed answers, by reason and application: the log's */
+    lt_tally_t *mhd_msgs;      /* libmicrohttpd's messages once serving, by their text */
+    atomic_int serving;        /* MHD_start_daemon has returned: its messages are about clients */
+    atomic_int begun;          /* requests begun (s_uri) and not yet done (s_completed) */
+    atomic_int parked;         /* connections suspended: none may be when libmicrohttpd stops */
+    atomic_int stopping;       /* past the drain: a worker's job not begun is answered 503 */
+    lt_apiwork_t *pool[POOLS]; /* run the requests that block (lt_apiwork.h), by pool_t */
     lt_stats_t *stats;
     lt_stats_family_t *requests, *latency;
     lt_stats_series_t *in_flight;  /* the sum of the app states' in_flight, moved with them */
@@ -557,7 +558,7 @@ static void s_tick(void *arg)
  * (the listener, libmicrohttpd's threads' signals, libzmq's own, the log
  * and audit files) fits in FD_RESERVE. */
 #define FDS_PER_CONNECTION 1
-#define FD_RESERVE         (64 + 2 * (LT_API_WORKERS + LT_API_PREFILLERS + LT_API_PROBERS))
+#define FD_RESERVE         (64 + 2 * LT_API_POOL_THREADS)
 /* Connections libmicrohttpd may hold beyond max_connections (lt_api_new). */
 #define MHD_BACKSTOP 8
 
@@ -1315,21 +1316,21 @@ struct route {
     auth_t auth;
     int lookup_api; /* part of the lookup API (off when lookup_api = false) */
     int prefix;     /* path is a prefix: the rest of the URL is a parameter */
-    int blocks;     /* waits for the gateway: 1, a worker's; 2, a prober's; 3, a pre-filler's */
+    pool_t pool;    /* calls the gateway and waits: the threads that serve it, or POOL_NONE */
 };
 
 static const route_t s_routes[] = {
-    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0, 0},
-    {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0, 0},
-    {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0, 1},
-    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0, 0},
-    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, 2},
-    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, 3},
-    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0, 0},
-    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0, 0},
-    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, 2},
-    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0, 2},
-    {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0, 0},
+    {"/v1/lookup", "POST", "lookup", NEEDS_APP, 1, 0, POOL_NONE},
+    {"/v1/verify", "POST", "verify", NEEDS_APP, 1, 0, POOL_NONE},
+    {"/v1/profile", "POST", "profile", NEEDS_APP, 1, 0, POOL_PROFILE},
+    {"/v1/datasets", "GET", "datasets", NEEDS_APP, 1, 0, POOL_NONE},
+    {"/v1/status", "GET", "status", NEEDS_APP, 1, 0, POOL_PROBE},
+    {PREFILL_PATH, "GET", "prefill", NEEDS_APP, 1, 1, POOL_PREFILL},
+    {"/v1/openapi.json", "GET", "openapi", NEEDS_NOTHING, 1, 0, POOL_NONE},
+    {"/healthz", "GET", "healthz", NEEDS_NOTHING, 0, 0, POOL_NONE},
+    {"/readyz", "GET", "readyz", NEEDS_NOTHING, 0, 0, POOL_PROBE},
+    {"/metrics", "GET", "metrics", NEEDS_NOTHING, 0, 0, POOL_PROBE},
+    {NULL, NULL, NULL, NEEDS_NOTHING, 0, 0, POOL_NONE},
 };
 
 static const route_t *s_route(const lt_api_t *self, const char *url)
@@ -1454,7 +1455,7 @@ static serve_t s_serve(lt_api_t *self, struct MHD_Connection *c, const route_t *
     }
     if (strcmp(rt->endpoint, "lookup") == 0 || strcmp(rt->endpoint, "verify") == 0)
         return s_query(self, app, rq, rt->endpoint[0] == 'v', r) ? SERVE_QUERY : SERVED;
-    if (rt->blocks)
+    if (rt->pool != POOL_NONE)
         return SERVE_WORK;
     if (strcmp(rt->endpoint, "datasets") == 0)
         s_datasets(self, app, r);
@@ -1588,12 +1589,18 @@ static void s_resume(void *arg)
 /* A job still queued once the drain is over is answered at once: run one
  * round of workers after another, waiting for the gateway each, the jobs
  * queued would hold the stop well past its bound (lt_api_drain). */
+/* The answer to a request that finds the API stopping. */
+static void s_stopping(reply_t *r)
+{
+    s_error(r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
+}
+
 static void s_work(void *arg, void *job)
 {
     lt_api_t *self = arg;
     req_t *rq = job;
     if (atomic_load(&self->stopping))
-        s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
+        s_stopping(&rq->r);
     else
         s_serve_blocking(self, rq);
     s_resume(rq);
@@ -1605,12 +1612,6 @@ static void s_unpark(lt_api_t *self, req_t *rq)
         return;
     rq->parked = 0;
     atomic_fetch_sub(&self->parked, 1);
-}
-
-/* The threads that run a request of route blocks (route_t). */
-static lt_apiwork_t *s_pool(lt_api_t *self, int blocks)
-{
-    return blocks == 2 ? self->probe : blocks == 3 ? self->prefill : self->work;
 }
 
 /* Suspends the connection until the query has something to take, or the
@@ -1626,8 +1627,8 @@ static void s_park(lt_api_t *self, struct MHD_Connection *c, req_t *rq, serve_t 
     MHD_suspend_connection(c);
     if (how == SERVE_QUERY)
         now = lt_apicall_query_watch(self->call, rq->qc, s_resume, rq);
-    else if ((now = lt_apiwork_put(s_pool(self, rq->rt->blocks), rq) != 0))
-        s_error(&rq->r, 503, "stopping", "GATEWAY_UNAVAILABLE", "the HTTP API is stopping");
+    else if ((now = lt_apiwork_put(self->pool[rq->rt->pool], rq) != 0))
+        s_stopping(&rq->r);
     if (now)
         MHD_resume_connection(c);
 }
@@ -1828,15 +1829,16 @@ static void s_sums_init(lt_api_t *self, const lt_apicfg_t *cfg, int64_t summary_
 static int s_parts_new(lt_api_t *self, const lt_apicfg_t *cfg, unsigned conns, int64_t summary_ms)
 {
     s_sums_init(self, cfg, summary_ms);
+    for (int p = 0; p < POOLS; p++)
+        if (!(self->pool[p] =
+                  lt_apiwork_new(s_pool_threads[p], conns + MHD_BACKSTOP, s_work, self)))
+            return -1;
     if (!(self->snap = s_snap_new(cfg, NULL, NULL)) ||
         !(self->refused = lt_apisum_tally(&self->refused_sum, sizeof(refusal_t))) ||
         !(self->unauth = lt_apisum_tally(&self->unauth_sum, sizeof(refusal_t))) ||
         !(self->forbidden = lt_apisum_tally(&self->forbidden_sum, sizeof(forbidden_t))) ||
         !(self->mhd_msgs = lt_tally_new(summary_ms, MHD_MESSAGES, 0, s_mhd_report, self)) ||
         !(self->call = lt_apicall_new(cfg->local_socket, (int)conns, summary_ms)) ||
-        !(self->work = lt_apiwork_new(LT_API_WORKERS, conns + MHD_BACKSTOP, s_work, self)) ||
-        !(self->prefill = lt_apiwork_new(LT_API_PREFILLERS, conns + MHD_BACKSTOP, s_work, self)) ||
-        !(self->probe = lt_apiwork_new(LT_API_PROBERS, conns + MHD_BACKSTOP, s_work, self)) ||
         s_stats_new(self) != 0 ||
         !(self->conns = lt_apiconn_new(cfg->receive_timeout * 1000, conns,
                                        (unsigned)cfg->max_connections_per_ip, summary_ms,
@@ -2105,9 +2107,8 @@ void lt_api_drain(lt_api_t *self)
 static void s_unpark_all(lt_api_t *self)
 {
     atomic_store(&self->stopping, 1);
-    lt_apiwork_stop(self->work);
-    lt_apiwork_stop(self->prefill);
-    lt_apiwork_stop(self->probe);
+    for (int p = 0; p < POOLS; p++)
+        lt_apiwork_stop(self->pool[p]);
     lt_apicall_close(self->call, "the HTTP API is stopping");
     int64_t end = lt_clock_mono_ms() + LT_API_UNPARK_MS;
     while (atomic_load(&self->parked) > 0 && lt_clock_mono_ms() < end)
@@ -2125,9 +2126,8 @@ void lt_api_destroy(lt_api_t **self_p)
     s_unpark_all(self);
     if (self->mhd)
         MHD_stop_daemon(self->mhd);
-    lt_apiwork_destroy(&self->work);
-    lt_apiwork_destroy(&self->prefill);
-    lt_apiwork_destroy(&self->probe);
+    for (int p = 0; p < POOLS; p++)
+        lt_apiwork_destroy(&self->pool[p]);
     /* After the daemon (no connection, no refusal left) and the watch (no
      * tick): the summaries the next interval would have written. */
     lt_apiconn_destroy(&self->conns);
