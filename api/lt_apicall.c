@@ -619,25 +619,6 @@ void lt_apicall_query_end(lt_apicall_t *self, lt_apicall_q_t **q_p)
     *q_p = NULL;
 }
 
-void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
-                      int timeout_ms, lt_apicall_out_t *out)
-{
-    char err[1024];
-    lt_apicall_q_t *q = NULL;
-    if (!lt_apicall_query_begin(self, req, who, timeout_ms, &q, out))
-        return;
-    for (;;) {
-        Lienthong__Envelope *env = NULL;
-        void *answer = NULL;
-        int rc = lt_apimux_next(self->mux, q->call, q->until, &env, &answer, err, sizeof err);
-        if (s_took(self, q, rc, env, answer, err, out))
-            break;
-    }
-    lt_apicall_query_end(self, &q);
-    if (!out->body)
-        s_fail(self, out, 500, "internal", "INTERNAL", "out of memory");
-}
-
 /* ---- profile ------------------------------------------------------------------------- */
 
 void lt_apicall_profile(lt_apicall_t *self, Lienthong__ProfileRequest *q,

@@ -4,10 +4,9 @@
  * HTTP requests are served on several threads; a ZeroMQ socket belongs to
  * one thread at a time. Lookups and verifies go down one connection through
  * lt_apimux (its thread sends, and hands each answer to the call whose
- * request_id it carries), waited for by a blocked thread
- * (lt_apicall_query) or by a watch (lt_apicall_query_begin and its
- * steps). The rarer calls, on lt_apiwork's threads, keep a pool of local-API
- * clients: a call takes one, sends, waits for the answers with its
+ * request_id it carries), waited for by a watch, in steps
+ * (lt_apicall_query_begin and the functions after it). The rarer calls, on lt_apiwork's threads,
+ * keep a pool of local-API clients: a call takes one, sends, waits for the answers with its
  * request_id (dropping late answers of an earlier call that timed out), and
  * returns it. A client that failed is closed, not returned. Answers reach this process only after
  * the gateway has verified the owner's signature and the request binding (PROTOCOL.md 7.4); the
@@ -48,12 +47,9 @@ typedef struct {
 } lt_apicall_out_t;
 
 /* A lookup or verify (by the decoded request's kind), made for who, with
- * a deadline timeout_ms from now. */
-void lt_apicall_query(lt_apicall_t *self, lt_apireq_t *req, const Lienthong__OnBehalf *who,
-                      int timeout_ms, lt_apicall_out_t *out);
-
-/* The same, in steps, for an event loop that holds no thread while the
- * gateway works. lt_apicall_query_begin sends the request: 1 with *q when
+ * a deadline timeout_ms from now, in steps, for an event loop that holds
+ * no thread while the gateway works. lt_apicall_query_begin sends the
+ * request: 1 with *q when
  * it went, else 0 with out set (nothing to end). req must outlive q.
  * lt_apicall_query_step takes what has come: 1 while the call waits, 0
  * when it is over with out set. lt_apicall_query_watch arranges for

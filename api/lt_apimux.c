@@ -43,7 +43,6 @@ typedef struct out {
 
 struct _lt_apimux_call_t {
     uint64_t id;
-    pthread_cond_t cond; /* signalled, under the mux's lock, when head or rc is set */
     item_t *head, *tail;
     int rc;   /* a failure the thread saw for this call (a negative lt_client_err_t) */
     int sent; /* its request went down the current connection (its answers with it) */
@@ -84,10 +83,9 @@ struct _lt_apimux_t {
 };
 
 /* Under the lock: something came for c (an envelope, a failure or its
- * deadline): the caller waiting is woken, or the watch fires. */
-static void s_wake_call_locked(lt_apimux_t *self, lt_apimux_call_t *c)
+ * deadline): its watch fires, if armed. */
+static void s_fire_locked(lt_apimux_t *self, lt_apimux_call_t *c)
 {
-    pthread_cond_signal(&c->cond);
     if (!c->armed)
         return;
     c->armed = 0;
@@ -102,7 +100,7 @@ static void s_fail_locked(lt_apimux_t *self, lt_apimux_call_t *c, int rc, const 
         return;
     c->rc = rc;
     snprintf(c->err, sizeof c->err, "%s", err);
-    s_wake_call_locked(self, c);
+    s_fire_locked(self, c);
 }
 
 static void s_fail_id(lt_apimux_t *self, uint64_t id, int rc, const char *err)
@@ -261,7 +259,7 @@ static void s_dispatch(lt_apimux_t *self, Lienthong__Envelope *env)
             else
                 c->head = it;
             c->tail = it;
-            s_wake_call_locked(self, c);
+            s_fire_locked(self, c);
         }
         pthread_mutex_unlock(&self->lock);
     } else if (id) {
@@ -326,7 +324,7 @@ static int s_scan(lt_apimux_t *self)
     if (self->n_armed && now >= self->next_scan_ms) {
         HASH_ITER(hh, self->calls, c, tmp)
         if (c->armed && now >= c->until_ms)
-            s_wake_call_locked(self, c);
+            s_fire_locked(self, c);
         self->next_scan_ms = now + SCAN_MS;
     }
     if (self->n_armed)
@@ -425,27 +423,6 @@ void lt_apimux_destroy(lt_apimux_t **self_p)
     *self_p = NULL;
 }
 
-/* A call with its condition variable on the monotonic clock (the
- * deadlines' clock); NULL when out of memory. */
-static lt_apimux_call_t *s_call_new(uint64_t id)
-{
-    lt_apimux_call_t *c = calloc(1, sizeof *c);
-    pthread_condattr_t a;
-    if (!c || pthread_condattr_init(&a) != 0) {
-        free(c);
-        return NULL;
-    }
-    int ok =
-        pthread_condattr_setclock(&a, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&c->cond, &a) == 0;
-    pthread_condattr_destroy(&a);
-    if (!ok) {
-        free(c);
-        return NULL;
-    }
-    c->id = id;
-    return c;
-}
-
 /* Under the lock: registers c and queues o; -1 when id is in use, -2
  * when max_waiting calls wait already. */
 static int s_enqueue_locked(lt_apimux_t *self, lt_apimux_call_t *c, out_t *o)
@@ -468,7 +445,7 @@ static int s_enqueue_locked(lt_apimux_t *self, lt_apimux_call_t *c, out_t *o)
 int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
                     lt_apimux_call_t **call, char *err, size_t errlen)
 {
-    lt_apimux_call_t *c = s_call_new(id);
+    lt_apimux_call_t *c = calloc(1, sizeof *c);
     out_t *o = malloc(sizeof *o);
     int rc = LT_CLIENT_ERR_INVALID;
     *call = NULL;
@@ -476,6 +453,7 @@ int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
         snprintf(err, errlen, "out of memory for a call to the gateway");
         goto fail;
     }
+    c->id = id;
     *o = (out_t){.id = id, .frame = frame, .len = len};
     pthread_mutex_lock(&self->lock);
     int refused = self->closed ? -3 : s_enqueue_locked(self, c, o);
@@ -500,8 +478,6 @@ int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
     *call = c;
     return LT_CLIENT_OK;
 fail:
-    if (c)
-        pthread_cond_destroy(&c->cond);
     free(c);
     free(o);
     free(frame);
@@ -540,29 +516,6 @@ static int s_take_locked(lt_apimux_call_t *c, Lienthong__Envelope **env, void **
         return c->rc;
     }
     return LT_APIMUX_EMPTY;
-}
-
-int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
-                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
-{
-    struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
-                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
-    int rc = LT_CLIENT_ERR_TIMEOUT;
-    *env = NULL;
-    *answer = NULL;
-    int timed_out = 0;
-    pthread_mutex_lock(&self->lock);
-    for (;;) {
-        if ((rc = s_take_locked(c, env, answer, err, errlen)) != LT_APIMUX_EMPTY)
-            break;
-        rc = LT_CLIENT_ERR_TIMEOUT;
-        if (timed_out)
-            break;
-        /* At the deadline, look once more: an answer may have come with it. */
-        timed_out = pthread_cond_timedwait(&c->cond, &self->lock, &ts) == ETIMEDOUT;
-    }
-    pthread_mutex_unlock(&self->lock);
-    return rc == LT_CLIENT_ERR_TIMEOUT ? s_timed_out(self, err, errlen) : rc;
 }
 
 int lt_apimux_take(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
@@ -623,7 +576,6 @@ void lt_apimux_end(lt_apimux_t *self, lt_apimux_call_t **call_p)
         lt_wire_free(&it->env);
         free(it);
     }
-    pthread_cond_destroy(&c->cond);
     free(c);
     *call_p = NULL;
 }

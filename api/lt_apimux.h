@@ -6,11 +6,9 @@
  * message each, so its batching was lost: an HTTP lookup cost about four
  * times the CPU of the same lookup over one local connection
  * (docs/performance.md, "HTTP API"). Here one thread owns one local client:
- * callers hand it packed requests and wait on a condition variable or a
- * watch; it
- * sends them as they come, reads the answers in runs and hands each to the
- * call whose request_id it carries. Answers nobody waits for any more (a
- * call that gave up) are dropped.
+ * callers hand it packed requests; it sends them as they come, reads the
+ * answers in runs and hands each to the call whose request_id it carries. Answers nobody waits for
+ * any more (a call that gave up) are dropped.
  *
  * The client is made when the first request comes, and again after a
  * failure: a gateway that is not running fails the calls waiting at once,
@@ -20,10 +18,9 @@
  * connection, failing the calls whose requests went down it, and opens it
  * again.
  *
- * A call is waited for in one of two ways: by a thread blocked in
- * lt_apimux_next, or, for the API's event loop, by a watch
- * (lt_apimux_watch) whose function the mux's thread calls when there is
- * something to take (lt_apimux_take), so that no thread is held while the
+ * No thread waits for a call: the caller arms a watch (lt_apimux_watch)
+ * whose function the mux's thread calls when there is something to take
+ * (lt_apimux_take), so that the API's event loop holds nothing while the
  * gateway works. */
 #ifndef LT_APIMUX_H
 #define LT_APIMUX_H
@@ -61,22 +58,17 @@ lt_apimux_t *lt_apimux_new(void *ctx, const char *socket_path, int max_calls,
 void lt_apimux_destroy(lt_apimux_t **self_p);
 
 /* Sends frame (packed by lt_client_pack_for; taken in any case) as request
- * id, whose envelopes lt_apimux_next then gives. Returns 0 with *call, or
+ * id, whose envelopes lt_apimux_take then gives. Returns 0 with *call, or
  * a negative lt_client_err_t with err set. */
 int lt_apimux_begin(lt_apimux_t *self, uint64_t id, uint8_t *frame, size_t len,
                     lt_apimux_call_t **call, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Waits until the monotonic time until_ms for the call's next envelope:
- * 0 with *env (free with lt_wire_free) and *answer (free with the mux's
- * free_answer), or a negative lt_client_err_t with err set (TIMEOUT, or
- * NOT_RUNNING when the gateway has stopped meanwhile). */
-int lt_apimux_next(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
-                   Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/* Takes the call's next envelope without waiting: 0 with *env and
- * *answer as lt_apimux_next gives them; LT_APIMUX_EMPTY when there is none
- * yet and until_ms (monotonic) has not passed; else a negative
- * lt_client_err_t with err set, as lt_apimux_next. */
+/* Takes the call's next envelope without waiting: 0 with *env (free with
+ * lt_wire_free) and *answer (free with the mux's free_answer);
+ * LT_APIMUX_EMPTY when there is none yet and until_ms (monotonic) has not
+ * passed; else a negative lt_client_err_t with err set: TIMEOUT when it
+ * has (NOT_RUNNING when the gateway has stopped meanwhile), or the failure
+ * the call met. */
 int lt_apimux_take(lt_apimux_t *self, lt_apimux_call_t *call, int64_t until_ms,
                    Lienthong__Envelope **env, void **answer, char *err, size_t errlen)
     __attribute__((warn_unused_result));
