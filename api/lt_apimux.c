@@ -534,6 +534,7 @@ int lt_apimux_take(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
 int lt_apimux_watch(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
                     lt_apimux_ready_fn *ready, void *arg)
 {
+    int first = 0;
     pthread_mutex_lock(&self->lock);
     int now = c->head || c->rc || lt_clock_mono_ms() >= until_ms;
     if (!now && !c->armed) {
@@ -541,11 +542,14 @@ int lt_apimux_watch(lt_apimux_t *self, lt_apimux_call_t *c, int64_t until_ms,
         c->until_ms = until_ms;
         c->ready = ready;
         c->arg = arg;
-        self->n_armed++;
+        first = self->n_armed++ == 0;
     }
     pthread_mutex_unlock(&self->lock);
-    if (!now)
-        s_wake(self); /* its poll's timeout becomes the scan's */
+    /* The first watch makes the thread's poll wake for the scan (it waited
+     * up to POLL_MS); while one is armed it does already, and a wake per
+     * request would cost the thread a turn and a system call each. */
+    if (first)
+        s_wake(self);
     return now;
 }
 
